@@ -1,0 +1,22 @@
+# Shared settings for the scripts in this folder (sourced, not run).
+# Build caches live outside the clone so a fresh clone reuses them.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cover/target}"
+# The wasm build has its own target dir so the two feature sets never contend.
+export COVER_WASM_TARGET_DIR="${COVER_WASM_TARGET_DIR:-$HOME/.cache/cover/target-wasm}"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# Site settings come from Leptos.toml (the one source of truth).
+leptos_setting() {
+  sed -n "s/^$1 *= *\"\\(.*\\)\"/\\1/p" "$ROOT/Leptos.toml" | head -n 1
+}
+OUTPUT_NAME="$(leptos_setting output-name)"
+SITE_ROOT="${LEPTOS_SITE_ROOT:-$(leptos_setting site-root)}"
+PKG_DIR="$(leptos_setting site-pkg-dir)"
+STYLE_FILE="$(leptos_setting style-file)"
+ASSETS_DIR="$(leptos_setting assets-dir)"
+export LEPTOS_OUTPUT_NAME="$OUTPUT_NAME"
+
+log() { printf '\n==> %s\n' "$*"; }

@@ -1,0 +1,35 @@
+//! Projects: list, create, open, rename.
+
+use crate::error::AppError;
+use crate::model::account::ProjectView;
+use leptos::prelude::*;
+
+/// The projects the caller may open.
+#[server(prefix = "/sfn", endpoint = "projects/list")]
+pub async fn list_projects() -> Result<Vec<ProjectView>, AppError> {
+    let (state, user) = crate::server::auth::server_fn_user().await?;
+    Ok(crate::server::services::projects::list(&state.db.pool, &user).await?)
+}
+
+/// Creates a project owned by the caller.
+#[server(prefix = "/sfn", endpoint = "projects/create")]
+pub async fn create_project(name: String, use_case: String) -> Result<ProjectView, AppError> {
+    use crate::server::services::projects;
+    let (state, user) = crate::server::auth::server_fn_user().await?;
+    let use_case = projects::parse_use_case(&use_case)?;
+    Ok(projects::create(&state.db.pool, &user, &name, use_case).await?)
+}
+
+/// One project the caller may act on (404 otherwise).
+#[server(prefix = "/sfn", endpoint = "projects/get")]
+pub async fn get_project(id: String) -> Result<ProjectView, AppError> {
+    let (state, user) = crate::server::auth::server_fn_user().await?;
+    Ok(crate::server::services::projects::get(&state.db.pool, &user, &id).await?)
+}
+
+/// Renames a project.
+#[server(prefix = "/sfn", endpoint = "projects/rename")]
+pub async fn rename_project(id: String, name: String) -> Result<ProjectView, AppError> {
+    let (state, user) = crate::server::auth::server_fn_user().await?;
+    Ok(crate::server::services::projects::update(&state.db.pool, &user, &id, Some(&name), None).await?)
+}

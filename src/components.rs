@@ -1,0 +1,4 @@
+//! Reusable UI pieces.
+
+pub mod capability;
+pub mod error_notice;

@@ -1,0 +1,119 @@
+//! The user-safe error shared by the browser, server functions and the JSON API.
+//! It carries what a person or program can act on (which field, what to do) and
+//! never an internal cause: those stay in the server's logs (`server::error`).
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+/// Every failure a caller can see. Each variant's doc names its HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum AppError {
+    /// 422: a value is invalid; `field` names it (camelCase, as in the JSON).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The offending field.
+        field: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+    /// 400: the request itself is malformed (not JSON, wrong shape).
+    #[error("{message}")]
+    BadRequest {
+        /// What is wrong.
+        message: String,
+    },
+    /// 401: not signed in, or wrong credentials.
+    #[error("{message}")]
+    Unauthenticated {
+        /// What to do.
+        message: String,
+    },
+    /// 403: signed in but not allowed (e.g. an admin-only page).
+    #[error("{message}")]
+    Forbidden {
+        /// Why.
+        message: String,
+    },
+    /// 404: does not exist, or belongs to someone else.
+    #[error("not found")]
+    NotFound,
+    /// 409: conflicts with what is stored (e.g. the email is taken).
+    #[error("{field}: {message}")]
+    Conflict {
+        /// The conflicting field.
+        field: String,
+        /// What conflicts.
+        message: String,
+    },
+    /// 429: slow down; try again after `retry_after_secs`.
+    #[error("{message}")]
+    TooManyRequests {
+        /// What happened.
+        message: String,
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
+    /// 503: a dependency (the database) is unavailable.
+    #[error("the service is temporarily unavailable; please retry")]
+    Unavailable,
+    /// 500: our fault; details are in the server log.
+    #[error("something went wrong on our side; it has been logged")]
+    Internal,
+    /// The browser could not reach the server or read its answer.
+    #[error("could not reach the server: {message}")]
+    Transport {
+        /// The transport's description.
+        message: String,
+    },
+}
+
+impl AppError {
+    /// A 422 for one field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        AppError::Invalid {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::Invalid { .. } => 422,
+            AppError::BadRequest { .. } => 400,
+            AppError::Unauthenticated { .. } => 401,
+            AppError::Forbidden { .. } => 403,
+            AppError::NotFound => 404,
+            AppError::Conflict { .. } => 409,
+            AppError::TooManyRequests { .. } => 429,
+            AppError::Unavailable => 503,
+            AppError::Internal => 500,
+            AppError::Transport { .. } => 502,
+        }
+    }
+
+    /// The field this error is about, if any, so forms can show it in place.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            AppError::Invalid { field, .. } | AppError::Conflict { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(message) | ServerFnErrorErr::MissingArg(message) => {
+                AppError::BadRequest { message }
+            }
+            other => AppError::Transport {
+                message: other.to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The model catalog (spec FR-001/FR-002): every supported provider and model with
+//! its context window, prices, speed, capabilities and rate limits. The data lives
+//! in `catalog.json` beside this file; the server loads and checks it at start-up
+//! and serves it to pages and programs in this shape.
+
+use crate::model::money::PricePerMTok;
+use serde::{Deserialize, Serialize};
+
+/// The four provider families of the spec, with the spec's ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Anthropic Claude (Messages API).
+    Claude,
+    /// OpenAI GPT (Chat Completions API).
+    Openai,
+    /// Google Gemini (Generative Language API).
+    Gemini,
+    /// Meta Llama, self-hosted (Ollama or any OpenAI-compatible server).
+    Llama,
+}
+
+impl ProviderKind {
+    /// Every provider, in display order.
+    pub const ALL: [ProviderKind; 4] = [
+        ProviderKind::Claude,
+        ProviderKind::Openai,
+        ProviderKind::Gemini,
+        ProviderKind::Llama,
+    ];
+
+    /// The spec's id (`claude`, `openai`, `gemini`, `llama`).
+    pub fn id(self) -> &'static str {
+        match self {
+            ProviderKind::Claude => "claude",
+            ProviderKind::Openai => "openai",
+            ProviderKind::Gemini => "gemini",
+            ProviderKind::Llama => "llama",
+        }
+    }
+
+    /// Parses the spec's id.
+    pub fn parse(id: &str) -> Option<ProviderKind> {
+        ProviderKind::ALL.into_iter().find(|p| p.id() == id)
+    }
+}
+
+/// A provider's facts as shown on the settings and compare pages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderInfo {
+    /// Spec id.
+    pub id: ProviderKind,
+    /// Display name.
+    pub name: String,
+    /// The company behind the models.
+    pub vendor: String,
+    /// API reference.
+    pub api_docs: String,
+    /// Official pricing page, if the provider sells tokens.
+    pub pricing_page: Option<String>,
+    /// The model a project gets when it switches to this provider.
+    pub default_model: String,
+    /// How the provider's keys start, for masking and early checks.
+    pub key_prefix: Option<String>,
+    /// Runs on the customer's own hardware.
+    pub self_hosted: bool,
+    /// Whether an API key is needed at all.
+    pub key_required: bool,
+    /// Provider-specific features (spec FR-005).
+    pub features: Vec<String>,
+}
+
+/// How quickly a model answers, relative to the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpeedClass {
+    /// The quickest tier (Haiku, mini, Flash, small Llamas).
+    Fastest,
+    /// Quick.
+    Fast,
+    /// Noticeably slower.
+    Medium,
+    /// The slowest tier (largest models).
+    Slow,
+}
+
+impl SpeedClass {
+    /// A human label.
+    pub fn label(self) -> &'static str {
+        match self {
+            SpeedClass::Fastest => "Fastest",
+            SpeedClass::Fast => "Fast",
+            SpeedClass::Medium => "Medium",
+            SpeedClass::Slow => "Slow",
+        }
+    }
+}
+
+/// What a model can do (spec FR-005); the UI shows what is missing as unavailable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Capabilities {
+    /// Text in, text out.
+    pub text: bool,
+    /// Image input.
+    pub vision: bool,
+    /// Tool use / function calling.
+    pub tools: bool,
+    /// Token streaming.
+    pub streaming: bool,
+    /// Grounding with Google Search.
+    pub grounding: bool,
+    /// Runs self-hosted: no data leaves the customer's servers.
+    pub self_hosted: bool,
+}
+
+/// The higher price tier some models charge for long prompts (Gemini 1.5 above
+/// 128k prompt tokens: the whole request is billed at these rates).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LongContextPricing {
+    /// Prompt size above which the tier applies.
+    pub threshold_tokens: u64,
+    /// Input price in the tier.
+    pub input_per_m_tok: PricePerMTok,
+    /// Output price in the tier.
+    pub output_per_m_tok: PricePerMTok,
+    /// Cached-input price in the tier.
+    pub cache_read_per_m_tok: Option<PricePerMTok>,
+}
+
+/// A model's list prices, USD per one million tokens, with where they come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pricing {
+    /// Uncached input tokens.
+    pub input_per_m_tok: PricePerMTok,
+    /// Output tokens (reasoning included).
+    pub output_per_m_tok: PricePerMTok,
+    /// Input tokens read from the provider's prompt cache, if it has one.
+    pub cache_read_per_m_tok: Option<PricePerMTok>,
+    /// Input tokens written to the prompt cache, if billed separately.
+    pub cache_write_per_m_tok: Option<PricePerMTok>,
+    /// Long-prompt tier, if any.
+    pub long_context: Option<LongContextPricing>,
+    /// Where the figures come from.
+    pub source: String,
+    /// The date from which these prices apply (YYYY-MM-DD).
+    pub effective_date: String,
+}
+
+/// Published request and token limits at the lowest paid tier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimits {
+    /// Requests per minute.
+    pub requests_per_minute: u32,
+    /// Input tokens per minute (Anthropic counts input and output apart).
+    pub input_tokens_per_minute: Option<u64>,
+    /// Output tokens per minute.
+    pub output_tokens_per_minute: Option<u64>,
+    /// Tokens per minute (OpenAI and Gemini count them together).
+    pub tokens_per_minute: Option<u64>,
+    /// Which tier and date the figures describe.
+    pub note: String,
+}
+
+/// One model of the catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelInfo {
+    /// The exact API id sent to the provider (Cover's id for Llama).
+    pub id: String,
+    /// Which provider serves it.
+    pub provider: ProviderKind,
+    /// Display name.
+    pub name: String,
+    /// Generation, e.g. "3.5".
+    pub family: String,
+    /// Other API ids that resolve to this model.
+    pub aliases: Vec<String>,
+    /// The Ollama tag, for Llama models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ollama_tag: Option<String>,
+    /// Maximum prompt size in tokens.
+    pub context_window: u64,
+    /// Maximum tokens one answer may have.
+    pub max_output: u64,
+    /// List prices; `None` means there is no per-token price (self-hosted).
+    pub pricing: Option<Pricing>,
+    /// Relative speed.
+    pub speed: SpeedClass,
+    /// What it can do.
+    pub capabilities: Capabilities,
+    /// Published limits; `None` for self-hosted models.
+    pub rate_limits: Option<RateLimits>,
+}
+
+/// The whole catalog as served by `GET /api/llm/providers` and the pages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Catalog {
+    /// The model new projects start with (spec: Claude 3.5 Sonnet).
+    pub default_model: String,
+    /// Every provider.
+    pub providers: Vec<ProviderInfo>,
+    /// Every model.
+    pub models: Vec<ModelInfo>,
+}
+
+impl Catalog {
+    /// A provider's facts.
+    pub fn provider(&self, kind: ProviderKind) -> Option<&ProviderInfo> {
+        self.providers.iter().find(|p| p.id == kind)
+    }
+
+    /// A model by id or alias.
+    pub fn model(&self, id: &str) -> Option<&ModelInfo> {
+        self.models
+            .iter()
+            .find(|m| m.id == id || m.aliases.iter().any(|a| a == id))
+    }
+
+    /// The models one provider serves, in catalog order.
+    pub fn models_of(&self, kind: ProviderKind) -> impl Iterator<Item = &ModelInfo> {
+        self.models.iter().filter(move |m| m.provider == kind)
+    }
+}
+
+/// Formats a token count the way the mockups do: 200K, 1M, 16,385.
+pub fn format_tokens(tokens: u64) -> String {
+    if tokens >= 1_000_000 && tokens % 1_000_000 == 0 {
+        format!("{}M", tokens / 1_000_000)
+    } else if tokens >= 1_000 && tokens % 1_000 == 0 {
+        format!("{}K", tokens / 1_000)
+    } else if tokens >= 1_024 && tokens % 1_024 == 0 {
+        format!("{}K", tokens / 1_024)
+    } else {
+        let digits = tokens.to_string();
+        let mut out = String::new();
+        for (i, ch) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_counts_read_like_the_mockups() {
+        assert_eq!(format_tokens(200_000), "200K");
+        assert_eq!(format_tokens(2_000_000), "2M");
+        assert_eq!(format_tokens(131_072), "128K");
+        assert_eq!(format_tokens(16_385), "16,385");
+        assert_eq!(format_tokens(30_720), "30K");
+        assert_eq!(format_tokens(4_097), "4,097");
+    }
+}

@@ -1,0 +1,14 @@
+//! Everything that runs only on the server (feature `ssr`): configuration,
+//! start-up, storage, authentication, the JSON API and the LLM layer. Gated once,
+//! here, so UI files never need `#[cfg]`.
+
+pub mod auth;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod rest;
+pub mod services;
+pub mod startup;
+pub mod state;

@@ -1,0 +1,138 @@
+//! The `project` and `project_member` tables.
+
+use crate::model::account::{ProjectRole, UseCase};
+use crate::server::db::{col, now_ms};
+use crate::server::error::Result;
+use sqlx::any::AnyRow;
+use sqlx::AnyPool;
+
+/// A stored project with the caller's role in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectRecord {
+    /// UUID.
+    pub project_id: String,
+    /// Display name.
+    pub name: String,
+    /// What it is used for.
+    pub use_case: UseCase,
+    /// Creation time (Unix ms).
+    pub created_at: i64,
+    /// The caller's membership role; `None` when the caller is not a member.
+    pub member_role: Option<ProjectRole>,
+}
+
+fn from_row(row: &AnyRow) -> Result<ProjectRecord> {
+    let use_case: String = col(row, "use_case")?;
+    let member_role: Option<String> = col(row, "member_role")?;
+    Ok(ProjectRecord {
+        project_id: col(row, "project_id")?,
+        name: col(row, "name")?,
+        use_case: UseCase::parse(&use_case).unwrap_or(UseCase::Other),
+        created_at: col(row, "created_at")?,
+        member_role: member_role.map(|role| match role.as_str() {
+            "owner" => ProjectRole::Owner,
+            _ => ProjectRole::Member,
+        }),
+    })
+}
+
+const SELECT: &str = "select p.project_id, p.name, p.use_case, p.created_at, m.role as member_role \
+                      from project p \
+                      left join project_member m on m.project_id = p.project_id and m.user_id = $1";
+
+/// Creates a project owned by `user_id`, in one transaction.
+pub async fn insert(
+    pool: &AnyPool,
+    user_id: &str,
+    name: &str,
+    use_case: UseCase,
+) -> Result<ProjectRecord> {
+    let project_id = uuid::Uuid::new_v4().to_string();
+    let now = now_ms();
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "insert into project (project_id, name, use_case, created_by, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(&project_id)
+    .bind(name)
+    .bind(use_case.as_str())
+    .bind(user_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    add_member_in(&mut tx, &project_id, user_id, "owner", now).await?;
+    tx.commit().await?;
+    Ok(ProjectRecord {
+        project_id,
+        name: name.to_owned(),
+        use_case,
+        created_at: now,
+        member_role: Some(ProjectRole::Owner),
+    })
+}
+
+async fn add_member_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    project_id: &str,
+    user_id: &str,
+    role: &str,
+    now: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "insert into project_member (project_id, user_id, role, created_at) values ($1, $2, $3, $4) \
+         on conflict (project_id, user_id) do nothing",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .bind(role)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Adds a member; `false` when they already were one.
+pub async fn add_member(pool: &AnyPool, project_id: &str, user_id: &str) -> Result<bool> {
+    let mut tx = pool.begin().await?;
+    let added = add_member_in(&mut tx, project_id, user_id, "member", now_ms()).await?;
+    tx.commit().await?;
+    Ok(added)
+}
+
+/// The projects `user_id` belongs to, newest first.
+pub async fn list_for_member(pool: &AnyPool, user_id: &str) -> Result<Vec<ProjectRecord>> {
+    let sql = format!("{SELECT} where m.user_id is not null order by p.created_at desc, p.name");
+    let rows = sqlx::query(&sql).bind(user_id).fetch_all(pool).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Every project (for workspace admins), newest first, with the admin's own role.
+pub async fn list_all(pool: &AnyPool, user_id: &str) -> Result<Vec<ProjectRecord>> {
+    let sql = format!("{SELECT} order by p.created_at desc, p.name");
+    let rows = sqlx::query(&sql).bind(user_id).fetch_all(pool).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// One project with `user_id`'s role in it (if any).
+pub async fn find(pool: &AnyPool, project_id: &str, user_id: &str) -> Result<Option<ProjectRecord>> {
+    let sql = format!("{SELECT} where p.project_id = $2");
+    let row = sqlx::query(&sql)
+        .bind(user_id)
+        .bind(project_id)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Renames a project and/or changes its use case.
+pub async fn update(pool: &AnyPool, project_id: &str, name: &str, use_case: UseCase) -> Result<()> {
+    sqlx::query("update project set name = $1, use_case = $2, updated_at = $3 where project_id = $4")
+        .bind(name)
+        .bind(use_case.as_str())
+        .bind(now_ms())
+        .bind(project_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

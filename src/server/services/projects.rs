@@ -1,0 +1,114 @@
+//! Project rules: who may see and change a project. Members and workspace admins
+//! may act on a project; for everyone else it does not exist (404).
+
+use crate::error::AppError;
+use crate::model::account::{ProjectRole, ProjectView, UseCase, WorkspaceRole};
+use crate::server::db::users::{self, UserRecord};
+use crate::server::db::{projects, rfc3339};
+use crate::server::error::{Error, Result};
+use sqlx::AnyPool;
+
+/// Longest project name accepted.
+pub const MAX_NAME_LEN: usize = 80;
+
+fn view(record: projects::ProjectRecord) -> ProjectView {
+    ProjectView {
+        id: record.project_id,
+        name: record.name,
+        use_case: record.use_case,
+        role: record.member_role.unwrap_or(ProjectRole::Admin),
+        created_at: rfc3339(record.created_at),
+    }
+}
+
+/// Checks a project name (trimmed, 1..=80 characters).
+pub fn check_name(name: &str) -> Result<String, AppError> {
+    let name = name.trim();
+    if name.is_empty() {
+        Err(AppError::invalid("name", "is required"))
+    } else if name.chars().count() > MAX_NAME_LEN {
+        Err(AppError::invalid(
+            "name",
+            format!("must be at most {MAX_NAME_LEN} characters"),
+        ))
+    } else {
+        Ok(name.to_owned())
+    }
+}
+
+/// Parses a use case from a form or JSON value.
+pub fn parse_use_case(value: &str) -> Result<UseCase, AppError> {
+    UseCase::parse(value).ok_or_else(|| {
+        AppError::invalid(
+            "useCase",
+            "must be one of customer_support, sales, technical_docs, other",
+        )
+    })
+}
+
+/// The projects the user may open (all of them for workspace admins).
+pub async fn list(pool: &AnyPool, user: &UserRecord) -> Result<Vec<ProjectView>> {
+    let records = match user.role {
+        WorkspaceRole::Admin => projects::list_all(pool, &user.user_id).await?,
+        WorkspaceRole::Member => projects::list_for_member(pool, &user.user_id).await?,
+    };
+    Ok(records.into_iter().map(view).collect())
+}
+
+/// Creates a project owned by the user.
+pub async fn create(
+    pool: &AnyPool,
+    user: &UserRecord,
+    name: &str,
+    use_case: UseCase,
+) -> Result<ProjectView> {
+    let name = check_name(name)?;
+    Ok(view(projects::insert(pool, &user.user_id, &name, use_case).await?))
+}
+
+/// One project, if the user may act on it; otherwise 404 (never 403, so project
+/// ids cannot be probed).
+pub async fn get(pool: &AnyPool, user: &UserRecord, project_id: &str) -> Result<ProjectView> {
+    let record = projects::find(pool, project_id, &user.user_id)
+        .await?
+        .filter(|p| p.member_role.is_some() || user.role == WorkspaceRole::Admin)
+        .ok_or(Error::App(AppError::NotFound))?;
+    Ok(view(record))
+}
+
+/// Renames a project and/or changes its use case.
+pub async fn update(
+    pool: &AnyPool,
+    user: &UserRecord,
+    project_id: &str,
+    name: Option<&str>,
+    use_case: Option<UseCase>,
+) -> Result<ProjectView> {
+    let current = get(pool, user, project_id).await?;
+    let name = match name {
+        Some(name) => check_name(name)?,
+        None => current.name.clone(),
+    };
+    let use_case = use_case.unwrap_or(current.use_case);
+    projects::update(pool, project_id, &name, use_case).await?;
+    Ok(ProjectView {
+        name,
+        use_case,
+        ..current
+    })
+}
+
+/// Adds an existing account to a project (any member may invite).
+pub async fn add_member(
+    pool: &AnyPool,
+    user: &UserRecord,
+    project_id: &str,
+    email: &str,
+) -> Result<bool> {
+    get(pool, user, project_id).await?;
+    let email = email.trim().to_lowercase();
+    let invitee = users::find_by_email(pool, &email).await?.ok_or_else(|| {
+        Error::App(AppError::invalid("email", "no account has this email; ask them to sign up first"))
+    })?;
+    projects::add_member(pool, project_id, &invitee.user_id).await
+}

@@ -1,0 +1,144 @@
+//! Builds the application: database, catalog, sessions, routes (pages, server
+//! functions, JSON API, static files) and the bound listener. Tests build it on
+//! port 0 and read the real port back.
+
+use crate::app::{shell, App};
+use crate::server::config::Config;
+use crate::server::db::{Db, NativePool};
+use crate::server::error::{Error, Result};
+use crate::server::state::AppState;
+use crate::server::{catalog, rest};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::Router;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use std::future::Future;
+use std::sync::Arc;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::session_store::ExpiredDeletion;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+
+/// Idle time after which a session expires.
+const SESSION_IDLE_DAYS: i64 = 7;
+
+/// A built, bound, not yet serving application.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to the database, applies migrations, loads the catalog and binds
+    /// the site address (port 0 picks a free port).
+    pub async fn build(config: Config) -> Result<Application> {
+        let db = Db::connect(&config.database_url).await?;
+        let catalog = Arc::new(catalog::load()?);
+        let state = AppState {
+            leptos_options: config.leptos.clone(),
+            db,
+            catalog,
+        };
+        let router = router(state.clone(), config.secure_cookies);
+        let listener = tokio::net::TcpListener::bind(config.leptos.site_addr)
+            .await
+            .map_err(|e| Error::internal(format!("binding {}: {e}", config.leptos.site_addr)))?;
+        Ok(Application {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The shared state (tests use its database handle).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests and
+    /// closes the database.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let db = self.state.db.clone();
+        axum::serve(self.listener, self.router.into_make_service())
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(Error::internal)?;
+        db.close().await;
+        Ok(())
+    }
+}
+
+fn router(state: AppState, secure_cookies: bool) -> Router {
+    let routes = generate_route_list(App);
+    let context_state = state.clone();
+    let options = state.leptos_options.clone();
+    let pages = Router::new()
+        .route(
+            "/sfn/{*fn_name}",
+            post(server_fn_handler).get(server_fn_handler),
+        )
+        .merge(rest::routes())
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(context_state.clone()),
+            move || shell(options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .with_state(state.clone());
+    with_sessions(pages, &state.db, secure_cookies)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+async fn server_fn_handler(State(state): State<AppState>, request: Request<Body>) -> impl IntoResponse {
+    handle_server_fns_with_context(move || provide_context(state.clone()), request).await
+}
+
+fn with_sessions(router: Router, db: &Db, secure: bool) -> Router {
+    let expiry = Expiry::OnInactivity(time::Duration::days(SESSION_IDLE_DAYS));
+    match &db.native {
+        NativePool::Sqlite(pool) => {
+            let store = SqliteStore::new(pool.clone());
+            spawn_expired_cleanup(store.clone());
+            router.layer(session_layer(store, secure, expiry))
+        }
+        NativePool::Postgres(pool) => {
+            let store = PostgresStore::new(pool.clone());
+            spawn_expired_cleanup(store.clone());
+            router.layer(session_layer(store, secure, expiry))
+        }
+    }
+}
+
+fn session_layer<S: tower_sessions::SessionStore + Clone>(
+    store: S,
+    secure: bool,
+    expiry: Expiry,
+) -> SessionManagerLayer<S> {
+    SessionManagerLayer::new(store)
+        .with_name("cover_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(secure)
+        .with_expiry(expiry)
+}
+
+fn spawn_expired_cleanup<S: ExpiredDeletion + Clone>(store: S) {
+    tokio::spawn(async move {
+        if let Err(error) = store
+            .continuously_delete_expired(tokio::time::Duration::from_secs(3600))
+            .await
+        {
+            tracing::warn!(%error, "expired-session cleanup stopped");
+        }
+    });
+}
