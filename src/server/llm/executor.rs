@@ -1,0 +1,286 @@
+//! The one place that does HTTP for every provider.
+//!
+//! Adapters describe a request as an [`HttpRequest`]; the executor sends it with the
+//! shared `reqwest::Client`, maps transport failures to [`LlmError`]s and classifies
+//! non-2xx answers with the adapter's body extractor *before* any body or stream is
+//! handed back. Streams are wrapped with an idle timeout; dropping a stream drops the
+//! upstream response (and so closes the connection).
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::error::{classify, ErrorDetail, ErrorKind, LlmError};
+use super::ProviderId;
+
+/// Extracts codes and a message from a provider's error body.
+pub type DetailExtractor = fn(&str) -> Option<ErrorDetail>;
+
+/// A byte stream whose items are already mapped to [`LlmError`].
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, LlmError>> + Send>>;
+
+/// A provider request as an adapter describes it: no I/O, fully testable offline.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// GET or POST.
+    pub method: Method,
+    /// Full URL; never contains a key.
+    pub url: String,
+    /// Headers; the key header is marked sensitive so Debug prints `Sensitive`.
+    pub headers: HeaderMap,
+    /// JSON body for POST requests.
+    pub body: Option<serde_json::Value>,
+}
+
+impl HttpRequest {
+    /// A POST with a JSON body.
+    pub fn post(url: String, body: serde_json::Value) -> Self {
+        Self {
+            method: Method::POST,
+            url,
+            headers: HeaderMap::new(),
+            body: Some(body),
+        }
+    }
+
+    /// A GET without a body.
+    pub fn get(url: String) -> Self {
+        Self {
+            method: Method::GET,
+            url,
+            headers: HeaderMap::new(),
+            body: None,
+        }
+    }
+
+    /// Adds a plain header (static name and value).
+    pub fn header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+        self
+    }
+
+    /// Adds the key header, `prefix` + key, marked sensitive; does nothing without a key.
+    pub fn secret_header(
+        mut self,
+        name: &'static str,
+        prefix: &str,
+        key: Option<&SecretString>,
+    ) -> Self {
+        if let Some(key) = key {
+            // NOTE: a key with bytes invalid in a header is dropped, and the provider answers 401.
+            if let Ok(mut value) =
+                HeaderValue::from_str(&format!("{prefix}{}", key.expose_secret()))
+            {
+                value.set_sensitive(true);
+                self.headers.insert(HeaderName::from_static(name), value);
+            }
+        }
+        self
+    }
+}
+
+/// Timeouts the executor applies to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Time allowed to connect.
+    pub connect: Duration,
+    /// Time allowed for a whole non-streamed request, and for stream headers.
+    pub request: Duration,
+    /// Longest silence allowed between two stream chunks.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(300),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Shared HTTP executor: one `reqwest::Client` (connection pool) for all adapters.
+#[derive(Debug, Clone)]
+pub struct Executor {
+    client: reqwest::Client,
+    timeouts: Timeouts,
+}
+
+impl Executor {
+    /// Builds the executor and its client; fails only if TLS cannot initialise.
+    pub fn new(timeouts: Timeouts) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .user_agent(concat!("cover/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { client, timeouts })
+    }
+
+    /// The timeouts in force.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    async fn send_checked(
+        &self,
+        provider: ProviderId,
+        req: HttpRequest,
+        extract: DetailExtractor,
+    ) -> Result<reqwest::Response, LlmError> {
+        let mut builder = self
+            .client
+            .request(req.method, &req.url)
+            .headers(req.headers);
+        if let Some(body) = &req.body {
+            builder = builder.json(body);
+        }
+        let send = builder.send();
+        let response = match tokio::time::timeout(self.timeouts.request, send).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(err)) => return Err(transport_error(provider, &err)),
+            Err(_) => {
+                return Err(LlmError::new(
+                    provider,
+                    ErrorKind::Transient,
+                    "timed out waiting for response headers",
+                ))
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let headers = response.headers().clone();
+        let body = read_body(provider, response, self.timeouts.request).await?;
+        let text = String::from_utf8_lossy(&body);
+        let detail = extract(&text).unwrap_or_else(|| ErrorDetail {
+            codes: Vec::new(),
+            message: text.chars().take(500).collect(),
+            retry_delay: None,
+        });
+        Err(classify(
+            provider,
+            Some(status.as_u16()),
+            Some(&headers),
+            detail,
+            &text,
+        ))
+    }
+
+    /// Sends a request and returns the whole body of a 2xx answer; errors are classified.
+    pub async fn send(
+        &self,
+        provider: ProviderId,
+        req: HttpRequest,
+        extract: DetailExtractor,
+    ) -> Result<Bytes, LlmError> {
+        let response = self.send_checked(provider, req, extract).await?;
+        read_body(provider, response, self.timeouts.request).await
+    }
+
+    /// Sends a streaming request; returns the body stream only after the status was checked.
+    ///
+    /// A 200 answer with a JSON content type (a proxy or server reporting an error instead
+    /// of streaming) is read and classified as an error too.
+    pub async fn stream(
+        &self,
+        provider: ProviderId,
+        req: HttpRequest,
+        extract: DetailExtractor,
+    ) -> Result<ByteStream, LlmError> {
+        let response = self.send_checked(provider, req, extract).await?;
+        let is_json = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if is_json {
+            let body = read_body(provider, response, self.timeouts.request).await?;
+            let text = String::from_utf8_lossy(&body);
+            let detail = extract(&text).ok_or_else(|| {
+                LlmError::malformed(provider, "stream", "JSON body instead of a stream", &text)
+            })?;
+            return Err(classify(provider, None, None, detail, &text));
+        }
+        let idle = self.timeouts.idle;
+        let body = response
+            .bytes_stream()
+            .map(move |item| item.map_err(|err| transport_error(provider, &err)));
+        Ok(with_idle_timeout(provider, body, idle))
+    }
+}
+
+/// Ends a byte stream with a `Transient` error when no chunk arrives for `idle`.
+pub fn with_idle_timeout<S>(provider: ProviderId, inner: S, idle: Duration) -> ByteStream
+where
+    S: Stream<Item = Result<Bytes, LlmError>> + Send + 'static,
+{
+    let inner = Box::pin(inner);
+    Box::pin(futures::stream::unfold(
+        Some(inner),
+        move |state| async move {
+            let mut inner = state?;
+            match tokio::time::timeout(idle, inner.next()).await {
+                Ok(Some(item)) => Some((item, Some(inner))),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(LlmError::new(
+                        provider,
+                        ErrorKind::Transient,
+                        format!("stream stalled: no data for {} ms", idle.as_millis()),
+                    )),
+                    None,
+                )),
+            }
+        },
+    ))
+}
+
+async fn read_body(
+    provider: ProviderId,
+    response: reqwest::Response,
+    limit: Duration,
+) -> Result<Bytes, LlmError> {
+    match tokio::time::timeout(limit, response.bytes()).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(err)) => Err(transport_error(provider, &err)),
+        Err(_) => Err(LlmError::new(
+            provider,
+            ErrorKind::Transient,
+            "timed out reading the response body",
+        )),
+    }
+}
+
+/// Maps a reqwest failure to a transient error; reqwest's text has the URL but never a header.
+fn transport_error(provider: ProviderId, err: &reqwest::Error) -> LlmError {
+    let what = if err.is_connect() {
+        "connection failed"
+    } else if err.is_timeout() {
+        "timed out"
+    } else if err.is_body() || err.is_decode() {
+        "connection lost while reading"
+    } else {
+        "request failed"
+    };
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    let mut chain = Vec::new();
+    while let Some(e) = source {
+        chain.push(e.to_string());
+        source = e.source();
+    }
+    LlmError::new(
+        provider,
+        ErrorKind::Transient,
+        format!("{what}: {}", chain.join(": ")),
+    )
+}

@@ -1,0 +1,50 @@
+//! Small JSON helpers shared by the adapters (parsing with the raw body kept, typed reads).
+
+use serde_json::Value;
+
+use super::error::LlmError;
+use super::types::StreamEvent;
+use super::ProviderId;
+
+/// Parses JSON, keeping the raw text in the error when the provider sent something else.
+pub(crate) fn parse_json(
+    provider: ProviderId,
+    what: &str,
+    bytes: &[u8],
+) -> Result<Value, LlmError> {
+    serde_json::from_slice(bytes)
+        .map_err(|err| LlmError::malformed(provider, what, err, &String::from_utf8_lossy(bytes)))
+}
+
+/// Reads a non-negative integer at a JSON pointer, 0 when absent.
+pub(crate) fn u64_at(value: &Value, pointer: &str) -> u64 {
+    value.pointer(pointer).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// Reads a string at a JSON pointer.
+pub(crate) fn str_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
+    value.pointer(pointer).and_then(Value::as_str)
+}
+
+/// Removes a trailing `/` and an API version suffix so base URLs may be given either way.
+pub(crate) fn trim_base(base_url: &str, version_suffix: &str) -> String {
+    let trimmed = base_url.trim_end_matches('/');
+    trimmed
+        .strip_suffix(version_suffix)
+        .unwrap_or(trimmed)
+        .to_owned()
+}
+
+/// A synthetic tool-call id for providers that do not send one (Gemini, Ollama).
+pub(crate) fn synthetic_call_id(index: usize) -> String {
+    format!("call_{index}")
+}
+
+/// Pushes a text delta unless it is empty (providers send empty deltas on block starts).
+pub(crate) fn push_text(out: &mut Vec<StreamEvent>, text: Option<&str>) {
+    if let Some(text) = text.filter(|t| !t.is_empty()) {
+        out.push(StreamEvent::TextDelta {
+            text: text.to_owned(),
+        });
+    }
+}

@@ -1,0 +1,428 @@
+//! The provider simulator: Anthropic, OpenAI, Gemini and Ollama APIs on one loopback port,
+//! with deterministic answers, realistic pacing and fault injection.
+//!
+//! Tests, end-to-end runs, benchmarks and the offline demo point the providers' base URLs
+//! here. Answers are derived from the last user message; usage blocks follow each
+//! provider's counting rules; faults come from the `x-sim-fault` header or, for a fraction
+//! of all requests, from `--fault-rate`. The official Python SDKs work against it unchanged
+//! (see `tests/sdk/`).
+//!
+//! | provider | routes |
+//! |---|---|
+//! | Anthropic | `POST /v1/messages`, `POST /v1/messages/count_tokens`, `GET /v1/models` (with `anthropic-version`) |
+//! | OpenAI (and Llama OpenAI-compatible) | `POST /v1/chat/completions`, `GET /v1/models` |
+//! | Gemini | `/v1beta` and `/v1`: `POST models/{m}:generateContent`, `:streamGenerateContent?alt=sse`, `:countTokens`, `GET models`, `GET models/{m}` |
+//! | Ollama | `POST /api/chat`, `GET /api/tags` |
+
+mod answer;
+mod anthropic;
+mod gemini;
+mod ollama;
+mod openai;
+mod streaming;
+
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use rand::Rng;
+use serde_json::Value;
+
+use answer::{Plan, Prompt};
+use streaming::{Ending, Script};
+
+/// Command-line options of `cover simulate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8089, env = "COVER_SIM_PORT")]
+    pub port: u16,
+    /// Address to bind; loopback by default.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// The only API key accepted; any non-empty key when absent.
+    #[arg(long, env = "COVER_SIM_ACCEPT_KEY")]
+    pub accept_key: Option<String>,
+    /// Time to first token, in milliseconds (0 = immediately).
+    #[arg(long, default_value_t = 0)]
+    pub ttft_ms: u64,
+    /// Streaming speed in tokens per second (0 = as fast as possible).
+    #[arg(long, default_value_t = 0.0)]
+    pub tokens_per_second: f64,
+    /// Fraction (0–1) of all requests that get `--fault`.
+    #[arg(long, default_value_t = 0.0)]
+    pub fault_rate: f64,
+    /// Fault injected by `--fault-rate`.
+    #[arg(long, value_enum, default_value_t = Fault::ServerError)]
+    pub fault: Fault,
+}
+
+impl SimulateArgs {
+    /// The simulator options these flags describe.
+    pub fn options(&self) -> SimulatorOptions {
+        SimulatorOptions {
+            accept_key: self.accept_key.clone(),
+            ttft: Duration::from_millis(self.ttft_ms),
+            tokens_per_second: self.tokens_per_second,
+            fault_rate: self.fault_rate.clamp(0.0, 1.0),
+            fault: self.fault,
+        }
+    }
+}
+
+/// Runtime options of the simulator (see [`SimulateArgs`] for their meaning).
+#[derive(Debug, Clone)]
+pub struct SimulatorOptions {
+    /// The only key accepted, or any non-empty key.
+    pub accept_key: Option<String>,
+    /// Delay before the first token.
+    pub ttft: Duration,
+    /// Tokens per second while streaming; 0 = no delay.
+    pub tokens_per_second: f64,
+    /// Fraction of requests that get `fault`.
+    pub fault_rate: f64,
+    /// Fault injected by `fault_rate`.
+    pub fault: Fault,
+}
+
+impl Default for SimulatorOptions {
+    fn default() -> Self {
+        Self {
+            accept_key: None,
+            ttft: Duration::ZERO,
+            tokens_per_second: 0.0,
+            fault_rate: 0.0,
+            fault: Fault::ServerError,
+        }
+    }
+}
+
+/// A fault the simulator can inject (`x-sim-fault` header value or `--fault`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[clap(rename_all = "snake_case")]
+pub enum Fault {
+    /// 429 with `retry-after`.
+    RateLimit,
+    /// Anthropic 529, others 503.
+    Overloaded,
+    /// 503 service unavailable.
+    Unavailable,
+    /// 500 internal error.
+    ServerError,
+    /// The provider's 401 (Gemini: 400 API_KEY_INVALID).
+    Unauthorized,
+    /// Billing quota exhausted (OpenAI 429 insufficient_quota, …).
+    Quota,
+    /// The provider's context-length error.
+    ContextTooLong,
+    /// Never send response headers.
+    Hang,
+    /// Send some tokens, then nothing, forever.
+    Stall,
+    /// Send some tokens, then close without the end marker.
+    Cut,
+    /// Send some tokens, then a broken JSON chunk.
+    Malformed,
+}
+
+impl Fault {
+    /// True for faults answered with an error status instead of a (broken) answer.
+    fn is_status(self) -> bool {
+        !matches!(self, Self::Hang | Self::Stall | Self::Cut | Self::Malformed)
+    }
+}
+
+impl FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        <Self as clap::ValueEnum>::from_str(s.trim(), true)
+    }
+}
+
+/// Counters that tests read to observe the simulator (e.g. that a dropped stream closed).
+#[derive(Debug, Default)]
+pub struct SimStats {
+    /// Requests received.
+    pub requests: AtomicU64,
+    /// Streams whose body is still being sent.
+    pub open_streams: AtomicI64,
+}
+
+struct Sim {
+    opts: SimulatorOptions,
+    stats: Arc<SimStats>,
+}
+
+/// Builds the simulator's router.
+pub fn router(opts: SimulatorOptions) -> Router {
+    router_with_stats(opts).0
+}
+
+/// Builds the router and returns the counters it updates.
+pub fn router_with_stats(opts: SimulatorOptions) -> (Router, Arc<SimStats>) {
+    let stats = Arc::new(SimStats::default());
+    let sim = Arc::new(Sim {
+        opts,
+        stats: stats.clone(),
+    });
+    let gemini_routes = Router::new()
+        .route("/models", get(gemini::list_models))
+        .route("/models/{call}", get(gemini::get_model).post(gemini_post));
+    let router = Router::new()
+        .route("/v1/messages", post(anthropic_messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/v1/models", get(models_v1))
+        .route("/v1/chat/completions", post(openai_chat))
+        .nest("/v1beta", gemini_routes.clone())
+        .nest("/v1", gemini_routes)
+        .route("/api/chat", post(ollama_chat))
+        .route("/api/tags", get(ollama::tags))
+        .with_state(sim);
+    (router, stats)
+}
+
+/// Serves the simulator on `listener` until the process ends.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    opts: SimulatorOptions,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(opts)).await
+}
+
+/// What each simulated provider does differently; the request flow is shared.
+trait Dialect: Sync {
+    /// Checks the key; `Err` is the provider's own 401/403.
+    // A rejection is a whole HTTP response, built at most once per request.
+    #[allow(clippy::result_large_err)]
+    fn authorize(
+        &self,
+        sim: &Sim,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        body: &Value,
+    ) -> Result<(), Response>;
+    /// The provider's error answer for a status fault.
+    fn fault(&self, fault: Fault) -> Response;
+    /// The provider's 400 for a request it cannot read.
+    fn bad_request(&self, message: &str) -> Response;
+    /// Reads the request.
+    fn prompt(&self, body: &Value, stream: Option<bool>) -> Result<Prompt, String>;
+    /// The whole (non-streamed) answer.
+    fn response(&self, prompt: &Prompt, plan: &Plan) -> Value;
+    /// The streamed answer, frame by frame.
+    fn script(&self, prompt: &Prompt, plan: &Plan) -> Script;
+}
+
+impl Sim {
+    fn key_ok(&self, key: Option<&str>) -> bool {
+        match (key.map(str::trim), &self.opts.accept_key) {
+            (Some(k), Some(accepted)) => k == accepted,
+            (Some(k), None) => !k.is_empty(),
+            (None, _) => false,
+        }
+    }
+
+    fn pick_fault(&self, headers: &HeaderMap) -> Option<Fault> {
+        let from_header = headers
+            .get("x-sim-fault")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        from_header.or_else(|| {
+            (self.opts.fault_rate > 0.0 && rand::thread_rng().gen_bool(self.opts.fault_rate))
+                .then_some(self.opts.fault)
+        })
+    }
+
+    fn token_interval(&self) -> Duration {
+        if self.opts.tokens_per_second > 0.0 {
+            Duration::from_secs_f64(1.0 / self.opts.tokens_per_second)
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// Applies auth and status/hang faults shared by every endpoint; `Err` is the answer.
+    #[allow(clippy::result_large_err)]
+    async fn gate(
+        &self,
+        dialect: &dyn Dialect,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        body: &Value,
+    ) -> Result<Option<Fault>, Response> {
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        dialect.authorize(self, headers, query, body)?;
+        match self.pick_fault(headers) {
+            Some(Fault::Hang) => std::future::pending().await,
+            Some(f) if f.is_status() => Err(dialect.fault(f)),
+            other => Ok(other),
+        }
+    }
+}
+
+async fn chat(
+    sim: Arc<Sim>,
+    dialect: &dyn Dialect,
+    headers: HeaderMap,
+    query: Option<String>,
+    body: Bytes,
+    stream: Option<bool>,
+) -> Response {
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(err) => return dialect.bad_request(&format!("invalid JSON body: {err}")),
+    };
+    let fault = match sim.gate(dialect, &headers, query.as_deref(), &value).await {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let prompt = match dialect.prompt(&value, stream) {
+        Ok(p) => p,
+        Err(message) => return dialect.bad_request(&message),
+    };
+    let plan = answer::plan(&prompt);
+    let interval = sim.token_interval();
+    let ending = match fault {
+        Some(Fault::Stall) => Ending::Stall,
+        Some(Fault::Cut) => Ending::Cut,
+        Some(Fault::Malformed) => Ending::Malformed,
+        _ => Ending::Complete,
+    };
+    if prompt.stream {
+        let script = dialect.script(&prompt, &plan);
+        return streaming::response(script, sim.opts.ttft, interval, ending, sim.stats.clone());
+    }
+    tokio::time::sleep(sim.opts.ttft + interval * plan.output_tokens as u32).await;
+    let text = dialect.response(&prompt, &plan).to_string();
+    if ending == Ending::Complete {
+        return json_response(StatusCode::OK, text, &[]);
+    }
+    // A broken non-streamed answer: half the JSON, then stall, close, or garbage.
+    let half = text
+        .char_indices()
+        .nth(text.chars().count() / 2)
+        .map_or(0, |(i, _)| i);
+    let script = Script {
+        content_type: "application/json",
+        head: vec![text[..half].to_owned()],
+        tokens: Vec::new(),
+        tail: Vec::new(),
+        malformed: "\u{0}}{".to_owned(),
+    };
+    streaming::response(
+        script,
+        Duration::ZERO,
+        Duration::ZERO,
+        ending,
+        sim.stats.clone(),
+    )
+}
+
+/// A JSON response with extra headers.
+fn json_response(status: StatusCode, body: String, headers: &[(&'static str, String)]) -> Response {
+    let mut response = (status, Body::from(body)).into_response();
+    let map = response.headers_mut();
+    map.insert("content-type", HeaderValue::from_static("application/json"));
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            map.insert(*name, v);
+        }
+    }
+    response
+}
+
+async fn anthropic_messages(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    chat(sim, &anthropic::Anthropic, headers, None, body, None).await
+}
+
+async fn openai_chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
+    chat(sim, &openai::OpenAi, headers, None, body, None).await
+}
+
+async fn ollama_chat(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
+    chat(sim, &ollama::Ollama, headers, None, body, None).await
+}
+
+/// `POST models/{model}:{method}` for Gemini.
+async fn gemini_post(
+    State(sim): State<Arc<Sim>>,
+    Path(call): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some((model, method)) = call.split_once(':') else {
+        return gemini::not_found(&call);
+    };
+    match method {
+        "generateContent" => {
+            chat(
+                sim,
+                &gemini::Gemini::new(model),
+                headers,
+                query,
+                body,
+                Some(false),
+            )
+            .await
+        }
+        "streamGenerateContent" => {
+            chat(
+                sim,
+                &gemini::Gemini::new(model),
+                headers,
+                query,
+                body,
+                Some(true),
+            )
+            .await
+        }
+        "countTokens" => gemini::count_tokens(sim, model, headers, query, body).await,
+        _ => gemini::not_found(&call),
+    }
+}
+
+/// `GET /v1/models` serves Anthropic's list when `anthropic-version` is present, else OpenAI's.
+async fn models_v1(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Response {
+    if headers.contains_key("anthropic-version") {
+        anthropic::list_models(sim, headers).await
+    } else {
+        openai::list_models(sim, headers).await
+    }
+}
+
+/// Reads a request's bearer or header key.
+fn header_key<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let value = headers.get(name)?.to_str().ok()?;
+    Some(value.strip_prefix("Bearer ").unwrap_or(value))
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Estimated prompt tokens: every string under a `text`, `content` or `system` key.
+fn input_tokens(body: &Value) -> u64 {
+    fn walk<'a>(v: &'a Value, key: Option<&str>, out: &mut Vec<&'a str>) {
+        match v {
+            Value::String(s) if matches!(key, Some("text" | "content" | "system")) => out.push(s),
+            Value::Array(items) => items.iter().for_each(|i| walk(i, key, out)),
+            Value::Object(map) => map.iter().for_each(|(k, v)| walk(v, Some(k), out)),
+            _ => {}
+        }
+    }
+    let mut texts = Vec::new();
+    walk(body, None, &mut texts);
+    answer::count_text_tokens(&texts).max(1)
+}

@@ -1,0 +1,279 @@
+//! Simulated OpenAI Chat Completions (`/v1/chat/completions`, JSON and SSE) and `/v1/models`.
+//! Llama models on this route answer like an OpenAI-compatible server (Ollama `/v1`) and need no key.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::answer::{self, ForcedTool, Plan, Prompt};
+use super::streaming::{sse, Script};
+use super::{header_key, json_response, Dialect, Fault, Sim};
+
+/// The OpenAI dialect.
+pub(super) struct OpenAi;
+
+const MODELS: &[&str] = &[
+    "gpt-4o-2024-08-06",
+    "gpt-4o-mini-2024-07-18",
+    "gpt-4-turbo-2024-04-09",
+    "gpt-3.5-turbo-0125",
+];
+const CREATED: u64 = 1_727_346_142;
+
+fn error(
+    status: u16,
+    kind: &str,
+    code: Option<&str>,
+    message: &str,
+    headers: &[(&'static str, String)],
+) -> Response {
+    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
+    json_response(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body.to_string(),
+        headers,
+    )
+}
+
+/// Masks a key the way OpenAI echoes it (`sk-abc***xyz`).
+fn masked(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() < 8 {
+        return "***".to_owned();
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 3..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 6))
+}
+
+fn unauthorized(key: Option<&str>) -> Response {
+    let message = match key {
+        Some(k) if !k.is_empty() => format!("Incorrect API key provided: {}. You can find your API key at https://platform.openai.com/account/api-keys.", masked(k)),
+        _ => "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).".to_owned(),
+    };
+    error(
+        401,
+        "invalid_request_error",
+        Some("invalid_api_key"),
+        &message,
+        &[],
+    )
+}
+
+fn text_of(content: &Value) -> Option<String> {
+    match content {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(parts) => {
+            let texts: Vec<&str> = parts
+                .iter()
+                .filter(|p| p["type"] == "text")
+                .filter_map(|p| p["text"].as_str())
+                .collect();
+            (!texts.is_empty()).then(|| texts.join(""))
+        }
+        _ => None,
+    }
+}
+
+fn usage(prompt: &Prompt, plan: &Plan) -> Value {
+    json!({
+        "prompt_tokens": prompt.input_tokens, "completion_tokens": plan.output_tokens,
+        "total_tokens": prompt.input_tokens + plan.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+    })
+}
+
+fn finish_reason(plan: &Plan) -> &'static str {
+    match plan.finish {
+        answer::Finish::Stop => "stop",
+        answer::Finish::Length => "length",
+        answer::Finish::ToolCall => "tool_calls",
+    }
+}
+
+fn completion_id(prompt: &Prompt) -> String {
+    format!(
+        "chatcmpl-sim{:012x}",
+        prompt.input_tokens * 7919 + prompt.last_user.len() as u64
+    )
+}
+
+fn call_id(prompt: &Prompt) -> String {
+    format!(
+        "call_sim{:012x}",
+        prompt.last_user.len() as u64 * 104_729 + prompt.input_tokens
+    )
+}
+
+/// Llama models are served like Ollama's OpenAI-compatible surface, which ignores keys.
+fn keyless(body: &Value) -> bool {
+    body["model"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("llama"))
+}
+
+impl Dialect for OpenAi {
+    fn authorize(
+        &self,
+        sim: &Sim,
+        headers: &HeaderMap,
+        _query: Option<&str>,
+        body: &Value,
+    ) -> Result<(), Response> {
+        let key = header_key(headers, "authorization");
+        if keyless(body) || sim.key_ok(key) {
+            Ok(())
+        } else {
+            Err(unauthorized(key))
+        }
+    }
+
+    fn fault(&self, fault: Fault) -> Response {
+        let retry = [
+            ("retry-after", "1".to_owned()),
+            ("x-ratelimit-limit-tokens", "30000".to_owned()),
+            ("x-ratelimit-remaining-tokens", "0".to_owned()),
+            ("x-ratelimit-reset-tokens", "1s".to_owned()),
+        ];
+        match fault {
+            Fault::RateLimit => error(429, "tokens", Some("rate_limit_exceeded"), "Rate limit reached for gpt-4o in organization org-sim on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000. Please try again in 1s. Visit https://platform.openai.com/account/rate-limits to learn more.", &retry),
+            Fault::Overloaded => error(503, "server_error", None, "The engine is currently overloaded, please try again later", &[]),
+            Fault::Unavailable => error(503, "server_error", None, "Service Unavailable", &[]),
+            Fault::Unauthorized => unauthorized(Some("sk-simulated-invalid-key")),
+            Fault::Quota => error(429, "insufficient_quota", Some("insufficient_quota"), "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.", &[]),
+            Fault::ContextTooLong => error(400, "invalid_request_error", Some("context_length_exceeded"), "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens. Please reduce the length of the messages.", &[]),
+            _ => error(500, "server_error", None, "The server had an error while processing your request. Sorry about that!", &[]),
+        }
+    }
+
+    fn bad_request(&self, message: &str) -> Response {
+        error(400, "invalid_request_error", None, message, &[])
+    }
+
+    fn prompt(&self, body: &Value, _stream: Option<bool>) -> Result<Prompt, String> {
+        let model = body["model"]
+            .as_str()
+            .ok_or("you must provide a model parameter")?;
+        let messages = body["messages"]
+            .as_array()
+            .filter(|m| !m.is_empty())
+            .ok_or("'messages' must contain at least one message")?;
+        let last = messages.last().ok_or("'messages' is empty")?;
+        let last_user = if last["role"] == "user" {
+            text_of(&last["content"])
+        } else {
+            None
+        };
+        let forced = last_user.is_some().then(|| forced_tool(body)).flatten();
+        let stream = body["stream"].as_bool().unwrap_or(false);
+        Ok(Prompt {
+            model: model.to_owned(),
+            last_user: last_user.unwrap_or_default(),
+            input_tokens: super::input_tokens(body),
+            max_tokens: body["max_completion_tokens"]
+                .as_u64()
+                .or(body["max_tokens"].as_u64()),
+            forced_tool: forced,
+            stream,
+            include_usage: body["stream_options"]["include_usage"]
+                .as_bool()
+                .unwrap_or(false),
+        })
+    }
+
+    fn response(&self, prompt: &Prompt, plan: &Plan) -> Value {
+        let message = match &plan.tool {
+            Some((name, args)) => {
+                json!({"role": "assistant", "content": null, "refusal": null, "tool_calls": [
+                {"id": call_id(prompt), "type": "function", "function": {"name": name, "arguments": args.to_string()}}]})
+            }
+            None => json!({"role": "assistant", "content": plan.text(), "refusal": null}),
+        };
+        json!({
+            "id": completion_id(prompt), "object": "chat.completion", "created": CREATED, "model": prompt.model,
+            "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish_reason(plan)}],
+            "usage": usage(prompt, plan), "system_fingerprint": "fp_sim",
+        })
+    }
+
+    fn script(&self, prompt: &Prompt, plan: &Plan) -> Script {
+        let chunk = |choices: Value| {
+            let c = json!({"id": completion_id(prompt), "object": "chat.completion.chunk", "created": CREATED, "model": prompt.model, "system_fingerprint": "fp_sim", "choices": choices});
+            sse(None, &c.to_string())
+        };
+        let choice = |delta: Value| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": null}]);
+        let (first, tokens): (Value, Vec<String>) = match &plan.tool {
+            Some((name, _)) => (
+                json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": call_id(prompt), "type": "function", "function": {"name": name, "arguments": ""}}], "refusal": null}),
+                plan.argument_fragments()
+                    .iter()
+                    .map(|f| {
+                        chunk(choice(
+                            json!({"tool_calls": [{"index": 0, "function": {"arguments": f}}]}),
+                        ))
+                    })
+                    .collect(),
+            ),
+            None => (
+                json!({"role": "assistant", "content": "", "refusal": null}),
+                plan.pieces
+                    .iter()
+                    .map(|p| chunk(choice(json!({"content": p}))))
+                    .collect(),
+            ),
+        };
+        let mut tail = vec![chunk(
+            json!([{"index": 0, "delta": {}, "logprobs": null, "finish_reason": finish_reason(plan)}]),
+        )];
+        if prompt.include_usage {
+            let c = json!({"id": completion_id(prompt), "object": "chat.completion.chunk", "created": CREATED, "model": prompt.model, "system_fingerprint": "fp_sim", "choices": [], "usage": usage(prompt, plan)});
+            tail.push(sse(None, &c.to_string()));
+        }
+        tail.push(sse(None, "[DONE]"));
+        Script {
+            content_type: "text/event-stream; charset=utf-8",
+            head: vec![chunk(choice(first))],
+            tokens,
+            tail,
+            malformed: sse(
+                None,
+                r#"{"id":"chatcmpl-sim","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"oo"#,
+            ),
+        }
+    }
+}
+
+fn forced_tool(body: &Value) -> Option<ForcedTool> {
+    let tools = body["tools"].as_array()?;
+    let choice = &body["tool_choice"];
+    let chosen = match choice.as_str() {
+        Some("required") => tools.first()?,
+        Some(_) => return None,
+        None => tools
+            .iter()
+            .find(|t| t["function"]["name"] == choice["function"]["name"])?,
+    };
+    Some(ForcedTool {
+        name: chosen["function"]["name"].as_str()?.to_owned(),
+        schema: chosen["function"]["parameters"].clone(),
+    })
+}
+
+/// `GET /v1/models` without `anthropic-version`.
+pub(super) async fn list_models(sim: Arc<Sim>, headers: HeaderMap) -> Response {
+    if let Err(response) = sim.gate(&OpenAi, &headers, None, &Value::Null).await {
+        return response;
+    }
+    let data: Vec<Value> = MODELS
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "created": CREATED, "owned_by": "system"}))
+        .collect();
+    json_response(
+        StatusCode::OK,
+        json!({"object": "list", "data": data}).to_string(),
+        &[],
+    )
+}

@@ -1,0 +1,1 @@
+//! Tests of the simulator's routing, auth and faults.
