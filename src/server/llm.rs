@@ -29,6 +29,8 @@ pub mod types;
 mod wire;
 
 #[cfg(test)]
+mod testkit;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;

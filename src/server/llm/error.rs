@@ -179,7 +179,8 @@ pub fn classify(
         || msg.contains("context window")
         || msg.contains("maximum context")
         || (msg.contains("exceeds the maximum number of tokens"));
-    let kind = if has("insufficient_quota") || has("billing_error") {
+    let out_of_credit = msg.contains("credit balance is too low");
+    let kind = if has("insufficient_quota") || has("billing_error") || out_of_credit {
         ErrorKind::QuotaExhausted
     } else if context_too_long {
         ErrorKind::ContextTooLong

@@ -210,6 +210,15 @@ fn error_detail_of(v: &Value) -> Option<ErrorDetail> {
         if let Some(reason) = str_at(d, "/reason") {
             detail.codes.push(reason.to_owned());
         }
+        // NOTE: a per-day quota will not reset within a retry; name it like OpenAI does.
+        let per_day = d["violations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|v| str_at(v, "/quotaId").is_some_and(|q| q.contains("PerDay")));
+        if per_day {
+            detail.codes.push("insufficient_quota".to_owned());
+        }
         if let Some(delay) = str_at(d, "/retryDelay") {
             detail.retry_delay = parse_proto_duration(delay);
         }

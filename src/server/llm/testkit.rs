@@ -1,0 +1,105 @@
+//! Test helpers shared by the adapter tests: replaying recorded streams (whole and split at
+//! every byte), and starting the simulator on a free loopback port.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+
+use super::stream::{decode, replay};
+use super::{Adapter, Executor, GenerateRequest, StreamEvent, Timeouts};
+use crate::server::simulator::{self, SimStats, SimulatorOptions};
+
+/// Decodes `recorded` delivered in the given chunks.
+pub(crate) fn replay_chunks(
+    adapter: &dyn Adapter,
+    req: &GenerateRequest,
+    chunks: Vec<Bytes>,
+) -> Vec<StreamEvent> {
+    let stream = decode(
+        adapter.id(),
+        replay(chunks),
+        adapter.framing(),
+        adapter.stream_decoder(req),
+    );
+    futures::executor::block_on(stream.collect())
+}
+
+/// Decodes `recorded` whole, then split in two at every byte and one byte per chunk, and
+/// asserts every delivery gives identical events; returns them.
+pub(crate) fn decode_every_split(
+    adapter: &dyn Adapter,
+    req: &GenerateRequest,
+    recorded: &str,
+) -> Vec<StreamEvent> {
+    let bytes = recorded.as_bytes();
+    let whole = replay_chunks(adapter, req, vec![Bytes::copy_from_slice(bytes)]);
+    for cut in 1..bytes.len() {
+        let split = replay_chunks(
+            adapter,
+            req,
+            vec![
+                Bytes::copy_from_slice(&bytes[..cut]),
+                Bytes::copy_from_slice(&bytes[cut..]),
+            ],
+        );
+        assert_eq!(
+            split, whole,
+            "events differ when the stream is split at byte {cut}"
+        );
+    }
+    let bytewise = replay_chunks(
+        adapter,
+        req,
+        bytes
+            .iter()
+            .map(|b| Bytes::copy_from_slice(&[*b]))
+            .collect(),
+    );
+    assert_eq!(
+        bytewise, whole,
+        "events differ when the stream arrives one byte at a time"
+    );
+    whole
+}
+
+/// A running simulator: its base URL and counters.
+pub(crate) struct Sim {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// Counters the simulator updates.
+    pub stats: Arc<SimStats>,
+}
+
+/// Starts the simulator on port 0 inside the test's runtime.
+pub(crate) async fn start_simulator(opts: SimulatorOptions) -> Sim {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let url = format!("http://{}", listener.local_addr().expect("local addr"));
+    let (router, stats) = simulator::router_with_stats(opts);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Sim { url, stats }
+}
+
+/// An executor with short timeouts so hang and stall tests finish quickly.
+pub(crate) fn quick_executor() -> Executor {
+    Executor::new(Timeouts {
+        connect: Duration::from_secs(2),
+        request: Duration::from_millis(800),
+        idle: Duration::from_millis(300),
+    })
+    .expect("client builds")
+}
+
+/// The text deltas of an event list, joined.
+pub(crate) fn text_of(events: &[StreamEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::TextDelta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
