@@ -173,16 +173,15 @@ pub fn router_with_stats(opts: SimulatorOptions) -> (Router, Arc<SimStats>) {
         opts,
         stats: stats.clone(),
     });
-    let gemini_routes = Router::new()
-        .route("/models", get(gemini::list_models))
-        .route("/models/{call}", get(gemini::get_model).post(gemini_post));
+    let gemini_call = || get(gemini::get_model).post(gemini_post);
     let router = Router::new()
         .route("/v1/messages", post(anthropic_messages))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route("/v1/models", get(models_v1))
         .route("/v1/chat/completions", post(openai_chat))
-        .nest("/v1beta", gemini_routes.clone())
-        .nest("/v1", gemini_routes)
+        .route("/v1beta/models", get(gemini::list_models))
+        .route("/v1beta/models/{call}", gemini_call())
+        .route("/v1/models/{call}", gemini_call())
         .route("/api/chat", post(ollama_chat))
         .route("/api/tags", get(ollama::tags))
         .with_state(sim);
@@ -394,12 +393,20 @@ async fn gemini_post(
     }
 }
 
-/// `GET /v1/models` serves Anthropic's list when `anthropic-version` is present, else OpenAI's.
-async fn models_v1(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Response {
+/// `GET /v1/models` is shared by three APIs: Anthropic's list when `anthropic-version` is
+/// present, Gemini's when a Google key is given, else OpenAI's.
+async fn models_v1(state: State<Arc<Sim>>, query: RawQuery, headers: HeaderMap) -> Response {
+    let google = headers.contains_key("x-goog-api-key")
+        || query
+            .0
+            .as_deref()
+            .is_some_and(|q| q.split('&').any(|p| p.starts_with("key=")));
     if headers.contains_key("anthropic-version") {
-        anthropic::list_models(sim, headers).await
+        anthropic::list_models(state.0, headers).await
+    } else if google {
+        gemini::list_models(state, query, headers).await
     } else {
-        openai::list_models(sim, headers).await
+        openai::list_models(state.0, headers).await
     }
 }
 
