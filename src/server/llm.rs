@@ -29,7 +29,7 @@ pub mod types;
 mod wire;
 
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 

@@ -9,14 +9,14 @@
 use secrecy::SecretString;
 use serde_json::{json, Map, Value};
 
-use super::error::{classify, ErrorDetail, ErrorKind, LlmError};
+use super::error::{ErrorDetail, LlmError};
 use super::executor::{DetailExtractor, HttpRequest};
 use super::stream::{Frame, Framing, StreamDecoder};
 use super::types::{
     ContentPart, FinishReason, GenerateRequest, GenerateResponse, ModelInfo, Role, StreamEvent,
     TokenCount, ToolCall, ToolChoice, Usage,
 };
-use super::wire::{parse_json, push_text, str_at, trim_base, u64_at};
+use super::wire::{ended_early, in_band_error, parse_json, push_text, str_at, trim_base, u64_at};
 use super::{Adapter, ProviderId};
 
 /// The API version header value every request carries.
@@ -153,8 +153,7 @@ fn usage(raw: &Value) -> Usage {
 }
 
 /// Reads `{"type":"error","error":{"type","message"}}`.
-fn error_detail(body: &str) -> Option<ErrorDetail> {
-    let v: Value = serde_json::from_str(body).ok()?;
+fn error_detail(v: &Value) -> Option<ErrorDetail> {
     let err = v.get("error")?;
     Some(ErrorDetail {
         codes: str_at(err, "/type")
@@ -303,13 +302,16 @@ impl StreamDecoder for Decoder {
         if matches!(frame.event.as_str(), "ping") || self.done {
             return Ok(());
         }
-        if frame.event == "error" {
-            let detail = error_detail(&frame.data).ok_or_else(|| {
-                LlmError::malformed(ID, "error event", "unknown shape", &frame.data)
-            })?;
-            return Err(classify(ID, None, None, detail, &frame.data));
-        }
         let v = parse_json(ID, "stream event", frame.data.as_bytes())?;
+        if frame.event == "error" {
+            in_band_error(ID, error_detail(&v), &frame.data)?;
+            return Err(LlmError::malformed(
+                ID,
+                "error event",
+                "unknown shape",
+                &frame.data,
+            ));
+        }
         match str_at(&v, "/type").unwrap_or(frame.event.as_str()) {
             "message_start" => {
                 if let Some(u) = v.pointer("/message/usage").and_then(Value::as_object) {
@@ -385,11 +387,7 @@ impl StreamDecoder for Decoder {
         if self.done {
             Ok(())
         } else {
-            Err(LlmError::new(
-                ID,
-                ErrorKind::Transient,
-                "stream ended before message_stop",
-            ))
+            Err(ended_early(ID, "message_stop"))
         }
     }
 }

@@ -18,8 +18,8 @@ use secrecy::{ExposeSecret, SecretString};
 use super::error::{classify, ErrorDetail, ErrorKind, LlmError};
 use super::ProviderId;
 
-/// Extracts codes and a message from a provider's error body.
-pub type DetailExtractor = fn(&str) -> Option<ErrorDetail>;
+/// Extracts codes and a message from a provider's (parsed) error body.
+pub type DetailExtractor = fn(&serde_json::Value) -> Option<ErrorDetail>;
 
 /// A byte stream whose items are already mapped to [`LlmError`].
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, LlmError>> + Send>>;
@@ -162,7 +162,7 @@ impl Executor {
         let headers = response.headers().clone();
         let body = read_body(provider, response, self.timeouts.request).await?;
         let text = String::from_utf8_lossy(&body);
-        let detail = extract(&text).unwrap_or_else(|| ErrorDetail {
+        let detail = parse_detail(&text, extract).unwrap_or_else(|| ErrorDetail {
             codes: Vec::new(),
             message: text.chars().take(500).collect(),
             retry_delay: None,
@@ -183,8 +183,18 @@ impl Executor {
         req: HttpRequest,
         extract: DetailExtractor,
     ) -> Result<Bytes, LlmError> {
-        let response = self.send_checked(provider, req, extract).await?;
-        read_body(provider, response, self.timeouts.request).await
+        let whole = async {
+            let response = self.send_checked(provider, req, extract).await?;
+            read_body(provider, response, self.timeouts.request).await
+        };
+        match tokio::time::timeout(self.timeouts.request, whole).await {
+            Ok(result) => result,
+            Err(_) => Err(LlmError::new(
+                provider,
+                ErrorKind::Transient,
+                format!("timed out after {} ms", self.timeouts.request.as_millis()),
+            )),
+        }
     }
 
     /// Sends a streaming request; returns the body stream only after the status was checked.
@@ -206,7 +216,7 @@ impl Executor {
         if is_json {
             let body = read_body(provider, response, self.timeouts.request).await?;
             let text = String::from_utf8_lossy(&body);
-            let detail = extract(&text).ok_or_else(|| {
+            let detail = parse_detail(&text, extract).ok_or_else(|| {
                 LlmError::malformed(provider, "stream", "JSON body instead of a stream", &text)
             })?;
             return Err(classify(provider, None, None, detail, &text));
@@ -217,6 +227,10 @@ impl Executor {
             .map(move |item| item.map_err(|err| transport_error(provider, &err)));
         Ok(with_idle_timeout(provider, body, idle))
     }
+}
+
+fn parse_detail(body: &str, extract: DetailExtractor) -> Option<ErrorDetail> {
+    serde_json::from_str(body).ok().as_ref().and_then(extract)
 }
 
 /// Ends a byte stream with a `Transient` error when no chunk arrives for `idle`.

@@ -12,14 +12,16 @@ use std::collections::HashMap;
 use secrecy::SecretString;
 use serde_json::{json, Map, Value};
 
-use super::error::{classify, parse_proto_duration, ErrorDetail, ErrorKind, LlmError};
+use super::error::{parse_proto_duration, ErrorDetail, ErrorKind, LlmError};
 use super::executor::{DetailExtractor, HttpRequest};
 use super::stream::{Frame, Framing, StreamDecoder};
 use super::types::{
     ContentPart, FinishReason, GenerateRequest, GenerateResponse, ModelInfo, Role, StreamEvent,
     TokenCount, ToolCall, ToolChoice, Usage,
 };
-use super::wire::{parse_json, push_text, str_at, synthetic_call_id, trim_base, u64_at};
+use super::wire::{
+    ended_early, in_band_error, parse_json, push_text, str_at, synthetic_call_id, trim_base, u64_at,
+};
 use super::{Adapter, ProviderId};
 
 const ID: ProviderId = ProviderId::Gemini;
@@ -191,12 +193,7 @@ fn usage(raw: &Value) -> Usage {
 
 /// Reads `{"error":{"code","message","status","details":[…]}}`, including `RetryInfo.retryDelay`
 /// and `ErrorInfo.reason`.
-fn error_detail(body: &str) -> Option<ErrorDetail> {
-    let v: Value = serde_json::from_str(body).ok()?;
-    error_detail_of(&v)
-}
-
-fn error_detail_of(v: &Value) -> Option<ErrorDetail> {
+fn error_detail(v: &Value) -> Option<ErrorDetail> {
     let err = v.get("error")?;
     let mut detail = ErrorDetail {
         codes: str_at(err, "/status")
@@ -391,9 +388,7 @@ struct Decoder {
 impl StreamDecoder for Decoder {
     fn frame(&mut self, frame: &Frame, out: &mut Vec<StreamEvent>) -> Result<(), LlmError> {
         let v = parse_json(ID, "stream chunk", frame.data.as_bytes())?;
-        if let Some(detail) = error_detail_of(&v) {
-            return Err(classify(ID, None, None, detail, &frame.data));
-        }
+        in_band_error(ID, error_detail(&v), &frame.data)?;
         if let Some(err) = blocked(&v, &frame.data) {
             return Err(err);
         }
@@ -430,11 +425,7 @@ impl StreamDecoder for Decoder {
 
     fn end(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), LlmError> {
         let Some(reason) = self.finish.take() else {
-            return Err(LlmError::new(
-                ID,
-                ErrorKind::Transient,
-                "stream ended without a finishReason",
-            ));
+            return Err(ended_early(ID, "a finishReason"));
         };
         out.push(StreamEvent::Usage {
             usage: usage(&self.usage),

@@ -10,14 +10,16 @@
 use secrecy::SecretString;
 use serde_json::{json, Map, Value};
 
-use super::error::{classify, ErrorDetail, ErrorKind, LlmError};
+use super::error::{ErrorDetail, LlmError};
 use super::executor::{DetailExtractor, HttpRequest};
 use super::stream::{Frame, Framing, StreamDecoder};
 use super::types::{
     ContentPart, FinishReason, GenerateRequest, GenerateResponse, ModelInfo, Role, StreamEvent,
     TokenCount, ToolCall, Usage,
 };
-use super::wire::{parse_json, push_text, str_at, synthetic_call_id, trim_base, u64_at};
+use super::wire::{
+    ended_early, in_band_error, parse_json, push_text, str_at, synthetic_call_id, trim_base, u64_at,
+};
 use super::{Adapter, ProviderId};
 
 const ID: ProviderId = ProviderId::Llama;
@@ -132,12 +134,7 @@ fn usage(v: &Value) -> Usage {
 }
 
 /// Reads `{"error":"..."}`.
-fn error_detail(body: &str) -> Option<ErrorDetail> {
-    let v: Value = serde_json::from_str(body).ok()?;
-    error_detail_of(&v)
-}
-
-fn error_detail_of(v: &Value) -> Option<ErrorDetail> {
+fn error_detail(v: &Value) -> Option<ErrorDetail> {
     Some(ErrorDetail {
         message: v.get("error")?.as_str()?.to_owned(),
         ..ErrorDetail::default()
@@ -259,9 +256,7 @@ struct Decoder {
 impl StreamDecoder for Decoder {
     fn frame(&mut self, frame: &Frame, out: &mut Vec<StreamEvent>) -> Result<(), LlmError> {
         let v = parse_json(ID, "stream line", frame.data.as_bytes())?;
-        if let Some(detail) = error_detail_of(&v) {
-            return Err(classify(ID, None, None, detail, &frame.data));
-        }
+        in_band_error(ID, error_detail(&v), &frame.data)?;
         if !self.started {
             self.started = true;
             out.push(StreamEvent::Start {
@@ -296,11 +291,7 @@ impl StreamDecoder for Decoder {
         if self.done {
             Ok(())
         } else {
-            Err(LlmError::new(
-                ID,
-                ErrorKind::Transient,
-                "stream ended before the done line",
-            ))
+            Err(ended_early(ID, "the done line"))
         }
     }
 }

@@ -11,14 +11,14 @@
 use secrecy::SecretString;
 use serde_json::{json, Map, Value};
 
-use super::error::{classify, ErrorDetail, ErrorKind, LlmError};
+use super::error::{ErrorDetail, LlmError};
 use super::executor::{DetailExtractor, HttpRequest};
 use super::stream::{Frame, Framing, StreamDecoder};
 use super::types::{
     ContentPart, FinishReason, GenerateRequest, GenerateResponse, ModelInfo, Role, StreamEvent,
     TokenCount, ToolCall, ToolChoice, Usage,
 };
-use super::wire::{parse_json, push_text, str_at, trim_base, u64_at};
+use super::wire::{ended_early, in_band_error, parse_json, push_text, str_at, trim_base, u64_at};
 use super::{Adapter, ProviderId};
 
 /// Translates unified requests to Chat Completions and back.
@@ -167,12 +167,7 @@ fn usage(raw: &Value) -> Usage {
 }
 
 /// Reads `{"error":{"message","type","param","code"}}`, or `{"error":"..."}` from compatible servers.
-fn error_detail(body: &str) -> Option<ErrorDetail> {
-    let v: Value = serde_json::from_str(body).ok()?;
-    error_detail_of(&v)
-}
-
-fn error_detail_of(v: &Value) -> Option<ErrorDetail> {
+fn error_detail(v: &Value) -> Option<ErrorDetail> {
     let err = v.get("error")?;
     if let Some(message) = err.as_str() {
         return Some(ErrorDetail {
@@ -329,9 +324,7 @@ impl StreamDecoder for Decoder {
             return Ok(());
         }
         let v = parse_json(self.provider, "stream chunk", frame.data.as_bytes())?;
-        if let Some(detail) = error_detail_of(&v) {
-            return Err(classify(self.provider, None, None, detail, &frame.data));
-        }
+        in_band_error(self.provider, error_detail(&v), &frame.data)?;
         if !self.started {
             self.started = true;
             out.push(StreamEvent::Start {
@@ -370,11 +363,7 @@ impl StreamDecoder for Decoder {
         if self.done {
             Ok(())
         } else {
-            Err(LlmError::new(
-                self.provider,
-                ErrorKind::Transient,
-                "stream ended before [DONE]",
-            ))
+            Err(ended_early(self.provider, "[DONE]"))
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::error::LlmError;
+use super::error::{classify, ErrorDetail, ErrorKind, LlmError};
 use super::types::StreamEvent;
 use super::ProviderId;
 
@@ -47,4 +47,25 @@ pub(crate) fn push_text(out: &mut Vec<StreamEvent>, text: Option<&str>) {
             text: text.to_owned(),
         });
     }
+}
+
+/// Turns an error object found inside a stream (after HTTP 200) into a classified error.
+pub(crate) fn in_band_error(
+    provider: ProviderId,
+    detail: Option<ErrorDetail>,
+    raw: &str,
+) -> Result<(), LlmError> {
+    match detail {
+        Some(detail) => Err(classify(provider, None, None, detail, raw)),
+        None => Ok(()),
+    }
+}
+
+/// The error for a stream that closed before the provider's end marker.
+pub(crate) fn ended_early(provider: ProviderId, marker: &str) -> LlmError {
+    LlmError::new(
+        provider,
+        ErrorKind::Transient,
+        format!("stream ended before {marker}"),
+    )
 }

@@ -141,6 +141,23 @@ fn arguments(schema: &Value, last_user: &str) -> Value {
     Value::Object(args)
 }
 
+/// The text of a message `content` that is a string or an array of `{type: text}` parts
+/// (Anthropic and OpenAI share this shape); `None` when it has no text (e.g. tool results).
+pub(crate) fn text_content(content: &Value) -> Option<String> {
+    match content {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(parts) => {
+            let texts: Vec<&str> = parts
+                .iter()
+                .filter(|p| p["type"] == "text")
+                .filter_map(|p| p["text"].as_str())
+                .collect();
+            (!texts.is_empty()).then(|| texts.join(""))
+        }
+        _ => None,
+    }
+}
+
 /// Estimates the prompt tokens of every string found in a JSON request body.
 pub(crate) fn count_text_tokens(texts: &[&str]) -> u64 {
     texts.iter().map(|t| estimate_text_tokens(t)).sum()

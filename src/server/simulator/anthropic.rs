@@ -31,21 +31,6 @@ fn error(status: u16, kind: &str, message: &str, headers: &[(&'static str, Strin
     )
 }
 
-fn text_of(content: &Value) -> Option<String> {
-    match content {
-        Value::String(s) => Some(s.clone()),
-        Value::Array(blocks) => {
-            let texts: Vec<&str> = blocks
-                .iter()
-                .filter(|b| b["type"] == "text")
-                .filter_map(|b| b["text"].as_str())
-                .collect();
-            (!texts.is_empty()).then(|| texts.join(""))
-        }
-        _ => None,
-    }
-}
-
 fn usage(prompt: &Prompt, output_tokens: u64) -> Value {
     json!({"input_tokens": prompt.input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": output_tokens})
 }
@@ -117,7 +102,7 @@ impl Dialect for Anthropic {
             .last()
             .ok_or("messages: at least one message is required")?;
         let last_user = if last["role"] == "user" {
-            text_of(&last["content"])
+            answer::text_content(&last["content"])
         } else {
             None
         };

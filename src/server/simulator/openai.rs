@@ -62,21 +62,6 @@ fn unauthorized(key: Option<&str>) -> Response {
     )
 }
 
-fn text_of(content: &Value) -> Option<String> {
-    match content {
-        Value::String(s) => Some(s.clone()),
-        Value::Array(parts) => {
-            let texts: Vec<&str> = parts
-                .iter()
-                .filter(|p| p["type"] == "text")
-                .filter_map(|p| p["text"].as_str())
-                .collect();
-            (!texts.is_empty()).then(|| texts.join(""))
-        }
-        _ => None,
-    }
-}
-
 fn usage(prompt: &Prompt, plan: &Plan) -> Value {
     json!({
         "prompt_tokens": prompt.input_tokens, "completion_tokens": plan.output_tokens,
@@ -163,7 +148,7 @@ impl Dialect for OpenAi {
             .ok_or("'messages' must contain at least one message")?;
         let last = messages.last().ok_or("'messages' is empty")?;
         let last_user = if last["role"] == "user" {
-            text_of(&last["content"])
+            answer::text_content(&last["content"])
         } else {
             None
         };

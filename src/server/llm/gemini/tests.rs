@@ -200,11 +200,11 @@ fn the_key_goes_in_a_header_never_the_url_and_the_body_has_gemini_shapes() {
 #[test]
 fn a_resource_exhausted_body_yields_its_retry_delay_and_a_per_day_quota_is_exhaustion() {
     let extract = adapter().error_extractor();
-    let rate = extract(r#"{"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).", "status": "RESOURCE_EXHAUSTED",
-        "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "23s"}]}}"#).expect("detail");
+    let rate = extract(&serde_json::from_str(r#"{"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).", "status": "RESOURCE_EXHAUSTED",
+        "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "23s"}]}}"#).expect("json")).expect("detail");
     assert_eq!(rate.retry_delay, Some(std::time::Duration::from_secs(23)));
-    let quota = extract(r#"{"error": {"code": 429, "message": "You exceeded your current quota", "status": "RESOURCE_EXHAUSTED",
-        "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}]}}"#).expect("detail");
+    let quota = extract(&serde_json::from_str(r#"{"error": {"code": 429, "message": "You exceeded your current quota", "status": "RESOURCE_EXHAUSTED",
+        "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}]}}"#).expect("json")).expect("detail");
     let err = crate::server::llm::error::classify(
         crate::server::llm::ProviderId::Gemini,
         Some(429),
