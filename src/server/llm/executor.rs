@@ -167,13 +167,16 @@ impl Executor {
             message: text.chars().take(500).collect(),
             retry_delay: None,
         });
-        Err(classify(
+        let err = classify(
             provider,
             Some(status.as_u16()),
             Some(&headers),
             detail,
             &text,
-        ))
+        );
+        // Only the provider, status, class and message: never headers, so never a key.
+        tracing::debug!(%provider, status = status.as_u16(), class = err.kind_name(), message = %err.message, "provider error");
+        Err(err)
     }
 
     /// Sends a request and returns the whole body of a 2xx answer; errors are classified.

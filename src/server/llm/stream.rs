@@ -167,11 +167,6 @@ pub fn replay(chunks: Vec<Bytes>) -> ByteStream {
     Box::pin(futures::stream::iter(chunks.into_iter().map(Ok)))
 }
 
-/// Collects a whole event stream (tests, bench, and `generate` built on `stream` if needed).
-pub async fn collect(stream: EventStream) -> Vec<StreamEvent> {
-    stream.collect().await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -713,3 +713,20 @@ async fn the_simulator_paces_tokens_and_the_first_token_waits_for_ttft() {
         "total {total:?}, ttft {ttft:?}"
     );
 }
+
+#[test]
+fn base_urls_come_from_the_environment_with_the_public_endpoints_as_defaults() {
+    let config = super::LlmConfig::from_lookup(|name| {
+        (name == "COVER_GEMINI_BASE_URL").then(|| "http://127.0.0.1:8089".to_owned())
+    });
+    assert_eq!(config.base_url(ProviderId::Gemini), "http://127.0.0.1:8089");
+    assert_eq!(
+        config.base_url(ProviderId::Claude),
+        "https://api.anthropic.com"
+    );
+    assert_eq!(
+        config.base_url(ProviderId::OpenAi),
+        "https://api.openai.com"
+    );
+    assert_eq!(config.base_url(ProviderId::Llama), "http://127.0.0.1:11434");
+}
