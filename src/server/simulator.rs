@@ -235,8 +235,9 @@ impl Sim {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
         from_header.or_else(|| {
-            (self.opts.fault_rate > 0.0 && rand::thread_rng().gen_bool(self.opts.fault_rate))
-                .then_some(self.opts.fault)
+            (self.opts.fault_rate > 0.0
+                && rand::thread_rng().gen_bool(self.opts.fault_rate.min(1.0)))
+            .then_some(self.opts.fault)
         })
     }
 
