@@ -32,6 +32,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use rand::Rng;
 use serde_json::Value;
@@ -193,7 +194,20 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     opts: SimulatorOptions,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(opts)).await
+    serve_router(listener, router(opts)).await
+}
+
+/// Serves a simulator router (e.g. from [`router_with_stats`]) with `TCP_NODELAY`, so each
+/// streamed frame leaves at once, as it does from the real providers.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: Router,
+) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        // NOTE: without it, Nagle + delayed ACK adds ~40 ms to some streams.
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router).await
 }
 
 /// What each simulated provider does differently; the request flow is shared.
@@ -300,7 +314,10 @@ async fn chat(
         let script = dialect.script(&prompt, &plan);
         return streaming::response(script, sim.opts.ttft, interval, ending, sim.stats.clone());
     }
-    tokio::time::sleep(sim.opts.ttft + interval * plan.output_tokens as u32).await;
+    let thinking = sim.opts.ttft + interval * plan.output_tokens as u32;
+    if !thinking.is_zero() {
+        tokio::time::sleep(thinking).await;
+    }
     let text = dialect.response(&prompt, &plan).to_string();
     if ending == Ending::Complete {
         return json_response(StatusCode::OK, text, &[]);

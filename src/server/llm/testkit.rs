@@ -79,7 +79,7 @@ pub(crate) async fn start_simulator(opts: SimulatorOptions) -> Sim {
         .expect("bind loopback");
     let url = format!("http://{}", listener.local_addr().expect("local addr"));
     let (router, stats) = simulator::router_with_stats(opts);
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    tokio::spawn(simulator::serve_router(listener, router));
     Sim { url, stats }
 }
 
