@@ -31,5 +31,8 @@ pub async fn get_project(id: String) -> Result<ProjectView, AppError> {
 #[server(prefix = "/sfn", endpoint = "projects/rename")]
 pub async fn rename_project(id: String, name: String) -> Result<ProjectView, AppError> {
     let (state, user) = crate::server::auth::server_fn_user().await?;
-    Ok(crate::server::services::projects::update(&state.db.pool, &user, &id, Some(&name), None).await?)
+    Ok(
+        crate::server::services::projects::update(&state.db.pool, &user, &id, Some(&name), None)
+            .await?,
+    )
 }

@@ -8,9 +8,10 @@ pub fn CapabilityMark(
     /// Whether the capability is there.
     available: bool,
 ) -> impl IntoView {
-    if available {
-        view! { <span class="cap yes">"Yes"</span> }
+    let (class, text, title) = if available {
+        ("cap yes", "Yes", "Available")
     } else {
-        view! { <span class="cap no" title="Not available for this model">"No"</span> }
-    }
+        ("cap no", "No", "Not available for this model")
+    };
+    view! { <span class=class title=title>{text}</span> }
 }

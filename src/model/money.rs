@@ -74,7 +74,11 @@ pub fn format_decimal(nanos: i64) -> String {
     let whole = abs / NANOS_PER_USD as u64;
     let frac = format!("{:09}", abs % NANOS_PER_USD as u64);
     let trimmed = frac.trim_end_matches('0');
-    let shown = if trimmed.len() < 2 { &frac[..2] } else { trimmed };
+    let shown = if trimmed.len() < 2 {
+        &frac[..2]
+    } else {
+        trimmed
+    };
     format!("{sign}{whole}.{shown}")
 }
 

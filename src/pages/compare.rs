@@ -38,11 +38,21 @@ enum Cell {
 
 /// The rows of the table: label, `data-test` key, and the cell for a model.
 const ROWS: &[(&str, &str, fn(&ModelInfo) -> Cell)] = &[
-    ("Context", "context", |m| Cell::Text(format_tokens(m.context_window))),
-    ("Max output", "max-output", |m| Cell::Text(format_tokens(m.max_output))),
-    ("Input cost", "input", |m| Cell::Text(price(m, |p| Some(p.input_per_m_tok)))),
-    ("Output cost", "output", |m| Cell::Text(price(m, |p| Some(p.output_per_m_tok)))),
-    ("Cached input", "cached", |m| Cell::Text(price(m, |p| p.cache_read_per_m_tok))),
+    ("Context", "context", |m| {
+        Cell::Text(format_tokens(m.context_window))
+    }),
+    ("Max output", "max-output", |m| {
+        Cell::Text(format_tokens(m.max_output))
+    }),
+    ("Input cost", "input", |m| {
+        Cell::Text(price(m, |p| Some(p.input_per_m_tok)))
+    }),
+    ("Output cost", "output", |m| {
+        Cell::Text(price(m, |p| Some(p.output_per_m_tok)))
+    }),
+    ("Cached input", "cached", |m| {
+        Cell::Text(price(m, |p| p.cache_read_per_m_tok))
+    }),
     ("Long prompts", "long-context", |m| {
         Cell::Text(
             m.pricing
@@ -59,21 +69,39 @@ const ROWS: &[(&str, &str, fn(&ModelInfo) -> Cell)] = &[
                 .unwrap_or_else(|| "Same price".into()),
         )
     }),
-    ("Avg response", "avg-response", |_| Cell::Text("Not measured yet".into())),
+    ("Avg response", "avg-response", |_| {
+        Cell::Text("Not measured yet".into())
+    }),
     ("Speed", "speed", |m| {
         let hosted = if m.capabilities.self_hosted { "**" } else { "" };
         Cell::Text(format!("{}{hosted}", m.speed.label()))
     }),
-    ("Vision", "vision", |m| Cell::Capability(m.capabilities.vision)),
-    ("Tool use", "tools", |m| Cell::Capability(m.capabilities.tools)),
-    ("Streaming", "streaming", |m| Cell::Capability(m.capabilities.streaming)),
-    ("Search grounding", "grounding", |m| Cell::Capability(m.capabilities.grounding)),
-    ("Full privacy", "privacy", |m| Cell::Capability(m.capabilities.self_hosted)),
+    ("Vision", "vision", |m| {
+        Cell::Capability(m.capabilities.vision)
+    }),
+    ("Tool use", "tools", |m| {
+        Cell::Capability(m.capabilities.tools)
+    }),
+    ("Streaming", "streaming", |m| {
+        Cell::Capability(m.capabilities.streaming)
+    }),
+    ("Search grounding", "grounding", |m| {
+        Cell::Capability(m.capabilities.grounding)
+    }),
+    ("Full privacy", "privacy", |m| {
+        Cell::Capability(m.capabilities.self_hosted)
+    }),
     ("Rate limits", "rate-limits", |m| {
         Cell::Text(match &m.rate_limits {
             Some(limits) => {
-                let tokens = match (limits.input_tokens_per_minute, limits.output_tokens_per_minute, limits.tokens_per_minute) {
-                    (Some(i), Some(o), _) => format!("{} in / {} out TPM", format_tokens(i), format_tokens(o)),
+                let tokens = match (
+                    limits.input_tokens_per_minute,
+                    limits.output_tokens_per_minute,
+                    limits.tokens_per_minute,
+                ) {
+                    (Some(i), Some(o), _) => {
+                        format!("{} in / {} out TPM", format_tokens(i), format_tokens(o))
+                    }
                     (_, _, Some(t)) => format!("{} TPM", format_tokens(t)),
                     _ => String::new(),
                 };
@@ -83,7 +111,12 @@ const ROWS: &[(&str, &str, fn(&ModelInfo) -> Cell)] = &[
         })
     }),
     ("Prices as of", "price-date", |m| {
-        Cell::Text(m.pricing.as_ref().map(|p| p.effective_date.clone()).unwrap_or_else(|| "—".into()))
+        Cell::Text(
+            m.pricing
+                .as_ref()
+                .map(|p| p.effective_date.clone())
+                .unwrap_or_else(|| "—".into()),
+        )
     }),
 ];
 
@@ -93,7 +126,10 @@ fn per_m(price: PricePerMTok) -> String {
 
 /// A price cell: the price, "$0*" for self-hosted models, "—" where the model
 /// has no such price (e.g. no prompt cache).
-fn price(model: &ModelInfo, pick: fn(&crate::model::catalog::Pricing) -> Option<PricePerMTok>) -> String {
+fn price(
+    model: &ModelInfo,
+    pick: fn(&crate::model::catalog::Pricing) -> Option<PricePerMTok>,
+) -> String {
     match &model.pricing {
         Some(pricing) => pick(pricing).map(per_m).unwrap_or_else(|| "—".into()),
         None => "$0*".into(),
@@ -169,7 +205,9 @@ fn CompareTable(catalog: Arc<Catalog>) -> impl IntoView {
                     let catalog = catalog.clone();
                     let content = move || match catalog.model(&selected.get()).map(cell) {
                         Some(Cell::Text(text)) => view! { <span>{text}</span> }.into_any(),
-                        Some(Cell::Capability(yes)) => view! { <CapabilityMark available=yes/> }.into_any(),
+                        Some(Cell::Capability(yes)) => {
+                            view! { <CapabilityMark available=yes/> }.into_any()
+                        }
                         None => view! { <span>"—"</span> }.into_any(),
                     };
                     view! { <td data-test=format!("cell-{key}-{}", kind.id())>{content}</td> }

@@ -52,7 +52,10 @@ fn check(catalog: &Catalog) -> std::result::Result<(), String> {
             }
         }
         if model.max_output == 0 || model.max_output > model.context_window {
-            return Err(format!("{}: max output must be within the context window", model.id));
+            return Err(format!(
+                "{}: max output must be within the context window",
+                model.id
+            ));
         }
         let self_hosted = model.provider == ProviderKind::Llama;
         if model.capabilities.self_hosted != self_hosted {
@@ -78,7 +81,10 @@ fn check(catalog: &Catalog) -> std::result::Result<(), String> {
             .model(&provider.default_model)
             .ok_or_else(|| format!("{}: default model is not in the catalog", kind.id()))?;
         if default.provider != kind {
-            return Err(format!("{}: default model belongs to another provider", kind.id()));
+            return Err(format!(
+                "{}: default model belongs to another provider",
+                kind.id()
+            ));
         }
     }
     if catalog.model(&catalog.default_model).is_none() {
@@ -99,13 +105,26 @@ mod tests {
         let pricing = sonnet.pricing.as_ref().unwrap();
         assert_eq!(pricing.input_per_m_tok.nanos(), 3_000_000_000);
         assert_eq!(pricing.output_per_m_tok.nanos(), 15_000_000_000);
-        assert_eq!(pricing.cache_write_per_m_tok.unwrap().nanos(), 3_750_000_000);
-        let flash = catalog.model("gemini-1.5-flash").unwrap().pricing.as_ref().unwrap();
+        assert_eq!(
+            pricing.cache_write_per_m_tok.unwrap().nanos(),
+            3_750_000_000
+        );
+        let flash = catalog
+            .model("gemini-1.5-flash")
+            .unwrap()
+            .pricing
+            .as_ref()
+            .unwrap();
         assert_eq!(flash.cache_read_per_m_tok.unwrap().nanos(), 18_750_000);
         let long = flash.long_context.as_ref().unwrap();
-        assert_eq!((long.threshold_tokens, long.input_per_m_tok.nanos()), (128_000, 150_000_000));
+        assert_eq!(
+            (long.threshold_tokens, long.input_per_m_tok.nanos()),
+            (128_000, 150_000_000)
+        );
         assert_eq!(catalog.models_of(ProviderKind::Llama).count(), 5);
-        assert!(catalog.models_of(ProviderKind::Llama).all(|m| m.pricing.is_none()));
+        assert!(catalog
+            .models_of(ProviderKind::Llama)
+            .all(|m| m.pricing.is_none()));
     }
 
     #[test]

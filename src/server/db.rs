@@ -85,9 +85,15 @@ impl Db {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if engine == Engine::Sqlite {
-                        sqlx::query("pragma busy_timeout = 10000").execute(&mut *conn).await?;
-                        sqlx::query("pragma synchronous = normal").execute(&mut *conn).await?;
-                        sqlx::query("pragma foreign_keys = on").execute(&mut *conn).await?;
+                        sqlx::query("pragma busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("pragma synchronous = normal")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("pragma foreign_keys = on")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })

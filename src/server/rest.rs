@@ -220,5 +220,7 @@ async fn list_models(
         ))
     })?;
     let models: Vec<&ModelInfo> = state.catalog.models_of(kind).collect();
-    Ok(Json(serde_json::json!({ "provider": kind, "models": models })))
+    Ok(Json(
+        serde_json::json!({ "provider": kind, "models": models }),
+    ))
 }

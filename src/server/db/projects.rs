@@ -36,7 +36,8 @@ fn from_row(row: &AnyRow) -> Result<ProjectRecord> {
     })
 }
 
-const SELECT: &str = "select p.project_id, p.name, p.use_case, p.created_at, m.role as member_role \
+const SELECT: &str =
+    "select p.project_id, p.name, p.use_case, p.created_at, m.role as member_role \
                       from project p \
                       left join project_member m on m.project_id = p.project_id and m.user_id = $1";
 
@@ -115,7 +116,11 @@ pub async fn list_all(pool: &AnyPool, user_id: &str) -> Result<Vec<ProjectRecord
 }
 
 /// One project with `user_id`'s role in it (if any).
-pub async fn find(pool: &AnyPool, project_id: &str, user_id: &str) -> Result<Option<ProjectRecord>> {
+pub async fn find(
+    pool: &AnyPool,
+    project_id: &str,
+    user_id: &str,
+) -> Result<Option<ProjectRecord>> {
     let sql = format!("{SELECT} where p.project_id = $2");
     let row = sqlx::query(&sql)
         .bind(user_id)
@@ -127,12 +132,14 @@ pub async fn find(pool: &AnyPool, project_id: &str, user_id: &str) -> Result<Opt
 
 /// Renames a project and/or changes its use case.
 pub async fn update(pool: &AnyPool, project_id: &str, name: &str, use_case: UseCase) -> Result<()> {
-    sqlx::query("update project set name = $1, use_case = $2, updated_at = $3 where project_id = $4")
-        .bind(name)
-        .bind(use_case.as_str())
-        .bind(now_ms())
-        .bind(project_id)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "update project set name = $1, use_case = $2, updated_at = $3 where project_id = $4",
+    )
+    .bind(name)
+    .bind(use_case.as_str())
+    .bind(now_ms())
+    .bind(project_id)
+    .execute(pool)
+    .await?;
     Ok(())
 }

@@ -56,14 +56,24 @@ pub async fn insert(
          on conflict (email) do nothing \
          returning {COLUMNS}"
     );
+    let mut tx = pool.begin().await?;
+    // NOTE: SQLite runs one writer at a time, so the statement alone is atomic;
+    // PostgreSQL needs the table lock or two first sign-ups could both see an
+    // empty table. Sign-ups are rare, so serialising them costs nothing.
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query("lock table app_user in share row exclusive mode")
+            .execute(&mut *tx)
+            .await?;
+    }
     let row = sqlx::query(&sql)
         .bind(&user_id)
         .bind(email)
         .bind(password_hash)
         .bind(i64::from(force_admin))
         .bind(now)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await?;
+    tx.commit().await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -100,6 +110,8 @@ pub async fn set_password_and_role(
     if done.rows_affected() == 1 {
         Ok(())
     } else {
-        Err(Error::internal(format!("user {user_id} vanished during update")))
+        Err(Error::internal(format!(
+            "user {user_id} vanished during update"
+        )))
     }
 }

@@ -6,8 +6,8 @@ use crate::error::AppError;
 use crate::model::account::{UserView, WorkspaceRole};
 use crate::server::auth::{hash_password, verify_password};
 use crate::server::db::login_attempts;
-use crate::server::db::users::{self, UserRecord};
 use crate::server::db::now_ms;
+use crate::server::db::users::{self, UserRecord};
 use crate::server::error::{Error, Result};
 use sqlx::AnyPool;
 
@@ -36,9 +36,12 @@ impl From<&UserRecord> for UserView {
 pub fn normalise_email(email: &str) -> Result<String, AppError> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'))
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
         && !email.chars().any(char::is_whitespace);
     if valid {
         Ok(email)
@@ -73,12 +76,14 @@ pub async fn sign_up(pool: &AnyPool, email: &str, password: &str) -> Result<User
     let email = normalise_email(email)?;
     check_password(password)?;
     let hash = hash_password(password.to_owned()).await?;
-    users::insert(pool, &email, &hash, false).await?.ok_or_else(|| {
-        Error::App(AppError::Conflict {
-            field: "email".into(),
-            message: "an account with this email already exists; log in instead".into(),
+    users::insert(pool, &email, &hash, false)
+        .await?
+        .ok_or_else(|| {
+            Error::App(AppError::Conflict {
+                field: "email".into(),
+                message: "an account with this email already exists; log in instead".into(),
+            })
         })
-    })
 }
 
 /// Checks credentials. Unknown emails and wrong passwords get the same answer
@@ -149,7 +154,11 @@ pub async fn create_or_update(
     let existing = users::find_by_email(pool, &email)
         .await?
         .ok_or_else(|| Error::internal("user vanished"))?;
-    let role = if admin { WorkspaceRole::Admin } else { existing.role };
+    let role = if admin {
+        WorkspaceRole::Admin
+    } else {
+        existing.role
+    };
     users::set_password_and_role(pool, &existing.user_id, &hash, role).await?;
     let updated = users::find_by_id(pool, &existing.user_id)
         .await?
@@ -163,8 +172,18 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(normalise_email("  Ada@Example.COM ").unwrap(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a da@example.com"] {
+        assert_eq!(
+            normalise_email("  Ada@Example.COM ").unwrap(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a da@example.com",
+        ] {
             let err = normalise_email(bad).unwrap_err();
             assert_eq!(err.field(), Some("email"), "{bad}");
         }
@@ -172,7 +191,10 @@ mod tests {
 
     #[test]
     fn passwords_need_eight_characters() {
-        assert_eq!(check_password("1234567").unwrap_err().field(), Some("password"));
+        assert_eq!(
+            check_password("1234567").unwrap_err().field(),
+            Some("password")
+        );
         assert!(check_password("12345678").is_ok());
     }
 

@@ -63,7 +63,9 @@ pub async fn create(
     use_case: UseCase,
 ) -> Result<ProjectView> {
     let name = check_name(name)?;
-    Ok(view(projects::insert(pool, &user.user_id, &name, use_case).await?))
+    Ok(view(
+        projects::insert(pool, &user.user_id, &name, use_case).await?,
+    ))
 }
 
 /// One project, if the user may act on it; otherwise 404 (never 403, so project
@@ -108,7 +110,10 @@ pub async fn add_member(
     get(pool, user, project_id).await?;
     let email = email.trim().to_lowercase();
     let invitee = users::find_by_email(pool, &email).await?.ok_or_else(|| {
-        Error::App(AppError::invalid("email", "no account has this email; ask them to sign up first"))
+        Error::App(AppError::invalid(
+            "email",
+            "no account has this email; ask them to sign up first",
+        ))
     })?;
     projects::add_member(pool, project_id, &invitee.user_id).await
 }

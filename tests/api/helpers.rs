@@ -1,0 +1,235 @@
+//! Test harness: a fresh database per test (a temporary SQLite file, or a new
+//! PostgreSQL database), the real application on port 0, and a cookie-keeping
+//! HTTP client.
+
+use cover::server::config::Config;
+use cover::server::db::Db;
+use cover::server::startup::Application;
+use leptos::config::LeptosOptions;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::Value;
+
+/// Which engine a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body once per engine: `both_engines!(name, |engine| async move { … })`.
+#[macro_export]
+macro_rules! both_engines {
+    ($(#[$meta:meta])* $name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                ($body)($crate::helpers::Engine::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                ($body)($crate::helpers::Engine::Postgres).await
+            }
+        }
+    };
+}
+
+/// A database created for one test; the SQLite file lives as long as this.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The PostgreSQL server the suite creates its databases on.
+fn postgres_admin_url() -> String {
+    std::env::var("COVER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+impl TestDatabase {
+    /// A brand-new, empty database on `engine`.
+    pub async fn create(engine: Engine) -> TestDatabase {
+        match engine {
+            Engine::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("cover.db").display());
+                TestDatabase {
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+            Engine::Postgres => {
+                use sqlx::Executor;
+                let admin = postgres_admin_url();
+                let name = format!("cover_test_{}", uuid_like());
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                    .await
+                    .expect("PostgreSQL must be running (scripts/test starts it)");
+                conn.execute(format!("create database {name}").as_str())
+                    .await
+                    .expect("create test database");
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+                TestDatabase {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    /// Connects and migrates; the database lives as long as the result.
+    pub async fn connect(self) -> TestDb {
+        let db = Db::connect(&self.url)
+            .await
+            .expect("connect to test database");
+        TestDb {
+            db,
+            _database: self,
+        }
+    }
+}
+
+/// A connected, migrated test database (kept alive with its SQLite file).
+pub struct TestDb {
+    db: Db,
+    _database: TestDatabase,
+}
+
+impl std::ops::Deref for TestDb {
+    type Target = Db;
+
+    fn deref(&self) -> &Db {
+        &self.db
+    }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The running application and a client that keeps cookies.
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    _database: TestDatabase,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestApp {
+    /// Builds the real application on a fresh database and serves it on port 0.
+    pub async fn spawn(engine: Engine) -> TestApp {
+        let database = TestDatabase::create(engine).await;
+        let leptos = LeptosOptions::builder()
+            .output_name("cover")
+            .site_root("target/site")
+            .site_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .build();
+        let config = Config {
+            database_url: database.url.clone(),
+            secure_cookies: false,
+            leptos,
+        };
+        let app = Application::build(config).await.expect("app builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = stop.await;
+        }));
+        TestApp {
+            address,
+            client: new_client(),
+            _database: database,
+            _shutdown: shutdown,
+        }
+    }
+
+    /// A full URL for `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// POSTs JSON with this app's client.
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        post_with(&self.client, &self.url(path), body).await
+    }
+
+    /// GETs with this app's client.
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// PATCHes JSON with this app's client.
+    pub async fn patch(&self, path: &str, body: Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("PATCH")
+    }
+
+    /// Signs up `email` with this app's client and returns the answer body.
+    pub async fn sign_up(&self, email: &str) -> Value {
+        let response = self
+            .post(
+                "/api/auth/signup",
+                serde_json::json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.expect("json")
+    }
+
+    /// A second signed-in user with their own client.
+    pub async fn other_user(&self, email: &str) -> Client {
+        let client = new_client();
+        let response = post_with(
+            &client,
+            &self.url("/api/auth/signup"),
+            serde_json::json!({ "email": email, "password": PASSWORD }),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        client
+    }
+}
+
+/// The password every test account uses.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A client that keeps cookies, like a browser.
+pub fn new_client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// POSTs JSON with `client`.
+pub async fn post_with(client: &Client, url: &str, body: Value) -> Response {
+    client.post(url).json(&body).send().await.expect("POST")
+}
+
+/// Reads an error answer: status, `field` and `message`.
+pub async fn error_of(response: Response) -> (StatusCode, Option<String>, String) {
+    let status = response.status();
+    let body: Value = response.json().await.expect("error body is JSON");
+    (
+        status,
+        body["field"].as_str().map(str::to_owned),
+        body["message"].as_str().unwrap_or_default().to_owned(),
+    )
+}

@@ -1,0 +1,10 @@
+//! Cover's integration tests: the real router over real HTTP, on real SQLite and
+//! real PostgreSQL. One binary, one module per area.
+
+mod helpers;
+
+mod auth;
+mod catalog;
+mod pages;
+mod projects;
+mod repository;

@@ -1,0 +1,98 @@
+//! Server-rendered pages: every page is complete HTML before any WASM runs.
+
+use crate::helpers::{Engine, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn the_login_page_renders_a_working_form_without_javascript() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let page = app.get("/").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"data-test="login-form""#), "{html}");
+    assert!(html.contains(r#"action="/sfn/auth/login""#), "{html}");
+    assert!(html.contains("/pkg/cover.js"), "hydration script is linked");
+}
+
+#[tokio::test]
+async fn the_compare_page_is_rendered_on_the_server_with_all_providers() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    app.sign_up("ada@example.com").await;
+    let project: Value = app
+        .post("/api/projects", json!({"name": "Bot"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let html = app
+        .get(&format!(
+            "/projects/{}/compare",
+            project["id"].as_str().unwrap()
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "Anthropic Claude",
+        "OpenAI GPT",
+        "Google Gemini",
+        "Meta Llama",
+        "$3.00/1M",
+        "$0*",
+    ] {
+        assert!(html.contains(expected), "missing {expected}");
+    }
+    assert!(html.contains(r#"data-test="project-title""#));
+}
+
+#[tokio::test]
+async fn the_compare_form_picks_models_from_the_query_before_hydration() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    app.sign_up("ada@example.com").await;
+    let project: Value = app
+        .post("/api/projects", json!({"name": "Bot"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let html = app
+        .get(&format!(
+            "/projects/{}/compare?claude=claude-3-opus-20240229",
+            project["id"].as_str().unwrap()
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("$75.00/1M"), "Opus output price is shown");
+}
+
+#[tokio::test]
+async fn an_unknown_address_answers_404() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let page = app.get("/no/such/page").await;
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn signing_up_through_the_plain_form_redirects_to_projects() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let response = app
+        .client
+        .post(app.url("/sfn/auth/signup"))
+        .header("referer", app.url("/signup"))
+        .header("accept", "text/html")
+        .form(&[
+            ("email", "ada@example.com"),
+            ("password", crate::helpers::PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_redirection(), "{}", response.status());
+    assert_eq!(response.headers()["location"], "/projects");
+    let me = app.get("/api/auth/me").await;
+    assert_eq!(me.status(), StatusCode::OK);
+}

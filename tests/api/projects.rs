@@ -1,0 +1,167 @@
+//! Projects through the JSON API: create, list, rename, members, and who may
+//! see what.
+
+use crate::both_engines;
+use crate::helpers::{error_of, new_client, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+both_engines!(
+    a_user_creates_lists_and_renames_projects,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        app.sign_up("ada@example.com").await;
+        let created = app
+            .post(
+                "/api/projects",
+                json!({"name": "  Support bot ", "useCase": "sales"}),
+            )
+            .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let project: Value = created.json().await.unwrap();
+        assert_eq!(project["name"], "Support bot");
+        assert_eq!(project["useCase"], "sales");
+        assert_eq!(project["role"], "owner");
+        let id = project["id"].as_str().unwrap().to_owned();
+
+        let list: Value = app.get("/api/projects").await.json().await.unwrap();
+        assert_eq!(list["projects"].as_array().unwrap().len(), 1);
+
+        let renamed: Value = app
+            .patch(&format!("/api/projects/{id}"), json!({"name": "Helpdesk"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(renamed["name"], "Helpdesk");
+        assert_eq!(renamed["useCase"], "sales");
+        let fetched: Value = app
+            .get(&format!("/api/projects/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(fetched["name"], "Helpdesk");
+    }
+);
+
+both_engines!(
+    another_users_project_answers_404_and_members_can_see_it,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        app.sign_up("admin@example.com").await; // first account: workspace admin
+        let owner = app.other_user("owner@example.com").await;
+        let stranger = app.other_user("stranger@example.com").await;
+        let project: Value = owner
+            .post(app.url("/api/projects"))
+            .json(&json!({"name": "Private"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let path = format!("/api/projects/{}", project["id"].as_str().unwrap());
+
+        let peek = stranger.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(peek.status(), StatusCode::NOT_FOUND);
+        let rename = stranger
+            .patch(app.url(&path))
+            .json(&json!({"name": "Mine"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rename.status(), StatusCode::NOT_FOUND);
+        let list: Value = stranger
+            .get(app.url("/api/projects"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(list["projects"].as_array().unwrap().is_empty());
+
+        // The workspace admin sees every project.
+        let as_admin = app.get(&path).await;
+        assert_eq!(as_admin.status(), StatusCode::OK);
+        let admin_view: Value = as_admin.json().await.unwrap();
+        assert_eq!(admin_view["role"], "admin");
+
+        // Once added, the stranger is a member.
+        let added = owner
+            .post(app.url(&format!("{path}/members")))
+            .json(&json!({"email": "stranger@example.com"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(added.status(), StatusCode::CREATED);
+        let now_member: Value = stranger
+            .get(app.url(&path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(now_member["role"], "member");
+        assert_eq!(now_member["name"], "Private");
+    }
+);
+
+both_engines!(
+    project_input_is_validated_with_the_field_named,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        app.sign_up("ada@example.com").await;
+        let (status, field, _) =
+            error_of(app.post("/api/projects", json!({"name": "   "})).await).await;
+        assert_eq!(
+            (status, field.as_deref()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("name"))
+        );
+        let long = "x".repeat(81);
+        let (status, field, _) =
+            error_of(app.post("/api/projects", json!({"name": long})).await).await;
+        assert_eq!(
+            (status, field.as_deref()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("name"))
+        );
+        let (status, field, _) = error_of(
+            app.post("/api/projects", json!({"name": "Bot", "useCase": "gaming"}))
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (status, field.as_deref()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("useCase"))
+        );
+        let (status, field, _) = error_of(
+            app.post(
+                "/api/projects/none/members",
+                json!({"email": "x@example.com"}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!((status, field), (StatusCode::NOT_FOUND, None));
+    }
+);
+
+both_engines!(projects_need_a_signed_in_user, |engine| async move {
+    let app = TestApp::spawn(engine).await;
+    let anonymous = new_client();
+    let list = anonymous
+        .get(app.url("/api/projects"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), StatusCode::UNAUTHORIZED);
+    let create = anonymous
+        .post(app.url("/api/projects"))
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status(), StatusCode::UNAUTHORIZED);
+});
