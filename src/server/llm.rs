@@ -135,10 +135,22 @@ pub trait Adapter: Send + Sync + 'static {
     fn models_request(&self) -> HttpRequest;
     /// Parses the models list.
     fn parse_models(&self, body: &[u8]) -> Result<Vec<ModelInfo>, LlmError>;
-    /// Builds a token-count request, or `None` to count locally.
-    fn count_tokens_request(&self, req: &GenerateRequest) -> Option<Result<HttpRequest, LlmError>>;
-    /// Parses a token-count answer.
-    fn parse_token_count(&self, body: &[u8]) -> Result<TokenCount, LlmError>;
+    /// Builds a token-count request, or `None` (the default) to count locally.
+    fn count_tokens_request(
+        &self,
+        _req: &GenerateRequest,
+    ) -> Option<Result<HttpRequest, LlmError>> {
+        None
+    }
+    /// Parses a token-count answer; only called when `count_tokens_request` gave a request.
+    fn parse_token_count(&self, body: &[u8]) -> Result<TokenCount, LlmError> {
+        Err(LlmError::malformed(
+            self.id(),
+            "token count",
+            "no token-count endpoint",
+            &String::from_utf8_lossy(body),
+        ))
+    }
 }
 
 /// A [`Provider`] made of an adapter and the shared executor.

@@ -16,7 +16,9 @@ use super::types::{
     ContentPart, FinishReason, GenerateRequest, GenerateResponse, ModelInfo, Role, StreamEvent,
     TokenCount, ToolCall, ToolChoice, Usage,
 };
-use super::wire::{ended_early, in_band_error, parse_json, push_text, str_at, trim_base, u64_at};
+use super::wire::{
+    in_band_error, parse_json, parse_model_list, push_text, require_end, str_at, trim_base, u64_at,
+};
 use super::{Adapter, ProviderId};
 
 /// The API version header value every request carries.
@@ -240,18 +242,7 @@ impl Adapter for AnthropicAdapter {
     }
 
     fn parse_models(&self, body: &[u8]) -> Result<Vec<ModelInfo>, LlmError> {
-        let v = parse_json(ID, "models list", body)?;
-        Ok(v["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| {
-                Some(ModelInfo {
-                    id: str_at(m, "/id")?.to_owned(),
-                    display_name: str_at(m, "/display_name").map(str::to_owned),
-                })
-            })
-            .collect())
+        parse_model_list(ID, body, "/data", "/id", Some("/display_name"))
     }
 
     fn count_tokens_request(&self, req: &GenerateRequest) -> Option<Result<HttpRequest, LlmError>> {
@@ -384,11 +375,7 @@ impl StreamDecoder for Decoder {
     }
 
     fn end(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), LlmError> {
-        if self.done {
-            Ok(())
-        } else {
-            Err(ended_early(ID, "message_stop"))
-        }
+        require_end(self.done, ID, "message_stop")
     }
 }
 

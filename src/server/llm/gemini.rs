@@ -20,7 +20,8 @@ use super::types::{
     TokenCount, ToolCall, ToolChoice, Usage,
 };
 use super::wire::{
-    ended_early, in_band_error, parse_json, push_text, str_at, synthetic_call_id, trim_base, u64_at,
+    ended_early, in_band_error, parse_json, parse_model_list, push_text, str_at, synthetic_call_id,
+    trim_base, u64_at,
 };
 use super::{Adapter, ProviderId};
 
@@ -330,19 +331,7 @@ impl Adapter for GeminiAdapter {
     }
 
     fn parse_models(&self, body: &[u8]) -> Result<Vec<ModelInfo>, LlmError> {
-        let v = parse_json(ID, "models list", body)?;
-        Ok(v["models"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| {
-                let name = str_at(m, "/name")?;
-                Some(ModelInfo {
-                    id: name.strip_prefix("models/").unwrap_or(name).to_owned(),
-                    display_name: str_at(m, "/displayName").map(str::to_owned),
-                })
-            })
-            .collect())
+        parse_model_list(ID, body, "/models", "/name", Some("/displayName"))
     }
 
     fn count_tokens_request(&self, req: &GenerateRequest) -> Option<Result<HttpRequest, LlmError>> {

@@ -15,10 +15,11 @@ use super::executor::{DetailExtractor, HttpRequest};
 use super::stream::{Frame, Framing, StreamDecoder};
 use super::types::{
     ContentPart, FinishReason, GenerateRequest, GenerateResponse, ModelInfo, Role, StreamEvent,
-    TokenCount, ToolCall, Usage,
+    ToolCall, Usage,
 };
 use super::wire::{
-    ended_early, in_band_error, parse_json, push_text, str_at, synthetic_call_id, trim_base, u64_at,
+    in_band_error, parse_json, parse_model_list, push_text, require_end, str_at, synthetic_call_id,
+    trim_base, u64_at,
 };
 use super::{Adapter, ProviderId};
 
@@ -215,34 +216,7 @@ impl Adapter for OllamaAdapter {
     }
 
     fn parse_models(&self, body: &[u8]) -> Result<Vec<ModelInfo>, LlmError> {
-        let v = parse_json(ID, "models list", body)?;
-        Ok(v["models"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| {
-                Some(ModelInfo {
-                    id: str_at(m, "/name")?.to_owned(),
-                    display_name: None,
-                })
-            })
-            .collect())
-    }
-
-    fn count_tokens_request(
-        &self,
-        _req: &GenerateRequest,
-    ) -> Option<Result<HttpRequest, LlmError>> {
-        None
-    }
-
-    fn parse_token_count(&self, body: &[u8]) -> Result<TokenCount, LlmError> {
-        Err(LlmError::malformed(
-            ID,
-            "token count",
-            "no token-count endpoint",
-            &String::from_utf8_lossy(body),
-        ))
+        parse_model_list(ID, body, "/models", "/name", None)
     }
 }
 
@@ -288,11 +262,7 @@ impl StreamDecoder for Decoder {
     }
 
     fn end(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), LlmError> {
-        if self.done {
-            Ok(())
-        } else {
-            Err(ended_early(ID, "the done line"))
-        }
+        require_end(self.done, ID, "the done line")
     }
 }
 

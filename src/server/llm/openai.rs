@@ -16,9 +16,11 @@ use super::executor::{DetailExtractor, HttpRequest};
 use super::stream::{Frame, Framing, StreamDecoder};
 use super::types::{
     ContentPart, FinishReason, GenerateRequest, GenerateResponse, ModelInfo, Role, StreamEvent,
-    TokenCount, ToolCall, ToolChoice, Usage,
+    ToolCall, ToolChoice, Usage,
 };
-use super::wire::{ended_early, in_band_error, parse_json, push_text, str_at, trim_base, u64_at};
+use super::wire::{
+    in_band_error, parse_json, parse_model_list, push_text, require_end, str_at, trim_base, u64_at,
+};
 use super::{Adapter, ProviderId};
 
 /// Translates unified requests to Chat Completions and back.
@@ -268,34 +270,7 @@ impl Adapter for OpenAiAdapter {
     }
 
     fn parse_models(&self, body: &[u8]) -> Result<Vec<ModelInfo>, LlmError> {
-        let v = parse_json(self.provider, "models list", body)?;
-        Ok(v["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| {
-                Some(ModelInfo {
-                    id: str_at(m, "/id")?.to_owned(),
-                    display_name: None,
-                })
-            })
-            .collect())
-    }
-
-    fn count_tokens_request(
-        &self,
-        _req: &GenerateRequest,
-    ) -> Option<Result<HttpRequest, LlmError>> {
-        None
-    }
-
-    fn parse_token_count(&self, body: &[u8]) -> Result<TokenCount, LlmError> {
-        Err(LlmError::malformed(
-            self.provider,
-            "token count",
-            "no token-count endpoint",
-            &String::from_utf8_lossy(body),
-        ))
+        parse_model_list(self.provider, body, "/data", "/id", None)
     }
 }
 
@@ -360,11 +335,7 @@ impl StreamDecoder for Decoder {
     }
 
     fn end(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), LlmError> {
-        if self.done {
-            Ok(())
-        } else {
-            Err(ended_early(self.provider, "[DONE]"))
-        }
+        require_end(self.done, self.provider, "[DONE]")
     }
 }
 

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::error::{classify, ErrorDetail, ErrorKind, LlmError};
-use super::types::StreamEvent;
+use super::types::{ModelInfo, StreamEvent};
 use super::ProviderId;
 
 /// Parses JSON, keeping the raw text in the error when the provider sent something else.
@@ -68,4 +68,37 @@ pub(crate) fn ended_early(provider: ProviderId, marker: &str) -> LlmError {
         ErrorKind::Transient,
         format!("stream ended before {marker}"),
     )
+}
+
+/// Fails with [`ended_early`] unless the end marker was seen.
+pub(crate) fn require_end(done: bool, provider: ProviderId, marker: &str) -> Result<(), LlmError> {
+    if done {
+        Ok(())
+    } else {
+        Err(ended_early(provider, marker))
+    }
+}
+
+/// Reads a models list: the array at `list`, each with an id at `id` (a Gemini-style
+/// `models/` prefix removed) and an optional display name at `name`.
+pub(crate) fn parse_model_list(
+    provider: ProviderId,
+    body: &[u8],
+    list: &str,
+    id: &str,
+    name: Option<&str>,
+) -> Result<Vec<ModelInfo>, LlmError> {
+    let v = parse_json(provider, "models list", body)?;
+    Ok(v.pointer(list)
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let raw = str_at(m, id)?;
+            Some(ModelInfo {
+                id: raw.strip_prefix("models/").unwrap_or(raw).to_owned(),
+                display_name: name.and_then(|n| str_at(m, n)).map(str::to_owned),
+            })
+        })
+        .collect())
 }
