@@ -248,18 +248,16 @@ async fn images_are_accepted_by_every_adapter() {
     for (id, flavour, model) in targets() {
         let p = provider(&executor, &sim.url, id, flavour, KEY);
         let mut req = GenerateRequest::simple(model, "");
-        req.messages = vec![Message {
-            role: Role::User,
-            content: vec![
+        req.messages = vec![Message::parts(
+            Role::User,
+            vec![
                 ContentPart::Image {
                     media_type: "image/png".into(),
                     data: "iVBORw0KGgo=".into(),
                 },
                 ContentPart::text("Describe it"),
             ],
-            tool_calls: vec![],
-            tool_call_id: None,
-        }];
+        )];
         let resp = p
             .generate(&req)
             .await

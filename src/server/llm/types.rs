@@ -79,11 +79,32 @@ pub struct Message {
 impl Message {
     /// A text-only message; used by tests, the simulator and simple callers.
     pub fn text(role: Role, text: impl Into<String>) -> Self {
+        Self::parts(role, vec![ContentPart::text(text)])
+    }
+
+    /// A message with the given parts (e.g. an image and a question).
+    pub fn parts(role: Role, content: Vec<ContentPart>) -> Self {
         Self {
             role,
-            content: vec![ContentPart::text(text)],
+            content,
             tool_calls: Vec::new(),
             tool_call_id: None,
+        }
+    }
+
+    /// An assistant turn that called tools; sent back with the results that follow it.
+    pub fn tool_calls(calls: Vec<ToolCall>) -> Self {
+        Self {
+            tool_calls: calls,
+            ..Self::parts(Role::Assistant, Vec::new())
+        }
+    }
+
+    /// The result of the tool call `call_id`.
+    pub fn tool_result(call_id: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            tool_call_id: Some(call_id.into()),
+            ..Self::parts(Role::Tool, vec![ContentPart::text(text)])
         }
     }
 
@@ -277,13 +298,7 @@ pub struct GenerateResponse {
 impl GenerateResponse {
     /// The answer's text parts joined.
     pub fn text(&self) -> String {
-        Message {
-            role: Role::Assistant,
-            content: self.content.clone(),
-            tool_calls: Vec::new(),
-            tool_call_id: None,
-        }
-        .joined_text()
+        Message::parts(Role::Assistant, self.content.clone()).joined_text()
     }
 }
 

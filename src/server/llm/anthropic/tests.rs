@@ -198,34 +198,22 @@ fn the_request_puts_system_at_top_level_always_sends_max_tokens_and_translates_i
     let mut r = req();
     r.messages = vec![
         Message::text(Role::System, "Be terse."),
-        Message {
-            role: Role::User,
-            content: vec![
+        Message::parts(
+            Role::User,
+            vec![
                 ContentPart::Image {
                     media_type: "image/png".into(),
                     data: "iVBORw0KGgo=".into(),
                 },
                 ContentPart::text("What is this?"),
             ],
-            tool_calls: vec![],
-            tool_call_id: None,
-        },
-        Message {
-            role: Role::Assistant,
-            content: vec![],
-            tool_calls: vec![ToolCall {
-                id: "toolu_1".into(),
-                name: "lookup".into(),
-                arguments: json!({"q": "x"}),
-            }],
-            tool_call_id: None,
-        },
-        Message {
-            role: Role::Tool,
-            content: vec![ContentPart::text("42")],
-            tool_calls: vec![],
-            tool_call_id: Some("toolu_1".into()),
-        },
+        ),
+        Message::tool_calls(vec![ToolCall {
+            id: "toolu_1".into(),
+            name: "lookup".into(),
+            arguments: json!({"q": "x"}),
+        }]),
+        Message::tool_result("toolu_1", "42"),
     ];
     r.tools = vec![ToolDefinition {
         name: "lookup".into(),

@@ -120,34 +120,22 @@ fn the_key_goes_in_a_header_never_the_url_and_the_body_has_gemini_shapes() {
     let mut r = req();
     r.messages = vec![
         Message::text(Role::System, "You are a cat."),
-        Message {
-            role: Role::User,
-            content: vec![
+        Message::parts(
+            Role::User,
+            vec![
                 ContentPart::text("Look"),
                 ContentPart::Image {
                     media_type: "image/jpeg".into(),
                     data: "/9j/".into(),
                 },
             ],
-            tool_calls: vec![],
-            tool_call_id: None,
-        },
-        Message {
-            role: Role::Assistant,
-            content: vec![],
-            tool_calls: vec![crate::server::llm::ToolCall {
-                id: "call_0".into(),
-                name: "find".into(),
-                arguments: json!({"q": 1}),
-            }],
-            tool_call_id: None,
-        },
-        Message {
-            role: Role::Tool,
-            content: vec![ContentPart::text("done")],
-            tool_calls: vec![],
-            tool_call_id: Some("call_0".into()),
-        },
+        ),
+        Message::tool_calls(vec![crate::server::llm::ToolCall {
+            id: "call_0".into(),
+            name: "find".into(),
+            arguments: json!({"q": 1}),
+        }]),
+        Message::tool_result("call_0", "done"),
     ];
     r.tools = vec![ToolDefinition {
         name: "find".into(),

@@ -85,18 +85,16 @@ fn the_recorded_tool_call_response_parses_with_synthetic_ids_and_exact_counts() 
 #[test]
 fn the_request_maps_max_tokens_to_num_predict_sends_raw_base64_images_and_no_auth() {
     let mut r = req();
-    r.messages = vec![Message {
-        role: Role::User,
-        content: vec![
+    r.messages = vec![Message::parts(
+        Role::User,
+        vec![
             ContentPart::text("what is this?"),
             ContentPart::Image {
                 media_type: "image/png".into(),
                 data: "iVBORw0KGgo=".into(),
             },
         ],
-        tool_calls: vec![],
-        tool_call_id: None,
-    }];
+    )];
     r.parameters.max_tokens = Some(128);
     r.parameters.top_k = Some(40);
     let http = adapter().chat_request(&r, false).expect("builds");

@@ -195,34 +195,22 @@ fn the_request_uses_bearer_auth_include_usage_image_urls_penalties_and_string_ar
     let mut r = req();
     r.messages = vec![
         Message::text(Role::System, "Be terse."),
-        Message {
-            role: Role::User,
-            content: vec![
+        Message::parts(
+            Role::User,
+            vec![
                 ContentPart::text("What?"),
                 ContentPart::Image {
                     media_type: "image/jpeg".into(),
                     data: "/9j/4AAQ".into(),
                 },
             ],
-            tool_calls: vec![],
-            tool_call_id: None,
-        },
-        Message {
-            role: Role::Assistant,
-            content: vec![],
-            tool_calls: vec![crate::server::llm::ToolCall {
-                id: "call_1".into(),
-                name: "f".into(),
-                arguments: json!({"a": 1}),
-            }],
-            tool_call_id: None,
-        },
-        Message {
-            role: Role::Tool,
-            content: vec![ContentPart::text("ok")],
-            tool_calls: vec![],
-            tool_call_id: Some("call_1".into()),
-        },
+        ),
+        Message::tool_calls(vec![crate::server::llm::ToolCall {
+            id: "call_1".into(),
+            name: "f".into(),
+            arguments: json!({"a": 1}),
+        }]),
+        Message::tool_result("call_1", "ok"),
     ];
     r.tools = vec![ToolDefinition {
         name: "f".into(),
