@@ -384,27 +384,10 @@ async fn gemini_post(
         return gemini::not_found(&call);
     };
     match method {
-        "generateContent" => {
-            chat(
-                sim,
-                &gemini::Gemini::new(model),
-                headers,
-                query,
-                body,
-                Some(false),
-            )
-            .await
-        }
-        "streamGenerateContent" => {
-            chat(
-                sim,
-                &gemini::Gemini::new(model),
-                headers,
-                query,
-                body,
-                Some(true),
-            )
-            .await
+        "generateContent" | "streamGenerateContent" => {
+            let stream = method == "streamGenerateContent";
+            let dialect = gemini::Gemini::new(model);
+            chat(sim, &dialect, headers, query, body, Some(stream)).await
         }
         "countTokens" => gemini::count_tokens(sim, model, headers, query, body).await,
         _ => gemini::not_found(&call),

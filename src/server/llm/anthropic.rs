@@ -17,7 +17,8 @@ use super::types::{
     TokenCount, ToolCall, ToolChoice, Usage,
 };
 use super::wire::{
-    in_band_error, parse_json, parse_model_list, push_text, require_end, str_at, trim_base, u64_at,
+    in_band_error, parse_json, parse_model_list, push_text, put_parameters, require_end, str_at,
+    trim_base, u64_at, ParamNames,
 };
 use super::{Adapter, ProviderId};
 
@@ -27,6 +28,15 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 const ID: ProviderId = ProviderId::Claude;
+
+const PARAMS: ParamNames = ParamNames {
+    temperature: "temperature",
+    top_p: "top_p",
+    top_k: Some("top_k"),
+    max_tokens: "max_tokens",
+    stop: "stop_sequences",
+    penalties: None,
+};
 
 /// Translates unified requests to the Messages API and back.
 pub struct AnthropicAdapter {
@@ -78,24 +88,18 @@ impl AnthropicAdapter {
                 json!({"role": role, "content": blocks})
             })
             .collect();
-        let p = &req.parameters;
         let mut body = Map::new();
         body.insert("model".into(), json!(req.model));
-        let max_tokens = p
-            .max_tokens
-            .or(req.limits.map(|l| l.max_output_tokens))
-            .unwrap_or(DEFAULT_MAX_TOKENS);
-        body.insert("max_tokens".into(), json!(max_tokens));
         if !system.is_empty() {
             body.insert("system".into(), json!(system.join("\n\n")));
         }
         body.insert("messages".into(), json!(messages));
-        insert_some(&mut body, "temperature", p.temperature.map(Value::from));
-        insert_some(&mut body, "top_p", p.top_p.map(Value::from));
-        insert_some(&mut body, "top_k", p.top_k.map(Value::from));
-        if !p.stop.is_empty() {
-            body.insert("stop_sequences".into(), json!(p.stop));
-        }
+        put_parameters(&mut body, &req.parameters, &PARAMS);
+        // NOTE: `max_tokens` is required by the Messages API.
+        let default_max = req
+            .limits
+            .map_or(DEFAULT_MAX_TOKENS, |l| l.max_output_tokens);
+        body.entry("max_tokens").or_insert(json!(default_max));
         if !req.tools.is_empty() {
             let tools: Vec<Value> = req
                 .tools
@@ -112,12 +116,6 @@ impl AnthropicAdapter {
             body.insert("tool_choice".into(), choice);
         }
         Value::Object(body)
-    }
-}
-
-fn insert_some(body: &mut Map<String, Value>, key: &str, value: Option<Value>) {
-    if let Some(v) = value {
-        body.insert(key.into(), v);
     }
 }
 

@@ -20,12 +20,21 @@ use super::types::{
     TokenCount, ToolCall, ToolChoice, Usage,
 };
 use super::wire::{
-    ended_early, in_band_error, parse_json, parse_model_list, push_text, str_at, synthetic_call_id,
-    trim_base, u64_at,
+    ended_early, in_band_error, parse_json, parse_model_list, push_text, put_parameters, str_at,
+    synthetic_call_id, trim_base, u64_at, ParamNames,
 };
 use super::{Adapter, ProviderId};
 
 const ID: ProviderId = ProviderId::Gemini;
+
+const PARAMS: ParamNames = ParamNames {
+    temperature: "temperature",
+    top_p: "topP",
+    top_k: Some("topK"),
+    max_tokens: "maxOutputTokens",
+    stop: "stopSequences",
+    penalties: None,
+};
 
 /// Translates unified requests to `generateContent` and back.
 pub struct GeminiAdapter {
@@ -65,16 +74,7 @@ impl GeminiAdapter {
         }
         let p = &req.parameters;
         let mut config = Map::new();
-        let mut put = |key: &str, value: Option<Value>| {
-            if let Some(v) = value {
-                config.insert(key.into(), v);
-            }
-        };
-        put("temperature", p.temperature.map(Value::from));
-        put("topP", p.top_p.map(Value::from));
-        put("topK", p.top_k.map(Value::from));
-        put("maxOutputTokens", p.max_tokens.map(Value::from));
-        put("stopSequences", (!p.stop.is_empty()).then(|| json!(p.stop)));
+        put_parameters(&mut config, p, &PARAMS);
         if !config.is_empty() {
             body.insert("generationConfig".into(), Value::Object(config));
         }

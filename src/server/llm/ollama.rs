@@ -18,12 +18,21 @@ use super::types::{
     ToolCall, Usage,
 };
 use super::wire::{
-    in_band_error, parse_json, parse_model_list, push_text, require_end, str_at, synthetic_call_id,
-    trim_base, u64_at,
+    in_band_error, parse_json, parse_model_list, push_text, put_parameters, require_end, str_at,
+    synthetic_call_id, trim_base, u64_at, ParamNames,
 };
 use super::{Adapter, ProviderId};
 
 const ID: ProviderId = ProviderId::Llama;
+
+const PARAMS: ParamNames = ParamNames {
+    temperature: "temperature",
+    top_p: "top_p",
+    top_k: Some("top_k"),
+    max_tokens: "num_predict",
+    stop: "stop",
+    penalties: None,
+};
 
 /// Translates unified requests to Ollama `/api/chat` and back.
 pub struct OllamaAdapter {
@@ -79,18 +88,8 @@ fn body(req: &GenerateRequest, stream: bool) -> Value {
             msg
         })
         .collect();
-    let p = &req.parameters;
     let mut options = Map::new();
-    let mut put = |key: &str, value: Option<Value>| {
-        if let Some(v) = value {
-            options.insert(key.into(), v);
-        }
-    };
-    put("temperature", p.temperature.map(Value::from));
-    put("top_p", p.top_p.map(Value::from));
-    put("top_k", p.top_k.map(Value::from));
-    put("num_predict", p.max_tokens.map(Value::from));
-    put("stop", (!p.stop.is_empty()).then(|| json!(p.stop)));
+    put_parameters(&mut options, &req.parameters, &PARAMS);
     let mut body = json!({"model": req.model, "messages": messages, "stream": stream});
     if !options.is_empty() {
         body["options"] = Value::Object(options);

@@ -19,9 +19,25 @@ use super::types::{
     ToolCall, ToolChoice, Usage,
 };
 use super::wire::{
-    in_band_error, parse_json, parse_model_list, push_text, require_end, str_at, trim_base, u64_at,
+    in_band_error, parse_json, parse_model_list, push_text, put_parameters, require_end, str_at,
+    trim_base, u64_at, ParamNames,
 };
 use super::{Adapter, ProviderId};
+
+const OPENAI_PARAMS: ParamNames = ParamNames {
+    temperature: "temperature",
+    top_p: "top_p",
+    top_k: None,
+    max_tokens: "max_completion_tokens",
+    stop: "stop",
+    penalties: Some(("frequency_penalty", "presence_penalty")),
+};
+
+const COMPATIBLE_PARAMS: ParamNames = ParamNames {
+    top_k: Some("top_k"),
+    max_tokens: "max_tokens",
+    ..OPENAI_PARAMS
+};
 
 /// Translates unified requests to Chat Completions and back.
 pub struct OpenAiAdapter {
@@ -46,39 +62,24 @@ impl OpenAiAdapter {
 
     fn body(&self, req: &GenerateRequest, stream: bool) -> Value {
         let messages: Vec<Value> = req.messages.iter().map(message).collect();
-        let p = &req.parameters;
         let mut body = Map::new();
         body.insert("model".into(), json!(req.model));
         body.insert("messages".into(), json!(messages));
-        let mut put = |key: &str, value: Option<Value>| {
-            if let Some(v) = value {
-                body.insert(key.into(), v);
-            }
-        };
-        put("temperature", p.temperature.map(Value::from));
-        put("top_p", p.top_p.map(Value::from));
-        put("frequency_penalty", p.frequency_penalty.map(Value::from));
-        put("presence_penalty", p.presence_penalty.map(Value::from));
-        let is_openai = self.provider == ProviderId::OpenAi;
         // NOTE: OpenAI deprecated `max_tokens` for `max_completion_tokens`; compatible servers
         // (Ollama /v1, llama.cpp, vLLM) only know `max_tokens`, and accept `top_k`.
-        let max_key = if is_openai {
-            "max_completion_tokens"
+        let names = if self.provider == ProviderId::OpenAi {
+            &OPENAI_PARAMS
         } else {
-            "max_tokens"
+            &COMPATIBLE_PARAMS
         };
-        put(max_key, p.max_tokens.map(Value::from));
-        if !is_openai {
-            put("top_k", p.top_k.map(Value::from));
-        }
-        put("stop", (!p.stop.is_empty()).then(|| json!(p.stop)));
+        put_parameters(&mut body, &req.parameters, names);
         if !req.tools.is_empty() {
             let tools: Vec<Value> = req
                 .tools
                 .iter()
                 .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
                 .collect();
-            put("tools", Some(json!(tools)));
+            body.insert("tools".into(), json!(tools));
             let choice = match &req.tool_choice {
                 ToolChoice::Auto => json!("auto"),
                 ToolChoice::None => json!("none"),
@@ -87,11 +88,11 @@ impl OpenAiAdapter {
                     json!({"type": "function", "function": {"name": name}})
                 }
             };
-            put("tool_choice", Some(choice));
+            body.insert("tool_choice".into(), choice);
         }
         if stream {
-            put("stream", Some(json!(true)));
-            put("stream_options", Some(json!({"include_usage": true})));
+            body.insert("stream".into(), json!(true));
+            body.insert("stream_options".into(), json!({"include_usage": true}));
         }
         Value::Object(body)
     }

@@ -3,7 +3,9 @@
 use serde_json::Value;
 
 use super::error::{classify, ErrorDetail, ErrorKind, LlmError};
-use super::types::{ModelInfo, StreamEvent};
+use serde_json::{json, Map};
+
+use super::types::{ModelInfo, Parameters, StreamEvent};
 use super::ProviderId;
 
 /// Parses JSON, keeping the raw text in the error when the provider sent something else.
@@ -101,4 +103,45 @@ pub(crate) fn parse_model_list(
             })
         })
         .collect())
+}
+
+/// The names a provider gives the common sampling parameters (`None`: not sent).
+pub(crate) struct ParamNames {
+    /// Temperature key.
+    pub temperature: &'static str,
+    /// Nucleus-sampling key.
+    pub top_p: &'static str,
+    /// Top-k key, when the provider has one.
+    pub top_k: Option<&'static str>,
+    /// Output-limit key.
+    pub max_tokens: &'static str,
+    /// Stop-sequences key.
+    pub stop: &'static str,
+    /// Frequency/presence penalty keys, when the provider has them.
+    pub penalties: Option<(&'static str, &'static str)>,
+}
+
+/// Maps the parameters that are set onto `target` under the provider's names.
+pub(crate) fn put_parameters(target: &mut Map<String, Value>, p: &Parameters, names: &ParamNames) {
+    let mut put = |key: Option<&str>, value: Option<Value>| {
+        if let (Some(key), Some(value)) = (key, value) {
+            target.insert(key.to_owned(), value);
+        }
+    };
+    put(Some(names.temperature), p.temperature.map(Value::from));
+    put(Some(names.top_p), p.top_p.map(Value::from));
+    put(names.top_k, p.top_k.map(Value::from));
+    put(Some(names.max_tokens), p.max_tokens.map(Value::from));
+    put(
+        Some(names.stop),
+        (!p.stop.is_empty()).then(|| json!(p.stop)),
+    );
+    put(
+        names.penalties.map(|(f, _)| f),
+        p.frequency_penalty.map(Value::from),
+    );
+    put(
+        names.penalties.map(|(_, pr)| pr),
+        p.presence_penalty.map(Value::from),
+    );
 }
