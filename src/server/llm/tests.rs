@@ -389,6 +389,21 @@ async fn a_broken_non_streamed_answer_is_an_error_with_the_raw_body() {
 }
 
 #[tokio::test]
+async fn a_non_streamed_answer_that_stalls_halfway_times_out_as_transient() {
+    let sim = sim_fault(Fault::Stall).await;
+    let executor = quick_executor();
+    for (id, flavour, model) in targets() {
+        let p = provider(&executor, &sim.url, id, flavour, KEY);
+        let err = p
+            .generate(&GenerateRequest::simple(model, "Hi"))
+            .await
+            .expect_err("stalls");
+        assert_eq!(err.kind, ErrorKind::Transient, "{id}: {err}");
+        assert_eq!(err.message, "timed out after 800 ms", "{id}");
+    }
+}
+
+#[tokio::test]
 async fn a_server_that_never_sends_headers_times_out_as_transient() {
     let sim = sim_fault(Fault::Hang).await;
     let executor = quick_executor();
