@@ -399,7 +399,11 @@ async fn a_non_streamed_answer_that_stalls_halfway_times_out_as_transient() {
             .await
             .expect_err("stalls");
         assert_eq!(err.kind, ErrorKind::Transient, "{id}: {err}");
-        assert_eq!(err.message, "timed out after 800 ms", "{id}");
+        assert!(
+            err.message.starts_with("timed out"),
+            "{id}: {}",
+            err.message
+        );
     }
 }
 
