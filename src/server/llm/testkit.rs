@@ -83,12 +83,21 @@ pub(crate) async fn start_simulator(opts: SimulatorOptions) -> Sim {
     Sim { url, stats }
 }
 
-/// An executor with short timeouts so hang and stall tests finish quickly.
+/// An executor with short timeouts, for the tests that wait for a hang or a stall.
 pub(crate) fn quick_executor() -> Executor {
+    executor_with(Duration::from_millis(800), Duration::from_millis(300))
+}
+
+/// An executor with timeouts generous enough for a loaded CI machine.
+pub(crate) fn test_executor() -> Executor {
+    executor_with(Duration::from_secs(20), Duration::from_secs(10))
+}
+
+fn executor_with(request: Duration, idle: Duration) -> Executor {
     Executor::new(Timeouts {
-        connect: Duration::from_secs(2),
-        request: Duration::from_millis(800),
-        idle: Duration::from_millis(300),
+        connect: Duration::from_secs(5),
+        request,
+        idle,
     })
     .expect("client builds")
 }

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::testkit::{quick_executor, start_simulator, text_of};
+use super::testkit::{quick_executor, start_simulator, test_executor, text_of};
 use super::{
     build_provider, ContentPart, ErrorKind, Executor, FinishReason, GenerateRequest, LlamaFlavour,
     LlmError, Message, Provider, ProviderId, Role, StreamEvent, Timeouts, TokenCount, ToolChoice,
@@ -94,7 +94,7 @@ fn last_error(events: &[StreamEvent]) -> &LlmError {
 #[tokio::test]
 async fn every_adapter_generates_the_simulated_answer_with_exact_usage() {
     let sim = sim_with(SimulatorOptions::default()).await;
-    let executor = quick_executor();
+    let executor = test_executor();
     for (id, flavour, model) in targets() {
         let p = provider(&executor, &sim.url, id, flavour, KEY);
         let resp = p
@@ -126,7 +126,7 @@ async fn every_adapter_generates_the_simulated_answer_with_exact_usage() {
 #[tokio::test]
 async fn every_adapter_streams_text_then_usage_then_finish() {
     let sim = sim_with(SimulatorOptions::default()).await;
-    let executor = quick_executor();
+    let executor = test_executor();
     for (id, flavour, model) in targets() {
         let p = provider(&executor, &sim.url, id, flavour, KEY);
         let events = collect(
@@ -174,7 +174,7 @@ async fn every_adapter_streams_text_then_usage_then_finish() {
 #[tokio::test]
 async fn max_tokens_cuts_the_answer_and_finishes_for_length() {
     let sim = sim_with(SimulatorOptions::default()).await;
-    let executor = quick_executor();
+    let executor = test_executor();
     for (id, flavour, model) in targets() {
         let p = provider(&executor, &sim.url, id, flavour, KEY);
         let mut req = GenerateRequest::simple(model, "Hello there");
@@ -191,7 +191,7 @@ async fn max_tokens_cuts_the_answer_and_finishes_for_length() {
 #[tokio::test]
 async fn forced_tools_come_back_as_tool_calls_whole_and_streamed() {
     let sim = sim_with(SimulatorOptions::default()).await;
-    let executor = quick_executor();
+    let executor = test_executor();
     for (id, flavour, model) in targets() {
         let p = provider(&executor, &sim.url, id, flavour, KEY);
         let resp = p
@@ -244,7 +244,7 @@ async fn forced_tools_come_back_as_tool_calls_whole_and_streamed() {
 #[tokio::test]
 async fn images_are_accepted_by_every_adapter() {
     let sim = sim_with(SimulatorOptions::default()).await;
-    let executor = quick_executor();
+    let executor = test_executor();
     for (id, flavour, model) in targets() {
         let p = provider(&executor, &sim.url, id, flavour, KEY);
         let mut req = GenerateRequest::simple(model, "");
@@ -309,7 +309,7 @@ async fn every_status_fault_maps_to_its_error_class_for_every_provider() {
             std::array::from_fn(|_| ContextTooLong),
         ),
     ];
-    let executor = quick_executor();
+    let executor = test_executor();
     for (fault, expected) in table {
         let sim = sim_fault(fault).await;
         for ((id, flavour, model), want) in targets().into_iter().zip(expected) {
@@ -373,7 +373,7 @@ async fn stream_faults_end_in_an_error_event_after_the_first_tokens() {
 
 #[tokio::test]
 async fn a_broken_non_streamed_answer_is_an_error_with_the_raw_body() {
-    let executor = quick_executor();
+    let executor = test_executor();
     for fault in [Fault::Cut, Fault::Malformed] {
         let sim = sim_fault(fault).await;
         for (id, flavour, model) in targets() {
@@ -436,7 +436,7 @@ async fn dropping_a_stream_closes_the_upstream_request() {
         ..SimulatorOptions::default()
     })
     .await;
-    let executor = quick_executor();
+    let executor = test_executor();
     for (id, flavour, model) in targets() {
         let p = provider(&executor, &sim.url, id, flavour, KEY);
         let mut stream = p
@@ -472,7 +472,7 @@ async fn a_wrong_key_is_an_auth_error_and_the_right_key_validates() {
         ..SimulatorOptions::default()
     })
     .await;
-    let executor = quick_executor();
+    let executor = test_executor();
     for (id, flavour) in [
         (ProviderId::Claude, LlamaFlavour::Ollama),
         (ProviderId::OpenAi, LlamaFlavour::Ollama),
@@ -509,7 +509,7 @@ async fn llama_needs_no_key_on_either_flavour() {
         ..SimulatorOptions::default()
     })
     .await;
-    let executor = quick_executor();
+    let executor = test_executor();
     for flavour in [LlamaFlavour::Ollama, LlamaFlavour::OpenAiCompatible] {
         let p = build_provider(&executor, ProviderId::Llama, &sim.url, None, flavour);
         let resp = p
@@ -523,7 +523,7 @@ async fn llama_needs_no_key_on_either_flavour() {
 #[tokio::test]
 async fn keys_never_appear_in_requests_urls_or_errors() {
     let sim = sim_fault(Fault::ServerError).await;
-    let executor = quick_executor();
+    let executor = test_executor();
     let secret = "sk-very-secret-value-987654321";
     for (id, flavour, model) in targets() {
         let p = provider(&executor, &sim.url, id, flavour, secret);
@@ -573,7 +573,7 @@ async fn keys_never_appear_in_requests_urls_or_errors() {
 #[tokio::test]
 async fn invalid_parameters_fail_before_any_network_call() {
     let sim = sim_with(SimulatorOptions::default()).await;
-    let executor = quick_executor();
+    let executor = test_executor();
     let p = provider(
         &executor,
         &sim.url,
@@ -605,7 +605,7 @@ async fn a_refused_connection_is_transient() {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     drop(listener);
     let p = provider(
-        &quick_executor(),
+        &test_executor(),
         &url,
         ProviderId::OpenAi,
         LlamaFlavour::Ollama,
@@ -626,7 +626,7 @@ async fn a_refused_connection_is_transient() {
 #[tokio::test]
 async fn token_counts_are_exact_where_the_provider_allows_and_marked_estimates_elsewhere() {
     let sim = sim_with(SimulatorOptions::default()).await;
-    let executor = quick_executor();
+    let executor = test_executor();
     let count = |id, flavour, model: &'static str| {
         let p = provider(&executor, &sim.url, id, flavour, KEY);
         async move {
@@ -677,7 +677,7 @@ async fn token_counts_are_exact_where_the_provider_allows_and_marked_estimates_e
 #[tokio::test]
 async fn models_are_listed_by_every_provider() {
     let sim = sim_with(SimulatorOptions::default()).await;
-    let executor = quick_executor();
+    let executor = test_executor();
     let expected = [
         "claude-3-5-sonnet-20241022",
         "gpt-4o-2024-08-06",
