@@ -12,6 +12,8 @@ export default defineConfig({
   reporter: [["list"]],
   use: {
     baseURL: process.env.COVER_BASE_URL ?? "http://127.0.0.1:3000",
+    // Every control carries a `data-test` hook; specs select by it.
+    testIdAttribute: "data-test",
     browserName: "chromium",
     headless: true,
     launchOptions: {
