@@ -9,39 +9,45 @@ use serde::{Deserialize, Serialize};
 /// The four provider families of the spec, with the spec's ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
+pub enum ProviderId {
     /// Anthropic Claude (Messages API).
     Claude,
     /// OpenAI GPT (Chat Completions API).
-    Openai,
+    OpenAi,
     /// Google Gemini (Generative Language API).
     Gemini,
     /// Meta Llama, self-hosted (Ollama or any OpenAI-compatible server).
     Llama,
 }
 
-impl ProviderKind {
+impl ProviderId {
     /// Every provider, in display order.
-    pub const ALL: [ProviderKind; 4] = [
-        ProviderKind::Claude,
-        ProviderKind::Openai,
-        ProviderKind::Gemini,
-        ProviderKind::Llama,
+    pub const ALL: [ProviderId; 4] = [
+        ProviderId::Claude,
+        ProviderId::OpenAi,
+        ProviderId::Gemini,
+        ProviderId::Llama,
     ];
 
-    /// The spec's id (`claude`, `openai`, `gemini`, `llama`).
-    pub fn id(self) -> &'static str {
+    /// The spec's id (`claude`, `openai`, `gemini`, `llama`), as stored and sent.
+    pub fn as_str(self) -> &'static str {
         match self {
-            ProviderKind::Claude => "claude",
-            ProviderKind::Openai => "openai",
-            ProviderKind::Gemini => "gemini",
-            ProviderKind::Llama => "llama",
+            ProviderId::Claude => "claude",
+            ProviderId::OpenAi => "openai",
+            ProviderId::Gemini => "gemini",
+            ProviderId::Llama => "llama",
         }
     }
 
     /// Parses the spec's id.
-    pub fn parse(id: &str) -> Option<ProviderKind> {
-        ProviderKind::ALL.into_iter().find(|p| p.id() == id)
+    pub fn parse(id: &str) -> Option<ProviderId> {
+        ProviderId::ALL.into_iter().find(|p| p.as_str() == id)
+    }
+}
+
+impl std::fmt::Display for ProviderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -50,7 +56,7 @@ impl ProviderKind {
 #[serde(rename_all = "camelCase")]
 pub struct ProviderInfo {
     /// Spec id.
-    pub id: ProviderKind,
+    pub id: ProviderId,
     /// Display name.
     pub name: String,
     /// The company behind the models.
@@ -173,7 +179,7 @@ pub struct ModelInfo {
     /// The exact API id sent to the provider (Cover's id for Llama).
     pub id: String,
     /// Which provider serves it.
-    pub provider: ProviderKind,
+    pub provider: ProviderId,
     /// Display name.
     pub name: String,
     /// Generation, e.g. "3.5".
@@ -211,7 +217,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// A provider's facts.
-    pub fn provider(&self, kind: ProviderKind) -> Option<&ProviderInfo> {
+    pub fn provider(&self, kind: ProviderId) -> Option<&ProviderInfo> {
         self.providers.iter().find(|p| p.id == kind)
     }
 
@@ -223,24 +229,24 @@ impl Catalog {
     }
 
     /// The models one provider serves, in catalog order.
-    pub fn models_of(&self, kind: ProviderKind) -> impl Iterator<Item = &ModelInfo> {
+    pub fn models_of(&self, kind: ProviderId) -> impl Iterator<Item = &ModelInfo> {
         self.models.iter().filter(move |m| m.provider == kind)
     }
 }
 
 /// Formats a token count the way the mockups do: 200K, 1M, 16,385.
 pub fn format_tokens(tokens: u64) -> String {
-    if tokens >= 1_000_000 && tokens % 1_000_000 == 0 {
+    if tokens >= 1_000_000 && tokens.is_multiple_of(1_000_000) {
         format!("{}M", tokens / 1_000_000)
-    } else if tokens >= 1_000 && tokens % 1_000 == 0 {
+    } else if tokens >= 1_000 && tokens.is_multiple_of(1_000) {
         format!("{}K", tokens / 1_000)
-    } else if tokens >= 1_024 && tokens % 1_024 == 0 {
+    } else if tokens >= 1_024 && tokens.is_multiple_of(1_024) {
         format!("{}K", tokens / 1_024)
     } else {
         let digits = tokens.to_string();
         let mut out = String::new();
         for (i, ch) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
                 out.push(',');
             }
             out.push(ch);

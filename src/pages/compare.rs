@@ -5,7 +5,7 @@
 
 use crate::api::catalog::get_catalog;
 use crate::components::capability::CapabilityMark;
-use crate::model::catalog::{format_tokens, Catalog, ModelInfo, ProviderKind};
+use crate::model::catalog::{format_tokens, Catalog, ModelInfo, ProviderId};
 use crate::model::money::PricePerMTok;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -36,8 +36,11 @@ enum Cell {
     Capability(bool),
 }
 
-/// The rows of the table: label, `data-test` key, and the cell for a model.
-const ROWS: &[(&str, &str, fn(&ModelInfo) -> Cell)] = &[
+/// One row of the table: label, `data-test` key, and the cell for a model.
+type Row = (&'static str, &'static str, fn(&ModelInfo) -> Cell);
+
+/// The rows of the table.
+const ROWS: &[Row] = &[
     ("Context", "context", |m| {
         Cell::Text(format_tokens(m.context_window))
     }),
@@ -139,11 +142,11 @@ fn price(
 #[component]
 fn CompareTable(catalog: Arc<Catalog>) -> impl IntoView {
     let query = use_query_map();
-    let columns: Vec<(ProviderKind, RwSignal<String>)> = ProviderKind::ALL
+    let columns: Vec<(ProviderId, RwSignal<String>)> = ProviderId::ALL
         .into_iter()
         .filter_map(|kind| {
             let provider = catalog.provider(kind)?;
-            let requested = query.with_untracked(|q| q.get(kind.id()));
+            let requested = query.with_untracked(|q| q.get(kind.as_str()));
             let initial = requested
                 .filter(|id| catalog.model(id).is_some_and(|m| m.provider == kind))
                 .unwrap_or_else(|| provider.default_model.clone());
@@ -166,11 +169,11 @@ fn CompareTable(catalog: Arc<Catalog>) -> impl IntoView {
                 .collect_view();
             view! {
                 <div class="picker">
-                    <label for=format!("pick-{}", kind.id())>{name}</label>
+                    <label for=format!("pick-{}", kind.as_str())>{name}</label>
                     <select
-                        id=format!("pick-{}", kind.id())
-                        name=kind.id()
-                        data-test=format!("pick-{}", kind.id())
+                        id=format!("pick-{}", kind.as_str())
+                        name=kind.as_str()
+                        data-test=format!("pick-{}", kind.as_str())
                         on:change=move |ev| selected.set(event_target_value(&ev))
                     >
                         {options}
@@ -187,10 +190,10 @@ fn CompareTable(catalog: Arc<Catalog>) -> impl IntoView {
             let provider = catalog.provider(kind).map(|p| p.name.clone()).unwrap_or_default();
             let model_name = move || catalog.model(&selected.get()).map(|m| m.name.clone()).unwrap_or_default();
             view! {
-                <th scope="col" data-test=format!("col-{}", kind.id())>
+                <th scope="col" data-test=format!("col-{}", kind.as_str())>
                     <span class="provider">{provider}</span>
                     <br/>
-                    <span class="model" data-test=format!("col-model-{}", kind.id())>{model_name}</span>
+                    <span class="model" data-test=format!("col-model-{}", kind.as_str())>{model_name}</span>
                 </th>
             }
         })
@@ -210,7 +213,7 @@ fn CompareTable(catalog: Arc<Catalog>) -> impl IntoView {
                         }
                         None => view! { <span>"—"</span> }.into_any(),
                     };
-                    view! { <td data-test=format!("cell-{key}-{}", kind.id())>{content}</td> }
+                    view! { <td data-test=format!("cell-{key}-{}", kind.as_str())>{content}</td> }
                 })
                 .collect_view();
             view! { <tr><th scope="row">{label}</th>{cells}</tr> }
@@ -226,7 +229,7 @@ fn CompareTable(catalog: Arc<Catalog>) -> impl IntoView {
                         type="button"
                         disabled
                         title="Switching the project's model arrives with the LLM settings screen"
-                        data-test=format!("select-{}", kind.id())
+                        data-test=format!("select-{}", kind.as_str())
                     >
                         "Select"
                     </button>

@@ -2,7 +2,7 @@
 //! checks it at start-up, so a bad edit fails loudly instead of showing wrong
 //! prices.
 
-use crate::model::catalog::{Catalog, ProviderKind};
+use crate::model::catalog::{Catalog, ProviderId};
 use crate::server::error::{Error, Result};
 use std::collections::HashSet;
 
@@ -57,7 +57,7 @@ fn check(catalog: &Catalog) -> std::result::Result<(), String> {
                 model.id
             ));
         }
-        let self_hosted = model.provider == ProviderKind::Llama;
+        let self_hosted = model.provider == ProviderId::Llama;
         if model.capabilities.self_hosted != self_hosted {
             return Err(format!("{}: only Llama models are self-hosted", model.id));
         }
@@ -73,17 +73,17 @@ fn check(catalog: &Catalog) -> std::result::Result<(), String> {
             return Err(format!("required model `{required}` is missing"));
         }
     }
-    for kind in ProviderKind::ALL {
+    for kind in ProviderId::ALL {
         let provider = catalog
             .provider(kind)
-            .ok_or_else(|| format!("provider `{}` is missing", kind.id()))?;
+            .ok_or_else(|| format!("provider `{}` is missing", kind.as_str()))?;
         let default = catalog
             .model(&provider.default_model)
-            .ok_or_else(|| format!("{}: default model is not in the catalog", kind.id()))?;
+            .ok_or_else(|| format!("{}: default model is not in the catalog", kind.as_str()))?;
         if default.provider != kind {
             return Err(format!(
                 "{}: default model belongs to another provider",
-                kind.id()
+                kind.as_str()
             ));
         }
     }
@@ -121,9 +121,9 @@ mod tests {
             (long.threshold_tokens, long.input_per_m_tok.nanos()),
             (128_000, 150_000_000)
         );
-        assert_eq!(catalog.models_of(ProviderKind::Llama).count(), 5);
+        assert_eq!(catalog.models_of(ProviderId::Llama).count(), 5);
         assert!(catalog
-            .models_of(ProviderKind::Llama)
+            .models_of(ProviderId::Llama)
             .all(|m| m.pricing.is_none()));
     }
 

@@ -2,8 +2,10 @@
 
 use crate::server::config::Config;
 use crate::server::db::Db;
+use crate::server::error::Error;
 use crate::server::error::Result;
 use crate::server::services::accounts;
+use crate::server::simulator::{self, SimulateArgs};
 use crate::server::startup::Application;
 use clap::{Parser, Subcommand};
 
@@ -23,6 +25,9 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Serve a provider simulator (Anthropic, OpenAI, Gemini and Ollama APIs) on
+    /// loopback: the offline demo, the test upstream and the benchmark upstream.
+    Simulate(SimulateArgs),
     /// Manage accounts headlessly.
     User {
         /// What to do with accounts.
@@ -50,8 +55,22 @@ pub enum UserAction {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Simulate(args) = &command {
+        let listener = tokio::net::TcpListener::bind((args.host, args.port))
+            .await
+            .map_err(|e| Error::internal(format!("binding {}:{}: {e}", args.host, args.port)))?;
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(args.port);
+        println!(
+            "provider simulator listening on http://{}:{port}",
+            args.host
+        );
+        return simulator::serve(listener, args.options())
+            .await
+            .map_err(Error::internal);
+    }
     let config = Config::from_env()?;
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
         Command::Serve => {
             let app = Application::build(config).await?;
             tracing::info!(port = app.port(), "cover listening");
@@ -80,6 +99,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("{verb} {} ({})", user.email, user.role.as_str());
             Ok(())
         }
+        Command::Simulate(_) => Ok(()),
     }
 }
 

@@ -33,7 +33,6 @@ pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -46,43 +45,8 @@ pub use params::{validate_parameters, ParamError};
 pub use stream::{EventStream, Framing, StreamDecoder};
 pub use types::*;
 
-/// The four provider families Cover supports; serde names match the API and database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ProviderId {
-    /// Anthropic Claude (Messages API).
-    #[serde(rename = "claude")]
-    Claude,
-    /// OpenAI GPT (Chat Completions).
-    #[serde(rename = "openai")]
-    OpenAi,
-    /// Google Gemini (Generative Language API).
-    #[serde(rename = "gemini")]
-    Gemini,
-    /// Meta Llama via Ollama or any OpenAI-compatible server.
-    #[serde(rename = "llama")]
-    Llama,
-}
-
-impl ProviderId {
-    /// All providers, in display order.
-    pub const ALL: [ProviderId; 4] = [Self::Claude, Self::OpenAi, Self::Gemini, Self::Llama];
-
-    /// The serde name (`claude`, `openai`, `gemini`, `llama`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Claude => "claude",
-            Self::OpenAi => "openai",
-            Self::Gemini => "gemini",
-            Self::Llama => "llama",
-        }
-    }
-}
-
-impl fmt::Display for ProviderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The provider ids are the catalog's (`claude`, `openai`, `gemini`, `llama`).
+pub use crate::model::catalog::ProviderId;
 
 /// How a Llama deployment is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

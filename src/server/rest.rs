@@ -4,7 +4,7 @@
 
 use crate::error::AppError;
 use crate::model::account::{ProjectView, UserView};
-use crate::model::catalog::{ModelInfo, ProviderInfo, ProviderKind};
+use crate::model::catalog::{ModelInfo, ProviderId, ProviderInfo};
 use crate::server::auth::{self, CurrentUser};
 use crate::server::error::{Error, Result};
 use crate::server::services::{accounts, projects};
@@ -213,7 +213,7 @@ async fn list_models(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>> {
-    let kind = ProviderKind::parse(&id).ok_or_else(|| {
+    let kind = ProviderId::parse(&id).ok_or_else(|| {
         Error::App(AppError::invalid(
             "id",
             format!("unknown provider `{id}`; use claude, openai, gemini or llama"),
