@@ -18,6 +18,12 @@ pub enum AppError {
         /// What is wrong and what is allowed.
         message: String,
     },
+    /// 422: several values are invalid; each names its field and what is allowed.
+    #[error("{}", summarise(errors))]
+    InvalidFields {
+        /// Every invalid field, in the order checked.
+        errors: Vec<FieldError>,
+    },
     /// 400: the request itself is malformed (not JSON, wrong shape).
     #[error("{message}")]
     BadRequest {
@@ -69,6 +75,23 @@ pub enum AppError {
     },
 }
 
+/// One invalid field of a form or JSON body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// The field (camelCase JSON path, e.g. `parameters.temperature`).
+    pub field: String,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+fn summarise(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 impl AppError {
     /// A 422 for one field.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
@@ -81,7 +104,7 @@ impl AppError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> u16 {
         match self {
-            AppError::Invalid { .. } => 422,
+            AppError::Invalid { .. } | AppError::InvalidFields { .. } => 422,
             AppError::BadRequest { .. } => 400,
             AppError::Unauthenticated { .. } => 401,
             AppError::Forbidden { .. } => 403,
@@ -94,10 +117,23 @@ impl AppError {
         }
     }
 
+    /// Every invalid field with its message (for forms that show them in place).
+    pub fn field_errors(&self) -> Vec<FieldError> {
+        match self {
+            AppError::InvalidFields { errors } => errors.clone(),
+            AppError::Invalid { field, message } => vec![FieldError {
+                field: field.clone(),
+                message: message.clone(),
+            }],
+            _ => Vec::new(),
+        }
+    }
+
     /// The field this error is about, if any, so forms can show it in place.
     pub fn field(&self) -> Option<&str> {
         match self {
             AppError::Invalid { field, .. } | AppError::Conflict { field, .. } => Some(field),
+            AppError::InvalidFields { errors } => errors.first().map(|e| e.field.as_str()),
             _ => None,
         }
     }

@@ -2,5 +2,9 @@
 //! no secrets, no server-only dependencies, so the same types compile to WASM.
 
 pub mod account;
+pub mod api_token;
 pub mod catalog;
+pub mod llm_config;
 pub mod money;
+pub mod parameters;
+pub mod recommend;

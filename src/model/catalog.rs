@@ -201,6 +201,9 @@ pub struct ModelInfo {
     pub capabilities: Capabilities,
     /// Published limits; `None` for self-hosted models.
     pub rate_limits: Option<RateLimits>,
+    /// A previous generation, kept for existing projects; never recommended.
+    #[serde(default)]
+    pub legacy: bool,
 }
 
 /// The whole catalog as served by `GET /api/llm/providers` and the pages.

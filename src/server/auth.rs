@@ -2,13 +2,16 @@
 //! the signed-in user, and the extractor that turns a request into that user.
 
 use crate::error::AppError;
+use crate::server::db::api_tokens::TokenRow;
 use crate::server::db::users::{self, UserRecord};
 use crate::server::error::{Error, Result};
+use crate::server::services::{api_tokens, projects};
 use crate::server::state::AppState;
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordVerifier};
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use tower_sessions::Session;
 
@@ -102,6 +105,97 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
+/// Who is calling a project's JSON API: a signed-in member (or workspace admin)
+/// or a program with one of the project's API tokens.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A person, through the session cookie.
+    User(UserRecord),
+    /// A program, through `Authorization: Bearer cov_…`.
+    Token(TokenRow),
+}
+
+impl Caller {
+    /// The acting user's id (none for tokens).
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            Caller::User(user) => Some(&user.user_id),
+            Caller::Token(_) => None,
+        }
+    }
+}
+
+/// Extractor for `/api/projects/{id}/…`: resolves the caller and checks they may
+/// act on that project. Strangers and other projects' tokens get 404; unknown
+/// or revoked tokens 401.
+pub struct ProjectCaller {
+    /// The project in the path.
+    pub project_id: String,
+    /// Who is calling.
+    pub caller: Caller,
+}
+
+fn bearer_token(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+impl FromRequestParts<AppState> for ProjectCaller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| {
+                Error::App(AppError::BadRequest {
+                    message: e.body_text(),
+                })
+            })?;
+        let project_id = params
+            .get("id")
+            .cloned()
+            .ok_or(Error::App(AppError::NotFound))?;
+        let caller = caller(parts, state).await?;
+        match &caller {
+            Caller::Token(token) if token.project_id != project_id => {
+                return Err(AppError::NotFound.into())
+            }
+            Caller::Token(_) => {}
+            Caller::User(user) => {
+                projects::get(&state.db.pool, user, &project_id).await?;
+            }
+        }
+        Ok(ProjectCaller { project_id, caller })
+    }
+}
+
+/// Extractor for endpoints any authenticated caller may use (session or token).
+pub struct AnyCaller(pub Caller);
+
+impl FromRequestParts<AppState> for AnyCaller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        caller(parts, state).await.map(AnyCaller)
+    }
+}
+
+async fn caller(parts: &mut Parts, state: &AppState) -> Result<Caller> {
+    if let Some(token) = bearer_token(parts) {
+        return api_tokens::authenticate(&state.db.pool, token)
+            .await
+            .map(Caller::Token);
+    }
+    let session = Session::from_request_parts(parts, state)
+        .await
+        .map_err(|(_, message)| Error::internal(message))?;
+    require_user(state, &session).await.map(Caller::User)
+}
+
 /// The session and user inside a server function.
 pub async fn server_fn_user() -> Result<(AppState, UserRecord), AppError> {
     let state = AppState::from_context()?;
@@ -116,4 +210,12 @@ pub async fn server_fn_session() -> Result<Session, AppError> {
         tracing::error!(error = %e, "session layer missing");
         AppError::Internal
     })
+}
+
+/// Inside a server function: the signed-in user, checked against a project
+/// (404 for strangers, as in the JSON API).
+pub async fn server_fn_project_user(project_id: &str) -> Result<(AppState, UserRecord), AppError> {
+    let (state, user) = server_fn_user().await?;
+    projects::get(&state.db.pool, &user, project_id).await?;
+    Ok((state, user))
 }

@@ -1,13 +1,16 @@
 //! The `cover` command line: `serve` (the default), `migrate`, `user create`.
 
-use crate::server::config::Config;
+use crate::server::config::{Config, MasterKeySource};
+use crate::server::crypto;
 use crate::server::db::Db;
 use crate::server::error::Error;
 use crate::server::error::Result;
 use crate::server::services::accounts;
+use crate::server::services::key_rotation;
 use crate::server::simulator::{self, SimulateArgs};
 use crate::server::startup::Application;
 use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
 
 /// Cover: pick, configure, compare and switch LLM providers per project.
 #[derive(Debug, Parser)]
@@ -34,6 +37,22 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Manage the master key that encrypts provider API keys.
+    Keys {
+        /// What to do with the master key.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+/// Master-key subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Re-encrypt every stored provider key under a new master key. Restart the
+    /// app servers afterwards so they load it.
+    Rotate,
+    /// Print a new random master key (base64 of 32 bytes) for COVER_MASTER_KEY.
+    Generate,
 }
 
 /// Account subcommands.
@@ -97,6 +116,34 @@ pub async fn run(cli: Cli) -> Result<()> {
             db.close().await;
             let verb = if created { "created" } else { "updated" };
             println!("{verb} {} ({})", user.email, user.role.as_str());
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::Generate,
+        } => {
+            println!("{}", crypto::generate_key().expose_secret());
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::Rotate,
+        } => {
+            let db = Db::connect(&config.database_url).await?;
+            let new_env_key = std::env::var("COVER_NEW_MASTER_KEY")
+                .ok()
+                .filter(|k| !k.trim().is_empty())
+                .map(SecretString::from);
+            let rotation = key_rotation::rotate(&db, &config.master_key, new_env_key).await?;
+            db.close().await;
+            println!(
+                "re-encrypted {} provider key(s) under master key version {}",
+                rotation.keys, rotation.version
+            );
+            if matches!(config.master_key, MasterKeySource::Env { .. }) {
+                println!(
+                    "now set COVER_MASTER_KEY to the new key and COVER_MASTER_KEY_VERSION={}, then restart",
+                    rotation.version
+                );
+            }
             Ok(())
         }
         Command::Simulate(_) => Ok(()),

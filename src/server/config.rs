@@ -2,9 +2,13 @@
 //! Site settings (address, site root, output name) come from `Leptos.toml`, which
 //! `LEPTOS_*` variables override.
 
+use crate::model::catalog::ProviderId;
+use crate::server::crypto::{self, Keyring};
 use crate::server::error::{Error, Result};
+use crate::server::llm::BaseUrls;
 use leptos::config::LeptosOptions;
-use std::path::Path;
+use secrecy::SecretString;
+use std::path::{Path, PathBuf};
 
 /// Where the SQLite database lives when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://cover.db";
@@ -18,6 +22,86 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Site settings for Leptos (address, site root, pkg dir, output name).
     pub leptos: LeptosOptions,
+    /// Provider API base URLs (`COVER_*_BASE_URL`).
+    pub base_urls: BaseUrls,
+    /// Cover-managed provider keys (`ANTHROPIC_API_KEY`, `OPENAI_API_KEY`, `GEMINI_API_KEY`).
+    pub managed_keys: ManagedKeys,
+    /// Where the master key comes from.
+    pub master_key: MasterKeySource,
+}
+
+/// Where the master key that encrypts BYOK keys comes from.
+#[derive(Debug, Clone)]
+pub enum MasterKeySource {
+    /// `COVER_MASTER_KEY` (base64 of 32 bytes) and its version.
+    Env {
+        /// The key.
+        key: SecretString,
+        /// `COVER_MASTER_KEY_VERSION`, default 1.
+        version: Option<String>,
+    },
+    /// A key file (`COVER_KEY_FILE`, default `cover.key`), created on first run.
+    File(PathBuf),
+}
+
+impl MasterKeySource {
+    /// Loads the keyring.
+    pub fn load(&self) -> Result<Keyring> {
+        use secrecy::ExposeSecret;
+        let keyring = match self {
+            MasterKeySource::Env { key, version } => {
+                Keyring::load(Some(key.expose_secret()), version.as_deref(), Path::new(""))
+            }
+            MasterKeySource::File(path) => Keyring::load(None, None, path),
+        };
+        keyring.map_err(Error::internal)
+    }
+}
+
+/// Cover-managed keys, one per hosted provider; Llama needs none.
+#[derive(Debug, Clone, Default)]
+pub struct ManagedKeys {
+    /// `ANTHROPIC_API_KEY`.
+    pub claude: Option<SecretString>,
+    /// `OPENAI_API_KEY`.
+    pub openai: Option<SecretString>,
+    /// `GEMINI_API_KEY`.
+    pub gemini: Option<SecretString>,
+}
+
+impl ManagedKeys {
+    /// Reads the three variables (empty values count as unset).
+    pub fn from_env() -> ManagedKeys {
+        let read = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(SecretString::from)
+        };
+        ManagedKeys {
+            claude: read("ANTHROPIC_API_KEY"),
+            openai: read("OPENAI_API_KEY"),
+            gemini: read("GEMINI_API_KEY"),
+        }
+    }
+
+    /// The managed key of a provider, if this server has one.
+    pub fn get(&self, provider: ProviderId) -> Option<&SecretString> {
+        match provider {
+            ProviderId::Claude => self.claude.as_ref(),
+            ProviderId::OpenAi => self.openai.as_ref(),
+            ProviderId::Gemini => self.gemini.as_ref(),
+            ProviderId::Llama => None,
+        }
+    }
+
+    /// Providers usable with Cover-managed access (Llama always: it needs no key).
+    pub fn available(&self) -> Vec<ProviderId> {
+        ProviderId::ALL
+            .into_iter()
+            .filter(|&p| p == ProviderId::Llama || self.get(p).is_some())
+            .collect()
+    }
 }
 
 impl Config {
@@ -31,10 +115,24 @@ impl Config {
             Ok(value) => parse_bool("COVER_SECURE_COOKIES", &value)?,
             Err(_) => public_url.starts_with("https://"),
         };
+        let master_key = match std::env::var("COVER_MASTER_KEY") {
+            Ok(key) if !key.trim().is_empty() => MasterKeySource::Env {
+                key: SecretString::from(key),
+                version: std::env::var("COVER_MASTER_KEY_VERSION").ok(),
+            },
+            _ => MasterKeySource::File(
+                std::env::var("COVER_KEY_FILE")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|_| PathBuf::from(crypto::DEFAULT_KEY_FILE)),
+            ),
+        };
         Ok(Config {
             database_url,
             secure_cookies,
             leptos,
+            base_urls: BaseUrls::from_env(),
+            managed_keys: ManagedKeys::from_env(),
+            master_key,
         })
     }
 }

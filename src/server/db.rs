@@ -8,8 +8,11 @@
 //! in `bigint`, flags are `bigint` 0/1 (the `Any` driver cannot decode SQLite
 //! integers as `bool`), money is `bigint` nano-dollars.
 
+pub mod api_tokens;
+pub mod llm_configs;
 pub mod login_attempts;
 pub mod projects;
+pub mod provider_keys;
 pub mod users;
 
 use crate::server::error::{Error, Result};

@@ -37,7 +37,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
 
 pub use error::{ErrorKind, LlmError};
 pub use executor::{Executor, HttpRequest, Timeouts};
@@ -47,17 +46,8 @@ pub use types::*;
 
 /// The provider ids are the catalog's (`claude`, `openai`, `gemini`, `llama`).
 pub use crate::model::catalog::ProviderId;
-
-/// How a Llama deployment is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub enum LlamaFlavour {
-    /// Ollama's native `/api/chat` (NDJSON).
-    #[default]
-    Ollama,
-    /// Any OpenAI-compatible server (llama.cpp, vLLM, Ollama `/v1`).
-    OpenAiCompatible,
-}
+/// How a Llama server is spoken to (shared with the settings page).
+pub use crate::model::llm_config::LlamaFlavour;
 
 /// What every provider can do; object-safe so the router holds `Arc<dyn Provider>`.
 #[async_trait]
@@ -193,7 +183,7 @@ impl<A: Adapter> Provider for Client<A> {
 
 /// Base URLs of the four providers, overridable by environment (tests, simulator, proxies).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LlmConfig {
+pub struct BaseUrls {
     /// `COVER_ANTHROPIC_BASE_URL`, default `https://api.anthropic.com`.
     pub anthropic_base_url: String,
     /// `COVER_OPENAI_BASE_URL`, default `https://api.openai.com`.
@@ -204,7 +194,7 @@ pub struct LlmConfig {
     pub ollama_base_url: String,
 }
 
-impl Default for LlmConfig {
+impl Default for BaseUrls {
     fn default() -> Self {
         Self {
             anthropic_base_url: "https://api.anthropic.com".into(),
@@ -215,13 +205,13 @@ impl Default for LlmConfig {
     }
 }
 
-impl LlmConfig {
+impl BaseUrls {
     /// Reads the base URLs from the environment, falling back to the public endpoints.
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Same as [`LlmConfig::from_env`] with an injectable lookup (testable without env mutation).
+    /// Same as [`BaseUrls::from_env`] with an injectable lookup (testable without env mutation).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let d = Self::default();
         let pick = |name: &str, default: String| {

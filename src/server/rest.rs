@@ -17,9 +17,14 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
+pub mod openapi;
+pub mod settings;
+
 /// Every JSON route.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .merge(settings::routes())
+        .route("/api/openapi.json", get(openapi::document))
         .route("/api/auth/signup", post(sign_up))
         .route("/api/auth/login", post(log_in))
         .route("/api/auth/logout", post(log_out))
@@ -120,7 +125,8 @@ async fn create_project(
         Some(value) => projects::parse_use_case(value)?,
         None => crate::model::account::UseCase::CustomerSupport,
     };
-    let project = projects::create(&state.db.pool, &user, &body.name, use_case).await?;
+    let project =
+        projects::create(&state.db.pool, &state.catalog, &user, &body.name, use_case).await?;
     Ok((StatusCode::CREATED, Json(project)))
 }
 
@@ -190,11 +196,14 @@ struct ProviderList<'a> {
 struct ProviderWithModels<'a> {
     #[serde(flatten)]
     provider: &'a ProviderInfo,
+    /// Whether this server has a Cover-managed key for it (Llama: always).
+    managed_key_available: bool,
     models: Vec<&'a ModelInfo>,
 }
 
 async fn list_providers(State(state): State<AppState>) -> Json<serde_json::Value> {
     let catalog = &state.catalog;
+    let managed = state.managed_keys.available();
     let list = ProviderList {
         default_model: &catalog.default_model,
         providers: catalog
@@ -202,6 +211,7 @@ async fn list_providers(State(state): State<AppState>) -> Json<serde_json::Value
             .iter()
             .map(|provider| ProviderWithModels {
                 provider,
+                managed_key_available: managed.contains(&provider.id),
                 models: catalog.models_of(provider.id).collect(),
             })
             .collect(),

@@ -6,6 +6,7 @@ use crate::app::{shell, App};
 use crate::server::config::Config;
 use crate::server::db::{Db, NativePool};
 use crate::server::error::{Error, Result};
+use crate::server::llm::{Executor, Timeouts};
 use crate::server::state::AppState;
 use crate::server::{catalog, rest};
 use axum::body::Body;
@@ -42,6 +43,10 @@ impl Application {
             leptos_options: config.leptos.clone(),
             db,
             catalog,
+            keyring: Arc::new(config.master_key.load()?),
+            managed_keys: Arc::new(config.managed_keys.clone()),
+            base_urls: Arc::new(config.base_urls.clone()),
+            executor: Executor::new(Timeouts::default()).map_err(Error::internal)?,
         };
         let router = router(state.clone(), config.secure_cookies);
         let listener = tokio::net::TcpListener::bind(config.leptos.site_addr)

@@ -1,7 +1,10 @@
 //! The one application state every handler and server function gets.
 
 use crate::model::catalog::Catalog;
+use crate::server::config::ManagedKeys;
+use crate::server::crypto::Keyring;
 use crate::server::db::Db;
+use crate::server::llm::{BaseUrls, Executor};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
@@ -16,6 +19,14 @@ pub struct AppState {
     pub db: Db,
     /// The model catalog, loaded and checked at start-up.
     pub catalog: Arc<Catalog>,
+    /// Master keys sealing BYOK provider keys.
+    pub keyring: Arc<Keyring>,
+    /// Cover-managed provider keys.
+    pub managed_keys: Arc<ManagedKeys>,
+    /// Provider base URLs.
+    pub base_urls: Arc<BaseUrls>,
+    /// The one HTTP client every provider call goes through.
+    pub executor: Executor,
 }
 
 impl AppState {

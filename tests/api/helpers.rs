@@ -2,11 +2,14 @@
 //! PostgreSQL database), the real application on port 0, and a cookie-keeping
 //! HTTP client.
 
-use cover::server::config::Config;
+use cover::server::config::{Config, ManagedKeys, MasterKeySource};
 use cover::server::db::Db;
+use cover::server::llm::BaseUrls;
+use cover::server::simulator::{self, SimulatorOptions};
 use cover::server::startup::Application;
 use leptos::config::LeptosOptions;
 use reqwest::{Client, Response, StatusCode};
+use secrecy::SecretString;
 use serde_json::Value;
 
 /// Which engine a test runs on.
@@ -119,9 +122,31 @@ fn uuid_like() -> String {
     )
 }
 
+/// The one provider key the test simulator accepts (also the managed key).
+pub const GOOD_KEY: &str = "sk-ant-api03-test-key-abcdefghk4j2";
+
+/// Starts the provider simulator on port 0; it accepts only [`GOOD_KEY`].
+pub async fn spawn_simulator() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind simulator");
+    let url = format!(
+        "http://{}",
+        listener.local_addr().expect("simulator address")
+    );
+    let options = SimulatorOptions {
+        accept_key: Some(GOOD_KEY.to_owned()),
+        ..SimulatorOptions::default()
+    };
+    tokio::spawn(simulator::serve(listener, options));
+    url
+}
+
 /// The running application and a client that keeps cookies.
 pub struct TestApp {
     pub address: String,
+    /// The simulator every provider's base URL points at.
+    pub simulator: String,
     pub client: Client,
     _database: TestDatabase,
     _shutdown: tokio::sync::oneshot::Sender<()>,
@@ -136,10 +161,22 @@ impl TestApp {
             .site_root("target/site")
             .site_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
             .build();
+        let simulator = spawn_simulator().await;
+        let managed = || Some(SecretString::from(GOOD_KEY.to_owned()));
         let config = Config {
             database_url: database.url.clone(),
             secure_cookies: false,
             leptos,
+            base_urls: BaseUrls::from_lookup(|_| Some(simulator.clone())),
+            managed_keys: ManagedKeys {
+                claude: managed(),
+                openai: managed(),
+                gemini: None,
+            },
+            master_key: MasterKeySource::Env {
+                key: cover::server::crypto::generate_key(),
+                version: None,
+            },
         };
         let app = Application::build(config).await.expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -149,6 +186,7 @@ impl TestApp {
         }));
         TestApp {
             address,
+            simulator,
             client: new_client(),
             _database: database,
             _shutdown: shutdown,

@@ -8,3 +8,4 @@ mod catalog;
 mod pages;
 mod projects;
 mod repository;
+mod settings;

@@ -3,8 +3,10 @@
 use crate::both_engines;
 use crate::helpers::TestDatabase;
 use cover::model::account::{UseCase, WorkspaceRole};
+use cover::server::catalog;
 use cover::server::db::{login_attempts, projects, users};
 use cover::server::services::accounts;
+use cover::server::services::llm_settings::Draft;
 
 both_engines!(
     users_are_inserted_once_per_email_and_the_first_is_admin,
@@ -70,9 +72,15 @@ both_engines!(projects_are_listed_for_members_only, |engine| async move {
         .await
         .unwrap()
         .unwrap();
-    let project = projects::insert(&db.pool, &owner.user_id, "Bot", UseCase::TechnicalDocs)
-        .await
-        .unwrap();
+    let project = projects::insert(
+        &db.pool,
+        &owner.user_id,
+        "Bot",
+        UseCase::TechnicalDocs,
+        |id| Draft::default_for(&catalog::load().unwrap()).to_row(id, 1, None),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         projects::list_for_member(&db.pool, &owner.user_id)
             .await

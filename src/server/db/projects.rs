@@ -1,6 +1,7 @@
 //! The `project` and `project_member` tables.
 
 use crate::model::account::{ProjectRole, UseCase};
+use crate::server::db::llm_configs::{self, ConfigRow};
 use crate::server::db::{col, now_ms};
 use crate::server::error::Result;
 use sqlx::any::AnyRow;
@@ -41,12 +42,14 @@ const SELECT: &str =
                       from project p \
                       left join project_member m on m.project_id = p.project_id and m.user_id = $1";
 
-/// Creates a project owned by `user_id`, in one transaction.
+/// Creates a project owned by `user_id` with its first LLM configuration
+/// (`initial_config` gets the new project's id), in one transaction.
 pub async fn insert(
     pool: &AnyPool,
     user_id: &str,
     name: &str,
     use_case: UseCase,
+    initial_config: impl FnOnce(&str) -> ConfigRow,
 ) -> Result<ProjectRecord> {
     let project_id = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
@@ -63,6 +66,7 @@ pub async fn insert(
     .execute(&mut *tx)
     .await?;
     add_member_in(&mut tx, &project_id, user_id, "owner", now).await?;
+    llm_configs::insert(&mut *tx, &initial_config(&project_id)).await?;
     tx.commit().await?;
     Ok(ProjectRecord {
         project_id,

@@ -733,7 +733,7 @@ async fn the_simulator_paces_tokens_and_the_first_token_waits_for_ttft() {
 
 #[test]
 fn base_urls_come_from_the_environment_with_the_public_endpoints_as_defaults() {
-    let config = super::LlmConfig::from_lookup(|name| {
+    let config = super::BaseUrls::from_lookup(|name| {
         (name == "COVER_GEMINI_BASE_URL").then(|| "http://127.0.0.1:8089".to_owned())
     });
     assert_eq!(config.base_url(ProviderId::Gemini), "http://127.0.0.1:8089");

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::LlmError;
+pub use crate::model::parameters::{ModelLimits, Parameters, SafetySetting};
 
 /// Who wrote a message; providers spell these differently, adapters translate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,59 +151,6 @@ pub enum ToolChoice {
         /// Name of the forced tool.
         name: String,
     },
-}
-
-/// A Gemini safety setting (category + threshold), validated against the API enums.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SafetySetting {
-    /// e.g. `HARM_CATEGORY_HARASSMENT`.
-    pub category: String,
-    /// e.g. `BLOCK_ONLY_HIGH`.
-    pub threshold: String,
-}
-
-/// Sampling and output parameters; each provider accepts a subset (see `params`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct Parameters {
-    /// Sampling temperature (Claude 0–1, OpenAI/Gemini 0–2).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    /// Nucleus sampling, 0–1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f64>,
-    /// Top-k sampling (Claude, Gemini, Ollama).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_k: Option<u32>,
-    /// Maximum output tokens; at most the model's max output.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u32>,
-    /// OpenAI frequency penalty, −2…2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub frequency_penalty: Option<f64>,
-    /// OpenAI presence penalty, −2…2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub presence_penalty: Option<f64>,
-    /// Stop sequences.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub stop: Vec<String>,
-    /// Gemini safety settings.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub safety_settings: Vec<SafetySetting>,
-    /// Gemini: ground answers with Google Search.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub google_search: bool,
-}
-
-/// Facts about the model that validation needs; fed by the catalog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ModelLimits {
-    /// Largest `maxTokens` the model accepts.
-    pub max_output_tokens: u32,
-    /// Largest prompt + output the model accepts.
-    pub context_window: u32,
 }
 
 /// A request to any provider.

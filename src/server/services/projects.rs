@@ -3,9 +3,11 @@
 
 use crate::error::AppError;
 use crate::model::account::{ProjectRole, ProjectView, UseCase, WorkspaceRole};
+use crate::model::catalog::Catalog;
 use crate::server::db::users::{self, UserRecord};
 use crate::server::db::{projects, rfc3339};
 use crate::server::error::{Error, Result};
+use crate::server::services::llm_settings::Draft;
 use sqlx::AnyPool;
 
 /// Longest project name accepted.
@@ -55,17 +57,22 @@ pub async fn list(pool: &AnyPool, user: &UserRecord) -> Result<Vec<ProjectView>>
     Ok(records.into_iter().map(view).collect())
 }
 
-/// Creates a project owned by the user.
+/// Creates a project owned by the user, with the default LLM configuration as
+/// its version 1.
 pub async fn create(
     pool: &AnyPool,
+    catalog: &Catalog,
     user: &UserRecord,
     name: &str,
     use_case: UseCase,
 ) -> Result<ProjectView> {
     let name = check_name(name)?;
-    Ok(view(
-        projects::insert(pool, &user.user_id, &name, use_case).await?,
-    ))
+    let initial = Draft::default_for(catalog);
+    let record = projects::insert(pool, &user.user_id, &name, use_case, |project_id| {
+        initial.to_row(project_id, 1, Some(&user.user_id))
+    })
+    .await?;
+    Ok(view(record))
 }
 
 /// One project, if the user may act on it; otherwise 404 (never 403, so project

@@ -1,0 +1,151 @@
+//! A project's LLM configuration (spec `LLMConfiguration`) as the settings page
+//! and the JSON API see it. The API key itself never appears here: only its
+//! masked form.
+
+use crate::model::catalog::ProviderId;
+use crate::model::parameters::Parameters;
+use serde::{Deserialize, Serialize};
+
+/// Where the provider key comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum KeySource {
+    /// Cover's own key for the provider (from the server's environment).
+    #[default]
+    Managed,
+    /// The project's own key ("bring your own key"), stored encrypted.
+    Byok,
+}
+
+impl KeySource {
+    /// The stored value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeySource::Managed => "managed",
+            KeySource::Byok => "byok",
+        }
+    }
+}
+
+/// How a self-hosted Llama server is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum LlamaFlavour {
+    /// Ollama's native `/api/chat` (NDJSON).
+    #[default]
+    Ollama,
+    /// Any OpenAI-compatible server (llama.cpp, vLLM, Ollama `/v1`).
+    OpenAiCompatible,
+}
+
+impl LlamaFlavour {
+    /// The stored value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LlamaFlavour::Ollama => "ollama",
+            LlamaFlavour::OpenAiCompatible => "openAiCompatible",
+        }
+    }
+
+    /// Parses the stored value.
+    pub fn parse(value: &str) -> Option<LlamaFlavour> {
+        [LlamaFlavour::Ollama, LlamaFlavour::OpenAiCompatible]
+            .into_iter()
+            .find(|f| f.as_str() == value)
+    }
+}
+
+/// What to do when the primary provider fails (spec `fallbackConfig`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FallbackConfig {
+    /// Whether to fall back at all.
+    pub enabled: bool,
+    /// The fallback provider.
+    pub provider: ProviderId,
+    /// The fallback model (of that provider).
+    pub model: String,
+    /// Attempts on the primary before falling back.
+    pub retry_attempts: u32,
+}
+
+/// Most attempts a project may configure on one provider.
+pub const MAX_RETRY_ATTEMPTS: u32 = 10;
+/// Longest system prompt accepted, in characters.
+pub const MAX_SYSTEM_PROMPT_CHARS: usize = 20_000;
+
+/// One saved version of a project's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LlmConfig {
+    /// The project.
+    pub project_id: String,
+    /// 1 for the project's first configuration, +1 for every saved change.
+    pub version: i64,
+    /// Active provider.
+    pub provider: ProviderId,
+    /// Active model (an id of the catalog).
+    pub model: String,
+    /// Sampling and output parameters.
+    pub parameters: Parameters,
+    /// Instructions sent with every conversation.
+    pub system_prompt: String,
+    /// Managed or BYOK key.
+    pub api_key_source: KeySource,
+    /// The project's stored key for the active provider, masked (`sk-ant-...k4j2`).
+    pub api_key_masked: Option<String>,
+    /// Fallback settings.
+    pub fallback_config: FallbackConfig,
+    /// Self-hosted Llama server (the server's default when `None`).
+    pub base_url: Option<String>,
+    /// How the Llama server is spoken to.
+    pub llama_flavour: LlamaFlavour,
+    /// When this version was saved (RFC 3339).
+    pub updated_at: String,
+}
+
+/// A partial update (`PATCH /api/projects/:id/llm-config`); absent fields keep
+/// their value. `apiKey` is write-only: validated with the provider, encrypted,
+/// and never returned.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LlmConfigPatch {
+    /// New provider; the model defaults to the provider's default model.
+    pub provider: Option<ProviderId>,
+    /// New model.
+    pub model: Option<String>,
+    /// Parameters to change (others keep their value).
+    pub parameters: Option<serde_json::Map<String, serde_json::Value>>,
+    /// New system prompt.
+    pub system_prompt: Option<String>,
+    /// Managed or BYOK.
+    pub api_key_source: Option<KeySource>,
+    /// A new key for the (new) active provider; implies BYOK.
+    pub api_key: Option<String>,
+    /// New fallback settings.
+    pub fallback_config: Option<FallbackConfig>,
+    /// New Llama server URL; an empty string goes back to the server default.
+    pub base_url: Option<String>,
+    /// New Llama API style.
+    pub llama_flavour: Option<LlamaFlavour>,
+}
+
+/// Which providers have a Cover-managed key on this server.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedAvailability {
+    /// Providers with a managed key (Llama: a configured server needs none).
+    pub providers: Vec<ProviderId>,
+}
+
+/// The answer of a key check (`POST /api/llm/providers/:id/validate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyCheck {
+    /// Whether the provider accepted the key.
+    pub valid: bool,
+    /// What the provider said, in words.
+    pub message: String,
+    /// How long the check took.
+    pub latency_ms: u64,
+}

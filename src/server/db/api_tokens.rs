@@ -1,0 +1,110 @@
+//! The `api_token` table: project API tokens for programs. Only a SHA-256 of
+//! each token is stored; the token itself is shown once, at creation.
+
+use crate::server::db::{col, now_ms};
+use crate::server::error::Result;
+use sqlx::any::AnyRow;
+use sqlx::AnyPool;
+
+/// A stored token (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// Token id.
+    pub api_token_id: String,
+    /// The project it opens.
+    pub project_id: String,
+    /// A name to recognise it by.
+    pub name: String,
+    /// The first characters, to tell tokens apart.
+    pub token_prefix: String,
+    /// Creation time (Unix ms).
+    pub created_at: i64,
+    /// Last use (Unix ms).
+    pub last_used_at: Option<i64>,
+    /// Revocation time (Unix ms).
+    pub revoked_at: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "api_token_id, project_id, name, token_prefix, created_at, last_used_at, revoked_at";
+
+fn from_row(row: &AnyRow) -> Result<TokenRow> {
+    Ok(TokenRow {
+        api_token_id: col(row, "api_token_id")?,
+        project_id: col(row, "project_id")?,
+        name: col(row, "name")?,
+        token_prefix: col(row, "token_prefix")?,
+        created_at: col(row, "created_at")?,
+        last_used_at: col(row, "last_used_at")?,
+        revoked_at: col(row, "revoked_at")?,
+    })
+}
+
+/// Stores a new token's hash.
+pub async fn insert(
+    pool: &AnyPool,
+    project_id: &str,
+    name: &str,
+    token_hash: &str,
+    token_prefix: &str,
+    created_by: &str,
+) -> Result<TokenRow> {
+    let sql = format!(
+        "insert into api_token (api_token_id, project_id, name, token_hash, token_prefix, created_by, created_at) \
+         values ($1, $2, $3, $4, $5, $6, $7) returning {COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(project_id)
+        .bind(name)
+        .bind(token_hash)
+        .bind(token_prefix)
+        .bind(created_by)
+        .bind(now_ms())
+        .fetch_one(pool)
+        .await?;
+    from_row(&row)
+}
+
+/// A project's tokens, newest first (revoked ones included, marked).
+pub async fn list(pool: &AnyPool, project_id: &str) -> Result<Vec<TokenRow>> {
+    let sql =
+        format!("select {COLUMNS} from api_token where project_id = $1 order by created_at desc");
+    let rows = sqlx::query(&sql).bind(project_id).fetch_all(pool).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Revokes a token of a project; `false` when there is no such live token.
+pub async fn revoke(pool: &AnyPool, project_id: &str, api_token_id: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "update api_token set revoked_at = $1 \
+         where project_id = $2 and api_token_id = $3 and revoked_at is null",
+    )
+    .bind(now_ms())
+    .bind(project_id)
+    .bind(api_token_id)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The live (not revoked) token with this hash.
+pub async fn find_live(pool: &AnyPool, token_hash: &str) -> Result<Option<TokenRow>> {
+    let sql =
+        format!("select {COLUMNS} from api_token where token_hash = $1 and revoked_at is null");
+    let row = sqlx::query(&sql)
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Records that a token was used (callers do it at most once a minute).
+pub async fn touch(pool: &AnyPool, api_token_id: &str) -> Result<()> {
+    sqlx::query("update api_token set last_used_at = $1 where api_token_id = $2")
+        .bind(now_ms())
+        .bind(api_token_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,367 @@
+//! `GET /api/openapi.json`: an OpenAPI 3.1 document of every JSON endpoint,
+//! built from one table so a new route is one line here (the integration tests
+//! check that every documented route answers and that the routes are all
+//! documented).
+
+use axum::Json;
+use serde_json::{json, Value};
+
+/// One documented endpoint: method, path, summary, request schema, success
+/// status and response schema, and the error statuses it can answer.
+pub struct Endpoint {
+    /// HTTP method, lower case.
+    pub method: &'static str,
+    /// Path with `{param}` placeholders.
+    pub path: &'static str,
+    /// What it does.
+    pub summary: &'static str,
+    /// Request body schema name, if any.
+    pub request: Option<&'static str>,
+    /// Success status and response schema name (`None` for no body).
+    pub response: (u16, Option<&'static str>),
+    /// Error statuses.
+    pub errors: &'static [u16],
+    /// Who may call it.
+    pub auth: Auth,
+}
+
+/// How an endpoint is authenticated.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Nobody needs to be signed in.
+    Public,
+    /// The session cookie.
+    Session,
+    /// The session cookie or a project API token.
+    SessionOrToken,
+}
+
+/// Every JSON endpoint.
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        method: "post",
+        path: "/api/auth/signup",
+        summary: "Create an account (the first becomes workspace admin) and sign in",
+        request: Some("Credentials"),
+        response: (201, Some("User")),
+        errors: &[400, 409, 422],
+        auth: Auth::Public,
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/auth/login",
+        summary: "Sign in",
+        request: Some("Credentials"),
+        response: (200, Some("User")),
+        errors: &[400, 401, 422, 429],
+        auth: Auth::Public,
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/auth/logout",
+        summary: "Sign out",
+        request: None,
+        response: (204, None),
+        errors: &[],
+        auth: Auth::Session,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/auth/me",
+        summary: "The signed-in user",
+        request: None,
+        response: (200, Some("User")),
+        errors: &[401],
+        auth: Auth::Session,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/projects",
+        summary: "Projects the caller may open",
+        request: None,
+        response: (200, Some("ProjectList")),
+        errors: &[401],
+        auth: Auth::Session,
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/projects",
+        summary: "Create a project (starts on Claude 3.5 Sonnet)",
+        request: Some("NewProject"),
+        response: (201, Some("Project")),
+        errors: &[400, 401, 422],
+        auth: Auth::Session,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/projects/{id}",
+        summary: "One project",
+        request: None,
+        response: (200, Some("Project")),
+        errors: &[401, 404],
+        auth: Auth::Session,
+    },
+    Endpoint {
+        method: "patch",
+        path: "/api/projects/{id}",
+        summary: "Rename a project or change its use case",
+        request: Some("ProjectPatch"),
+        response: (200, Some("Project")),
+        errors: &[400, 401, 404, 422],
+        auth: Auth::Session,
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/projects/{id}/members",
+        summary: "Add an existing account to a project",
+        request: Some("NewMember"),
+        response: (201, None),
+        errors: &[400, 401, 404, 422],
+        auth: Auth::Session,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/llm/providers",
+        summary: "Every provider with its models (the catalog)",
+        request: None,
+        response: (200, Some("ProviderList")),
+        errors: &[],
+        auth: Auth::Public,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/llm/providers/{id}/models",
+        summary: "One provider's models",
+        request: None,
+        response: (200, Some("ModelList")),
+        errors: &[422],
+        auth: Auth::Public,
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/llm/providers/{id}/validate",
+        summary: "Check an API key with the provider",
+        request: Some("KeyToCheck"),
+        response: (200, Some("KeyCheck")),
+        errors: &[400, 401, 422],
+        auth: Auth::SessionOrToken,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/projects/{id}/llm-config",
+        summary: "The project's current LLM configuration (key masked)",
+        request: None,
+        response: (200, Some("LlmConfig")),
+        errors: &[401, 404],
+        auth: Auth::SessionOrToken,
+    },
+    Endpoint {
+        method: "patch",
+        path: "/api/projects/{id}/llm-config",
+        summary: "Change the configuration (saved as a new version); apiKey is write-only",
+        request: Some("LlmConfigPatch"),
+        response: (200, Some("LlmConfig")),
+        errors: &[400, 401, 404, 409, 422],
+        auth: Auth::SessionOrToken,
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/projects/{id}/llm-config/test",
+        summary: "Test Connection with the key the project would use",
+        request: Some("ConnectionToTest"),
+        response: (200, Some("KeyCheck")),
+        errors: &[400, 401, 404],
+        auth: Auth::SessionOrToken,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/projects/{id}/tokens",
+        summary: "The project's API tokens",
+        request: None,
+        response: (200, Some("TokenList")),
+        errors: &[401, 403, 404],
+        auth: Auth::Session,
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/projects/{id}/tokens",
+        summary: "Create an API token (its secret is shown once)",
+        request: Some("NewToken"),
+        response: (201, Some("CreatedToken")),
+        errors: &[400, 401, 403, 404, 422],
+        auth: Auth::Session,
+    },
+    Endpoint {
+        method: "delete",
+        path: "/api/projects/{id}/tokens/{tokenId}",
+        summary: "Revoke an API token",
+        request: None,
+        response: (204, None),
+        errors: &[401, 403, 404],
+        auth: Auth::Session,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/openapi.json",
+        summary: "This document",
+        request: None,
+        response: (200, None),
+        errors: &[],
+        auth: Auth::Public,
+    },
+];
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn string() -> Value {
+    json!({ "type": "string" })
+}
+
+fn object(required: &[&str], properties: Value) -> Value {
+    json!({ "type": "object", "required": required, "properties": properties })
+}
+
+fn schemas() -> Value {
+    let provider = json!({ "type": "string", "enum": ["claude", "openai", "gemini", "llama"] });
+    let parameters = object(
+        &[],
+        json!({
+            "temperature": { "type": "number", "description": "0–1 for Claude, 0–2 for OpenAI, Gemini and Llama" },
+            "maxTokens": { "type": "integer", "minimum": 1, "description": "at most the model's max output" },
+            "topP": { "type": "number", "minimum": 0, "maximum": 1 },
+            "topK": { "type": "integer", "description": "Claude, Gemini, Llama" },
+            "frequencyPenalty": { "type": "number", "minimum": -2, "maximum": 2, "description": "OpenAI only" },
+            "presencePenalty": { "type": "number", "minimum": -2, "maximum": 2, "description": "OpenAI only" },
+            "stop": { "type": "array", "items": string() },
+            "safetySettings": { "type": "array", "description": "Gemini only", "items": object(&["category", "threshold"], json!({ "category": string(), "threshold": string() })) },
+            "googleSearch": { "type": "boolean", "description": "Gemini only: grounding with Google Search" }
+        }),
+    );
+    let fallback = object(
+        &["enabled", "provider", "model", "retryAttempts"],
+        json!({
+            "enabled": { "type": "boolean" }, "provider": provider, "model": string(),
+            "retryAttempts": { "type": "integer", "minimum": 0, "maximum": 10 }
+        }),
+    );
+    let key_check = object(
+        &["valid", "message", "latencyMs"],
+        json!({ "valid": { "type": "boolean" }, "message": string(), "latencyMs": { "type": "integer" } }),
+    );
+    let token = object(
+        &["id", "name", "prefix", "createdAt", "revoked"],
+        json!({
+            "id": string(), "name": string(), "prefix": string(), "createdAt": string(),
+            "lastUsedAt": string(), "revoked": { "type": "boolean" }
+        }),
+    );
+    let project = object(
+        &["id", "name", "useCase", "role", "createdAt"],
+        json!({
+            "id": string(), "name": string(),
+            "useCase": { "type": "string", "enum": ["customer_support", "sales", "technical_docs", "other"] },
+            "role": { "type": "string", "enum": ["owner", "member", "admin"] }, "createdAt": string()
+        }),
+    );
+    json!({
+        "Credentials": object(&["email", "password"], json!({ "email": string(), "password": { "type": "string", "minLength": 8 } })),
+        "User": object(&["id", "email", "role"], json!({ "id": string(), "email": string(), "role": { "type": "string", "enum": ["admin", "member"] } })),
+        "Project": project,
+        "ProjectList": object(&["projects"], json!({ "projects": { "type": "array", "items": schema_ref("Project") } })),
+        "NewProject": object(&["name"], json!({ "name": string(), "useCase": string() })),
+        "ProjectPatch": object(&[], json!({ "name": string(), "useCase": string() })),
+        "NewMember": object(&["email"], json!({ "email": string() })),
+        "ProviderList": object(&["defaultModel", "providers"], json!({ "defaultModel": string(), "providers": { "type": "array", "items": { "type": "object" } } })),
+        "ModelList": object(&["provider", "models"], json!({ "provider": provider, "models": { "type": "array", "items": { "type": "object" } } })),
+        "KeyToCheck": object(&[], json!({ "apiKey": string(), "baseUrl": string(), "llamaFlavour": { "type": "string", "enum": ["ollama", "openAiCompatible"] } })),
+        "KeyCheck": key_check,
+        "Parameters": parameters,
+        "FallbackConfig": fallback,
+        "LlmConfig": object(&["projectId", "version", "provider", "model", "parameters", "systemPrompt", "apiKeySource", "fallbackConfig", "llamaFlavour", "updatedAt"], json!({
+            "projectId": string(), "version": { "type": "integer" }, "provider": provider, "model": string(),
+            "parameters": schema_ref("Parameters"), "systemPrompt": string(),
+            "apiKeySource": { "type": "string", "enum": ["managed", "byok"] },
+            "apiKeyMasked": { "type": ["string", "null"], "description": "e.g. sk-ant-...k4j2; the key itself is never returned" },
+            "fallbackConfig": schema_ref("FallbackConfig"), "baseUrl": { "type": ["string", "null"] },
+            "llamaFlavour": { "type": "string", "enum": ["ollama", "openAiCompatible"] }, "updatedAt": string()
+        })),
+        "LlmConfigPatch": object(&[], json!({
+            "provider": provider, "model": string(), "parameters": schema_ref("Parameters"), "systemPrompt": string(),
+            "apiKeySource": { "type": "string", "enum": ["managed", "byok"] },
+            "apiKey": { "type": "string", "writeOnly": true, "description": "checked with the provider, stored encrypted" },
+            "fallbackConfig": schema_ref("FallbackConfig"), "baseUrl": string(),
+            "llamaFlavour": { "type": "string", "enum": ["ollama", "openAiCompatible"] }
+        })),
+        "ConnectionToTest": object(&[], json!({ "provider": provider, "apiKey": string() })),
+        "Token": token,
+        "TokenList": object(&["tokens"], json!({ "tokens": { "type": "array", "items": schema_ref("Token") } })),
+        "NewToken": object(&["name"], json!({ "name": string() })),
+        "CreatedToken": { "allOf": [schema_ref("Token"), object(&["secret"], json!({ "secret": { "type": "string", "description": "shown once" } }))] },
+        "Error": object(&["error", "message"], json!({ "error": { "type": "object" }, "message": string(), "field": string() }))
+    })
+}
+
+fn operation(endpoint: &Endpoint) -> Value {
+    let mut responses = serde_json::Map::new();
+    let (status, body) = endpoint.response;
+    responses.insert(
+        status.to_string(),
+        match body {
+            Some(name) => json!({ "description": "success", "content": { "application/json": { "schema": schema_ref(name) } } }),
+            None => json!({ "description": "success" }),
+        },
+    );
+    for code in endpoint.errors {
+        responses.insert(
+            code.to_string(),
+            json!({ "description": "error", "content": { "application/json": { "schema": schema_ref("Error") } } }),
+        );
+    }
+    let mut op = json!({ "summary": endpoint.summary, "responses": responses });
+    if let Some(name) = endpoint.request {
+        op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema_ref(name) } } });
+    }
+    op["security"] = match endpoint.auth {
+        Auth::Public => json!([]),
+        Auth::Session => json!([{ "session": [] }]),
+        Auth::SessionOrToken => json!([{ "session": [] }, { "projectToken": [] }]),
+    };
+    let params: Vec<Value> = endpoint
+        .path
+        .split('/')
+        .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": string() }))
+        .collect();
+    if !params.is_empty() {
+        op["parameters"] = Value::Array(params);
+    }
+    op
+}
+
+/// The OpenAPI document.
+pub fn build() -> Value {
+    let mut paths = serde_json::Map::new();
+    for endpoint in ENDPOINTS {
+        let entry = paths.entry(endpoint.path).or_insert_with(|| json!({}));
+        entry[endpoint.method] = operation(endpoint);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Cover multi-LLM API", "version": env!("CARGO_PKG_VERSION") },
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "session": { "type": "apiKey", "in": "cookie", "name": "cover_session" },
+                "projectToken": { "type": "http", "scheme": "bearer", "description": "a project API token (cov_…)" }
+            }
+        }
+    })
+}
+
+/// `GET /api/openapi.json`.
+pub async fn document() -> Json<Value> {
+    Json(build())
+}

@@ -1,0 +1,160 @@
+//! The LLM-settings part of the JSON API: a project's configuration, key checks,
+//! Test Connection and API tokens.
+
+use crate::error::AppError;
+use crate::model::api_token::{ApiToken, CreatedApiToken};
+use crate::model::catalog::ProviderId;
+use crate::model::llm_config::{KeyCheck, LlamaFlavour, LlmConfig, LlmConfigPatch};
+use crate::server::auth::{AnyCaller, Caller, ProjectCaller};
+use crate::server::error::{Error, Result};
+use crate::server::rest::ApiJson;
+use crate::server::services::{api_tokens, llm_settings};
+use crate::server::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// The settings routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/llm/providers/{id}/validate", post(validate_key))
+        .route(
+            "/api/projects/{id}/llm-config",
+            get(get_config).patch(update_config),
+        )
+        .route("/api/projects/{id}/llm-config/test", post(test_connection))
+        .route(
+            "/api/projects/{id}/tokens",
+            get(list_tokens).post(create_token),
+        )
+        .route("/api/projects/{id}/tokens/{token_id}", delete(revoke_token))
+}
+
+async fn get_config(
+    State(state): State<AppState>,
+    access: ProjectCaller,
+) -> Result<Json<LlmConfig>> {
+    Ok(Json(llm_settings::get(&state, &access.project_id).await?))
+}
+
+async fn update_config(
+    State(state): State<AppState>,
+    access: ProjectCaller,
+    ApiJson(patch): ApiJson<LlmConfigPatch>,
+) -> Result<Json<LlmConfig>> {
+    let config =
+        llm_settings::update(&state, &access.project_id, access.caller.user_id(), patch).await?;
+    Ok(Json(config))
+}
+
+/// Body of `POST /api/llm/providers/:id/validate`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct KeyToCheck {
+    api_key: Option<String>,
+    base_url: Option<String>,
+    llama_flavour: Option<LlamaFlavour>,
+}
+
+async fn validate_key(
+    State(state): State<AppState>,
+    AnyCaller(_): AnyCaller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<KeyToCheck>,
+) -> Result<Json<KeyCheck>> {
+    let provider = ProviderId::parse(&id).ok_or_else(|| {
+        Error::App(AppError::invalid(
+            "id",
+            format!("unknown provider `{id}`; use claude, openai, gemini or llama"),
+        ))
+    })?;
+    let key = body.api_key.unwrap_or_default();
+    if key.trim().is_empty() && provider != ProviderId::Llama {
+        return Err(AppError::invalid("apiKey", "is required").into());
+    }
+    let base_url = match (provider, body.base_url.filter(|u| !u.trim().is_empty())) {
+        (ProviderId::Llama, Some(url)) => url,
+        _ => state.base_urls.base_url(provider).to_owned(),
+    };
+    let check = llm_settings::check_key(
+        &state,
+        provider,
+        SecretString::from(key.trim().to_owned()),
+        &base_url,
+        body.llama_flavour.unwrap_or_default(),
+    )
+    .await;
+    Ok(Json(check))
+}
+
+/// Body of `POST /api/projects/:id/llm-config/test`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ConnectionToTest {
+    provider: Option<ProviderId>,
+    api_key: Option<String>,
+}
+
+async fn test_connection(
+    State(state): State<AppState>,
+    access: ProjectCaller,
+    ApiJson(body): ApiJson<ConnectionToTest>,
+) -> Result<Json<KeyCheck>> {
+    let check =
+        llm_settings::test_connection(&state, &access.project_id, body.provider, body.api_key)
+            .await?;
+    Ok(Json(check))
+}
+
+/// The tokens list answer.
+#[derive(Serialize)]
+struct TokenList {
+    tokens: Vec<ApiToken>,
+}
+
+/// Body of `POST /api/projects/:id/tokens`.
+#[derive(Deserialize)]
+struct NewToken {
+    name: String,
+}
+
+fn people_only(caller: &Caller) -> Result<&str> {
+    caller.user_id().ok_or_else(|| {
+        Error::App(AppError::Forbidden {
+            message: "API tokens cannot manage API tokens; sign in".into(),
+        })
+    })
+}
+
+async fn list_tokens(
+    State(state): State<AppState>,
+    access: ProjectCaller,
+) -> Result<Json<TokenList>> {
+    people_only(&access.caller)?;
+    let tokens = api_tokens::list(&state.db.pool, &access.project_id).await?;
+    Ok(Json(TokenList { tokens }))
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    access: ProjectCaller,
+    ApiJson(body): ApiJson<NewToken>,
+) -> Result<(StatusCode, Json<CreatedApiToken>)> {
+    let user_id = people_only(&access.caller)?;
+    let created =
+        api_tokens::create(&state.db.pool, &access.project_id, user_id, &body.name).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    access: ProjectCaller,
+    Path((_, token_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    people_only(&access.caller)?;
+    api_tokens::revoke(&state.db.pool, &access.project_id, &token_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,547 @@
+//! Project LLM settings through the JSON API: defaults, every validation rule,
+//! BYOK keys checked with the provider (the simulator) and stored encrypted,
+//! Test Connection, API tokens and who may do what.
+
+use crate::both_engines;
+use crate::helpers::{error_of, new_client, Engine, TestApp, GOOD_KEY};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// Signs up and creates a project; returns its id.
+async fn project(app: &TestApp) -> String {
+    app.sign_up("owner@example.com").await;
+    let project: Value = app
+        .post("/api/projects", json!({"name": "Bot"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    project["id"].as_str().unwrap().to_owned()
+}
+
+async fn config(app: &TestApp, id: &str) -> Value {
+    let response = app.get(&format!("/api/projects/{id}/llm-config")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+both_engines!(
+    a_new_project_starts_on_claude_3_5_sonnet_as_version_1,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        let id = project(&app).await;
+        let config = config(&app, &id).await;
+        assert_eq!(config["version"], 1);
+        assert_eq!(config["provider"], "claude");
+        assert_eq!(config["model"], "claude-3-5-sonnet-20241022");
+        assert_eq!(config["apiKeySource"], "managed");
+        assert!(config["apiKeyMasked"].is_null());
+        assert_eq!(
+            config["parameters"],
+            json!({"temperature": 0.7, "topP": 1.0, "maxTokens": 4096})
+        );
+        assert_eq!(
+            config["fallbackConfig"],
+            json!({"enabled": false, "provider": "openai", "model": "gpt-4o-mini", "retryAttempts": 3})
+        );
+    }
+);
+
+both_engines!(every_saved_change_is_a_new_version, |engine| async move {
+    let app = TestApp::spawn(engine).await;
+    let id = project(&app).await;
+    let path = format!("/api/projects/{id}/llm-config");
+    let switched: Value = app
+        .patch(&path, json!({"provider": "openai"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (switched["version"].as_i64(), switched["model"].as_str()),
+        (Some(2), Some("gpt-4o"))
+    );
+    let hot: Value = app
+        .patch(
+            &path,
+            json!({"parameters": {"temperature": 1.5, "frequencyPenalty": 0.5}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(hot["version"], 3);
+    assert_eq!(hot["parameters"]["temperature"], 1.5);
+    assert_eq!(hot["parameters"]["maxTokens"], 4096);
+    assert_eq!(
+        config(&app, &id).await["parameters"]["frequencyPenalty"],
+        0.5
+    );
+});
+
+both_engines!(
+    every_invalid_value_answers_422_naming_the_field_and_nothing_is_saved,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        let id = project(&app).await;
+        let path = format!("/api/projects/{id}/llm-config");
+        let cases: Vec<(Value, &str, &str)> = vec![
+            (
+                json!({"parameters": {"temperature": 1.5}}),
+                "parameters.temperature",
+                "between 0 and 1",
+            ),
+            (
+                json!({"parameters": {"temperature": -0.1}}),
+                "parameters.temperature",
+                "between 0 and 1",
+            ),
+            (
+                json!({"parameters": {"maxTokens": 0}}),
+                "parameters.maxTokens",
+                "1–8192",
+            ),
+            (
+                json!({"parameters": {"maxTokens": 8193}}),
+                "parameters.maxTokens",
+                "1–8192",
+            ),
+            (
+                json!({"parameters": {"topP": 1.1}}),
+                "parameters.topP",
+                "between 0 and 1",
+            ),
+            (
+                json!({"parameters": {"frequencyPenalty": 0.5}}),
+                "parameters.frequencyPenalty",
+                "OpenAI",
+            ),
+            (
+                json!({"parameters": {"presencePenalty": 0.5}}),
+                "parameters.presencePenalty",
+                "OpenAI",
+            ),
+            (
+                json!({"parameters": {"safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]}}),
+                "parameters.safetySettings",
+                "Gemini",
+            ),
+            (
+                json!({"parameters": {"temprature": 0.5}}),
+                "parameters.temprature",
+                "unknown parameter",
+            ),
+            (
+                json!({"parameters": {"temperature": "hot"}}),
+                "parameters",
+                "wrong type",
+            ),
+            (json!({"model": "gpt-4o"}), "model", "not a claude"),
+            (json!({"model": "claude-9"}), "model", "unknown model"),
+            (
+                json!({"fallbackConfig": {"enabled": true, "provider": "openai", "model": "gpt-4o-mini", "retryAttempts": 11}}),
+                "fallbackConfig.retryAttempts",
+                "between 0 and 10",
+            ),
+            (
+                json!({"fallbackConfig": {"enabled": true, "provider": "gemini", "model": "gpt-4o-mini", "retryAttempts": 1}}),
+                "fallbackConfig.model",
+                "not a gemini",
+            ),
+            (
+                json!({"fallbackConfig": {"enabled": true, "provider": "claude", "model": "claude-3-5-sonnet-20241022", "retryAttempts": 1}}),
+                "fallbackConfig.model",
+                "differ",
+            ),
+            (
+                json!({"baseUrl": "ftp://llama.internal"}),
+                "baseUrl",
+                "http://",
+            ),
+            (
+                json!({"systemPrompt": "x".repeat(20_001)}),
+                "systemPrompt",
+                "20000",
+            ),
+            (
+                json!({"apiKeySource": "byok"}),
+                "apiKey",
+                "enter your claude API key",
+            ),
+        ];
+        for (body, field, fragment) in cases {
+            let (status, got_field, message) = error_of(app.patch(&path, body.clone()).await).await;
+            assert_eq!(
+                (status, got_field.as_deref()),
+                (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+                "{body}: {message}"
+            );
+            assert!(
+                message.contains(fragment),
+                "{body}: `{message}` lacks `{fragment}`"
+            );
+        }
+        // OpenAI's own ranges.
+        app.patch(&path, json!({"provider": "openai"})).await;
+        for (body, field) in [
+            (
+                json!({"parameters": {"temperature": 2.1}}),
+                "parameters.temperature",
+            ),
+            (
+                json!({"parameters": {"frequencyPenalty": 2.5}}),
+                "parameters.frequencyPenalty",
+            ),
+            (
+                json!({"parameters": {"presencePenalty": -2.5}}),
+                "parameters.presencePenalty",
+            ),
+            (json!({"parameters": {"topK": 40}}), "parameters.topK"),
+            (
+                json!({"parameters": {"maxTokens": 16385}}),
+                "parameters.maxTokens",
+            ),
+        ] {
+            let (status, got, message) = error_of(app.patch(&path, body.clone()).await).await;
+            assert_eq!(
+                (status, got.as_deref()),
+                (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+                "{body}: {message}"
+            );
+        }
+        // Gemini's safety settings.
+        app.patch(&path, json!({"provider": "gemini"})).await;
+        let bad = json!({"parameters": {"safetySettings": [{"category": "HARM_CATEGORY_RUDENESS", "threshold": "BLOCK_NONE"}]}});
+        let (status, field, _) = error_of(app.patch(&path, bad).await).await;
+        assert_eq!(
+            (status, field.as_deref()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("parameters.safetySettings")
+            )
+        );
+        let good = json!({"parameters": {"safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}]}});
+        assert_eq!(app.patch(&path, good).await.status(), StatusCode::OK);
+        // Only the three valid switches and the safety change were saved.
+        assert_eq!(config(&app, &id).await["version"], 4);
+        // Unknown top-level fields are malformed requests.
+        let (status, _, message) = error_of(app.patch(&path, json!({"colour": "red"})).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(message.contains("colour"), "{message}");
+    }
+);
+
+both_engines!(
+    a_wrong_byok_key_is_refused_and_a_right_one_is_stored_masked,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        let id = project(&app).await;
+        let path = format!("/api/projects/{id}/llm-config");
+        let (status, field, message) = error_of(
+            app.patch(&path, json!({"apiKey": "sk-ant-api03-wrong-key-0000"}))
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (status, field.as_deref()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("apiKey"))
+        );
+        assert!(message.contains("rejected"), "{message}");
+        let unchanged = config(&app, &id).await;
+        assert_eq!(
+            (
+                unchanged["version"].as_i64(),
+                unchanged["apiKeyMasked"].is_null()
+            ),
+            (Some(1), true)
+        );
+
+        let saved = app.patch(&path, json!({"apiKey": GOOD_KEY})).await;
+        assert_eq!(saved.status(), StatusCode::OK);
+        let text = saved.text().await.unwrap();
+        assert!(!text.contains(GOOD_KEY), "the key must never be returned");
+        let saved: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(saved["apiKeySource"], "byok");
+        assert_eq!(saved["apiKeyMasked"], "sk-ant-...k4j2");
+        assert_eq!(config(&app, &id).await["apiKeyMasked"], "sk-ant-...k4j2");
+    }
+);
+
+#[tokio::test]
+async fn keys_are_checked_with_the_provider_before_anything_is_stored() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    project(&app).await;
+    let good: Value = app
+        .post(
+            "/api/llm/providers/claude/validate",
+            json!({"apiKey": GOOD_KEY}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(good["valid"], true, "{good}");
+    let bad: Value = app
+        .post(
+            "/api/llm/providers/openai/validate",
+            json!({"apiKey": "sk-wrong"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bad["valid"], false);
+    assert!(
+        bad["message"].as_str().unwrap().contains("rejected"),
+        "{bad}"
+    );
+    let llama: Value = app
+        .post(
+            "/api/llm/providers/llama/validate",
+            json!({"baseUrl": app.simulator, "llamaFlavour": "ollama"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(llama["valid"], true, "{llama}");
+
+    let (status, field, _) = error_of(
+        app.post(
+            "/api/llm/providers/mistral/validate",
+            json!({"apiKey": "x"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, field.as_deref()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("id"))
+    );
+    let (status, field, _) = error_of(
+        app.post("/api/llm/providers/claude/validate", json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, field.as_deref()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("apiKey"))
+    );
+    let anonymous = new_client()
+        .post(app.url("/api/llm/providers/claude/validate"))
+        .json(&json!({"apiKey": GOOD_KEY}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn test_connection_uses_the_key_the_project_would_use() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let id = project(&app).await;
+    let path = format!("/api/projects/{id}/llm-config/test");
+    let managed: Value = app.post(&path, json!({})).await.json().await.unwrap();
+    assert_eq!(
+        managed["valid"], true,
+        "the managed Claude key works: {managed}"
+    );
+    let typed: Value = app
+        .post(&path, json!({"apiKey": "sk-ant-typo"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(typed["valid"], false);
+    let gemini: Value = app
+        .post(&path, json!({"provider": "gemini"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(gemini["valid"], false);
+    assert!(
+        gemini["message"]
+            .as_str()
+            .unwrap()
+            .contains("no Cover-managed gemini key"),
+        "{gemini}"
+    );
+}
+
+both_engines!(
+    project_tokens_open_one_project_until_revoked,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        let id = project(&app).await;
+        let other: Value = app
+            .post("/api/projects", json!({"name": "Other"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let other_id = other["id"].as_str().unwrap();
+        let created = app
+            .post(&format!("/api/projects/{id}/tokens"), json!({"name": "CI"}))
+            .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let created: Value = created.json().await.unwrap();
+        let secret = created["secret"].as_str().unwrap().to_owned();
+        assert!(secret.starts_with("cov_") && secret.len() == 44, "{secret}");
+
+        let program = new_client();
+        let with_token = |path: String| program.get(app.url(&path)).bearer_auth(&secret).send();
+        assert_eq!(
+            with_token(format!("/api/projects/{id}/llm-config"))
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        let patched = program
+            .patch(app.url(&format!("/api/projects/{id}/llm-config")))
+            .bearer_auth(&secret)
+            .json(&json!({"parameters": {"temperature": 0.3}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(patched.status(), StatusCode::OK);
+        assert_eq!(
+            with_token(format!("/api/projects/{other_id}/llm-config"))
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            with_token(format!("/api/projects/{id}/tokens"))
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::FORBIDDEN
+        );
+
+        let list: Value = app
+            .get(&format!("/api/projects/{id}/tokens"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list["tokens"][0]["prefix"], &secret[..12]);
+        assert!(
+            list.to_string().find(&secret).is_none(),
+            "the secret is shown once only"
+        );
+
+        let token_id = created["id"].as_str().unwrap();
+        let revoke = app
+            .client
+            .delete(app.url(&format!("/api/projects/{id}/tokens/{token_id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            with_token(format!("/api/projects/{id}/llm-config"))
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+        let bogus = program
+            .get(app.url(&format!("/api/projects/{id}/llm-config")))
+            .bearer_auth("cov_nope")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bogus.status(), StatusCode::UNAUTHORIZED);
+    }
+);
+
+both_engines!(
+    members_and_admins_may_configure_and_strangers_get_404,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        app.sign_up("admin@example.com").await;
+        let owner = app.other_user("owner@example.com").await;
+        let member = app.other_user("member@example.com").await;
+        let stranger = app.other_user("stranger@example.com").await;
+        let project: Value = owner
+            .post(app.url("/api/projects"))
+            .json(&json!({"name": "Bot"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = project["id"].as_str().unwrap();
+        owner
+            .post(app.url(&format!("/api/projects/{id}/members")))
+            .json(&json!({"email": "member@example.com"}))
+            .send()
+            .await
+            .unwrap();
+        let path = app.url(&format!("/api/projects/{id}/llm-config"));
+        for (who, client, expected) in [
+            ("member", &member, StatusCode::OK),
+            ("admin", &app.client, StatusCode::OK),
+            ("stranger", &stranger, StatusCode::NOT_FOUND),
+        ] {
+            assert_eq!(
+                client.get(&path).send().await.unwrap().status(),
+                expected,
+                "{who} GET"
+            );
+            let patch = client
+                .patch(&path)
+                .json(&json!({"parameters": {"topP": 0.9}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(patch.status(), expected, "{who} PATCH");
+        }
+        assert_eq!(
+            new_client().get(&path).send().await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+);
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_json_endpoint_and_each_answers() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for endpoint in cover::server::rest::openapi::ENDPOINTS {
+        assert!(
+            doc["paths"][endpoint.path][endpoint.method].is_object(),
+            "{} {}",
+            endpoint.method,
+            endpoint.path
+        );
+        let path = endpoint
+            .path
+            .replace("{id}", "missing")
+            .replace("{tokenId}", "missing");
+        let method =
+            reqwest::Method::from_bytes(endpoint.method.to_uppercase().as_bytes()).unwrap();
+        let response = new_client()
+            .request(method, app.url(&path))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let json = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.to_str().unwrap().starts_with("application/json"));
+        assert!(
+            json || response.status() == StatusCode::NO_CONTENT,
+            "{} {} is not routed: {}",
+            endpoint.method,
+            path,
+            response.status()
+        );
+    }
+}
