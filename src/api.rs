@@ -7,3 +7,4 @@ pub mod admin;
 pub mod auth;
 pub mod catalog;
 pub mod projects;
+pub mod settings;

@@ -149,3 +149,42 @@ pub struct KeyCheck {
     /// How long the check took.
     pub latency_ms: u64,
 }
+
+/// A configuration preset for a use case (FR-003): sampling values and a
+/// starting system prompt. The page applies it to the form; saving stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preset {
+    /// Temperature (valid for every provider).
+    pub temperature: f64,
+    /// Max tokens (capped by the model's maximum when applied).
+    pub max_tokens: u32,
+    /// Top P.
+    pub top_p: f64,
+    /// Starting system prompt.
+    pub system_prompt: &'static str,
+}
+
+/// The preset for a use case.
+pub fn preset(use_case: crate::model::account::UseCase) -> Preset {
+    use crate::model::account::UseCase;
+    match use_case {
+        UseCase::CustomerSupport | UseCase::Other => Preset {
+            temperature: 0.3,
+            max_tokens: 1024,
+            top_p: 1.0,
+            system_prompt: "You are a friendly, concise customer-support assistant. Answer from the knowledge base; when unsure, say so and offer to connect a person.",
+        },
+        UseCase::Sales => Preset {
+            temperature: 0.7,
+            max_tokens: 1024,
+            top_p: 1.0,
+            system_prompt: "You are a helpful sales assistant. Learn what the visitor needs, explain how the product helps, and suggest a clear next step.",
+        },
+        UseCase::TechnicalDocs => Preset {
+            temperature: 0.2,
+            max_tokens: 4096,
+            top_p: 0.9,
+            system_prompt: "You are a precise technical-documentation assistant. Quote the relevant documentation, include code where useful, and never invent APIs.",
+        },
+    }
+}

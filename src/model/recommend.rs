@@ -106,3 +106,73 @@ pub fn recommend(
         ),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        serde_json::from_str(include_str!("catalog.json")).unwrap()
+    }
+
+    fn pick(use_case: UseCase, provider: Option<ProviderId>) -> String {
+        recommend(&catalog(), use_case, provider).unwrap().model
+    }
+
+    #[test]
+    fn customer_support_gets_the_cheapest_fast_current_model() {
+        assert_eq!(
+            pick(UseCase::CustomerSupport, Some(ProviderId::Claude)),
+            "claude-3-5-haiku-20241022"
+        );
+        assert_eq!(
+            pick(UseCase::CustomerSupport, Some(ProviderId::OpenAi)),
+            "gpt-4o-mini"
+        );
+        assert_eq!(pick(UseCase::CustomerSupport, None), "gemini-1.5-flash");
+    }
+
+    #[test]
+    fn sales_gets_the_top_tier_fast_model() {
+        assert_eq!(
+            pick(UseCase::Sales, Some(ProviderId::Claude)),
+            "claude-3-5-sonnet-20241022"
+        );
+        assert_eq!(pick(UseCase::Sales, Some(ProviderId::OpenAi)), "gpt-4o");
+    }
+
+    #[test]
+    fn technical_docs_get_the_largest_context_window() {
+        assert_eq!(pick(UseCase::TechnicalDocs, None), "gemini-1.5-pro");
+        assert_eq!(
+            pick(UseCase::TechnicalDocs, Some(ProviderId::Claude)),
+            "claude-3-5-sonnet-20241022"
+        );
+    }
+
+    #[test]
+    fn reasons_carry_the_deciding_figures() {
+        let rec = recommend(
+            &catalog(),
+            UseCase::CustomerSupport,
+            Some(ProviderId::Claude),
+        )
+        .unwrap();
+        assert_eq!(
+            rec.reason,
+            "Claude 3.5 Haiku: the lowest cost of the fast models with tool use — fastest, 200K context, $0.80 in / $4.00 out per 1M"
+        );
+    }
+
+    #[test]
+    fn legacy_models_are_never_recommended() {
+        let catalog = catalog();
+        for use_case in UseCase::ALL {
+            for provider in ProviderId::ALL {
+                if let Some(rec) = recommend(&catalog, use_case, Some(provider)) {
+                    assert!(!catalog.model(&rec.model).unwrap().legacy, "{rec:?}");
+                }
+            }
+        }
+    }
+}

@@ -1,12 +1,16 @@
 //! `/projects/:id/compare`: the provider comparison table of spec mockup 2, one
 //! column per provider, built from the catalog. Each column's model can be
 //! changed: instantly after hydration, or with the Show button before it (a
-//! plain GET form: `?claude=…&openai=…`).
+//! plain GET form: `?claude=…&openai=…`). Each column's Select button switches
+//! the project to that model, after a confirmation, through the same update as
+//! the settings page.
 
 use crate::api::catalog::get_catalog;
+use crate::api::settings::SelectModel;
 use crate::components::capability::CapabilityMark;
 use crate::model::catalog::{format_tokens, Catalog, ModelInfo, ProviderId};
 use crate::model::money::PricePerMTok;
+use crate::pages::project::use_project_id;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use std::sync::Arc;
@@ -220,25 +224,49 @@ fn CompareTable(catalog: Arc<Catalog>) -> impl IntoView {
         })
         .collect_view();
 
+    let select = ServerAction::<SelectModel>::new();
+    let project_id = use_project_id();
     let select_row = columns
         .iter()
-        .map(|&(kind, _)| {
+        .map(|&(kind, selected)| {
+            let name_catalog = catalog.clone();
+            let confirm = move |ev: leptos::ev::MouseEvent| {
+                let name = name_catalog
+                    .model(&selected.get_untracked())
+                    .map(|m| m.name.clone())
+                    .unwrap_or_default();
+                let message = format!("Switch this project to {name}? New conversations will use it.");
+                if !window().confirm_with_message(&message).unwrap_or(false) {
+                    ev.prevent_default();
+                }
+            };
             view! {
                 <td>
-                    <button
-                        type="button"
-                        disabled
-                        title="Switching the project's model arrives with the LLM settings screen"
-                        data-test=format!("select-{}", kind.as_str())
-                    >
-                        "Select"
-                    </button>
+                    <ActionForm action=select>
+                        <input type="hidden" name="project_id" prop:value=move || project_id.get()/>
+                        <input type="hidden" name="model" prop:value=move || selected.get()/>
+                        <button type="submit" data-test=format!("select-{}", kind.as_str()) on:click=confirm>
+                            "Select"
+                        </button>
+                    </ActionForm>
                 </td>
             }
         })
         .collect_view();
+    let switched = move || {
+        select.value().get().map(|outcome| match outcome {
+            Ok(config) => view! {
+                <p class="notice ok" role="status" data-test="select-confirmation">
+                    {format!("The project now uses {} (configuration version {}).", config.model, config.version)}
+                </p>
+            }
+            .into_any(),
+            Err(error) => view! { <p class="notice error" data-test="select-error">{error.to_string()}</p> }.into_any(),
+        })
+    };
 
     view! {
+        {switched}
         <form method="get" class="pickers" data-test="compare-form">
             {pickers}
             <button type="submit" class="secondary" data-test="compare-apply">"Show"</button>

@@ -1,23 +1,782 @@
-//! `/projects/:id/settings`: the project's LLM configuration (spec mockup 1).
+//! `/projects/:id/settings`: the project's LLM configuration (spec mockup 1) —
+//! provider, model with its facts, parameters, advanced settings and presets,
+//! API key management with Test Connection, fallback, Cancel and Save.
+//!
+//! Before hydration it is a plain form: Change and the presets reload the page
+//! with `?provider=` / `?preset=`, Save posts and the server validates. After
+//! hydration the same form updates in place: the model list follows the
+//! provider, ranges follow the provider, invalid values are flagged as you type
+//! and Save is refused until they are fixed.
 
-use crate::pages::planned::PlannedScreen;
+use crate::api::settings::{
+    get_settings, CreateApiToken, RevokeApiToken, SaveSettings, SettingsData, TestConnection,
+    SAFETY_CATEGORIES,
+};
+use crate::components::capability::CapabilityMark;
+use crate::components::error_notice::{action_error, ErrorNotice, SignInNeeded};
+use crate::error::{AppError, FieldError};
+use crate::model::account::UseCase;
+use crate::model::catalog::{format_tokens, Catalog, ModelInfo, ProviderId};
+use crate::model::llm_config::{preset, KeySource, LlamaFlavour, MAX_RETRY_ATTEMPTS};
+use crate::model::parameters::{
+    validate_parameters, ModelLimits, Parameters, GEMINI_SAFETY_THRESHOLDS,
+};
+use crate::model::recommend::recommend;
+use crate::pages::project::use_project_id;
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+use std::sync::Arc;
 
-/// Provider, model, parameters, keys and fallback for the project.
+/// Loads the configuration and shows the editor.
 #[component]
 pub fn SettingsPage() -> impl IntoView {
+    let project_id = use_project_id();
+    let data = Resource::new(move || project_id.get(), get_settings);
     view! {
-        <PlannedScreen
-            title="LLM provider & model"
-            purpose="Choose the provider and model this project's chatbot uses, and how it is called."
-            items=&[
-                "Active provider with its context window, prices, speed and capabilities",
-                "Model selection with the recommended model for the project's use case",
-                "Parameters: temperature, max tokens, top P, penalties (OpenAI), safety settings (Gemini), system prompt, presets",
-                "API key management: Cover-managed or your own key, shown masked, with Test Connection",
-                "Fallback configuration: fallback provider and model, retry attempts",
-            ]
-            test_id="settings-planned"
-        />
+        <Suspense fallback=|| view! { <p class="muted">"Loading settings…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(data) => view! { <SettingsEditor data=data/> }.into_any(),
+                    Err(AppError::Unauthenticated { .. }) => view! { <SignInNeeded/> }.into_any(),
+                    Err(AppError::NotFound) => ().into_any(),
+                    Err(error) => view! { <p class="notice error">{error.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The editable values of the form, as the inputs hold them (text).
+#[derive(Clone, Copy)]
+struct Fields {
+    provider: RwSignal<ProviderId>,
+    model: RwSignal<String>,
+    temperature: RwSignal<String>,
+    max_tokens: RwSignal<String>,
+    top_p: RwSignal<String>,
+    top_k: RwSignal<String>,
+    frequency_penalty: RwSignal<String>,
+    presence_penalty: RwSignal<String>,
+    system_prompt: RwSignal<String>,
+    key_source: RwSignal<KeySource>,
+    api_key: RwSignal<String>,
+    fallback_enabled: RwSignal<bool>,
+    fallback_model: RwSignal<String>,
+    retry_attempts: RwSignal<String>,
+}
+
+fn text(value: Option<f64>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+impl Fields {
+    /// The saved configuration, with the unsaved `?provider=` / `?preset=` applied.
+    fn new(
+        data: &SettingsData,
+        provider: Option<ProviderId>,
+        use_preset: Option<UseCase>,
+    ) -> Fields {
+        let config = &data.config;
+        let p = &config.parameters;
+        let fields = Fields {
+            provider: RwSignal::new(config.provider),
+            model: RwSignal::new(config.model.clone()),
+            temperature: RwSignal::new(text(p.temperature)),
+            max_tokens: RwSignal::new(p.max_tokens.map(|v| v.to_string()).unwrap_or_default()),
+            top_p: RwSignal::new(text(p.top_p)),
+            top_k: RwSignal::new(p.top_k.map(|v| v.to_string()).unwrap_or_default()),
+            frequency_penalty: RwSignal::new(text(p.frequency_penalty)),
+            presence_penalty: RwSignal::new(text(p.presence_penalty)),
+            system_prompt: RwSignal::new(config.system_prompt.clone()),
+            key_source: RwSignal::new(config.api_key_source),
+            api_key: RwSignal::new(String::new()),
+            fallback_enabled: RwSignal::new(config.fallback_config.enabled),
+            fallback_model: RwSignal::new(config.fallback_config.model.clone()),
+            retry_attempts: RwSignal::new(config.fallback_config.retry_attempts.to_string()),
+        };
+        if let Some(provider) = provider {
+            fields.switch_provider(&data.catalog, provider);
+        }
+        if let Some(use_case) = use_preset {
+            fields.apply_preset(&data.catalog, use_case);
+        }
+        fields
+    }
+
+    /// A new provider brings its default model; values it does not take are cleared.
+    fn switch_provider(&self, catalog: &Catalog, provider: ProviderId) {
+        if provider == self.provider.get_untracked() {
+            return;
+        }
+        self.provider.set(provider);
+        if let Some(info) = catalog.provider(provider) {
+            self.model.set(info.default_model.clone());
+        }
+        if provider == ProviderId::OpenAi {
+            self.top_k.set(String::new());
+        } else {
+            self.frequency_penalty.set(String::new());
+            self.presence_penalty.set(String::new());
+        }
+    }
+
+    fn apply_preset(&self, catalog: &Catalog, use_case: UseCase) {
+        let preset = preset(use_case);
+        let cap = catalog
+            .model(&self.model.get_untracked())
+            .map_or(preset.max_tokens, |m| {
+                ModelLimits::from(m)
+                    .max_output_tokens
+                    .min(preset.max_tokens)
+            });
+        self.temperature.set(preset.temperature.to_string());
+        self.max_tokens.set(cap.to_string());
+        self.top_p.set(preset.top_p.to_string());
+        self.system_prompt.set(preset.system_prompt.to_owned());
+    }
+
+    /// Every problem the browser can see before saving (the server checks again).
+    fn problems(&self, catalog: &Catalog) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let mut bad = |field: &str, message: String| {
+            errors.push(FieldError {
+                field: field.to_owned(),
+                message,
+            })
+        };
+        let number = |signal: RwSignal<String>| -> Result<Option<f64>, ()> {
+            let text = signal.get();
+            let text = text.trim();
+            if text.is_empty() {
+                Ok(None)
+            } else {
+                text.parse::<f64>().map(Some).map_err(|_| ())
+            }
+        };
+        let mut parameters = Parameters::default();
+        for (field, signal, slot) in [
+            ("temperature", self.temperature, &mut parameters.temperature),
+            ("topP", self.top_p, &mut parameters.top_p),
+            (
+                "frequencyPenalty",
+                self.frequency_penalty,
+                &mut parameters.frequency_penalty,
+            ),
+            (
+                "presencePenalty",
+                self.presence_penalty,
+                &mut parameters.presence_penalty,
+            ),
+        ] {
+            match number(signal) {
+                Ok(value) => *slot = value,
+                Err(()) => bad(&format!("parameters.{field}"), "must be a number".into()),
+            }
+        }
+        for (field, signal, slot) in [
+            ("maxTokens", self.max_tokens, &mut parameters.max_tokens),
+            ("topK", self.top_k, &mut parameters.top_k),
+        ] {
+            let text = signal.get();
+            if !text.trim().is_empty() {
+                match text.trim().parse::<u32>() {
+                    Ok(value) => *slot = Some(value),
+                    Err(_) => bad(
+                        &format!("parameters.{field}"),
+                        "must be a whole number".into(),
+                    ),
+                }
+            }
+        }
+        let limits = catalog.model(&self.model.get()).map(ModelLimits::from);
+        if let Err(param_errors) =
+            validate_parameters(self.provider.get(), &parameters, limits.as_ref())
+        {
+            for e in param_errors {
+                bad(
+                    &format!("parameters.{}", e.field),
+                    format!("{} (allowed: {})", e.message, e.allowed),
+                );
+            }
+        }
+        if self.fallback_enabled.get() && self.fallback_model.get() == self.model.get() {
+            bad(
+                "fallbackConfig.model",
+                "must differ from the primary model".into(),
+            );
+        }
+        match self.retry_attempts.get().trim().parse::<u32>() {
+            Ok(n) if n <= MAX_RETRY_ATTEMPTS => {}
+            _ => bad(
+                "fallbackConfig.retryAttempts",
+                format!("must be between 0 and {MAX_RETRY_ATTEMPTS}"),
+            ),
+        }
+        errors
+    }
+}
+
+fn model_facts(model: &ModelInfo) -> String {
+    let cost = match &model.pricing {
+        Some(p) => format!("{}/{} per 1M tokens", p.input_per_m_tok, p.output_per_m_tok),
+        None => "$0* (self-hosted: infrastructure costs apply)".into(),
+    };
+    format!(
+        "Context: {} tokens | Cost: {cost} | Speed: {} | Max output: {}",
+        format_tokens(model.context_window),
+        model.speed.label(),
+        format_tokens(model.max_output)
+    )
+}
+
+#[component]
+fn SettingsEditor(data: SettingsData) -> impl IntoView {
+    let query = use_query_map();
+    let requested_provider = query
+        .with_untracked(|q| q.get("provider"))
+        .and_then(|p| ProviderId::parse(&p));
+    let requested_preset = query
+        .with_untracked(|q| q.get("preset"))
+        .and_then(|p| UseCase::parse(&p));
+    let saved_version = query.with_untracked(|q| q.get("saved"));
+    let fields = Fields::new(&data, requested_provider, requested_preset);
+    let catalog = Arc::new(data.catalog.clone());
+    let project_id = data.config.project_id.clone();
+    // The saved provider and its masked key: from the page load, then from each save.
+    let stored_key = RwSignal::new((data.config.provider, data.config.api_key_masked.clone()));
+    let managed = data.managed.clone();
+    let use_case = data.use_case;
+
+    let save = ServerAction::<SaveSettings>::new();
+    let test = ServerAction::<TestConnection>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(config)) = save.value().get() {
+            stored_key.set((config.provider, config.api_key_masked.clone()));
+            fields.api_key.set(String::new());
+        }
+    });
+    let client_problems = {
+        let catalog = catalog.clone();
+        Memo::new(move |_| fields.problems(&catalog))
+    };
+    let server_problems = Signal::derive(move || {
+        save.value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| e.field_errors())
+            .unwrap_or_default()
+    });
+    let problem = move |field: &'static str| {
+        move || {
+            client_problems
+                .get()
+                .into_iter()
+                .chain(server_problems.get())
+                .find(|e| e.field == field)
+                .map(|e| view! { <span class="field-error" data-test=format!("error-{}", field.replace('.', "-"))>{e.message}</span> })
+        }
+    };
+    let saved_notice = move || {
+        let version = save
+            .value()
+            .get()
+            .and_then(Result::ok)
+            .map(|c| c.version.to_string())
+            .or_else(|| saved_version.clone())?;
+        Some(view! {
+            <p class="notice ok" role="status" data-test="save-confirmation">
+                {format!("Saved as version {version}. New conversations use it; existing conversations keep their own version.")}
+            </p>
+        })
+    };
+
+    let provider_options = {
+        let catalog = catalog.clone();
+        move || {
+            catalog
+                .providers
+                .iter()
+                .map(|p| {
+                    let id = p.id;
+                    view! { <option value=id.as_str() selected=move || fields.provider.get() == id>{p.name.clone()}</option> }
+                })
+                .collect_view()
+        }
+    };
+    let model_options = {
+        let catalog = catalog.clone();
+        move || {
+            let provider = fields.provider.get();
+            let recommended = recommend(&catalog, use_case, Some(provider)).map(|r| r.model);
+            catalog
+                .models_of(provider)
+                .map(|m| {
+                    let id = m.id.clone();
+                    let label = if recommended.as_deref() == Some(m.id.as_str()) {
+                        format!("{} (Recommended)", m.name)
+                    } else {
+                        m.name.clone()
+                    };
+                    view! { <option value=m.id.clone() selected=move || fields.model.get() == id>{label}</option> }
+                })
+                .collect_view()
+        }
+    };
+    let recommendation = {
+        let catalog = catalog.clone();
+        move || {
+            recommend(&catalog, use_case, Some(fields.provider.get())).map(|r| {
+                view! { <p class="muted" data-test="recommendation">{format!("Recommended for {}: {}", use_case.label().to_lowercase(), r.reason)}</p> }
+            })
+        }
+    };
+    let facts = {
+        let catalog = catalog.clone();
+        move || {
+            catalog.model(&fields.model.get()).map(|m| {
+                let caps = m.capabilities;
+                let marks = [
+                    ("Vision", "vision", caps.vision),
+                    ("Tool use", "tools", caps.tools),
+                    ("Streaming", "streaming", caps.streaming),
+                    ("Search grounding", "grounding", caps.grounding),
+                    ("Full privacy (self-hosted)", "privacy", caps.self_hosted),
+                ];
+                view! {
+                    <p data-test="model-facts">{model_facts(m)}</p>
+                    <ul class="caps" data-test="model-capabilities">
+                        {marks
+                            .into_iter()
+                            .map(|(label, key, yes)| view! {
+                                <li data-test=format!("cap-{key}")>{label} ": " <CapabilityMark available=yes/></li>
+                            })
+                            .collect_view()}
+                    </ul>
+                }
+            })
+        }
+    };
+    let max_tokens_limit = {
+        let catalog = catalog.clone();
+        move || {
+            catalog
+                .model(&fields.model.get())
+                .map_or(1, |m| m.max_output)
+        }
+    };
+    let temperature_max = move || {
+        if fields.provider.get() == ProviderId::Claude {
+            "1"
+        } else {
+            "2"
+        }
+    };
+    let fallback_options = {
+        let catalog = catalog.clone();
+        catalog
+            .providers
+            .iter()
+            .map(|p| {
+                let options = catalog
+                    .models_of(p.id)
+                    .map(|m| {
+                        let id = m.id.clone();
+                        view! { <option value=m.id.clone() selected=move || fields.fallback_model.get() == id>{m.name.clone()}</option> }
+                    })
+                    .collect_view();
+                view! { <optgroup label=p.name.clone()>{options}</optgroup> }
+            })
+            .collect_view()
+    };
+    let managed_note = {
+        let managed = managed.clone();
+        move || {
+            if managed.contains(&fields.provider.get()) {
+                "Included in plan: Cover's key for this provider is configured."
+            } else {
+                "Cover has no managed key for this provider on this server: use your own key."
+            }
+        }
+    };
+    let on_provider_change = {
+        let catalog = catalog.clone();
+        move |ev: leptos::ev::Event| {
+            if let Some(provider) = ProviderId::parse(&event_target_value(&ev)) {
+                fields.switch_provider(&catalog, provider);
+            }
+        }
+    };
+    let on_preset = {
+        let catalog = catalog.clone();
+        move |use_case: UseCase| {
+            let catalog = catalog.clone();
+            move |ev: leptos::ev::MouseEvent| {
+                ev.prevent_default();
+                fields.apply_preset(&catalog, use_case);
+            }
+        }
+    };
+    let project_for_test = project_id.clone();
+    let run_test = move |_| {
+        test.dispatch(TestConnection {
+            project_id: project_for_test.clone(),
+            provider: fields.provider.get_untracked().as_str().to_owned(),
+            api_key: fields.api_key.get_untracked(),
+        });
+    };
+    let test_result = move || {
+        if test.pending().get() {
+            return Some(view! {
+                <span class="spinner" role="progressbar" aria-label="Testing connection" data-test="test-connection-spinner"></span>
+                <span class="muted">"Testing connection…"</span>
+            }.into_any());
+        }
+        test.value().get().map(|outcome| match outcome {
+            Ok(check) => {
+                let class = if check.valid { "notice ok" } else { "notice error" };
+                let text = format!("{} ({} ms)", check.message, check.latency_ms);
+                view! { <span class=class data-test="test-connection-result">{text}</span> }.into_any()
+            }
+            Err(error) => view! { <span class="notice error" data-test="test-connection-result">{error.to_string()}</span> }.into_any(),
+        })
+    };
+    let cancel_href = format!("/projects/{project_id}/settings");
+    let cancel_catalog_data = data.clone();
+    let cancel = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        let fresh = Fields::new(&cancel_catalog_data, None, None);
+        fields.provider.set(fresh.provider.get_untracked());
+        fields.model.set(fresh.model.get_untracked());
+        fields.temperature.set(fresh.temperature.get_untracked());
+        fields.max_tokens.set(fresh.max_tokens.get_untracked());
+        fields.top_p.set(fresh.top_p.get_untracked());
+        fields.top_k.set(fresh.top_k.get_untracked());
+        fields
+            .frequency_penalty
+            .set(fresh.frequency_penalty.get_untracked());
+        fields
+            .presence_penalty
+            .set(fresh.presence_penalty.get_untracked());
+        fields
+            .system_prompt
+            .set(fresh.system_prompt.get_untracked());
+        fields.key_source.set(fresh.key_source.get_untracked());
+        fields.api_key.set(String::new());
+        fields
+            .fallback_enabled
+            .set(fresh.fallback_enabled.get_untracked());
+        fields
+            .fallback_model
+            .set(fresh.fallback_model.get_untracked());
+        fields
+            .retry_attempts
+            .set(fresh.retry_attempts.get_untracked());
+    };
+    let gemini_safety = data.config.parameters.safety_settings.clone();
+    let llama_base_url = data.config.base_url.clone().unwrap_or_default();
+    let llama_flavour = data.config.llama_flavour;
+    let tokens = data.tokens.clone();
+
+    view! {
+        <section class="card" data-test="settings">
+            <h2>"LLM Provider & Model"</h2>
+            {saved_notice}
+            <h3>"Active Provider"</h3>
+            <form method="get" class="inline" data-test="provider-form">
+                <label for="provider">"Provider"</label>
+                <select id="provider" name="provider" data-test="provider" on:change=on_provider_change>
+                    {provider_options}
+                </select>
+                <button type="submit" class="secondary" data-test="provider-change">"Change"</button>
+            </form>
+
+            <ActionForm action=save attr:data-test="settings-form" attr:class="settings-form">
+                <input type="hidden" name="project_id" value=project_id.clone()/>
+                <input type="hidden" name="form[provider]" prop:value=move || fields.provider.get().as_str()/>
+
+                <h3>"Model Selection"</h3>
+                <label for="model">"Model"</label>
+                <select id="model" name="form[model]" data-test="model" on:change=move |ev| fields.model.set(event_target_value(&ev))>
+                    {model_options}
+                </select>
+                {problem("model")}
+                {recommendation}
+                {facts}
+
+                <h3>"Model Parameters"</h3>
+                <div class="param">
+                    <label for="temperature">"Temperature"</label>
+                    <input type="range" aria-label="Temperature slider" min="0" max=temperature_max step="0.05"
+                        prop:value=move || fields.temperature.get()
+                        on:input=move |ev| fields.temperature.set(event_target_value(&ev))
+                        data-test="temperature-slider"/>
+                    <input id="temperature" type="text" inputmode="decimal" name="form[temperature]"
+                        prop:value=move || fields.temperature.get()
+                        on:input=move |ev| fields.temperature.set(event_target_value(&ev))
+                        data-test="temperature"/>
+                    <span class="muted">{move || format!("0 – {}", temperature_max())}</span>
+                    {problem("parameters.temperature")}
+                </div>
+                <div class="param">
+                    <label for="max-tokens">"Max Tokens"</label>
+                    <input id="max-tokens" type="text" inputmode="numeric" name="form[max_tokens]"
+                        prop:value=move || fields.max_tokens.get()
+                        on:input=move |ev| fields.max_tokens.set(event_target_value(&ev))
+                        data-test="max-tokens"/>
+                    <span class="muted">{move || format!("1 – {}", max_tokens_limit())}</span>
+                    {problem("parameters.maxTokens")}
+                </div>
+                <div class="param">
+                    <label for="top-p">"Top P"</label>
+                    <input type="range" aria-label="Top P slider" min="0" max="1" step="0.05"
+                        prop:value=move || fields.top_p.get()
+                        on:input=move |ev| fields.top_p.set(event_target_value(&ev))
+                        data-test="top-p-slider"/>
+                    <input id="top-p" type="text" inputmode="decimal" name="form[top_p]"
+                        prop:value=move || fields.top_p.get()
+                        on:input=move |ev| fields.top_p.set(event_target_value(&ev))
+                        data-test="top-p"/>
+                    <span class="muted">"0 – 1"</span>
+                    {problem("parameters.topP")}
+                </div>
+
+                <details class="advanced" data-test="advanced">
+                    <summary>"Advanced Settings"</summary>
+                    <Show when=move || fields.provider.get() != ProviderId::OpenAi>
+                        <div class="param">
+                            <label for="top-k">"Top K (optional)"</label>
+                            <input id="top-k" type="text" inputmode="numeric" name="form[top_k]"
+                                prop:value=move || fields.top_k.get()
+                                on:input=move |ev| fields.top_k.set(event_target_value(&ev))
+                                data-test="top-k"/>
+                            {problem("parameters.topK")}
+                        </div>
+                    </Show>
+                    <Show when=move || fields.provider.get() == ProviderId::OpenAi>
+                        <div class="param">
+                            <label for="frequency-penalty">"Frequency penalty (−2 – 2)"</label>
+                            <input id="frequency-penalty" type="text" inputmode="decimal" name="form[frequency_penalty]"
+                                prop:value=move || fields.frequency_penalty.get()
+                                on:input=move |ev| fields.frequency_penalty.set(event_target_value(&ev))
+                                data-test="frequency-penalty"/>
+                            {problem("parameters.frequencyPenalty")}
+                        </div>
+                        <div class="param">
+                            <label for="presence-penalty">"Presence penalty (−2 – 2)"</label>
+                            <input id="presence-penalty" type="text" inputmode="decimal" name="form[presence_penalty]"
+                                prop:value=move || fields.presence_penalty.get()
+                                on:input=move |ev| fields.presence_penalty.set(event_target_value(&ev))
+                                data-test="presence-penalty"/>
+                            {problem("parameters.presencePenalty")}
+                        </div>
+                    </Show>
+                    <Show when=move || fields.provider.get() == ProviderId::Gemini>
+                        <fieldset data-test="safety-settings">
+                            <legend>"Safety settings (Gemini)"</legend>
+                            {SAFETY_CATEGORIES
+                                .into_iter()
+                                .map(|(category, label, field)| {
+                                    let current = gemini_safety
+                                        .iter()
+                                        .find(|s| s.category == category)
+                                        .map(|s| s.threshold.clone())
+                                        .unwrap_or_default();
+                                    view! {
+                                        <label for=field>{label}</label>
+                                        <select id=field name=format!("form[{field}]") data-test=format!("safety-{field}")>
+                                            <option value="" selected=current.is_empty()>"Gemini default"</option>
+                                            {GEMINI_SAFETY_THRESHOLDS
+                                                .iter()
+                                                .map(|t| view! { <option value=*t selected=current == *t>{*t}</option> })
+                                                .collect_view()}
+                                        </select>
+                                    }
+                                })
+                                .collect_view()}
+                            <label class="check">
+                                <input type="checkbox" name="form[google_search]" data-test="google-search"/>
+                                " Ground answers with Google Search"
+                            </label>
+                            {problem("parameters.safetySettings")}
+                        </fieldset>
+                    </Show>
+                    <label for="system-prompt">"System prompt"</label>
+                    <textarea id="system-prompt" name="form[system_prompt]" rows="4"
+                        prop:value=move || fields.system_prompt.get()
+                        on:input=move |ev| fields.system_prompt.set(event_target_value(&ev))
+                        data-test="system-prompt">{fields.system_prompt.get_untracked()}</textarea>
+                    {problem("systemPrompt")}
+                    <p class="presets">
+                        "Presets: "
+                        {[UseCase::CustomerSupport, UseCase::Sales, UseCase::TechnicalDocs]
+                            .into_iter()
+                            .map(|u| view! {
+                                <a href=format!("?preset={}", u.as_str()) rel="external" class="preset"
+                                    data-test=format!("preset-{}", u.as_str()) on:click=on_preset(u)>{u.label()}</a>
+                            })
+                            .collect_view()}
+                    </p>
+                </details>
+
+                <Show when=move || fields.provider.get() == ProviderId::Llama>
+                    <fieldset data-test="llama-server">
+                        <legend>"Self-hosted server"</legend>
+                        <label for="base-url">"Server URL (empty: the server default)"</label>
+                        <input id="base-url" type="url" name="form[base_url]" value=llama_base_url.clone()
+                            placeholder="http://127.0.0.1:11434" data-test="base-url"/>
+                        {problem("baseUrl")}
+                        <label for="llama-flavour">"API"</label>
+                        <select id="llama-flavour" name="form[llama_flavour]" data-test="llama-flavour">
+                            <option value="ollama" selected=llama_flavour == LlamaFlavour::Ollama>"Ollama (/api/chat)"</option>
+                            <option value="openAiCompatible" selected=llama_flavour == LlamaFlavour::OpenAiCompatible>"OpenAI-compatible (/v1)"</option>
+                        </select>
+                    </fieldset>
+                </Show>
+
+                <h3>"API Key Management"</h3>
+                <fieldset data-test="key-source">
+                    <legend class="sr-only">"Key source"</legend>
+                    <label class="check">
+                        <input type="radio" name="form[api_key_source]" value="managed"
+                            prop:checked=move || fields.key_source.get() == KeySource::Managed
+                            on:change=move |_| fields.key_source.set(KeySource::Managed)
+                            data-test="key-source-managed"/>
+                        " Use Cover-managed keys"
+                    </label>
+                    <p class="muted" data-test="managed-availability">{managed_note}</p>
+                    <label class="check">
+                        <input type="radio" name="form[api_key_source]" value="byok"
+                            prop:checked=move || fields.key_source.get() == KeySource::Byok
+                            on:change=move |_| fields.key_source.set(KeySource::Byok)
+                            data-test="key-source-byok"/>
+                        " Use my own API key"
+                    </label>
+                </fieldset>
+                <p>
+                    "Stored key: "
+                    <code data-test="api-key-masked">
+                        {move || {
+                            let (provider, masked) = stored_key.get();
+                            if fields.provider.get() == provider {
+                                masked.unwrap_or_else(|| "none".into())
+                            } else {
+                                "none for this provider yet".into()
+                            }
+                        }}
+                    </code>
+                </p>
+                <label for="api-key">"API key (write-only; leave empty to keep the stored key)"</label>
+                <input id="api-key" type="password" name="form[api_key]" autocomplete="off"
+                    prop:value=move || fields.api_key.get()
+                    on:input=move |ev| fields.api_key.set(event_target_value(&ev))
+                    data-test="api-key"/>
+                {problem("apiKey")}
+                <div class="row">
+                    <button type="submit" class="secondary" data-test="api-key-update"
+                        disabled=move || !client_problems.get().is_empty()>"Update"</button>
+                    <button type="button" class="secondary" data-test="test-connection" on:click=run_test
+                        disabled=move || test.pending().get()>"Test Connection"</button>
+                    <span class="test-result" aria-live="polite">{test_result}</span>
+                </div>
+
+                <h3>"Fallback Configuration"</h3>
+                <label class="check">
+                    <input type="checkbox" name="form[fallback_enabled]"
+                        prop:checked=move || fields.fallback_enabled.get()
+                        on:change=move |ev| fields.fallback_enabled.set(event_target_checked(&ev))
+                        data-test="fallback-enabled"/>
+                    " Enable automatic fallback"
+                </label>
+                <label for="fallback-model">"Fallback provider and model"</label>
+                <select id="fallback-model" name="form[fallback_model]" data-test="fallback-model"
+                    on:change=move |ev| fields.fallback_model.set(event_target_value(&ev))>
+                    {fallback_options}
+                </select>
+                {problem("fallbackConfig.model")}
+                <label for="retry-attempts">"Retry attempts"</label>
+                <input id="retry-attempts" type="number" min="0" max=MAX_RETRY_ATTEMPTS.to_string() name="form[retry_attempts]"
+                    prop:value=move || fields.retry_attempts.get()
+                    on:input=move |ev| fields.retry_attempts.set(event_target_value(&ev))
+                    data-test="retry-attempts"/>
+                {problem("fallbackConfig.retryAttempts")}
+
+                <ErrorNotice error=action_error(save) test_id="save-error"/>
+                <div class="row end">
+                    <a href=cancel_href class="button secondary" rel="external" data-test="cancel" on:click=cancel>"Cancel"</a>
+                    <button type="submit" data-test="save" disabled=move || !client_problems.get().is_empty()>"Save Changes"</button>
+                </div>
+            </ActionForm>
+        </section>
+        <ApiTokens project_id=data.config.project_id.clone() initial=tokens/>
+    }
+}
+
+/// Project API tokens: create (shown once), list, revoke.
+#[component]
+fn ApiTokens(project_id: String, initial: Vec<crate::model::api_token::ApiToken>) -> impl IntoView {
+    let create = ServerAction::<CreateApiToken>::new();
+    let revoke = ServerAction::<RevokeApiToken>::new();
+    let tokens = RwSignal::new(initial);
+    Effect::new(move |_| {
+        if let Some(Ok(created)) = create.value().get() {
+            tokens.update(|list| {
+                if !list.iter().any(|t| t.id == created.token.id) {
+                    list.insert(0, created.token.clone());
+                }
+            });
+        }
+    });
+    Effect::new(move |_| {
+        if let (Some(Ok(())), Some(input)) = (revoke.value().get(), revoke.input().get()) {
+            tokens.update(|list| {
+                if let Some(token) = list.iter_mut().find(|t| t.id == input.token_id) {
+                    token.revoked = true;
+                }
+            });
+        }
+    });
+    let secret = move || {
+        create.value().get().and_then(Result::ok).map(|created| {
+            view! {
+                <p class="notice ok" data-test="token-secret">
+                    "Copy this token now; it is not shown again: " <code>{created.secret}</code>
+                </p>
+            }
+        })
+    };
+    let revoke_project = project_id.clone();
+    view! {
+        <section class="card" data-test="api-tokens">
+            <h2>"API tokens for programs"</h2>
+            <p class="muted">"Send as Authorization: Bearer <token> to this project's JSON API."</p>
+            <ActionForm action=create attr:class="inline" attr:data-test="token-form">
+                <input type="hidden" name="project_id" value=project_id/>
+                <label for="token-name">"Token name"</label>
+                <input id="token-name" name="name" required maxlength="60" data-test="token-name"/>
+                <button type="submit" data-test="token-create">"Create token"</button>
+            </ActionForm>
+            <ErrorNotice error=action_error(create) test_id="token-error"/>
+            {secret}
+            <ul class="token-list" data-test="token-list">
+                <For each=move || tokens.get() key=|t| (t.id.clone(), t.revoked) let:token>
+                    {
+                        let project_id = revoke_project.clone();
+                        let status = if token.revoked { "revoked" } else { "active" };
+                        view! {
+                            <li data-test="token-item">
+                                <code>{token.prefix.clone()} "…"</code> " " {token.name.clone()} " · " {status}
+                                {(!token.revoked).then(|| view! {
+                                    <ActionForm action=revoke attr:class="inline">
+                                        <input type="hidden" name="project_id" value=project_id/>
+                                        <input type="hidden" name="token_id" value=token.id.clone()/>
+                                        <button type="submit" class="link" data-test="token-revoke">"Revoke"</button>
+                                    </ActionForm>
+                                })}
+                            </li>
+                        }
+                    }
+                </For>
+            </ul>
+        </section>
     }
 }

@@ -142,6 +142,43 @@ pub async fn spawn_simulator() -> String {
     url
 }
 
+/// Everything the application logged during this test binary (all levels):
+/// the no-leak test scans it for secrets.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+}
+
+fn log_buffer() -> &'static std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+        std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || LogSink(sink.clone()))
+            .try_init();
+        buffer
+    })
+}
+
+struct LogSink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The running application and a client that keeps cookies.
 pub struct TestApp {
     pub address: String,
@@ -155,6 +192,7 @@ pub struct TestApp {
 impl TestApp {
     /// Builds the real application on a fresh database and serves it on port 0.
     pub async fn spawn(engine: Engine) -> TestApp {
+        log_buffer();
         let database = TestDatabase::create(engine).await;
         let leptos = LeptosOptions::builder()
             .output_name("cover")
@@ -191,6 +229,16 @@ impl TestApp {
             _database: database,
             _shutdown: shutdown,
         }
+    }
+
+    /// Every file of the SQLite database (main file, WAL, shared memory).
+    pub fn sqlite_files(&self) -> Vec<std::path::PathBuf> {
+        self._database
+            ._dir
+            .as_ref()
+            .and_then(|dir| std::fs::read_dir(dir.path()).ok())
+            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default()
     }
 
     /// A full URL for `path`.

@@ -545,3 +545,163 @@ async fn the_openapi_document_covers_every_json_endpoint_and_each_answers() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_key_never_appears_in_the_database_logs_pages_or_answers() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let id = project(&app).await;
+    let wrong_key = "sk-ant-api03-wrong-secret-key-zzzz";
+    let mut seen = String::new();
+    let config_path = format!("/api/projects/{id}/llm-config");
+    for response in [
+        app.patch(&config_path, json!({"apiKey": wrong_key})).await,
+        app.patch(&config_path, json!({"apiKey": GOOD_KEY})).await,
+        app.get(&config_path).await,
+        app.post(&format!("{config_path}/test"), json!({})).await,
+        app.post(
+            "/api/llm/providers/claude/validate",
+            json!({"apiKey": GOOD_KEY}),
+        )
+        .await,
+        app.post(
+            "/api/llm/providers/claude/validate",
+            json!({"apiKey": wrong_key}),
+        )
+        .await,
+        app.get(&format!("/projects/{id}/settings")).await,
+    ] {
+        assert!(
+            response.status().is_success() || response.status() == StatusCode::UNPROCESSABLE_ENTITY
+        );
+        seen.push_str(&response.text().await.unwrap());
+    }
+    assert!(seen.contains("sk-ant-...k4j2"), "the masked key is shown");
+    let files = app.sqlite_files();
+    assert!(!files.is_empty());
+    let mut stored = Vec::new();
+    for file in files {
+        stored.extend(std::fs::read(file).unwrap());
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    let logs = crate::helpers::captured_logs();
+    assert!(logs.contains("llm-config"), "requests were logged at all");
+    for secret in [GOOD_KEY, wrong_key] {
+        assert!(!seen.contains(secret), "{secret} in an answer or page");
+        assert!(!stored.contains(secret), "{secret} in the SQLite files");
+        assert!(!logs.contains(secret), "{secret} in the logs");
+    }
+}
+
+#[tokio::test]
+async fn rotating_the_master_key_re_encrypts_every_stored_key() {
+    use cover::server::config::MasterKeySource;
+    use cover::server::crypto::{pending_path, Keyring};
+    use cover::server::db::provider_keys;
+    use cover::server::services::key_rotation;
+    use secrecy::{ExposeSecret, SecretString};
+
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("cover.key");
+    let source = MasterKeySource::File(key_file.clone());
+    let db = crate::helpers::TestDatabase::create(Engine::Sqlite)
+        .await
+        .connect()
+        .await;
+    let owner = cover::server::db::users::insert(&db.pool, "o@example.com", "h", false)
+        .await
+        .unwrap()
+        .unwrap();
+    let catalog = cover::server::catalog::load().unwrap();
+    let mut projects = Vec::new();
+    for name in ["A", "B"] {
+        let project = cover::server::db::projects::insert(
+            &db.pool,
+            &owner.user_id,
+            name,
+            cover::model::account::UseCase::Sales,
+            |id| {
+                cover::server::services::llm_settings::Draft::default_for(&catalog)
+                    .to_row(id, 1, None)
+            },
+        )
+        .await
+        .unwrap();
+        projects.push(project.project_id);
+    }
+    let before = source.load().unwrap();
+    for project in &projects {
+        let sealed = before
+            .seal(project, &SecretString::from(format!("sk-secret-{project}")))
+            .unwrap();
+        provider_keys::upsert(
+            &db.pool,
+            &provider_keys::StoredKey {
+                project_id: project.clone(),
+                provider: "claude".into(),
+                sealed,
+                masked: "sk-...".into(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    let rotation = key_rotation::rotate(&db, &source, None).await.unwrap();
+    assert_eq!((rotation.keys, rotation.version), (2, 2));
+    assert!(
+        !pending_path(&key_file).exists(),
+        "the new key replaced the old file"
+    );
+    let after = Keyring::load(None, None, &key_file).unwrap();
+    assert_eq!(after.current_version(), 2);
+    for project in &projects {
+        let stored = provider_keys::get(&db.pool, project, "claude")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.sealed.key_version, 2);
+        assert_eq!(
+            after.open(project, &stored.sealed).unwrap().expose_secret(),
+            format!("sk-secret-{project}")
+        );
+        assert!(
+            before.open(project, &stored.sealed).is_err(),
+            "the old key no longer opens it"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_settings_page_renders_on_the_server_with_the_configuration() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let id = project(&app).await;
+    let html = app
+        .get(&format!("/projects/{id}/settings?preset=technical_docs"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"data-test="settings-form""#));
+    assert!(
+        html.contains("Claude 3.5 Haiku (Recommended)"),
+        "the recommended model for customer support is marked"
+    );
+    assert!(
+        html.contains("precise technical-documentation assistant"),
+        "the preset applies before hydration"
+    );
+    assert!(
+        html.contains(r#"action="/sfn/settings/save""#),
+        "Save works as a plain form post"
+    );
+    let openai = app
+        .get(&format!("/projects/{id}/settings?provider=openai"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        openai.contains("GPT-4o mini"),
+        "Change shows the provider's models before hydration"
+    );
+}

@@ -1,0 +1,297 @@
+//! The settings page's calls: load everything the page shows, save the form,
+//! Test Connection, Compare's Select, and API tokens. Each calls the same service
+//! as the JSON API, so the page and programs follow one set of rules.
+
+use crate::error::{AppError, FieldError};
+use crate::model::account::UseCase;
+use crate::model::api_token::{ApiToken, CreatedApiToken};
+use crate::model::catalog::{Catalog, ProviderId};
+use crate::model::llm_config::{KeyCheck, KeySource, LlmConfig, LlmConfigPatch};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Everything the settings page needs, in one round trip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsData {
+    /// The current configuration (key masked).
+    pub config: LlmConfig,
+    /// The model catalog.
+    pub catalog: Catalog,
+    /// Providers with a Cover-managed key on this server.
+    pub managed: Vec<ProviderId>,
+    /// The project's use case (for recommendations).
+    pub use_case: UseCase,
+    /// The project's API tokens.
+    pub tokens: Vec<ApiToken>,
+}
+
+/// The Gemini harm categories the page offers: API name, label, form field.
+pub const SAFETY_CATEGORIES: [(&str, &str, &str); 4] = [
+    (
+        "HARM_CATEGORY_HARASSMENT",
+        "Harassment",
+        "safety_harassment",
+    ),
+    (
+        "HARM_CATEGORY_HATE_SPEECH",
+        "Hate speech",
+        "safety_hate_speech",
+    ),
+    (
+        "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+        "Sexually explicit",
+        "safety_sexually_explicit",
+    ),
+    (
+        "HARM_CATEGORY_DANGEROUS_CONTENT",
+        "Dangerous content",
+        "safety_dangerous_content",
+    ),
+];
+
+/// Loads the settings page.
+#[server(prefix = "/sfn", endpoint = "settings/get")]
+pub async fn get_settings(project_id: String) -> Result<SettingsData, AppError> {
+    use crate::server::services::{api_tokens, llm_settings, projects};
+    let (state, user) = crate::server::auth::server_fn_user().await?;
+    let project = projects::get(&state.db.pool, &user, &project_id).await?;
+    Ok(SettingsData {
+        config: llm_settings::get(&state, &project_id).await?,
+        catalog: state.catalog.as_ref().clone(),
+        managed: state.managed_keys.available(),
+        use_case: project.use_case,
+        tokens: api_tokens::list(&state.db.pool, &project_id).await?,
+    })
+}
+
+/// The settings form as posted (every value a string, as forms send them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SettingsForm {
+    /// Provider id.
+    pub provider: String,
+    /// Model id.
+    pub model: String,
+    /// Temperature.
+    pub temperature: String,
+    /// Max tokens.
+    pub max_tokens: String,
+    /// Top P.
+    pub top_p: String,
+    /// Top K (Claude, Gemini, Llama); empty = provider default.
+    pub top_k: Option<String>,
+    /// OpenAI frequency penalty; empty = none.
+    pub frequency_penalty: Option<String>,
+    /// OpenAI presence penalty; empty = none.
+    pub presence_penalty: Option<String>,
+    /// Gemini threshold for harassment; empty = Gemini's default.
+    pub safety_harassment: Option<String>,
+    /// Gemini threshold for hate speech.
+    pub safety_hate_speech: Option<String>,
+    /// Gemini threshold for sexually explicit content.
+    pub safety_sexually_explicit: Option<String>,
+    /// Gemini threshold for dangerous content.
+    pub safety_dangerous_content: Option<String>,
+    /// Gemini grounding checkbox.
+    pub google_search: Option<String>,
+    /// System prompt.
+    pub system_prompt: String,
+    /// `managed` or `byok`.
+    pub api_key_source: String,
+    /// A new key (empty keeps the stored one).
+    pub api_key: Option<String>,
+    /// Fallback checkbox.
+    pub fallback_enabled: Option<String>,
+    /// Fallback model id.
+    pub fallback_model: String,
+    /// Retry attempts.
+    pub retry_attempts: String,
+    /// Llama server URL.
+    pub base_url: Option<String>,
+    /// `ollama` or `openAiCompatible`.
+    pub llama_flavour: Option<String>,
+}
+
+impl SettingsForm {
+    /// The four Gemini harm categories with the thresholds chosen for them.
+    pub fn safety_thresholds(&self) -> [(&'static str, Option<&String>); 4] {
+        [
+            (SAFETY_CATEGORIES[0].0, self.safety_harassment.as_ref()),
+            (SAFETY_CATEGORIES[1].0, self.safety_hate_speech.as_ref()),
+            (
+                SAFETY_CATEGORIES[2].0,
+                self.safety_sexually_explicit.as_ref(),
+            ),
+            (
+                SAFETY_CATEGORIES[3].0,
+                self.safety_dangerous_content.as_ref(),
+            ),
+        ]
+    }
+
+    /// The JSON-API patch this form means, or the fields that are not numbers.
+    pub fn to_patch(&self, catalog: &Catalog) -> Result<LlmConfigPatch, Vec<FieldError>> {
+        use serde_json::{Map, Value};
+        let mut errors = Vec::new();
+        let mut parameters = Map::new();
+        let mut number = |name: &str, text: Option<&str>, integer: bool| {
+            let text = text.map(str::trim).unwrap_or_default();
+            let value = if text.is_empty() {
+                Some(Value::Null)
+            } else if integer {
+                text.parse::<u32>().ok().map(Value::from)
+            } else {
+                text.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .map(Value::from)
+            };
+            match value {
+                Some(value) => {
+                    parameters.insert(name.to_owned(), value);
+                }
+                None => errors.push(FieldError {
+                    field: format!("parameters.{name}"),
+                    message: format!(
+                        "`{text}` is not a {}",
+                        if integer { "whole number" } else { "number" }
+                    ),
+                }),
+            }
+        };
+        let provider = ProviderId::parse(&self.provider);
+        number("temperature", Some(&self.temperature), false);
+        number("maxTokens", Some(&self.max_tokens), true);
+        number("topP", Some(&self.top_p), false);
+        if provider == Some(ProviderId::OpenAi) {
+            number("frequencyPenalty", self.frequency_penalty.as_deref(), false);
+            number("presencePenalty", self.presence_penalty.as_deref(), false);
+        } else {
+            number("topK", self.top_k.as_deref(), true);
+        }
+        if provider == Some(ProviderId::Gemini) {
+            let safety: Vec<Value> = self
+                .safety_thresholds()
+                .into_iter()
+                .filter_map(|(category, threshold)| {
+                    let threshold = threshold?.trim().to_owned();
+                    (!threshold.is_empty())
+                        .then(|| serde_json::json!({"category": category, "threshold": threshold}))
+                })
+                .collect();
+            parameters.insert("safetySettings".into(), Value::Array(safety));
+            parameters.insert(
+                "googleSearch".into(),
+                Value::Bool(self.google_search.is_some()),
+            );
+        }
+        let retry_attempts = match self.retry_attempts.trim().parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => {
+                errors.push(FieldError {
+                    field: "fallbackConfig.retryAttempts".into(),
+                    message: "must be a whole number".into(),
+                });
+                0
+            }
+        };
+        let fallback_provider = catalog.model(&self.fallback_model).map(|m| m.provider);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(LlmConfigPatch {
+            provider,
+            model: Some(self.model.clone()),
+            parameters: Some(parameters),
+            system_prompt: Some(self.system_prompt.clone()),
+            api_key_source: Some(if self.api_key_source == "byok" {
+                KeySource::Byok
+            } else {
+                KeySource::Managed
+            }),
+            api_key: self.api_key.clone().filter(|k| !k.trim().is_empty()),
+            fallback_config: Some(crate::model::llm_config::FallbackConfig {
+                enabled: self.fallback_enabled.is_some(),
+                provider: fallback_provider.unwrap_or(ProviderId::OpenAi),
+                model: self.fallback_model.clone(),
+                retry_attempts,
+            }),
+            base_url: self.base_url.clone(),
+            llama_flavour: self
+                .llama_flavour
+                .as_deref()
+                .and_then(crate::model::llm_config::LlamaFlavour::parse),
+        })
+    }
+}
+
+/// Saves the settings form as a new configuration version.
+#[server(prefix = "/sfn", endpoint = "settings/save")]
+pub async fn save_settings(project_id: String, form: SettingsForm) -> Result<LlmConfig, AppError> {
+    use crate::server::services::llm_settings;
+    let (state, user) = crate::server::auth::server_fn_project_user(&project_id).await?;
+    let patch = form
+        .to_patch(&state.catalog)
+        .map_err(|errors| AppError::InvalidFields { errors })?;
+    let config = llm_settings::update(&state, &project_id, Some(&user.user_id), patch).await?;
+    leptos_axum::redirect(&format!(
+        "/projects/{project_id}/settings?saved={}",
+        config.version
+    ));
+    Ok(config)
+}
+
+/// Test Connection: checks the key the project would use (or the one typed).
+#[server(prefix = "/sfn", endpoint = "settings/test")]
+pub async fn test_connection(
+    project_id: String,
+    provider: String,
+    api_key: String,
+) -> Result<KeyCheck, AppError> {
+    let (state, _) = crate::server::auth::server_fn_project_user(&project_id).await?;
+    let provider = ProviderId::parse(&provider)
+        .ok_or_else(|| AppError::invalid("provider", "unknown provider"))?;
+    Ok(crate::server::services::llm_settings::test_connection(
+        &state,
+        &project_id,
+        Some(provider),
+        Some(api_key),
+    )
+    .await?)
+}
+
+/// Compare's Select button: switches the project's model (a new version).
+#[server(prefix = "/sfn", endpoint = "settings/select-model")]
+pub async fn select_model(project_id: String, model: String) -> Result<LlmConfig, AppError> {
+    let (state, user) = crate::server::auth::server_fn_project_user(&project_id).await?;
+    Ok(crate::server::services::llm_settings::select_model(
+        &state,
+        &project_id,
+        Some(&user.user_id),
+        &model,
+    )
+    .await?)
+}
+
+/// Creates a project API token (its secret is in the answer, once).
+#[server(prefix = "/sfn", endpoint = "settings/tokens/create")]
+pub async fn create_api_token(
+    project_id: String,
+    name: String,
+) -> Result<CreatedApiToken, AppError> {
+    let (state, user) = crate::server::auth::server_fn_project_user(&project_id).await?;
+    Ok(crate::server::services::api_tokens::create(
+        &state.db.pool,
+        &project_id,
+        &user.user_id,
+        &name,
+    )
+    .await?)
+}
+
+/// Revokes a project API token.
+#[server(prefix = "/sfn", endpoint = "settings/tokens/revoke")]
+pub async fn revoke_api_token(project_id: String, token_id: String) -> Result<(), AppError> {
+    let (state, _) = crate::server::auth::server_fn_project_user(&project_id).await?;
+    Ok(crate::server::services::api_tokens::revoke(&state.db.pool, &project_id, &token_id).await?)
+}
