@@ -266,16 +266,11 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
             .map(|e| e.field_errors())
             .unwrap_or_default()
     });
-    let problem = move |field: &'static str| {
-        move || {
-            client_problems
-                .get()
-                .into_iter()
-                .chain(server_problems.get())
-                .find(|e| e.field == field)
-                .map(|e| view! { <span class="field-error" data-test=format!("error-{}", field.replace('.', "-"))>{e.message}</span> })
-        }
-    };
+    let problems = Signal::derive(move || {
+        let mut all = client_problems.get();
+        all.extend(server_problems.get());
+        all
+    });
     let saved_notice = move || {
         let version = save
             .value()
@@ -499,76 +494,25 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
                 <select id="model" name="form[model]" data-test="model" on:change=move |ev| fields.model.set(event_target_value(&ev))>
                     {model_options}
                 </select>
-                {problem("model")}
+                <FieldProblem field="model" problems=problems/>
                 {recommendation}
                 {facts}
 
                 <h3>"Model Parameters"</h3>
-                <div class="param">
-                    <label for="temperature">"Temperature"</label>
-                    <input type="range" aria-label="Temperature slider" min="0" max=temperature_max step="0.05"
-                        prop:value=move || fields.temperature.get()
-                        on:input=move |ev| fields.temperature.set(event_target_value(&ev))
-                        data-test="temperature-slider"/>
-                    <input id="temperature" type="text" inputmode="decimal" name="form[temperature]"
-                        prop:value=move || fields.temperature.get()
-                        on:input=move |ev| fields.temperature.set(event_target_value(&ev))
-                        data-test="temperature"/>
-                    <span class="muted">{move || format!("0 – {}", temperature_max())}</span>
-                    {problem("parameters.temperature")}
-                </div>
-                <div class="param">
-                    <label for="max-tokens">"Max Tokens"</label>
-                    <input id="max-tokens" type="text" inputmode="numeric" name="form[max_tokens]"
-                        prop:value=move || fields.max_tokens.get()
-                        on:input=move |ev| fields.max_tokens.set(event_target_value(&ev))
-                        data-test="max-tokens"/>
-                    <span class="muted">{move || format!("1 – {}", max_tokens_limit())}</span>
-                    {problem("parameters.maxTokens")}
-                </div>
-                <div class="param">
-                    <label for="top-p">"Top P"</label>
-                    <input type="range" aria-label="Top P slider" min="0" max="1" step="0.05"
-                        prop:value=move || fields.top_p.get()
-                        on:input=move |ev| fields.top_p.set(event_target_value(&ev))
-                        data-test="top-p-slider"/>
-                    <input id="top-p" type="text" inputmode="decimal" name="form[top_p]"
-                        prop:value=move || fields.top_p.get()
-                        on:input=move |ev| fields.top_p.set(event_target_value(&ev))
-                        data-test="top-p"/>
-                    <span class="muted">"0 – 1"</span>
-                    {problem("parameters.topP")}
-                </div>
+                <SliderField id="temperature" label="Temperature" name="form[temperature]" value=fields.temperature
+                    max=Signal::derive(temperature_max) field="parameters.temperature" problems=problems/>
+                <TextField id="max-tokens" label="Max Tokens" name="form[max_tokens]" value=fields.max_tokens inputmode="numeric" test="max-tokens" field="parameters.maxTokens" problems=problems hint=Signal::derive(move || format!("1 – {}", max_tokens_limit()))/>
+                <SliderField id="top-p" label="Top P" name="form[top_p]" value=fields.top_p
+                    max=Signal::stored("1") field="parameters.topP" problems=problems/>
 
                 <details class="advanced" data-test="advanced">
                     <summary>"Advanced Settings"</summary>
                     <Show when=move || fields.provider.get() != ProviderId::OpenAi>
-                        <div class="param">
-                            <label for="top-k">"Top K (optional)"</label>
-                            <input id="top-k" type="text" inputmode="numeric" name="form[top_k]"
-                                prop:value=move || fields.top_k.get()
-                                on:input=move |ev| fields.top_k.set(event_target_value(&ev))
-                                data-test="top-k"/>
-                            {problem("parameters.topK")}
-                        </div>
+                        <TextField id="top-k" label="Top K (optional)" name="form[top_k]" value=fields.top_k inputmode="numeric" test="top-k" field="parameters.topK" problems=problems/>
                     </Show>
                     <Show when=move || fields.provider.get() == ProviderId::OpenAi>
-                        <div class="param">
-                            <label for="frequency-penalty">"Frequency penalty (−2 – 2)"</label>
-                            <input id="frequency-penalty" type="text" inputmode="decimal" name="form[frequency_penalty]"
-                                prop:value=move || fields.frequency_penalty.get()
-                                on:input=move |ev| fields.frequency_penalty.set(event_target_value(&ev))
-                                data-test="frequency-penalty"/>
-                            {problem("parameters.frequencyPenalty")}
-                        </div>
-                        <div class="param">
-                            <label for="presence-penalty">"Presence penalty (−2 – 2)"</label>
-                            <input id="presence-penalty" type="text" inputmode="decimal" name="form[presence_penalty]"
-                                prop:value=move || fields.presence_penalty.get()
-                                on:input=move |ev| fields.presence_penalty.set(event_target_value(&ev))
-                                data-test="presence-penalty"/>
-                            {problem("parameters.presencePenalty")}
-                        </div>
+                        <TextField id="frequency-penalty" label="Frequency penalty" name="form[frequency_penalty]" value=fields.frequency_penalty inputmode="decimal" test="frequency-penalty" field="parameters.frequencyPenalty" problems=problems hint="−2 – 2"/>
+                        <TextField id="presence-penalty" label="Presence penalty" name="form[presence_penalty]" value=fields.presence_penalty inputmode="decimal" test="presence-penalty" field="parameters.presencePenalty" problems=problems hint="−2 – 2"/>
                     </Show>
                     <Show when=move || fields.provider.get() == ProviderId::Gemini>
                         <fieldset data-test="safety-settings">
@@ -597,7 +541,7 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
                                 <input type="checkbox" name="form[google_search]" data-test="google-search"/>
                                 " Ground answers with Google Search"
                             </label>
-                            {problem("parameters.safetySettings")}
+                            <FieldProblem field="parameters.safetySettings" problems=problems/>
                         </fieldset>
                     </Show>
                     <label for="system-prompt">"System prompt"</label>
@@ -605,7 +549,7 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
                         prop:value=move || fields.system_prompt.get()
                         on:input=move |ev| fields.system_prompt.set(event_target_value(&ev))
                         data-test="system-prompt">{fields.system_prompt.get_untracked()}</textarea>
-                    {problem("systemPrompt")}
+                    <FieldProblem field="systemPrompt" problems=problems/>
                     <p class="presets">
                         "Presets: "
                         {[UseCase::CustomerSupport, UseCase::Sales, UseCase::TechnicalDocs]
@@ -624,7 +568,7 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
                         <label for="base-url">"Server URL (empty: the server default)"</label>
                         <input id="base-url" type="url" name="form[base_url]" value=llama_base_url.clone()
                             placeholder="http://127.0.0.1:11434" data-test="base-url"/>
-                        {problem("baseUrl")}
+                        <FieldProblem field="baseUrl" problems=problems/>
                         <label for="llama-flavour">"API"</label>
                         <select id="llama-flavour" name="form[llama_flavour]" data-test="llama-flavour">
                             <option value="ollama" selected=llama_flavour == LlamaFlavour::Ollama>"Ollama (/api/chat)"</option>
@@ -670,7 +614,7 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
                     prop:value=move || fields.api_key.get()
                     on:input=move |ev| fields.api_key.set(event_target_value(&ev))
                     data-test="api-key"/>
-                {problem("apiKey")}
+                <FieldProblem field="apiKey" problems=problems/>
                 <div class="row">
                     <button type="submit" class="secondary" data-test="api-key-update"
                         disabled=move || !client_problems.get().is_empty()>"Update"</button>
@@ -692,13 +636,13 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
                     on:change=move |ev| fields.fallback_model.set(event_target_value(&ev))>
                     {fallback_options}
                 </select>
-                {problem("fallbackConfig.model")}
+                <FieldProblem field="fallbackConfig.model" problems=problems/>
                 <label for="retry-attempts">"Retry attempts"</label>
                 <input id="retry-attempts" type="number" min="0" max=MAX_RETRY_ATTEMPTS.to_string() name="form[retry_attempts]"
                     prop:value=move || fields.retry_attempts.get()
                     on:input=move |ev| fields.retry_attempts.set(event_target_value(&ev))
                     data-test="retry-attempts"/>
-                {problem("fallbackConfig.retryAttempts")}
+                <FieldProblem field="fallbackConfig.retryAttempts" problems=problems/>
 
                 <ErrorNotice error=action_error(save) test_id="save-error"/>
                 <div class="row end">
@@ -708,6 +652,97 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
             </ActionForm>
         </section>
         <ApiTokens project_id=data.config.project_id.clone() initial=tokens/>
+    }
+}
+
+/// A field's error message, when it has one (`data-test="error-<field>"`).
+#[component]
+fn FieldProblem(
+    /// The field (JSON path, as the server names it).
+    field: &'static str,
+    /// Every current problem: the browser's checks and the server's answer.
+    problems: Signal<Vec<FieldError>>,
+) -> impl IntoView {
+    move || {
+        let message = problems
+            .get()
+            .into_iter()
+            .find(|e| e.field == field)?
+            .message;
+        Some(view! {
+            <span class="field-error" data-test=format!("error-{}", field.replace('.', "-"))>{message}</span>
+        })
+    }
+}
+
+/// A labelled text input bound to a signal, with its allowed range and error.
+#[component]
+fn TextField(
+    /// Element id (and `for` of the label).
+    id: &'static str,
+    /// Label text.
+    label: &'static str,
+    /// Form field name.
+    name: &'static str,
+    /// The value.
+    value: RwSignal<String>,
+    /// `decimal` or `numeric`.
+    inputmode: &'static str,
+    /// The `data-test` hook.
+    test: &'static str,
+    /// The JSON field it sets (for its error).
+    field: &'static str,
+    /// Every current problem.
+    problems: Signal<Vec<FieldError>>,
+    /// The allowed range, shown beside the input.
+    #[prop(into, optional)]
+    hint: Signal<String>,
+) -> impl IntoView {
+    view! {
+        <div class="param">
+            <label for=id>{label}</label>
+            <input id=id type="text" inputmode=inputmode name=name
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+                data-test=test/>
+            <span class="muted">{hint}</span>
+            <FieldProblem field=field problems=problems/>
+        </div>
+    }
+}
+
+/// A parameter with a slider and a text input on the same value (0 to `max`).
+#[component]
+fn SliderField(
+    /// Element id of the text input; the slider's hook is `<id>-slider`.
+    id: &'static str,
+    /// Label text.
+    label: &'static str,
+    /// Form field name (the text input carries it).
+    name: &'static str,
+    /// The value.
+    value: RwSignal<String>,
+    /// The upper bound.
+    max: Signal<&'static str>,
+    /// The JSON field it sets (for its error).
+    field: &'static str,
+    /// Every current problem.
+    problems: Signal<Vec<FieldError>>,
+) -> impl IntoView {
+    view! {
+        <div class="param">
+            <label for=id>{label}</label>
+            <input type="range" aria-label=format!("{label} slider") min="0" max=move || max.get() step="0.05"
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+                data-test=format!("{id}-slider")/>
+            <input id=id type="text" inputmode="decimal" name=name
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+                data-test=id/>
+            <span class="muted">{move || format!("0 – {}", max.get())}</span>
+            <FieldProblem field=field problems=problems/>
+        </div>
     }
 }
 
