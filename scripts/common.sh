@@ -7,6 +7,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cover/target}"
 # The wasm build has its own target dir so the two feature sets never contend.
 export COVER_WASM_TARGET_DIR="${COVER_WASM_TARGET_DIR:-$HOME/.cache/cover/target-wasm}"
 export PATH="$HOME/.cargo/bin:$PATH"
+# Builds here are one-shot (CI, fresh clones): incremental caches only cost disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 # Site settings come from Leptos.toml (the one source of truth).
 leptos_setting() {
