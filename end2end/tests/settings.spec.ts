@@ -100,3 +100,39 @@ test("Select on Compare switches the project's model", async ({ page }) => {
   await expect(page.getByTestId("model")).toHaveValue("gpt-4o-mini");
   await expect(page.getByTestId("provider")).toHaveValue("openai");
 });
+
+test("every parameter rule is checked on the page before saving", async ({ page }) => {
+  await openSettings(page, "Rules bot");
+  const rules: Array<[string, string, string, string]> = [
+    // [input hook, bad value, error hook, words in the message]
+    ["max-tokens", "9000", "error-parameters-maxTokens", "between 1 and 8192"],
+    ["max-tokens", "many", "error-parameters-maxTokens", "whole number"],
+    ["top-p", "1.5", "error-parameters-topP", "between 0 and 1"],
+    ["temperature", "-1", "error-parameters-temperature", "between 0 and 1"],
+    ["retry-attempts", "11", "error-fallbackConfig-retryAttempts", "between 0 and 10"],
+  ];
+  const good: Record<string, string> = { "max-tokens": "4096", "top-p": "1", temperature: "0.7", "retry-attempts": "3" };
+  for (const [input, bad, error, words] of rules) {
+    await expect(async () => {
+      await page.getByTestId(input).fill(bad);
+      await expect(page.getByTestId(error)).toContainText(words, { timeout: 1_000 });
+    }).toPass({ timeout: 30_000 });
+    await expect(page.getByTestId("save")).toBeDisabled();
+    await page.getByTestId(input).fill(good[input]);
+    await expect(page.getByTestId(error)).toHaveCount(0);
+  }
+  // Fallback must differ from the primary model.
+  await page.getByTestId("fallback-enabled").check();
+  await page.getByTestId("fallback-model").selectOption("claude-3-5-sonnet-20241022");
+  await expect(page.getByTestId("error-fallbackConfig-model")).toContainText("differ");
+  await page.getByTestId("fallback-model").selectOption("gpt-4o-mini");
+  // OpenAI's penalties are ranged −2…2.
+  await page.getByTestId("provider").selectOption("openai");
+  await page.getByTestId("advanced").locator("summary").click();
+  await page.getByTestId("frequency-penalty").fill("2.5");
+  await expect(page.getByTestId("error-parameters-frequencyPenalty")).toContainText("between -2 and 2");
+  await page.getByTestId("frequency-penalty").fill("0.5");
+  await expect(page.getByTestId("save")).toBeEnabled();
+  await page.getByTestId("save").click();
+  await expect(page.getByTestId("save-confirmation")).toContainText("version 2");
+});
