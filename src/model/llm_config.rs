@@ -130,14 +130,6 @@ pub struct LlmConfigPatch {
     pub llama_flavour: Option<LlamaFlavour>,
 }
 
-/// Which providers have a Cover-managed key on this server.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ManagedAvailability {
-    /// Providers with a managed key (Llama: a configured server needs none).
-    pub providers: Vec<ProviderId>,
-}
-
 /// The answer of a key check (`POST /api/llm/providers/:id/validate`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

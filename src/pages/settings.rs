@@ -6,7 +6,8 @@
 //! with `?provider=` / `?preset=`, Save posts and the server validates. After
 //! hydration the same form updates in place: the model list follows the
 //! provider, ranges follow the provider, invalid values are flagged as you type
-//! and Save is refused until they are fixed.
+//! and Save is refused until they are fixed. Cancel reloads the saved
+//! configuration, discarding unsaved changes.
 
 use crate::api::settings::{
     get_settings, CreateApiToken, RevokeApiToken, SaveSettings, SettingsData, TestConnection,
@@ -436,37 +437,6 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
         })
     };
     let cancel_href = format!("/projects/{project_id}/settings");
-    let cancel_catalog_data = data.clone();
-    let cancel = move |ev: leptos::ev::MouseEvent| {
-        ev.prevent_default();
-        let fresh = Fields::new(&cancel_catalog_data, None, None);
-        fields.provider.set(fresh.provider.get_untracked());
-        fields.model.set(fresh.model.get_untracked());
-        fields.temperature.set(fresh.temperature.get_untracked());
-        fields.max_tokens.set(fresh.max_tokens.get_untracked());
-        fields.top_p.set(fresh.top_p.get_untracked());
-        fields.top_k.set(fresh.top_k.get_untracked());
-        fields
-            .frequency_penalty
-            .set(fresh.frequency_penalty.get_untracked());
-        fields
-            .presence_penalty
-            .set(fresh.presence_penalty.get_untracked());
-        fields
-            .system_prompt
-            .set(fresh.system_prompt.get_untracked());
-        fields.key_source.set(fresh.key_source.get_untracked());
-        fields.api_key.set(String::new());
-        fields
-            .fallback_enabled
-            .set(fresh.fallback_enabled.get_untracked());
-        fields
-            .fallback_model
-            .set(fresh.fallback_model.get_untracked());
-        fields
-            .retry_attempts
-            .set(fresh.retry_attempts.get_untracked());
-    };
     let gemini_safety = data.config.parameters.safety_settings.clone();
     let llama_base_url = data.config.base_url.clone().unwrap_or_default();
     let llama_flavour = data.config.llama_flavour;
@@ -646,7 +616,7 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
 
                 <ErrorNotice error=action_error(save) test_id="save-error"/>
                 <div class="row end">
-                    <a href=cancel_href class="button secondary" rel="external" data-test="cancel" on:click=cancel>"Cancel"</a>
+                    <a href=cancel_href class="button secondary" rel="external" data-test="cancel">"Cancel"</a>
                     <button type="submit" data-test="save" disabled=move || !client_problems.get().is_empty()>"Save Changes"</button>
                 </div>
             </ActionForm>

@@ -108,14 +108,6 @@ impl Db {
         Ok(db)
     }
 
-    /// Which engine this is.
-    pub fn engine(&self) -> Engine {
-        match self.native {
-            NativePool::Sqlite(_) => Engine::Sqlite,
-            NativePool::Postgres(_) => Engine::Postgres,
-        }
-    }
-
     /// Applies the schema for this engine (idempotent) and the session table.
     pub async fn migrate(&self) -> Result<()> {
         match &self.native {
@@ -169,9 +161,4 @@ where
 {
     use sqlx::Row;
     row.try_get(name).map_err(Error::from)
-}
-
-/// Whether an error is a unique-constraint violation (mapped to 409 at call sites).
-pub fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }

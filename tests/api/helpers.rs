@@ -278,6 +278,16 @@ impl TestApp {
         response.json().await.expect("json")
     }
 
+    /// Creates a project with this app's (signed-in) client; returns its id.
+    pub async fn new_project(&self, name: &str) -> String {
+        let response = self
+            .post("/api/projects", serde_json::json!({ "name": name }))
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let project: Value = response.json().await.expect("json");
+        project["id"].as_str().expect("project id").to_owned()
+    }
+
     /// A second signed-in user with their own client.
     pub async fn other_user(&self, email: &str) -> Client {
         let client = new_client();

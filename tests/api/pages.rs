@@ -2,7 +2,6 @@
 
 use crate::helpers::{Engine, TestApp};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
 
 #[tokio::test]
 async fn the_login_page_renders_a_working_form_without_javascript() {
@@ -19,17 +18,9 @@ async fn the_login_page_renders_a_working_form_without_javascript() {
 async fn the_compare_page_is_rendered_on_the_server_with_all_providers() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     app.sign_up("ada@example.com").await;
-    let project: Value = app
-        .post("/api/projects", json!({"name": "Bot"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let id = app.new_project("Bot").await;
     let html = app
-        .get(&format!(
-            "/projects/{}/compare",
-            project["id"].as_str().unwrap()
-        ))
+        .get(&format!("/projects/{id}/compare"))
         .await
         .text()
         .await
@@ -51,16 +42,10 @@ async fn the_compare_page_is_rendered_on_the_server_with_all_providers() {
 async fn the_compare_form_picks_models_from_the_query_before_hydration() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     app.sign_up("ada@example.com").await;
-    let project: Value = app
-        .post("/api/projects", json!({"name": "Bot"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let id = app.new_project("Bot").await;
     let html = app
         .get(&format!(
-            "/projects/{}/compare?claude=claude-3-opus-20240229",
-            project["id"].as_str().unwrap()
+            "/projects/{id}/compare?claude=claude-3-opus-20240229"
         ))
         .await
         .text()

@@ -98,23 +98,3 @@ pub async fn latest(pool: &AnyPool, project_id: &str) -> Result<Option<ConfigRow
         .await?;
     row.as_ref().map(from_row).transpose()
 }
-
-/// One version (what a conversation pinned).
-pub async fn version(pool: &AnyPool, project_id: &str, version: i64) -> Result<Option<ConfigRow>> {
-    let sql = format!("select {COLUMNS} from llm_config where project_id = $1 and version = $2");
-    let row = sqlx::query(&sql)
-        .bind(project_id)
-        .bind(version)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(from_row).transpose()
-}
-
-/// How many versions a project has saved.
-pub async fn count(pool: &AnyPool, project_id: &str) -> Result<i64> {
-    let row = sqlx::query("select count(*) as n from llm_config where project_id = $1")
-        .bind(project_id)
-        .fetch_one(pool)
-        .await?;
-    col(&row, "n")
-}
