@@ -280,9 +280,17 @@ impl TestApp {
 
     /// Creates a project with this app's (signed-in) client; returns its id.
     pub async fn new_project(&self, name: &str) -> String {
-        let response = self
-            .post("/api/projects", serde_json::json!({ "name": name }))
-            .await;
+        self.new_project_as(&self.client, name).await
+    }
+
+    /// Creates a project as the user signed in on `client`; returns its id.
+    pub async fn new_project_as(&self, client: &Client, name: &str) -> String {
+        let response = post_with(
+            client,
+            &self.url("/api/projects"),
+            serde_json::json!({ "name": name }),
+        )
+        .await;
         assert_eq!(response.status(), StatusCode::CREATED);
         let project: Value = response.json().await.expect("json");
         project["id"].as_str().expect("project id").to_owned()

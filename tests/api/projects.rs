@@ -52,16 +52,8 @@ both_engines!(
         app.sign_up("admin@example.com").await; // first account: workspace admin
         let owner = app.other_user("owner@example.com").await;
         let stranger = app.other_user("stranger@example.com").await;
-        let project: Value = owner
-            .post(app.url("/api/projects"))
-            .json(&json!({"name": "Private"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let path = format!("/api/projects/{}", project["id"].as_str().unwrap());
+        let id = app.new_project_as(&owner, "Private").await;
+        let path = format!("/api/projects/{id}");
 
         let peek = stranger.get(app.url(&path)).send().await.unwrap();
         assert_eq!(peek.status(), StatusCode::NOT_FOUND);

@@ -10,13 +10,7 @@ use serde_json::{json, Value};
 /// Signs up and creates a project; returns its id.
 async fn project(app: &TestApp) -> String {
     app.sign_up("owner@example.com").await;
-    let project: Value = app
-        .post("/api/projects", json!({"name": "Bot"}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    project["id"].as_str().unwrap().to_owned()
+    app.new_project("Bot").await
 }
 
 async fn config(app: &TestApp, id: &str) -> Value {
@@ -466,16 +460,7 @@ both_engines!(
         let owner = app.other_user("owner@example.com").await;
         let member = app.other_user("member@example.com").await;
         let stranger = app.other_user("stranger@example.com").await;
-        let project: Value = owner
-            .post(app.url("/api/projects"))
-            .json(&json!({"name": "Bot"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = project["id"].as_str().unwrap();
+        let id = app.new_project_as(&owner, "Bot").await;
         owner
             .post(app.url(&format!("/api/projects/{id}/members")))
             .json(&json!({"email": "member@example.com"}))
