@@ -3,8 +3,7 @@
 //!
 //! Tests, end-to-end runs, benchmarks and the offline demo point the providers' base URLs
 //! here. Answers are derived from the last user message; usage blocks follow each
-//! provider's counting rules; faults come from the `x-sim-fault` header or, for a fraction
-//! of all requests, from `--fault-rate`. The official Python SDKs work against it unchanged
+//! provider's counting rules. The official Python SDKs work against it unchanged
 //! (see `tests/sdk/`).
 //!
 //! | provider | routes |
@@ -13,9 +12,39 @@
 //! | OpenAI (and Llama OpenAI-compatible) | `POST /v1/chat/completions`, `GET /v1/models` |
 //! | Gemini | `/v1beta` and `/v1`: `POST models/{m}:generateContent`, `:streamGenerateContent?alt=sse`, `:countTokens`, `GET models`, `GET models/{m}` |
 //! | Ollama | `POST /api/chat`, `GET /api/tags` |
+//!
+//! # Faults
+//!
+//! A request's fault (a [`Fault`], named in snake_case) is, in this order:
+//! 1. the `x-sim-fault` header, when it names a fault;
+//! 2. else the first matching entry of the fault schedule (consumed once per match);
+//! 3. else, for a `--fault-rate` fraction of requests, `--fault`.
+//!
+//! # Control API
+//!
+//! Lets tests and the Playwright suite fail one provider or model of a chain through the app:
+//!
+//! | route | effect |
+//! |---|---|
+//! | `POST /_sim/faults` | schedules a fault → 201 `{"scheduled": n}` (400 for an unreadable body) |
+//! | `DELETE /_sim/faults` | clears the schedule → 204 |
+//! | `GET /_sim/stats` | `{"requests": n, "openStreams": m}`: requests to the provider routes, streams still open |
+//!
+//! The body of `POST /_sim/faults`:
+//!
+//! ```json
+//! {"model": "claude-3-5-sonnet-20241022", "dialect": "anthropic", "fault": "server_error",
+//!  "times": 2, "retryAfterSecs": 1}
+//! ```
+//!
+//! `model` (the request's model) and `dialect` (`anthropic`, `openai`, `gemini`, `ollama`)
+//! are optional filters; `times` defaults to 1 and 0 means every matching request until the
+//! schedule is cleared; `retryAfterSecs` sets the `Retry-After` of `rate_limit` (default 1 s)
+//! and `overloaded` (none by default) answers.
 
 mod answer;
 mod anthropic;
+mod faults;
 mod gemini;
 mod ollama;
 mod openai;
@@ -24,7 +53,7 @@ mod streaming;
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -38,6 +67,7 @@ use rand::Rng;
 use serde_json::Value;
 
 use answer::{Plan, Prompt};
+use faults::{DialectName, FaultSchedule, Injected};
 use streaming::{Ending, Script};
 
 /// Command-line options of `cover simulate`.
@@ -132,13 +162,42 @@ pub enum Fault {
     Cut,
     /// Send some tokens, then a broken JSON chunk.
     Malformed,
+    /// Streams: 200 and headers, then no frame ever (time-to-first-token timeouts);
+    /// non-streamed answers hang like `hang`.
+    Silent,
+    /// The provider's 400 for a request it rejects (an invalid-request error).
+    BadRequest,
 }
 
 impl Fault {
     /// True for faults answered with an error status instead of a (broken) answer.
     fn is_status(self) -> bool {
-        !matches!(self, Self::Hang | Self::Stall | Self::Cut | Self::Malformed)
+        !matches!(
+            self,
+            Self::Hang | Self::Stall | Self::Cut | Self::Malformed | Self::Silent
+        )
     }
+}
+
+/// `Retry-After` of a rate-limit answer when the schedule does not set one.
+const DEFAULT_RETRY_AFTER_SECS: u64 = 1;
+
+/// The message of the `bad_request` fault's 400.
+const BAD_REQUEST_MESSAGE: &str = "simulated bad request: the request was rejected as invalid";
+
+/// The `retry-after` header of a rate-limit answer (`secs`, or the default).
+fn rate_limit_retry_after(secs: Option<u64>) -> (&'static str, String) {
+    (
+        "retry-after",
+        secs.unwrap_or(DEFAULT_RETRY_AFTER_SECS).to_string(),
+    )
+}
+
+/// The `retry-after` header of an overloaded answer: only when the schedule set one.
+fn overloaded_retry_after(secs: Option<u64>) -> Vec<(&'static str, String)> {
+    secs.map(|s| ("retry-after", s.to_string()))
+        .into_iter()
+        .collect()
 }
 
 impl FromStr for Fault {
@@ -160,6 +219,7 @@ pub struct SimStats {
 struct Sim {
     opts: SimulatorOptions,
     stats: Arc<SimStats>,
+    schedule: Mutex<FaultSchedule>,
 }
 
 /// Builds the simulator's router.
@@ -173,6 +233,7 @@ pub fn router_with_stats(opts: SimulatorOptions) -> (Router, Arc<SimStats>) {
     let sim = Arc::new(Sim {
         opts,
         stats: stats.clone(),
+        schedule: Mutex::new(FaultSchedule::default()),
     });
     let gemini_call = || get(gemini::get_model).post(gemini_post);
     let router = Router::new()
@@ -185,6 +246,8 @@ pub fn router_with_stats(opts: SimulatorOptions) -> (Router, Arc<SimStats>) {
         .route("/v1/models/{call}", gemini_call())
         .route("/api/chat", post(ollama_chat))
         .route("/api/tags", get(ollama::tags))
+        .route("/_sim/faults", post(faults::schedule).delete(faults::clear))
+        .route("/_sim/stats", get(faults::stats))
         .with_state(sim);
     (router, stats)
 }
@@ -212,6 +275,12 @@ pub async fn serve_router(
 
 /// What each simulated provider does differently; the request flow is shared.
 trait Dialect: Sync {
+    /// Which API this is, for the fault schedule's `dialect` filter.
+    fn name(&self) -> DialectName;
+    /// The model the request names, for the fault schedule's `model` filter.
+    fn model<'a>(&'a self, body: &'a Value) -> Option<&'a str> {
+        body["model"].as_str()
+    }
     /// Checks the key; `Err` is the provider's own 401/403.
     // A rejection is a whole HTTP response, built at most once per request.
     #[allow(clippy::result_large_err)]
@@ -222,8 +291,8 @@ trait Dialect: Sync {
         query: Option<&str>,
         body: &Value,
     ) -> Result<(), Response>;
-    /// The provider's error answer for a status fault.
-    fn fault(&self, fault: Fault) -> Response;
+    /// The provider's error answer for a status fault; `retry_after_secs` as scheduled.
+    fn fault(&self, fault: Fault, retry_after_secs: Option<u64>) -> Response;
     /// The provider's 400 for a request it cannot read.
     fn bad_request(&self, message: &str) -> Response;
     /// Reads the request.
@@ -243,16 +312,30 @@ impl Sim {
         }
     }
 
-    fn pick_fault(&self, headers: &HeaderMap) -> Option<Fault> {
+    /// The schedule, even if a panicking holder poisoned its lock (it holds no invariant).
+    fn schedule(&self) -> MutexGuard<'_, FaultSchedule> {
+        self.schedule.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The request's fault: header, else schedule, else `--fault-rate` (see the module doc).
+    fn pick_fault(
+        &self,
+        headers: &HeaderMap,
+        dialect: DialectName,
+        model: Option<&str>,
+    ) -> Option<Injected> {
         let from_header = headers
             .get("x-sim-fault")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
-        from_header.or_else(|| {
-            (self.opts.fault_rate > 0.0
-                && rand::thread_rng().gen_bool(self.opts.fault_rate.min(1.0)))
-            .then_some(self.opts.fault)
-        })
+            .and_then(|v| v.parse::<Fault>().ok());
+        if let Some(fault) = from_header {
+            return Some(fault.into());
+        }
+        if let Some(scheduled) = self.schedule().take(dialect, model) {
+            return Some(scheduled);
+        }
+        (self.opts.fault_rate > 0.0 && rand::thread_rng().gen_bool(self.opts.fault_rate.min(1.0)))
+            .then_some(self.opts.fault.into())
     }
 
     fn token_interval(&self) -> Duration {
@@ -274,10 +357,12 @@ impl Sim {
     ) -> Result<Option<Fault>, Response> {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         dialect.authorize(self, headers, query, body)?;
-        match self.pick_fault(headers) {
-            Some(Fault::Hang) => std::future::pending().await,
-            Some(f) if f.is_status() => Err(dialect.fault(f)),
-            other => Ok(other),
+        match self.pick_fault(headers, dialect.name(), dialect.model(body)) {
+            Some(Injected {
+                fault: Fault::Hang, ..
+            }) => std::future::pending().await,
+            Some(i) if i.fault.is_status() => Err(dialect.fault(i.fault, i.retry_after_secs)),
+            other => Ok(other.map(|i| i.fault)),
         }
     }
 }
@@ -308,11 +393,15 @@ async fn chat(
         Some(Fault::Stall) => Ending::Stall,
         Some(Fault::Cut) => Ending::Cut,
         Some(Fault::Malformed) => Ending::Malformed,
+        Some(Fault::Silent) => Ending::Silent,
         _ => Ending::Complete,
     };
     if prompt.stream {
         let script = dialect.script(&prompt, &plan);
         return streaming::response(script, sim.opts.ttft, interval, ending, sim.stats.clone());
+    }
+    if ending == Ending::Silent {
+        return std::future::pending().await;
     }
     let thinking = sim.opts.ttft + interval * plan.output_tokens as u32;
     if !thinking.is_zero() {

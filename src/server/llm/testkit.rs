@@ -1,6 +1,7 @@
 //! Test helpers shared by the adapter tests: replaying recorded streams (whole and split at
 //! every byte), and starting the simulator on a free loopback port.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,6 +71,39 @@ pub(crate) struct Sim {
     pub url: String,
     /// Counters the simulator updates.
     pub stats: Arc<SimStats>,
+}
+
+impl Sim {
+    /// Schedules a fault through the control API (`POST /_sim/faults`), as the Playwright suite does.
+    pub(crate) async fn schedule_fault(&self, entry: serde_json::Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/_sim/faults", self.url))
+            .json(&entry)
+            .send()
+            .await
+            .expect("simulator answers");
+        assert_eq!(response.status().as_u16(), 201, "fault {entry} scheduled");
+    }
+
+    /// Clears the fault schedule (`DELETE /_sim/faults`).
+    pub(crate) async fn clear_faults(&self) {
+        let response = reqwest::Client::new()
+            .delete(format!("{}/_sim/faults", self.url))
+            .send()
+            .await
+            .expect("simulator answers");
+        assert_eq!(response.status().as_u16(), 204);
+    }
+
+    /// Requests the provider routes have received so far.
+    pub(crate) fn requests(&self) -> u64 {
+        self.stats.requests.load(Ordering::Relaxed)
+    }
+
+    /// Streams the simulator is still sending.
+    pub(crate) fn open_streams(&self) -> i64 {
+        self.stats.open_streams.load(Ordering::Relaxed)
+    }
 }
 
 /// Starts the simulator on port 0 inside the test's runtime.

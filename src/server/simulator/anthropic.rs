@@ -10,7 +10,10 @@ use serde_json::{json, Value};
 
 use super::answer::{self, ForcedTool, Plan, Prompt};
 use super::streaming::{sse, Script};
-use super::{header_key, json_response, Dialect, Fault, Sim};
+use super::{
+    header_key, json_response, overloaded_retry_after, rate_limit_retry_after, Dialect,
+    DialectName, Fault, Sim, BAD_REQUEST_MESSAGE,
+};
 
 /// The Anthropic dialect.
 pub(super) struct Anthropic;
@@ -58,6 +61,10 @@ fn tool_id(prompt: &Prompt) -> String {
 }
 
 impl Dialect for Anthropic {
+    fn name(&self) -> DialectName {
+        DialectName::Anthropic
+    }
+
     fn authorize(
         &self,
         sim: &Sim,
@@ -69,15 +76,15 @@ impl Dialect for Anthropic {
         if sim.key_ok(key) {
             Ok(())
         } else {
-            Err(self.fault(Fault::Unauthorized))
+            Err(self.fault(Fault::Unauthorized, None))
         }
     }
 
-    fn fault(&self, fault: Fault) -> Response {
-        let retry = [("retry-after", "1".to_owned())];
+    fn fault(&self, fault: Fault, retry_after_secs: Option<u64>) -> Response {
         match fault {
-            Fault::RateLimit => error(429, "rate_limit_error", "This request would exceed the rate limit for your organization of 40,000 input tokens per minute. Please reduce the prompt length or the maximum tokens requested, or try again later.", &retry),
-            Fault::Overloaded => error(529, "overloaded_error", "Overloaded", &[]),
+            Fault::RateLimit => error(429, "rate_limit_error", "This request would exceed the rate limit for your organization of 40,000 input tokens per minute. Please reduce the prompt length or the maximum tokens requested, or try again later.", &[rate_limit_retry_after(retry_after_secs)]),
+            Fault::Overloaded => error(529, "overloaded_error", "Overloaded", &overloaded_retry_after(retry_after_secs)),
+            Fault::BadRequest => self.bad_request(BAD_REQUEST_MESSAGE),
             Fault::Unavailable => error(503, "api_error", "Service Unavailable", &[]),
             Fault::Unauthorized => error(401, "authentication_error", "invalid x-api-key", &[]),
             Fault::Quota => error(400, "invalid_request_error", "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.", &[]),

@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 
 use super::answer::{self, ForcedTool, Plan, Prompt};
 use super::streaming::Script;
-use super::{header_key, json_response, Dialect, Fault, Sim};
+use super::{
+    header_key, json_response, rate_limit_retry_after, Dialect, DialectName, Fault, Sim,
+    BAD_REQUEST_MESSAGE,
+};
 
 /// The Gemini dialect for one model (the model is in the URL).
 pub(super) struct Gemini {
@@ -83,6 +86,14 @@ fn key_from_query(query: Option<&str>) -> Option<&str> {
 }
 
 impl Dialect for Gemini {
+    fn name(&self) -> DialectName {
+        DialectName::Gemini
+    }
+
+    fn model<'a>(&'a self, _body: &'a Value) -> Option<&'a str> {
+        Some(self.model.as_str()).filter(|m| !m.is_empty())
+    }
+
     fn authorize(
         &self,
         sim: &Sim,
@@ -93,19 +104,26 @@ impl Dialect for Gemini {
         match header_key(headers, "x-goog-api-key").or_else(|| key_from_query(query)) {
             None => Err(error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.", json!([]))),
             Some(key) if sim.key_ok(Some(key)) => Ok(()),
-            Some(_) => Err(self.fault(Fault::Unauthorized)),
+            Some(_) => Err(self.fault(Fault::Unauthorized, None)),
         }
     }
 
-    fn fault(&self, fault: Fault) -> Response {
+    fn fault(&self, fault: Fault, retry_after_secs: Option<u64>) -> Response {
         match fault {
             Fault::RateLimit => error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).", json!([
                 {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests", "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},
-                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1s"}])),
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{}s", rate_limit_retry_after(retry_after_secs).1)}])),
             Fault::Quota => error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.", json!([
                 {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests", "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]},
                 {"@type": "type.googleapis.com/google.rpc.Help", "links": [{"description": "Learn more about Gemini API quotas", "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]}])),
-            Fault::Overloaded => error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.", json!([])),
+            Fault::Overloaded => {
+                let retry: Vec<Value> = retry_after_secs
+                    .map(|s| json!({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{s}s")}))
+                    .into_iter()
+                    .collect();
+                error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.", json!(retry))
+            }
+            Fault::BadRequest => self.bad_request(BAD_REQUEST_MESSAGE),
             Fault::Unavailable => error(503, "UNAVAILABLE", "The service is currently unavailable.", json!([])),
             Fault::Unauthorized => error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", json!([
                 {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}}])),

@@ -10,11 +10,16 @@ use serde_json::{json, Value};
 
 use super::answer::{self, ForcedTool, Plan, Prompt};
 use super::streaming::Script;
-use super::{json_response, Dialect, Fault, Sim};
+use super::{
+    json_response, overloaded_retry_after, rate_limit_retry_after, Dialect, DialectName, Fault,
+    Sim, BAD_REQUEST_MESSAGE,
+};
 
 /// The Ollama dialect.
 pub(super) struct Ollama;
 
+/// Ollama's answer when its request queue is full.
+const SERVER_BUSY: &str = "server busy, please try again.  maximum pending requests exceeded";
 const CREATED_AT: &str = "2024-12-06T00:46:58.265747Z";
 const MODELS: &[&str] = &["llama3.2:latest", "llama3.1:8b", "llama3.1:70b"];
 
@@ -47,6 +52,10 @@ fn tool_calls(plan: &Plan) -> Option<Value> {
 }
 
 impl Dialect for Ollama {
+    fn name(&self) -> DialectName {
+        DialectName::Ollama
+    }
+
     fn authorize(
         &self,
         _sim: &Sim,
@@ -57,16 +66,16 @@ impl Dialect for Ollama {
         Ok(())
     }
 
-    fn fault(&self, fault: Fault) -> Response {
+    fn fault(&self, fault: Fault, retry_after_secs: Option<u64>) -> Response {
         match fault {
-            Fault::RateLimit | Fault::Quota => {
-                error(429, "too many requests", &[("retry-after", "1".to_owned())])
-            }
-            Fault::Overloaded | Fault::Unavailable => error(
-                503,
-                "server busy, please try again.  maximum pending requests exceeded",
-                &[],
+            Fault::RateLimit | Fault::Quota => error(
+                429,
+                "too many requests",
+                &[rate_limit_retry_after(retry_after_secs)],
             ),
+            Fault::Overloaded => error(503, SERVER_BUSY, &overloaded_retry_after(retry_after_secs)),
+            Fault::Unavailable => error(503, SERVER_BUSY, &[]),
+            Fault::BadRequest => self.bad_request(BAD_REQUEST_MESSAGE),
             Fault::Unauthorized => error(401, "unauthorized", &[]),
             Fault::ContextTooLong => error(400, "input length exceeds the context length", &[]),
             _ => error(

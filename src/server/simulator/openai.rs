@@ -9,7 +9,10 @@ use serde_json::{json, Value};
 
 use super::answer::{self, ForcedTool, Plan, Prompt};
 use super::streaming::{sse, Script};
-use super::{header_key, json_response, Dialect, Fault, Sim};
+use super::{
+    header_key, json_response, overloaded_retry_after, rate_limit_retry_after, Dialect,
+    DialectName, Fault, Sim, BAD_REQUEST_MESSAGE,
+};
 
 /// The OpenAI dialect.
 pub(super) struct OpenAi;
@@ -71,6 +74,26 @@ fn usage(prompt: &Prompt, plan: &Plan) -> Value {
     })
 }
 
+/// OpenAI's 429 for a token rate limit, advising a wait of `retry_after_secs` (or the default).
+fn rate_limited(retry_after_secs: Option<u64>) -> Response {
+    let retry_after = rate_limit_retry_after(retry_after_secs);
+    let wait = format!("{}s", retry_after.1);
+    let message = format!("Rate limit reached for gpt-4o in organization org-sim on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000. Please try again in {wait}. Visit https://platform.openai.com/account/rate-limits to learn more.");
+    let headers = [
+        ("x-ratelimit-limit-tokens", "30000".to_owned()),
+        ("x-ratelimit-remaining-tokens", "0".to_owned()),
+        ("x-ratelimit-reset-tokens", wait),
+        retry_after,
+    ];
+    error(
+        429,
+        "tokens",
+        Some("rate_limit_exceeded"),
+        &message,
+        &headers,
+    )
+}
+
 fn finish_reason(plan: &Plan) -> &'static str {
     match plan.finish {
         answer::Finish::Stop => "stop",
@@ -101,6 +124,10 @@ fn keyless(body: &Value) -> bool {
 }
 
 impl Dialect for OpenAi {
+    fn name(&self) -> DialectName {
+        DialectName::OpenAi
+    }
+
     fn authorize(
         &self,
         sim: &Sim,
@@ -116,16 +143,11 @@ impl Dialect for OpenAi {
         }
     }
 
-    fn fault(&self, fault: Fault) -> Response {
-        let retry = [
-            ("retry-after", "1".to_owned()),
-            ("x-ratelimit-limit-tokens", "30000".to_owned()),
-            ("x-ratelimit-remaining-tokens", "0".to_owned()),
-            ("x-ratelimit-reset-tokens", "1s".to_owned()),
-        ];
+    fn fault(&self, fault: Fault, retry_after_secs: Option<u64>) -> Response {
         match fault {
-            Fault::RateLimit => error(429, "tokens", Some("rate_limit_exceeded"), "Rate limit reached for gpt-4o in organization org-sim on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000. Please try again in 1s. Visit https://platform.openai.com/account/rate-limits to learn more.", &retry),
-            Fault::Overloaded => error(503, "server_error", None, "The engine is currently overloaded, please try again later", &[]),
+            Fault::RateLimit => rate_limited(retry_after_secs),
+            Fault::Overloaded => error(503, "server_error", None, "The engine is currently overloaded, please try again later", &overloaded_retry_after(retry_after_secs)),
+            Fault::BadRequest => self.bad_request(BAD_REQUEST_MESSAGE),
             Fault::Unavailable => error(503, "server_error", None, "Service Unavailable", &[]),
             Fault::Unauthorized => unauthorized(Some("sk-simulated-invalid-key")),
             Fault::Quota => error(429, "insufficient_quota", Some("insufficient_quota"), "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.", &[]),

@@ -37,6 +37,8 @@ pub(crate) enum Ending {
     Cut,
     /// A few tokens, then a broken frame, then close.
     Malformed,
+    /// Headers only: no frame at all, and the connection stays open.
+    Silent,
 }
 
 /// Decrements the open-stream counter when the body is dropped (finished or abandoned).
@@ -56,24 +58,11 @@ pub(crate) fn response(
     ending: Ending,
     stats: Arc<SimStats>,
 ) -> Response {
-    let mut frames: Vec<(Duration, String)> = Vec::new();
-    frames.extend(script.head.into_iter().map(|f| (Duration::ZERO, f)));
-    let keep = match ending {
-        Ending::Complete => script.tokens.len(),
-        _ => script.tokens.len().min(2).max(script.tokens.len() / 2),
-    };
-    frames.extend(script.tokens.into_iter().take(keep).map(|f| (interval, f)));
-    match ending {
-        Ending::Complete => frames.extend(script.tail.into_iter().map(|f| (Duration::ZERO, f))),
-        Ending::Malformed => frames.push((Duration::ZERO, script.malformed)),
-        Ending::Stall | Ending::Cut => {}
-    }
-    if let Some(first) = frames.first_mut() {
-        first.0 += ttft;
-    }
+    let content_type = script.content_type;
+    let frames = paced_frames(script, ttft, interval, ending);
     stats.open_streams.fetch_add(1, Ordering::Relaxed);
     let guard = OpenGuard(stats);
-    let stall = ending == Ending::Stall;
+    let stall = matches!(ending, Ending::Stall | Ending::Silent);
     let body = futures::stream::unfold(
         (frames.into_iter(), guard),
         move |(mut frames, guard)| async move {
@@ -91,12 +80,37 @@ pub(crate) fn response(
     );
     let mut response = (StatusCode::OK, Body::from_stream(body)).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        "content-type",
-        HeaderValue::from_static(script.content_type),
-    );
+    headers.insert("content-type", HeaderValue::from_static(content_type));
     headers.insert("cache-control", HeaderValue::from_static("no-cache"));
     response
+}
+
+/// The frames of a script to send for `ending`, each with the delay before it.
+fn paced_frames(
+    script: Script,
+    ttft: Duration,
+    interval: Duration,
+    ending: Ending,
+) -> Vec<(Duration, String)> {
+    if ending == Ending::Silent {
+        return Vec::new();
+    }
+    let mut frames: Vec<(Duration, String)> = Vec::new();
+    frames.extend(script.head.into_iter().map(|f| (Duration::ZERO, f)));
+    let keep = match ending {
+        Ending::Complete => script.tokens.len(),
+        _ => script.tokens.len().min(2).max(script.tokens.len() / 2),
+    };
+    frames.extend(script.tokens.into_iter().take(keep).map(|f| (interval, f)));
+    match ending {
+        Ending::Complete => frames.extend(script.tail.into_iter().map(|f| (Duration::ZERO, f))),
+        Ending::Malformed => frames.push((Duration::ZERO, script.malformed)),
+        Ending::Stall | Ending::Cut | Ending::Silent => {}
+    }
+    if let Some(first) = frames.first_mut() {
+        first.0 += ttft;
+    }
+    frames
 }
 
 /// Formats an SSE frame with an optional event name (`\n` line ends).

@@ -1,7 +1,11 @@
 //! Tests of the simulator's routing, auth, validation and fault injection over real HTTP.
 
+use std::sync::atomic::Ordering;
+
+use futures::StreamExt;
 use serde_json::{json, Value};
 
+use super::faults::{DialectName, FaultSchedule, Injected, ScheduledFault};
 use super::{Fault, SimulatorOptions};
 use crate::server::llm::testkit::start_simulator;
 
@@ -207,4 +211,149 @@ fn fault_names_parse_from_snake_case_header_values() {
     );
     assert_eq!(" rate_limit ".parse::<Fault>(), Ok(Fault::RateLimit));
     assert!("nope".parse::<Fault>().is_err());
+}
+
+fn scheduled(value: Value) -> ScheduledFault {
+    serde_json::from_value(value).expect("a valid schedule entry")
+}
+
+#[test]
+fn scheduled_faults_match_by_model_and_dialect_in_order() {
+    let mut schedule = FaultSchedule::default();
+    schedule.add(scheduled(
+        json!({"model": "gpt-4o", "dialect": "openai", "fault": "quota"}),
+    ));
+    schedule.add(scheduled(
+        json!({"dialect": "anthropic", "fault": "overloaded", "retryAfterSecs": 3}),
+    ));
+    schedule.add(scheduled(json!({"fault": "server_error"})));
+    assert_eq!(
+        schedule.take(DialectName::Anthropic, Some("claude-3-5-haiku-20241022")),
+        Some(Injected {
+            fault: Fault::Overloaded,
+            retry_after_secs: Some(3)
+        })
+    );
+    // The model filter compares the request's model exactly; the catch-all entry answers.
+    assert_eq!(
+        schedule.take(DialectName::OpenAi, Some("gpt-4o-mini")),
+        Some(Fault::ServerError.into())
+    );
+    assert_eq!(
+        schedule.take(DialectName::OpenAi, Some("gpt-4o")),
+        Some(Fault::Quota.into())
+    );
+    assert_eq!(schedule.take(DialectName::OpenAi, Some("gpt-4o")), None);
+}
+
+#[test]
+fn a_scheduled_fault_is_consumed_times_times_and_zero_means_until_cleared() {
+    let mut schedule = FaultSchedule::default();
+    schedule.add(scheduled(json!({"fault": "cut", "times": 2})));
+    assert_eq!(
+        schedule.take(DialectName::Gemini, None),
+        Some(Fault::Cut.into())
+    );
+    assert_eq!(
+        schedule.take(DialectName::Gemini, None),
+        Some(Fault::Cut.into())
+    );
+    assert_eq!(schedule.take(DialectName::Gemini, None), None);
+    schedule.add(scheduled(json!({"fault": "silent", "times": 0})));
+    for _ in 0..5 {
+        assert_eq!(
+            schedule.take(DialectName::Ollama, Some("llama3.2")),
+            Some(Fault::Silent.into())
+        );
+    }
+    schedule.clear();
+    assert_eq!(schedule.take(DialectName::Ollama, Some("llama3.2")), None);
+}
+
+#[test]
+fn schedule_entries_with_unknown_faults_or_fields_are_rejected() {
+    let bad = |v: Value| serde_json::from_value::<ScheduledFault>(v).is_err();
+    assert!(bad(json!({"fault": "nope"})));
+    assert!(bad(json!({"fault": "cut", "dialect": "mistral"})));
+    assert!(bad(json!({"fault": "cut", "tims": 2})));
+}
+
+#[tokio::test]
+async fn the_control_api_schedules_faults_per_model_counts_requests_and_clears() {
+    let sim = start_simulator(SimulatorOptions::default()).await;
+    let http = reqwest::Client::new();
+    let faults = format!("{}/_sim/faults", sim.url);
+    let scheduled = http
+        .post(&faults)
+        .json(&json!({"model": "claude-3-5-sonnet-20241022", "fault": "rate_limit", "times": 0, "retryAfterSecs": 7}))
+        .send()
+        .await
+        .expect("schedule");
+    assert_eq!(scheduled.status().as_u16(), 201);
+    let rejected = http
+        .post(&faults)
+        .json(&json!({"fault": "no_such_fault"}))
+        .send()
+        .await
+        .expect("schedule");
+    assert_eq!(rejected.status().as_u16(), 400);
+    let messages = format!("{}/v1/messages", sim.url);
+    let ask = |model: &str| {
+        let mut body = anthropic_body();
+        body["model"] = json!(model);
+        http.post(&messages).header("x-api-key", "k").json(&body)
+    };
+    for _ in 0..2 {
+        let (status, headers, _) = send(ask("claude-3-5-sonnet-20241022")).await;
+        assert_eq!(
+            (status, &headers["retry-after"]),
+            (429, &"7".parse().expect("header"))
+        );
+    }
+    let (status, _, _) = send(ask("claude-3-5-haiku-20241022")).await;
+    assert_eq!(status, 200, "another model is not affected");
+    let cleared = http.delete(&faults).send().await.expect("clear");
+    assert_eq!(cleared.status().as_u16(), 204);
+    let (status, _, _) = send(ask("claude-3-5-sonnet-20241022")).await;
+    assert_eq!(status, 200);
+    let (_, _, stats) = send(http.get(format!("{}/_sim/stats", sim.url))).await;
+    assert_eq!(stats["requests"], 4, "control calls are not counted");
+}
+
+#[tokio::test]
+async fn the_silent_fault_sends_stream_headers_and_then_nothing() {
+    let sim = start_simulator(SimulatorOptions::default()).await;
+    let mut body = anthropic_body();
+    body["stream"] = json!(true);
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/messages", sim.url))
+        .header("x-api-key", "k")
+        .header("x-sim-fault", "silent")
+        .json(&body)
+        .send()
+        .await
+        .expect("headers arrive");
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut bytes = resp.bytes_stream();
+    let next = tokio::time::timeout(std::time::Duration::from_millis(200), bytes.next()).await;
+    assert!(next.is_err(), "no frame is ever sent");
+    assert_eq!(sim.stats.open_streams.load(Ordering::Relaxed), 1);
+    drop(bytes);
+}
+
+#[tokio::test]
+async fn the_bad_request_fault_is_each_providers_invalid_request_answer() {
+    let sim = start_simulator(SimulatorOptions::default()).await;
+    let (status, _, body) = send(
+        reqwest::Client::new()
+            .post(format!("{}/v1/messages", sim.url))
+            .header("x-api-key", "k")
+            .header("x-sim-fault", "bad_request")
+            .json(&anthropic_body()),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["type"].as_str()),
+        (400, Some("invalid_request_error"))
+    );
 }
