@@ -15,6 +15,8 @@
 //! * [`params`] — per-provider parameter validation (also used by the settings API).
 //! * [`tokens`] — local token counting (tiktoken for OpenAI, estimates elsewhere).
 //! * [`anthropic`], [`openai`], [`gemini`], [`ollama`] — adapters that only translate.
+//! * [`router`] — retry with backoff, fallback chain, circuit breakers, time limits and
+//!   stream failover over any [`Provider`]s; reports every attempt to a sink (the ledger).
 
 pub mod anthropic;
 pub mod error;
@@ -23,6 +25,7 @@ pub mod gemini;
 pub mod ollama;
 pub mod openai;
 pub mod params;
+pub mod router;
 pub mod stream;
 pub mod tokens;
 pub mod types;

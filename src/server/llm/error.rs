@@ -115,6 +115,22 @@ impl LlmError {
         }
     }
 
+    /// The class as the API and the ledger name it (`rateLimited`, `auth`, …).
+    pub fn class(&self) -> &'static str {
+        match self.kind {
+            ErrorKind::RateLimited { .. } => "rateLimited",
+            ErrorKind::QuotaExhausted => "quotaExhausted",
+            ErrorKind::Overloaded { .. } => "overloaded",
+            ErrorKind::Transient => "transient",
+            ErrorKind::Auth => "auth",
+            ErrorKind::InvalidRequest => "invalidRequest",
+            ErrorKind::ContextTooLong => "contextTooLong",
+            ErrorKind::ContentFiltered => "contentFiltered",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::InvalidParameter { .. } => "invalidParameter",
+        }
+    }
+
     /// True when the same request may succeed if sent again (after `retry_after`).
     pub fn is_retryable(&self) -> bool {
         matches!(
