@@ -5,6 +5,10 @@
 
 pub mod admin;
 pub mod auth;
+pub mod budgets;
 pub mod catalog;
+pub mod chat;
+pub mod compare;
+pub mod costs;
 pub mod projects;
 pub mod settings;

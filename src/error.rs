@@ -61,6 +61,19 @@ pub enum AppError {
         /// Seconds to wait.
         retry_after_secs: u64,
     },
+    /// 502: every provider the request could go to failed; `class` is the
+    /// failure class (`rateLimited`, `auth`, `transient`, …). The failed answer
+    /// is stored in the conversation as `message_id`.
+    #[error("{message}")]
+    #[serde(rename_all = "camelCase")]
+    ProviderFailed {
+        /// The failure class.
+        class: String,
+        /// What happened, in words.
+        message: String,
+        /// The stored (failed) answer.
+        message_id: String,
+    },
     /// 503: a dependency (the database) is unavailable.
     #[error("the service is temporarily unavailable; please retry")]
     Unavailable,
@@ -111,6 +124,7 @@ impl AppError {
             AppError::NotFound => 404,
             AppError::Conflict { .. } => 409,
             AppError::TooManyRequests { .. } => 429,
+            AppError::ProviderFailed { .. } => 502,
             AppError::Unavailable => 503,
             AppError::Internal => 500,
             AppError::Transport { .. } => 502,

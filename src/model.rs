@@ -4,7 +4,10 @@
 pub mod account;
 pub mod api_token;
 pub mod catalog;
+pub mod chat;
+pub mod costs;
 pub mod llm_config;
 pub mod money;
 pub mod parameters;
+pub mod pricing;
 pub mod recommend;

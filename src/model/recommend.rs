@@ -19,7 +19,7 @@ pub struct Recommendation {
 
 /// Cost of a typical chatbot token mix in nano-dollars per 1M tokens: three
 /// input tokens (history, knowledge) for every output token.
-fn blended_cost(model: &ModelInfo) -> i64 {
+pub fn blended_cost(model: &ModelInfo) -> i64 {
     model
         .pricing
         .as_ref()

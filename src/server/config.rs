@@ -5,7 +5,8 @@
 use crate::model::catalog::ProviderId;
 use crate::server::crypto::{self, Keyring};
 use crate::server::error::{Error, Result};
-use crate::server::llm::BaseUrls;
+use crate::server::llm::router::RouterSettings;
+use crate::server::llm::{BaseUrls, Timeouts};
 use leptos::config::LeptosOptions;
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,11 @@ pub struct Config {
     pub managed_keys: ManagedKeys,
     /// Where the master key comes from.
     pub master_key: MasterKeySource,
+    /// Provider HTTP timeouts (`COVER_LLM_CONNECT_TIMEOUT_MS`,
+    /// `COVER_LLM_REQUEST_TIMEOUT_MS`, `COVER_LLM_IDLE_TIMEOUT_MS`).
+    pub timeouts: Timeouts,
+    /// Retry, fallback, circuit-breaker and time-limit settings (`COVER_LLM_*`).
+    pub router: RouterSettings,
 }
 
 /// Where the master key that encrypts BYOK keys comes from.
@@ -133,6 +139,12 @@ impl Config {
             base_urls: BaseUrls::from_env(),
             managed_keys: ManagedKeys::from_env(),
             master_key,
+            timeouts: Timeouts {
+                connect: duration_ms("COVER_LLM_CONNECT_TIMEOUT_MS", Timeouts::default().connect)?,
+                request: duration_ms("COVER_LLM_REQUEST_TIMEOUT_MS", Timeouts::default().request)?,
+                idle: duration_ms("COVER_LLM_IDLE_TIMEOUT_MS", Timeouts::default().idle)?,
+            },
+            router: RouterSettings::from_env(),
         })
     }
 }
@@ -143,6 +155,22 @@ fn load_leptos_options() -> Result<LeptosOptions> {
     leptos::config::get_configuration(path)
         .map(|conf| conf.leptos_options)
         .map_err(|e| Error::internal(format!("reading Leptos.toml / LEPTOS_* settings: {e}")))
+}
+
+/// A duration in milliseconds from the environment; unset keeps `default`.
+fn duration_ms(name: &str, default: std::time::Duration) -> Result<std::time::Duration> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(value) => value
+            .trim()
+            .parse::<u64>()
+            .map(std::time::Duration::from_millis)
+            .map_err(|_| {
+                Error::internal(format!(
+                    "{name} must be a whole number of milliseconds, got `{value}`"
+                ))
+            }),
+    }
 }
 
 fn parse_bool(name: &str, value: &str) -> Result<bool> {

@@ -9,7 +9,9 @@
 //! integers as `bool`), money is `bigint` nano-dollars.
 
 pub mod api_tokens;
+pub mod conversations;
 pub mod llm_configs;
+pub mod llm_usage;
 pub mod login_attempts;
 pub mod projects;
 pub mod provider_keys;

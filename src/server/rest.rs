@@ -17,6 +17,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
+pub mod chat;
 pub mod openapi;
 pub mod settings;
 
@@ -24,6 +25,7 @@ pub mod settings;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(settings::routes())
+        .merge(chat::routes())
         .route("/api/openapi.json", get(openapi::document))
         .route("/api/auth/signup", post(sign_up))
         .route("/api/auth/login", post(log_in))

@@ -3,6 +3,10 @@
 
 pub mod accounts;
 pub mod api_tokens;
+pub mod budgets;
+pub mod chat;
+pub mod compare;
+pub mod costs;
 pub mod key_rotation;
 pub mod llm_settings;
 pub mod projects;

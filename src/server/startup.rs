@@ -4,10 +4,13 @@
 
 use crate::app::{shell, App};
 use crate::server::config::Config;
+use crate::server::db::conversations;
 use crate::server::db::{Db, NativePool};
 use crate::server::error::{Error, Result};
-use crate::server::llm::{Executor, Timeouts};
-use crate::server::state::AppState;
+use crate::server::ledger::{self, Ledger};
+use crate::server::llm::router::LlmRouter;
+use crate::server::llm::Executor;
+use crate::server::state::{AppState, Background};
 use crate::server::{catalog, rest};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -25,6 +28,8 @@ use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 /// Idle time after which a session expires.
 const SESSION_IDLE_DAYS: i64 = 7;
+/// How long shutdown waits for running answers before it gives up on them.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A built, bound, not yet serving application.
 pub struct Application {
@@ -39,6 +44,23 @@ impl Application {
     pub async fn build(config: Config) -> Result<Application> {
         let db = Db::connect(&config.database_url).await?;
         let catalog = Arc::new(catalog::load()?);
+        // Answers still pending long after any answer's time limit were cut off
+        // by a stop of the server that ran them.
+        let now = crate::server::db::now_ms();
+        let limit = i64::try_from(config.router.total_timeout.as_millis()).unwrap_or(i64::MAX);
+        let abandoned = conversations::fail_abandoned(
+            &db.pool,
+            now.saturating_sub(limit.saturating_mul(2)),
+            now,
+        )
+        .await?;
+        if abandoned > 0 {
+            tracing::warn!(
+                abandoned,
+                "marked answers cut off by an earlier stop as failed"
+            );
+        }
+        let pool_for_ledger = db.pool.clone();
         let state = AppState {
             leptos_options: config.leptos.clone(),
             db,
@@ -46,7 +68,10 @@ impl Application {
             keyring: Arc::new(config.master_key.load()?),
             managed_keys: Arc::new(config.managed_keys.clone()),
             base_urls: Arc::new(config.base_urls.clone()),
-            executor: Executor::new(Timeouts::default()).map_err(Error::internal)?,
+            executor: Executor::new(config.timeouts).map_err(Error::internal)?,
+            router: Arc::new(LlmRouter::new(config.router)),
+            ledger: Ledger::start(pool_for_ledger, ledger::QUEUE_CAPACITY),
+            background: Background::default(),
         };
         let router = router(state.clone(), config.secure_cookies);
         let listener = tokio::net::TcpListener::bind(config.leptos.site_addr)
@@ -64,18 +89,38 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests and
-    /// closes the database.
+    /// The shared state (tests read the ledger and the database through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then: streamed answers stop and store
+    /// what they have, in-flight requests finish, running answers are awaited
+    /// (up to a grace period), the usage ledger is flushed and the database
+    /// closed. No usage row is lost by a graceful stop.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        let db = self.state.db.clone();
+        let state = self.state.clone();
+        let background = state.background.clone();
+        let stopping = background.stopping.clone();
         axum::serve(self.listener, self.router.into_make_service())
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                stopping.cancel();
+            })
             .await
             .map_err(Error::internal)?;
-        db.close().await;
+        background.tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, background.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!("answers still running after the shutdown grace period");
+        }
+        state.ledger.flush().await;
+        state.db.close().await;
         Ok(())
     }
 }

@@ -4,10 +4,14 @@ use crate::model::catalog::Catalog;
 use crate::server::config::ManagedKeys;
 use crate::server::crypto::Keyring;
 use crate::server::db::Db;
+use crate::server::ledger::Ledger;
+use crate::server::llm::router::LlmRouter;
 use crate::server::llm::{BaseUrls, Executor};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Shared, cheaply cloneable state: handed to axum routes and provided as Leptos
 /// context to every server function and SSR render.
@@ -27,6 +31,23 @@ pub struct AppState {
     pub base_urls: Arc<BaseUrls>,
     /// The one HTTP client every provider call goes through.
     pub executor: Executor,
+    /// Retry, fallback and circuit breakers for every provider call of a chat.
+    pub router: Arc<LlmRouter>,
+    /// The usage ledger's writer.
+    pub ledger: Ledger,
+    /// Answers running in the background, and the signal that stops them.
+    pub background: Background,
+}
+
+/// Work that outlives the request that started it (an answer whose client went
+/// away still finishes, is stored and billed). Graceful shutdown stops it,
+/// waits for it, then flushes the ledger.
+#[derive(Clone, Debug, Default)]
+pub struct Background {
+    /// Every running answer.
+    pub tracker: TaskTracker,
+    /// Cancelled at shutdown: streamed answers stop and store what they have.
+    pub stopping: CancellationToken,
 }
 
 impl AppState {

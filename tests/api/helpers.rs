@@ -4,13 +4,16 @@
 
 use cover::server::config::{Config, ManagedKeys, MasterKeySource};
 use cover::server::db::Db;
-use cover::server::llm::BaseUrls;
+use cover::server::llm::router::RouterSettings;
+use cover::server::llm::{BaseUrls, Timeouts};
 use cover::server::simulator::{self, SimulatorOptions};
 use cover::server::startup::Application;
+use cover::server::state::AppState;
 use leptos::config::LeptosOptions;
 use reqwest::{Client, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::Value;
+use std::time::Duration;
 
 /// Which engine a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,8 +128,9 @@ fn uuid_like() -> String {
 /// The one provider key the test simulator accepts (also the managed key).
 pub const GOOD_KEY: &str = "sk-ant-api03-test-key-abcdefghk4j2";
 
-/// Starts the provider simulator on port 0; it accepts only [`GOOD_KEY`].
-pub async fn spawn_simulator() -> String {
+/// Starts the provider simulator on port 0 with `options`; it accepts only
+/// [`GOOD_KEY`].
+pub async fn spawn_simulator(options: SimulatorOptions) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind simulator");
@@ -136,7 +140,7 @@ pub async fn spawn_simulator() -> String {
     );
     let options = SimulatorOptions {
         accept_key: Some(GOOD_KEY.to_owned()),
-        ..SimulatorOptions::default()
+        ..options
     };
     tokio::spawn(simulator::serve(listener, options));
     url
@@ -185,13 +189,65 @@ pub struct TestApp {
     /// The simulator every provider's base URL points at.
     pub simulator: String,
     pub client: Client,
+    /// The application's state (its database pool and usage ledger).
+    pub state: AppState,
     _database: TestDatabase,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// What a test may change about the application it starts.
+#[derive(Clone)]
+pub struct TestOptions {
+    /// Retry, fallback and time limits.
+    pub router: RouterSettings,
+    /// Provider HTTP timeouts.
+    pub timeouts: Timeouts,
+    /// The simulator's behaviour (pacing, random faults).
+    pub simulator: SimulatorOptions,
+}
+
+impl Default for TestOptions {
+    /// Time limits short enough for tests, long enough for a loaded machine.
+    fn default() -> Self {
+        TestOptions {
+            router: RouterSettings {
+                ttft_timeout: Duration::from_secs(10),
+                attempt_timeout: Duration::from_secs(20),
+                total_timeout: Duration::from_secs(60),
+                backoff_base: Duration::from_millis(5),
+                backoff_cap: Duration::from_millis(50),
+                max_retry_after: Duration::from_secs(3),
+                ..RouterSettings::default()
+            },
+            timeouts: Timeouts {
+                idle: Duration::from_secs(10),
+                ..Timeouts::default()
+            },
+            simulator: SimulatorOptions::default(),
+        }
+    }
+}
+
+impl TestOptions {
+    /// Sub-second time limits, for tests that provoke hangs, stalls and timeouts.
+    pub fn impatient() -> Self {
+        let mut options = TestOptions::default();
+        options.router.ttft_timeout = Duration::from_millis(400);
+        options.router.attempt_timeout = Duration::from_millis(600);
+        options.timeouts.idle = Duration::from_millis(400);
+        options
+    }
 }
 
 impl TestApp {
     /// Builds the real application on a fresh database and serves it on port 0.
     pub async fn spawn(engine: Engine) -> TestApp {
+        TestApp::spawn_with(engine, TestOptions::default()).await
+    }
+
+    /// Same as [`TestApp::spawn`] with other time limits or simulator behaviour.
+    pub async fn spawn_with(engine: Engine, options: TestOptions) -> TestApp {
         log_buffer();
         let database = TestDatabase::create(engine).await;
         let leptos = LeptosOptions::builder()
@@ -199,7 +255,7 @@ impl TestApp {
             .site_root("target/site")
             .site_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
             .build();
-        let simulator = spawn_simulator().await;
+        let simulator = spawn_simulator(options.simulator).await;
         let managed = || Some(SecretString::from(GOOD_KEY.to_owned()));
         let config = Config {
             database_url: database.url.clone(),
@@ -215,19 +271,44 @@ impl TestApp {
                 key: cover::server::crypto::generate_key(),
                 version: None,
             },
+            timeouts: options.timeouts,
+            router: options.router,
         };
         let app = Application::build(config).await.expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state().clone();
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async move {
-            let _ = stop.await;
-        }));
+        let serving = tokio::spawn(async move {
+            app.run_until(async move {
+                let _ = stop.await;
+            })
+            .await
+            .expect("graceful shutdown");
+        });
         TestApp {
             address,
             simulator,
             client: new_client(),
+            state,
             _database: database,
-            _shutdown: shutdown,
+            shutdown: Some(shutdown),
+            serving: Some(serving),
+        }
+    }
+
+    /// The database's URL (to reconnect after a shutdown).
+    pub fn database_url(&self) -> String {
+        self._database.url.clone()
+    }
+
+    /// Stops the application gracefully and waits until it has (the ledger
+    /// is flushed and the database closed when this returns).
+    pub async fn shut_down(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(serving) = self.serving.take() {
+            serving.await.expect("the server task ends");
         }
     }
 

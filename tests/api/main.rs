@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod catalog;
+mod chat;
 mod pages;
 mod projects;
 mod repository;

@@ -98,3 +98,14 @@ pub async fn latest(pool: &AnyPool, project_id: &str) -> Result<Option<ConfigRow
         .await?;
     row.as_ref().map(from_row).transpose()
 }
+
+/// One version of a project's configuration (a conversation's pinned one).
+pub async fn version(pool: &AnyPool, project_id: &str, version: i64) -> Result<Option<ConfigRow>> {
+    let sql = format!("select {COLUMNS} from llm_config where project_id = $1 and version = $2");
+    let row = sqlx::query(&sql)
+        .bind(project_id)
+        .bind(version)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}

@@ -165,6 +165,51 @@ pub const ENDPOINTS: &[Endpoint] = &[
         auth: Auth::SessionOrToken,
     },
     Endpoint {
+        method: "get",
+        path: "/api/projects/{id}/conversations",
+        summary: "The project's conversations, most recently active first, with their cost so far",
+        request: None,
+        response: (200, Some("ConversationList")),
+        errors: &[401, 404],
+        auth: Auth::SessionOrToken,
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/projects/{id}/conversations",
+        summary: "Start a conversation; it keeps the project's current provider, model and parameters",
+        request: None,
+        response: (201, Some("Conversation")),
+        errors: &[401, 404],
+        auth: Auth::SessionOrToken,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/projects/{id}/conversations/{conversation_id}",
+        summary: "A conversation with its messages and the facts of every answer",
+        request: None,
+        response: (200, Some("ConversationDetail")),
+        errors: &[401, 404],
+        auth: Auth::SessionOrToken,
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/projects/{id}/conversations/{conversation_id}/messages",
+        summary: "Ask a question. The answer comes as JSON, or as server-sent events (started, delta, fallback, interrupted, then done or error) with Accept: text/event-stream",
+        request: Some("NewMessage"),
+        response: (200, Some("ChatAnswer")),
+        errors: &[400, 401, 404, 422, 502],
+        auth: Auth::SessionOrToken,
+    },
+    Endpoint {
+        method: "put",
+        path: "/api/projects/{id}/conversations/{conversation_id}/messages/{message_id}/rating",
+        summary: "Thumbs up or down on an answer (null clears it)",
+        request: Some("Rating"),
+        response: (204, None),
+        errors: &[400, 401, 404],
+        auth: Auth::SessionOrToken,
+    },
+    Endpoint {
         method: "post",
         path: "/api/projects/{id}/llm-config/test",
         summary: "Test Connection with the key the project would use",
@@ -265,6 +310,42 @@ fn schemas() -> Value {
             "role": { "type": "string", "enum": ["owner", "member", "admin"] }, "createdAt": string()
         }),
     );
+    let conversation = object(
+        &[
+            "id",
+            "title",
+            "provider",
+            "model",
+            "modelName",
+            "configVersion",
+            "messageCount",
+            "costNanos",
+            "hasUnpriced",
+            "createdAt",
+            "updatedAt",
+        ],
+        json!({
+            "id": string(), "title": string(), "provider": provider, "model": string(), "modelName": string(),
+            "configVersion": { "type": "integer" }, "messageCount": { "type": "integer" },
+            "costNanos": { "type": "integer", "description": "nano-dollars (1e-9 USD), every attempt counted" },
+            "hasUnpriced": { "type": "boolean" }, "createdAt": string(), "updatedAt": string()
+        }),
+    );
+    let usage = object(
+        &[
+            "inputTokens",
+            "cacheReadTokens",
+            "cacheWriteTokens",
+            "outputTokens",
+            "reasoningTokens",
+            "estimated",
+        ],
+        json!({
+            "inputTokens": { "type": "integer" }, "cacheReadTokens": { "type": "integer" },
+            "cacheWriteTokens": { "type": "integer" }, "outputTokens": { "type": "integer" },
+            "reasoningTokens": { "type": "integer" }, "estimated": { "type": "boolean" }
+        }),
+    );
     json!({
         "Credentials": object(&["email", "password"], json!({ "email": string(), "password": { "type": "string", "minLength": 8 } })),
         "User": object(&["id", "email", "role"], json!({ "id": string(), "email": string(), "role": { "type": "string", "enum": ["admin", "member"] } })),
@@ -299,6 +380,35 @@ fn schemas() -> Value {
         "TokenList": object(&["tokens"], json!({ "tokens": { "type": "array", "items": schema_ref("Token") } })),
         "NewToken": object(&["name"], json!({ "name": string() })),
         "CreatedToken": { "allOf": [schema_ref("Token"), object(&["secret"], json!({ "secret": { "type": "string", "description": "shown once" } }))] },
+        "Conversation": conversation,
+        "ConversationList": object(&["conversations"], json!({ "conversations": { "type": "array", "items": schema_ref("Conversation") } })),
+        "ConversationDetail": { "allOf": [schema_ref("Conversation"), object(&["vision", "messages"], json!({
+            "vision": { "type": "boolean" },
+            "messages": { "type": "array", "items": object(&["id", "role", "content", "status", "createdAt"], json!({
+                "id": string(), "role": { "type": "string", "enum": ["user", "assistant"] }, "content": string(),
+                "status": { "type": "string", "enum": ["pending", "complete", "stopped", "error"] },
+                "facts": { "type": "object" }, "fallback": schema_ref("FallbackNotice"), "interrupted": { "type": "object" },
+                "error": string(), "rating": { "type": "string", "enum": ["up", "down"] }, "createdAt": string(),
+                "images": { "type": "array", "items": schema_ref("Image") }
+            })) }
+        }))] },
+        "Image": object(&["mediaType", "data"], json!({ "mediaType": { "type": "string", "enum": ["image/png", "image/jpeg", "image/gif", "image/webp"] }, "data": { "type": "string", "description": "base64" } })),
+        "NewMessage": object(&["content"], json!({ "content": string(), "images": { "type": "array", "items": schema_ref("Image") } })),
+        "Usage": usage,
+        "FallbackNotice": object(&["from", "fromProvider", "to", "toProvider", "reason", "message"], json!({
+            "from": string(), "fromProvider": provider, "to": string(), "toProvider": provider,
+            "reason": { "type": "string", "description": "failure class: rateLimited, overloaded, quotaExhausted, transient, auth, contextTooLong" },
+            "message": string()
+        })),
+        "ChatAnswer": object(&["messageId", "questionId", "content", "provider", "model", "usage", "costUsd", "latencyMs", "fallback"], json!({
+            "messageId": string(), "questionId": string(), "content": string(), "provider": provider, "model": string(),
+            "usage": schema_ref("Usage"),
+            "costUsd": { "type": ["string", "null"], "description": "exact decimal; null when a model without a known price was used" },
+            "costNanos": { "type": ["integer", "null"] }, "latencyMs": { "type": "integer" }, "ttftMs": { "type": ["integer", "null"] },
+            "fallback": { "oneOf": [schema_ref("FallbackNotice"), { "type": "null" }] },
+            "interrupted": { "type": ["object", "null"] }, "trimmedMessages": { "type": "integer" }
+        })),
+        "Rating": object(&["rating"], json!({ "rating": { "type": ["string", "null"], "enum": ["up", "down", null] } })),
         "Error": object(&["error", "message"], json!({ "error": { "type": "object" }, "message": string(), "field": string() }))
     })
 }

@@ -134,21 +134,59 @@ impl Draft {
 
     /// Drops parameters the provider does not take (after a provider switch).
     fn keep_supported_parameters(&mut self) {
-        let p = &mut self.parameters;
-        if self.provider != ProviderId::OpenAi {
-            p.frequency_penalty = None;
-            p.presence_penalty = None;
-        } else {
-            p.top_k = None;
-        }
-        if self.provider != ProviderId::Gemini {
-            p.safety_settings.clear();
-            p.google_search = false;
-        }
-        if self.provider == ProviderId::Claude {
-            p.temperature = p.temperature.map(|t| t.min(1.0));
+        keep_supported_parameters(self.provider, &mut self.parameters);
+    }
+}
+
+/// Drops the parameters `provider` does not take and clamps the temperature to
+/// its range: a provider switch, and a fallback to another provider, send only
+/// what the new provider accepts.
+fn keep_supported_parameters(provider: ProviderId, p: &mut Parameters) {
+    if provider != ProviderId::OpenAi {
+        p.frequency_penalty = None;
+        p.presence_penalty = None;
+    } else {
+        p.top_k = None;
+    }
+    if provider != ProviderId::Gemini {
+        p.safety_settings.clear();
+        p.google_search = false;
+    }
+    if provider == ProviderId::Claude {
+        p.temperature = p.temperature.map(|t| t.min(1.0));
+    }
+}
+
+/// The project's parameters as another model (a fallback) takes them:
+/// unsupported ones dropped, max tokens capped at the model's maximum.
+pub fn parameters_for(provider: ProviderId, limits: ModelLimits, base: &Parameters) -> Parameters {
+    let mut parameters = base.clone();
+    keep_supported_parameters(provider, &mut parameters);
+    parameters.max_tokens = parameters
+        .max_tokens
+        .map(|m| m.min(limits.max_output_tokens));
+    parameters
+}
+
+/// The key the project's calls to `provider` use: the project's own stored key
+/// when it brings its own (always, for a provider other than the configured
+/// one, if it stored one), else Cover's managed key; `None` when there is none
+/// (self-hosted Llama usually needs none).
+pub async fn project_key(
+    state: &AppState,
+    project_id: &str,
+    draft: &Draft,
+    provider: ProviderId,
+) -> Result<Option<SecretString>> {
+    let own_key_first = provider != draft.provider || draft.key_source == KeySource::Byok;
+    if own_key_first {
+        if let Some(stored) =
+            provider_keys::get(&state.db.pool, project_id, provider.as_str()).await?
+        {
+            return Ok(Some(open_key(state, project_id, &stored.sealed)?));
         }
     }
+    Ok(state.managed_keys.get(provider).cloned())
 }
 
 /// The base URL a project's calls to `provider` go to.
@@ -480,10 +518,7 @@ pub async fn test_connection(
         .map(|k| SecretString::from(k.trim().to_owned()));
     let key = match typed {
         Some(key) => Some(key),
-        None => match provider_keys::get(&state.db.pool, project_id, provider.as_str()).await? {
-            Some(stored) => Some(open_key(state, project_id, &stored.sealed)?),
-            None => state.managed_keys.get(provider).cloned(),
-        },
+        None => project_key(state, project_id, &draft, provider).await?,
     };
     match key {
         Some(key) => Ok(check_key(state, provider, key, &base_url, draft.llama_flavour).await),

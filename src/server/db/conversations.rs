@@ -1,0 +1,320 @@
+//! The `conversation` and `message` tables. A conversation pins the
+//! configuration version it started with; its messages are numbered by an
+//! atomic counter on the conversation row, so concurrent questions never
+//! collide on either engine.
+
+use crate::server::db::col;
+use crate::server::error::Result;
+use sqlx::any::AnyRow;
+use sqlx::AnyPool;
+
+/// A stored conversation with what its answers cost so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRow {
+    /// Conversation id.
+    pub conversation_id: String,
+    /// Its project.
+    pub project_id: String,
+    /// Title.
+    pub title: String,
+    /// The pinned configuration version.
+    pub config_version: i64,
+    /// Pinned provider id.
+    pub provider: String,
+    /// Pinned catalog model id.
+    pub model: String,
+    /// Messages so far.
+    pub message_count: i64,
+    /// Who started it.
+    pub created_by: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+    /// Sum of its answers' costs (nano-dollars); 0 for a new row.
+    pub cost_nanos: i64,
+    /// Whether some answer used an unpriced model.
+    pub unpriced: bool,
+}
+
+/// A stored message; JSON columns still as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRow {
+    /// Message id.
+    pub message_id: String,
+    /// Its conversation.
+    pub conversation_id: String,
+    /// Position in the conversation (1, 2, …).
+    pub seq: i64,
+    /// `user` or `assistant`.
+    pub role: String,
+    /// Text.
+    pub content: String,
+    /// JSON images (questions).
+    pub images: Option<String>,
+    /// `pending`, `complete`, `stopped` or `error`.
+    pub status: String,
+    /// JSON `AnswerFacts`.
+    pub facts: Option<String>,
+    /// JSON `FallbackNotice`.
+    pub fallback: Option<String>,
+    /// JSON `InterruptedAnswer`.
+    pub interrupted: Option<String>,
+    /// Why an answer failed.
+    pub error: Option<String>,
+    /// Cost of every attempt (nano-dollars).
+    pub cost_nanos: i64,
+    /// Some attempt used an unpriced model.
+    pub unpriced: bool,
+    /// `up` or `down`.
+    pub rating: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// How an answer ended, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerUpdate {
+    /// `complete`, `stopped` or `error`.
+    pub status: &'static str,
+    /// Final (or partial) text.
+    pub content: String,
+    /// JSON `AnswerFacts`.
+    pub facts: Option<String>,
+    /// JSON `FallbackNotice`.
+    pub fallback: Option<String>,
+    /// JSON `InterruptedAnswer`.
+    pub interrupted: Option<String>,
+    /// Error text.
+    pub error: Option<String>,
+    /// Cost of every attempt.
+    pub cost_nanos: i64,
+    /// Some attempt was unpriced.
+    pub unpriced: bool,
+}
+
+const CONVERSATION_COLUMNS: &str = "c.conversation_id, c.project_id, c.title, c.config_version, \
+     c.provider, c.model, c.message_count, c.created_by, c.created_at, c.updated_at";
+
+const MESSAGE_COLUMNS: &str = "message_id, conversation_id, seq, role, content, images, status, \
+     facts, fallback, interrupted, error, cost_nanos, unpriced, rating, created_at";
+
+fn conversation_from(row: &AnyRow) -> Result<ConversationRow> {
+    Ok(ConversationRow {
+        conversation_id: col(row, "conversation_id")?,
+        project_id: col(row, "project_id")?,
+        title: col(row, "title")?,
+        config_version: col(row, "config_version")?,
+        provider: col(row, "provider")?,
+        model: col(row, "model")?,
+        message_count: col(row, "message_count")?,
+        created_by: col(row, "created_by")?,
+        created_at: col(row, "created_at")?,
+        updated_at: col(row, "updated_at")?,
+        cost_nanos: col(row, "cost")?,
+        unpriced: col::<i64>(row, "any_unpriced")? != 0,
+    })
+}
+
+fn message_from(row: &AnyRow) -> Result<MessageRow> {
+    Ok(MessageRow {
+        message_id: col(row, "message_id")?,
+        conversation_id: col(row, "conversation_id")?,
+        seq: col(row, "seq")?,
+        role: col(row, "role")?,
+        content: col(row, "content")?,
+        images: col(row, "images")?,
+        status: col(row, "status")?,
+        facts: col(row, "facts")?,
+        fallback: col(row, "fallback")?,
+        interrupted: col(row, "interrupted")?,
+        error: col(row, "error")?,
+        cost_nanos: col(row, "cost_nanos")?,
+        unpriced: col::<i64>(row, "unpriced")? != 0,
+        rating: col(row, "rating")?,
+        created_at: col(row, "created_at")?,
+    })
+}
+
+/// Stores a new conversation.
+pub async fn insert(pool: &AnyPool, row: &ConversationRow) -> Result<()> {
+    sqlx::query(
+        "insert into conversation (conversation_id, project_id, title, config_version, provider, \
+         model, message_count, created_by, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&row.conversation_id)
+    .bind(&row.project_id)
+    .bind(&row.title)
+    .bind(row.config_version)
+    .bind(&row.provider)
+    .bind(&row.model)
+    .bind(row.message_count)
+    .bind(&row.created_by)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+fn select_conversations(filter: &str) -> String {
+    format!(
+        "select {CONVERSATION_COLUMNS}, \
+           cast(coalesce(sum(m.cost_nanos), 0) as bigint) as cost, \
+           coalesce(max(m.unpriced), 0) as any_unpriced \
+         from conversation c left join message m on m.conversation_id = c.conversation_id \
+         where {filter} \
+         group by {CONVERSATION_COLUMNS} \
+         order by c.updated_at desc, c.conversation_id"
+    )
+}
+
+/// A project's conversations, most recently active first.
+pub async fn list(pool: &AnyPool, project_id: &str) -> Result<Vec<ConversationRow>> {
+    let rows = sqlx::query(&select_conversations("c.project_id = $1"))
+        .bind(project_id)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(conversation_from).collect()
+}
+
+/// One conversation of a project.
+pub async fn find(
+    pool: &AnyPool,
+    project_id: &str,
+    conversation_id: &str,
+) -> Result<Option<ConversationRow>> {
+    let row = sqlx::query(&select_conversations(
+        "c.project_id = $1 and c.conversation_id = $2",
+    ))
+    .bind(project_id)
+    .bind(conversation_id)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(conversation_from).transpose()
+}
+
+/// A conversation's messages, in order.
+pub async fn messages(pool: &AnyPool, conversation_id: &str) -> Result<Vec<MessageRow>> {
+    let sql =
+        format!("select {MESSAGE_COLUMNS} from message where conversation_id = $1 order by seq");
+    let rows = sqlx::query(&sql)
+        .bind(conversation_id)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(message_from).collect()
+}
+
+/// Stores a question and its pending answer in one transaction, numbering them
+/// with the conversation's counter; the first question also titles it.
+pub async fn insert_exchange(
+    pool: &AnyPool,
+    question: &MessageRow,
+    answer_id: &str,
+    title: &str,
+) -> Result<(i64, i64)> {
+    let mut tx = pool.begin().await?;
+    let count: i64 = sqlx::query_scalar(
+        "update conversation set message_count = message_count + 2, updated_at = $2, \
+           title = case when message_count = 0 then $3 else title end \
+         where conversation_id = $1 returning message_count",
+    )
+    .bind(&question.conversation_id)
+    .bind(question.created_at)
+    .bind(title)
+    .fetch_one(&mut *tx)
+    .await?;
+    let (question_seq, answer_seq) = (count - 1, count);
+    let insert = format!(
+        "insert into message ({MESSAGE_COLUMNS}, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, null, null, null, null, 0, 0, null, $8, $8)"
+    );
+    for (id, seq, role, content, images, status) in [
+        (
+            question.message_id.as_str(),
+            question_seq,
+            "user",
+            question.content.as_str(),
+            question.images.as_deref(),
+            "complete",
+        ),
+        (answer_id, answer_seq, "assistant", "", None, "pending"),
+    ] {
+        sqlx::query(&insert)
+            .bind(id)
+            .bind(&question.conversation_id)
+            .bind(seq)
+            .bind(role)
+            .bind(content)
+            .bind(images)
+            .bind(status)
+            .bind(question.created_at)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok((question_seq, answer_seq))
+}
+
+/// Stores how an answer ended.
+pub async fn finish_answer(
+    pool: &AnyPool,
+    message_id: &str,
+    update: &AnswerUpdate,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "update message set status = $2, content = $3, facts = $4, fallback = $5, \
+           interrupted = $6, error = $7, cost_nanos = $8, unpriced = $9, updated_at = $10 \
+         where message_id = $1",
+    )
+    .bind(message_id)
+    .bind(update.status)
+    .bind(&update.content)
+    .bind(&update.facts)
+    .bind(&update.fallback)
+    .bind(&update.interrupted)
+    .bind(&update.error)
+    .bind(update.cost_nanos)
+    .bind(i64::from(update.unpriced))
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Sets or clears the rating of an answer; `false` when no such answer exists.
+pub async fn rate(
+    pool: &AnyPool,
+    conversation_id: &str,
+    message_id: &str,
+    rating: Option<&str>,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "update message set rating = $3 \
+         where conversation_id = $1 and message_id = $2 and role = 'assistant'",
+    )
+    .bind(conversation_id)
+    .bind(message_id)
+    .bind(rating)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Marks answers still pending since before `cutoff` (Unix ms) as failed: the
+/// server that ran them stopped without finishing (run at start-up; other app
+/// servers' live answers are younger than any answer's time limit).
+pub async fn fail_abandoned(pool: &AnyPool, cutoff: i64, now: i64) -> Result<u64> {
+    let done = sqlx::query(
+        "update message set status = 'error', \
+           error = 'the server stopped before this answer finished', updated_at = $1 \
+         where status = 'pending' and updated_at < $2",
+    )
+    .bind(now)
+    .bind(cutoff)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

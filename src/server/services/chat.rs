@@ -1,0 +1,1036 @@
+//! Conversations: each pins the configuration version it started with (AC-002),
+//! so a settings change applies to new conversations only and nothing already
+//! said is lost (AC-004). A question is stored with a pending answer, the answer
+//! runs through the router (retry, fallback, circuit breaker) in a task of its
+//! own, so a client that goes away neither loses the answer nor its usage, and
+//! every attempt lands in the usage ledger priced exactly.
+//!
+//! ```text
+//! prepare ─► question + pending answer stored ─► Route (targets: primary, fallback, cheaper model)
+//!                                                   │
+//!        answer_stream: router.stream ─► ChatEvents (SSE) ─┐
+//!        answer:        router.generate ────────────────────┼─► finish: answer row, ChatAnswer
+//!                                  every attempt ─► ChatSink ─► ledger (priced, batched)
+//! ```
+
+use crate::error::AppError;
+use crate::model::catalog::{ModelInfo, ProviderId};
+use crate::model::chat::{
+    AnswerFacts, ChatAnswer, ChatEvent, ChatMessage, ChatRole, ConversationDetail,
+    ConversationSummary, FallbackNotice, ImageAttachment, InterruptedAnswer, MessageStatus,
+    NewMessage, Rating, TokenUsage, IMAGE_MEDIA_TYPES, MAX_IMAGES, MAX_IMAGE_BYTES,
+    MAX_MESSAGE_CHARS,
+};
+use crate::model::money::format_decimal;
+use crate::model::parameters::ModelLimits;
+use crate::model::pricing::cost_of;
+use crate::model::recommend::blended_cost;
+use crate::server::db::conversations::{self, AnswerUpdate, ConversationRow, MessageRow};
+use crate::server::db::llm_configs;
+use crate::server::db::llm_usage::UsageRow;
+use crate::server::db::{now_ms, rfc3339};
+use crate::server::error::{Error, Result};
+use crate::server::llm::router::{
+    AttemptRecord, AttemptSink, Route, RouterEvent, Switch, Target, TargetRole,
+};
+use crate::server::llm::{
+    build_provider, ContentPart, ErrorKind, GenerateResponse, LlmError, Message, Role, ToolChoice,
+    Usage,
+};
+use crate::server::services::llm_settings::{self, base_url_for, parameters_for, Draft};
+use crate::server::state::AppState;
+use async_trait::async_trait;
+use base64::Engine as _;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, Notify};
+
+/// Title of a conversation before its first question.
+const UNTITLED: &str = "New conversation";
+/// Characters of the first question used as the title.
+const TITLE_CHARS: usize = 60;
+/// Events buffered between an answer's task and its HTTP response.
+const EVENT_BUFFER: usize = 64;
+/// How long a stopped answer waits for the router to report the cancelled attempt.
+const CANCEL_REPORT_WAIT: Duration = Duration::from_secs(2);
+
+/// Starts a conversation on the project's current configuration.
+pub async fn create(
+    state: &AppState,
+    project_id: &str,
+    actor: Option<&str>,
+) -> Result<ConversationSummary> {
+    let (config, _) = llm_settings::current(state, project_id).await?;
+    let now = now_ms();
+    let row = ConversationRow {
+        conversation_id: uuid::Uuid::new_v4().to_string(),
+        project_id: project_id.to_owned(),
+        title: UNTITLED.to_owned(),
+        config_version: config.version,
+        provider: config.provider,
+        model: config.model,
+        message_count: 0,
+        created_by: actor.map(str::to_owned),
+        created_at: now,
+        updated_at: now,
+        cost_nanos: 0,
+        unpriced: false,
+    };
+    conversations::insert(&state.db.pool, &row).await?;
+    Ok(summary(state, &row))
+}
+
+/// The project's conversations, most recently active first.
+pub async fn list(state: &AppState, project_id: &str) -> Result<Vec<ConversationSummary>> {
+    let rows = conversations::list(&state.db.pool, project_id).await?;
+    Ok(rows.iter().map(|row| summary(state, row)).collect())
+}
+
+/// One conversation with its messages.
+pub async fn get(
+    state: &AppState,
+    project_id: &str,
+    conversation_id: &str,
+) -> Result<ConversationDetail> {
+    let row = find(state, project_id, conversation_id).await?;
+    let messages = conversations::messages(&state.db.pool, conversation_id)
+        .await?
+        .iter()
+        .map(chat_message)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ConversationDetail {
+        summary: summary(state, &row),
+        vision: state
+            .catalog
+            .model(&row.model)
+            .is_some_and(|m| m.capabilities.vision),
+        messages,
+    })
+}
+
+/// Sets or clears the thumbs up/down of an answer.
+pub async fn rate(
+    state: &AppState,
+    project_id: &str,
+    conversation_id: &str,
+    message_id: &str,
+    rating: Option<Rating>,
+) -> Result<()> {
+    find(state, project_id, conversation_id).await?;
+    let stored = rating.map(|r| match r {
+        Rating::Up => "up",
+        Rating::Down => "down",
+    });
+    if conversations::rate(&state.db.pool, conversation_id, message_id, stored).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound.into())
+    }
+}
+
+/// Asks a question and waits for the whole answer. The answer runs in its own
+/// task: if the caller goes away it still completes, is stored and is billed.
+pub async fn answer(
+    state: &AppState,
+    project_id: &str,
+    conversation_id: &str,
+    message: NewMessage,
+) -> Result<ChatAnswer> {
+    let turn = prepare(state, project_id, conversation_id, message).await?;
+    let (done, result) = oneshot::channel();
+    state.background.tracker.spawn(async move {
+        let _ = done.send(turn.run_whole().await);
+    });
+    result
+        .await
+        .map_err(|_| Error::internal("answer task ended without a result"))?
+}
+
+/// Asks a question and streams the answer. The first event names the stored
+/// question and answer; the last is `Done` or `Error`. Dropping the receiver
+/// (the client left, or pressed Stop) stops the answer: its partial text is
+/// stored as stopped and the tokens produced so far are billed.
+pub async fn answer_stream(
+    state: &AppState,
+    project_id: &str,
+    conversation_id: &str,
+    message: NewMessage,
+) -> Result<mpsc::Receiver<ChatEvent>> {
+    let turn = prepare(state, project_id, conversation_id, message).await?;
+    let (events, receiver) = mpsc::channel(EVENT_BUFFER);
+    state
+        .background
+        .tracker
+        .spawn(async move { turn.run_streamed(events).await });
+    Ok(receiver)
+}
+
+async fn find(
+    state: &AppState,
+    project_id: &str,
+    conversation_id: &str,
+) -> Result<ConversationRow> {
+    conversations::find(&state.db.pool, project_id, conversation_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound.into())
+}
+
+fn model_name(state: &AppState, model: &str) -> String {
+    state
+        .catalog
+        .model(model)
+        .map_or_else(|| model.to_owned(), |m| m.name.clone())
+}
+
+fn summary(state: &AppState, row: &ConversationRow) -> ConversationSummary {
+    ConversationSummary {
+        id: row.conversation_id.clone(),
+        title: row.title.clone(),
+        provider: ProviderId::parse(&row.provider).unwrap_or(ProviderId::Claude),
+        model: row.model.clone(),
+        model_name: model_name(state, &row.model),
+        config_version: row.config_version,
+        message_count: row.message_count,
+        cost_nanos: row.cost_nanos,
+        has_unpriced: row.unpriced,
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+    }
+}
+
+fn json_column<T: serde::de::DeserializeOwned>(
+    column: &Option<String>,
+    what: &str,
+) -> Result<Option<T>> {
+    column
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| Error::internal(format!("message {what}: {e}")))
+}
+
+fn chat_message(row: &MessageRow) -> Result<ChatMessage> {
+    Ok(ChatMessage {
+        id: row.message_id.clone(),
+        role: if row.role == "user" {
+            ChatRole::User
+        } else {
+            ChatRole::Assistant
+        },
+        content: row.content.clone(),
+        images: json_column(&row.images, "images")?.unwrap_or_default(),
+        status: match row.status.as_str() {
+            "pending" => MessageStatus::Pending,
+            "stopped" => MessageStatus::Stopped,
+            "error" => MessageStatus::Error,
+            _ => MessageStatus::Complete,
+        },
+        facts: json_column(&row.facts, "facts")?,
+        fallback: json_column(&row.fallback, "fallback")?,
+        interrupted: json_column(&row.interrupted, "interrupted")?,
+        error: row.error.clone(),
+        rating: match row.rating.as_deref() {
+            Some("up") => Some(Rating::Up),
+            Some("down") => Some(Rating::Down),
+            _ => None,
+        },
+        created_at: rfc3339(row.created_at),
+    })
+}
+
+/// Checks a question; every problem names its field.
+fn validate(message: &NewMessage, model: Option<&ModelInfo>) -> Result<()> {
+    let invalid = |field: String, text: String| {
+        Err(AppError::Invalid {
+            field,
+            message: text,
+        }
+        .into())
+    };
+    if message.content.trim().is_empty() {
+        return invalid("content".into(), "write a message".into());
+    }
+    let chars = message.content.chars().count();
+    if chars > MAX_MESSAGE_CHARS {
+        return invalid(
+            "content".into(),
+            format!("{chars} characters; at most {MAX_MESSAGE_CHARS} are accepted"),
+        );
+    }
+    if message.images.is_empty() {
+        return Ok(());
+    }
+    if let Some(model) = model.filter(|m| !m.capabilities.vision) {
+        return invalid(
+            "images".into(),
+            format!("{} does not accept images", model.name),
+        );
+    }
+    if message.images.len() > MAX_IMAGES {
+        return invalid(
+            "images".into(),
+            format!("at most {MAX_IMAGES} images per message"),
+        );
+    }
+    for (i, image) in message.images.iter().enumerate() {
+        if !IMAGE_MEDIA_TYPES.contains(&image.media_type.as_str()) {
+            return invalid(
+                format!("images[{i}].mediaType"),
+                format!(
+                    "`{}` is not accepted; use one of {}",
+                    image.media_type,
+                    IMAGE_MEDIA_TYPES.join(", ")
+                ),
+            );
+        }
+        match base64::engine::general_purpose::STANDARD.decode(image.data.as_bytes()) {
+            Err(_) => return invalid(format!("images[{i}].data"), "not valid base64".into()),
+            Ok(bytes) if bytes.len() > MAX_IMAGE_BYTES => {
+                return invalid(
+                    format!("images[{i}].data"),
+                    format!(
+                        "{} bytes; images of at most {MAX_IMAGE_BYTES} bytes are accepted",
+                        bytes.len()
+                    ),
+                )
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn title_of(content: &str) -> String {
+    let line = content.trim().lines().next().unwrap_or_default().trim();
+    let mut title: String = line.chars().take(TITLE_CHARS).collect();
+    if line.chars().count() > TITLE_CHARS {
+        title.push('…');
+    }
+    title
+}
+
+fn user_message(content: &str, images: &[ImageAttachment]) -> Message {
+    let mut parts: Vec<ContentPart> = images
+        .iter()
+        .map(|image| ContentPart::Image {
+            media_type: image.media_type.clone(),
+            data: image.data.clone(),
+        })
+        .collect();
+    parts.push(ContentPart::text(content));
+    Message::parts(Role::User, parts)
+}
+
+/// The history sent with a question, in the unified format: the system prompt,
+/// then every exchange whose answer completed (a failed or stopped exchange is
+/// left out, so roles still alternate), oldest first.
+fn history(system_prompt: &str, stored: &[MessageRow]) -> Result<Vec<Message>> {
+    let mut messages = Vec::with_capacity(stored.len() + 2);
+    if !system_prompt.trim().is_empty() {
+        messages.push(Message::text(Role::System, system_prompt));
+    }
+    for pair in stored.windows(2) {
+        let (question, answer) = (&pair[0], &pair[1]);
+        if question.role == "user" && answer.role == "assistant" && answer.status == "complete" {
+            let images: Vec<ImageAttachment> =
+                json_column(&question.images, "images")?.unwrap_or_default();
+            messages.push(user_message(&question.content, &images));
+            messages.push(Message::text(Role::Assistant, &answer.content));
+        }
+    }
+    Ok(messages)
+}
+
+/// A short, stable fingerprint of a key for the circuit breaker (never the key).
+fn key_fingerprint(key: Option<&secrecy::SecretString>) -> String {
+    use secrecy::ExposeSecret;
+    match key {
+        None => "none".into(),
+        Some(key) => Sha256::digest(key.expose_secret().as_bytes())
+            .iter()
+            .take(4)
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    }
+}
+
+/// Which models an answer may come from, in order: the pinned model, the
+/// configured fallback, then a cheaper model of the pinned provider (graceful
+/// degradation). Without fallback only the pinned model is tried.
+fn chain(
+    state: &AppState,
+    draft: &Draft,
+    needs_vision: bool,
+) -> Vec<(ProviderId, String, TargetRole)> {
+    let mut chain = vec![(draft.provider, draft.model.clone(), TargetRole::Primary)];
+    if !draft.fallback.enabled {
+        return chain;
+    }
+    let fallback = &draft.fallback;
+    if fallback.model != draft.model {
+        chain.push((
+            fallback.provider,
+            fallback.model.clone(),
+            TargetRole::Fallback,
+        ));
+    }
+    let primary_cost = state.catalog.model(&draft.model).map(blended_cost);
+    let cheaper = state
+        .catalog
+        .models_of(draft.provider)
+        .filter(|m| !m.legacy && m.id != draft.model && m.id != fallback.model)
+        .filter(|m| m.capabilities.vision || !needs_vision)
+        .filter(|m| primary_cost.is_some_and(|p| blended_cost(m) < p))
+        .min_by_key(|m| blended_cost(m));
+    if let Some(model) = cheaper {
+        chain.push((draft.provider, model.id.clone(), TargetRole::Degraded));
+    }
+    chain
+}
+
+async fn targets(
+    state: &AppState,
+    project_id: &str,
+    draft: &Draft,
+    needs_vision: bool,
+) -> Result<Vec<Target>> {
+    let mut targets = Vec::new();
+    for (provider, model_id, role) in chain(state, draft, needs_vision) {
+        let Some(model) = state.catalog.model(&model_id) else {
+            continue;
+        };
+        let limits = ModelLimits::from(model);
+        let key = llm_settings::project_key(state, project_id, draft, provider).await?;
+        let breaker_key = format!("{provider}:{}", key_fingerprint(key.as_ref()));
+        let parameters = if role == TargetRole::Primary {
+            draft.parameters.clone()
+        } else {
+            parameters_for(provider, limits, &draft.parameters)
+        };
+        targets.push(Target {
+            provider: build_provider(
+                &state.executor,
+                provider,
+                &base_url_for(state, draft, provider),
+                key,
+                draft.llama_flavour,
+            ),
+            provider_id: provider,
+            model: model.id.clone(),
+            api_model: model.ollama_tag.clone().unwrap_or_else(|| model.id.clone()),
+            name: model.name.clone(),
+            breaker_key,
+            role,
+            parameters,
+            limits,
+            attempts: draft.fallback.retry_attempts.max(1),
+        });
+    }
+    Ok(targets)
+}
+
+/// Everything one answer needs, prepared before it runs.
+struct Turn {
+    state: AppState,
+    question_id: String,
+    answer_id: String,
+    /// The chain, kept for notices after the route has been handed to the router.
+    targets: Vec<Target>,
+    route: Route,
+    sink: Arc<ChatSink>,
+    started: Instant,
+}
+
+async fn prepare(
+    state: &AppState,
+    project_id: &str,
+    conversation_id: &str,
+    message: NewMessage,
+) -> Result<Turn> {
+    let started = Instant::now();
+    let conversation = find(state, project_id, conversation_id).await?;
+    validate(&message, state.catalog.model(&conversation.model))?;
+    let config = llm_configs::version(&state.db.pool, project_id, conversation.config_version)
+        .await?
+        .ok_or_else(|| {
+            Error::internal(format!(
+                "conversation {conversation_id} pins missing config v{}",
+                conversation.config_version
+            ))
+        })?;
+    let draft = Draft::from_row(&config)?;
+    let stored = conversations::messages(&state.db.pool, conversation_id).await?;
+    let mut messages = history(&draft.system_prompt, &stored)?;
+    messages.push(user_message(&message.content, &message.images));
+    let targets = targets(state, project_id, &draft, !message.images.is_empty()).await?;
+
+    let question = MessageRow {
+        message_id: uuid::Uuid::new_v4().to_string(),
+        conversation_id: conversation_id.to_owned(),
+        seq: 0,
+        role: "user".into(),
+        content: message.content.clone(),
+        images: if message.images.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&message.images).map_err(Error::internal)?)
+        },
+        status: "complete".into(),
+        facts: None,
+        fallback: None,
+        interrupted: None,
+        error: None,
+        cost_nanos: 0,
+        unpriced: false,
+        rating: None,
+        created_at: now_ms(),
+    };
+    let answer_id = uuid::Uuid::new_v4().to_string();
+    conversations::insert_exchange(
+        &state.db.pool,
+        &question,
+        &answer_id,
+        &title_of(&message.content),
+    )
+    .await?;
+    let sink = Arc::new(ChatSink {
+        state: state.clone(),
+        project_id: project_id.to_owned(),
+        conversation_id: conversation_id.to_owned(),
+        message_id: answer_id.clone(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        config_version: conversation.config_version,
+        totals: Mutex::new(Totals::default()),
+        last_attempt: Mutex::new(None),
+        recorded: Notify::new(),
+    });
+    Ok(Turn {
+        state: state.clone(),
+        question_id: question.message_id,
+        answer_id,
+        targets: targets.clone(),
+        route: Route {
+            targets,
+            messages,
+            tools: Vec::new(),
+            tool_choice: ToolChoice::Auto,
+        },
+        sink,
+        started,
+    })
+}
+
+/// What the attempts of one answer cost so far.
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    attempts: u32,
+    cost_nanos: i64,
+    unpriced: bool,
+    cancelled_recorded: bool,
+}
+
+/// Receives the router's attempt records for one answer: prices each, adds it
+/// to the answer's totals and queues it for the usage ledger.
+struct ChatSink {
+    state: AppState,
+    project_id: String,
+    conversation_id: String,
+    message_id: String,
+    request_id: String,
+    config_version: i64,
+    totals: Mutex<Totals>,
+    /// The latest attempt: the facts of an answer that failed or was stopped.
+    last_attempt: Mutex<Option<LastAttempt>>,
+    recorded: Notify,
+}
+
+/// What the answer shows of its latest attempt when it did not complete.
+#[derive(Clone)]
+struct LastAttempt {
+    provider: ProviderId,
+    model: String,
+    usage: TokenUsage,
+    ttft: Option<Duration>,
+}
+
+fn token_usage(usage: &Usage, estimated: bool) -> TokenUsage {
+    TokenUsage {
+        input_tokens: usage.input_tokens,
+        cache_read_tokens: usage.cache_read_tokens,
+        cache_write_tokens: usage.cache_write_tokens,
+        output_tokens: usage.output_tokens,
+        reasoning_tokens: usage.reasoning_tokens,
+        estimated,
+    }
+}
+
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn tokens(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
+impl ChatSink {
+    fn totals(&self) -> Totals {
+        *self.totals.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn last_attempt(&self) -> Option<LastAttempt> {
+        self.last_attempt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Waits (briefly) until the router has reported the attempt a Stop cancelled.
+    async fn cancelled_attempt_reported(&self) {
+        let wait = async {
+            loop {
+                let notified = self.recorded.notified();
+                tokio::pin!(notified);
+                // Registered before the check, so a report in between is not missed.
+                notified.as_mut().enable();
+                if self.totals().cancelled_recorded {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(CANCEL_REPORT_WAIT, wait)
+            .await
+            .is_err()
+        {
+            tracing::warn!(message = %self.message_id, "cancelled attempt not reported in time");
+        }
+    }
+}
+
+#[async_trait]
+impl AttemptSink for ChatSink {
+    async fn record(&self, attempt: AttemptRecord) {
+        let usage = token_usage(&attempt.usage, attempt.usage_estimated);
+        let cost = cost_of(self.state.catalog.model(&attempt.model), &usage);
+        {
+            let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+            totals.attempts += 1;
+            match cost.nanos() {
+                Some(nanos) => totals.cost_nanos += nanos,
+                None => totals.unpriced = true,
+            }
+            if attempt
+                .error
+                .as_ref()
+                .is_some_and(|e| e.kind == ErrorKind::Cancelled)
+            {
+                totals.cancelled_recorded = true;
+            }
+        }
+        *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = Some(LastAttempt {
+            provider: attempt.provider,
+            model: attempt.model.clone(),
+            usage,
+            ttft: attempt.ttft,
+        });
+        let row = UsageRow {
+            usage_id: uuid::Uuid::new_v4().to_string(),
+            project_id: self.project_id.clone(),
+            conversation_id: Some(self.conversation_id.clone()),
+            message_id: Some(self.message_id.clone()),
+            request_id: self.request_id.clone(),
+            attempt: i64::from(attempt.attempt),
+            provider: attempt.provider.as_str().to_owned(),
+            model: attempt.model.clone(),
+            config_version: Some(self.config_version),
+            role: role_name(attempt.role).to_owned(),
+            is_fallback: attempt.role != TargetRole::Primary,
+            streamed: attempt.streamed,
+            input_tokens: tokens(usage.input_tokens),
+            cache_read_tokens: tokens(usage.cache_read_tokens),
+            cache_write_tokens: tokens(usage.cache_write_tokens),
+            output_tokens: tokens(usage.output_tokens),
+            reasoning_tokens: tokens(usage.reasoning_tokens),
+            usage_estimated: attempt.usage_estimated,
+            raw_usage: (!attempt.usage.raw.is_null()).then(|| attempt.usage.raw.to_string()),
+            cost_nanos: cost.nanos(),
+            price_version: cost.price_version().map(str::to_owned),
+            latency_ms: millis(attempt.latency),
+            ttft_ms: attempt.ttft.map(millis),
+            success: attempt.error.is_none(),
+            error_class: attempt.error.as_ref().map(|e| e.class().to_owned()),
+            error_message: attempt.error.as_ref().map(|e| e.message.clone()),
+            created_at: attempt
+                .started_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, millis),
+        };
+        self.state.ledger.record(row).await;
+        self.recorded.notify_waiters();
+    }
+}
+
+fn role_name(role: TargetRole) -> &'static str {
+    match role {
+        TargetRole::Primary => "primary",
+        TargetRole::Fallback => "fallback",
+        TargetRole::Degraded => "degraded",
+    }
+}
+
+/// The sentence telling the user another model answered, and why.
+fn switch_sentence(from: &str, error: &LlmError, to: &str) -> String {
+    let why = match error.kind {
+        ErrorKind::RateLimited { .. } => format!("{from} was rate-limited"),
+        ErrorKind::Overloaded { .. } => format!("{from} was overloaded"),
+        ErrorKind::QuotaExhausted => format!("{from} is out of quota"),
+        ErrorKind::Auth => format!("{from} rejected the API key"),
+        ErrorKind::ContextTooLong => format!("The conversation is too long for {from}"),
+        _ => format!("{from} was unavailable"),
+    };
+    format!("{why} — answered by {to}")
+}
+
+/// How an answer ended, whichever way it ran.
+enum Ending {
+    Answered {
+        target: usize,
+        response: GenerateResponse,
+        latency: Duration,
+        ttft: Option<Duration>,
+        trimmed: u32,
+    },
+    Failed(LlmError),
+    Stopped,
+}
+
+/// What the user saw of an answer while it ran.
+#[derive(Default)]
+struct Progress {
+    text: String,
+    switches: Vec<Switch>,
+    interrupted: Option<(usize, LlmError, String)>,
+    trimmed: u32,
+}
+
+impl Turn {
+    fn target(&self, index: usize) -> Option<&Target> {
+        self.targets.get(index)
+    }
+
+    /// Hands the route to the router (once).
+    fn take_route(&mut self) -> Route {
+        std::mem::replace(
+            &mut self.route,
+            Route {
+                targets: Vec::new(),
+                messages: Vec::new(),
+                tools: Vec::new(),
+                tool_choice: ToolChoice::Auto,
+            },
+        )
+    }
+
+    /// The notice for an answer that came from another model than the pinned one.
+    fn notice(&self, answered_by: usize, progress: &Progress) -> Option<FallbackNotice> {
+        if answered_by == 0 {
+            return None;
+        }
+        let primary = self.target(0)?;
+        let to = self.target(answered_by)?;
+        let error = progress
+            .switches
+            .iter()
+            .find(|s| s.from_index == 0)
+            .map(|s| &s.error)
+            .or_else(|| progress.interrupted.as_ref().map(|(_, e, _)| e))?;
+        Some(FallbackNotice {
+            from: primary.model.clone(),
+            from_provider: primary.provider_id,
+            to: to.model.clone(),
+            to_provider: to.provider_id,
+            reason: error.class().to_owned(),
+            message: switch_sentence(&primary.name, error, &to.name),
+        })
+    }
+
+    fn interrupted(&self, progress: &Progress) -> Option<InterruptedAnswer> {
+        let (index, error, text) = progress.interrupted.as_ref()?;
+        let target = self.target(*index)?;
+        Some(InterruptedAnswer {
+            model: target.model.clone(),
+            provider: target.provider_id,
+            text: text.clone(),
+            error: error.to_string(),
+        })
+    }
+
+    /// The facts of an answer that did not complete: its latest attempt's
+    /// tokens (estimated when cut or stopped) and what every attempt cost.
+    fn partial_facts(&self, cost: Option<i64>, trimmed: u32) -> Option<String> {
+        let last = self.sink.last_attempt()?;
+        let facts = AnswerFacts {
+            provider: last.provider,
+            model_name: model_name(&self.state, &last.model),
+            model: last.model,
+            usage: last.usage,
+            cost_nanos: cost,
+            latency_ms: duration_ms(self.started.elapsed()),
+            ttft_ms: last.ttft.map(duration_ms),
+            trimmed_messages: trimmed,
+        };
+        serde_json::to_string(&facts).ok()
+    }
+
+    /// Stores how the answer ended and builds what the caller gets.
+    async fn finish(
+        &self,
+        ending: Ending,
+        progress: &Progress,
+    ) -> std::result::Result<ChatAnswer, (String, String)> {
+        let totals = self.sink.totals();
+        let cost = (!totals.unpriced).then_some(totals.cost_nanos);
+        let interrupted = self.interrupted(progress);
+        let (update, result) = match ending {
+            Ending::Answered {
+                target,
+                response,
+                latency,
+                ttft,
+                trimmed,
+            } => {
+                let answering = self.target(target);
+                let facts = AnswerFacts {
+                    provider: answering.map_or(ProviderId::Claude, |t| t.provider_id),
+                    model: answering.map_or_else(String::new, |t| t.model.clone()),
+                    model_name: answering.map_or_else(String::new, |t| t.name.clone()),
+                    usage: token_usage(&response.usage, false),
+                    cost_nanos: cost,
+                    latency_ms: duration_ms(latency),
+                    ttft_ms: ttft.map(duration_ms),
+                    trimmed_messages: trimmed,
+                };
+                let fallback = self.notice(target, progress);
+                let content = response.text();
+                let answer = ChatAnswer {
+                    message_id: self.answer_id.clone(),
+                    question_id: self.question_id.clone(),
+                    content: content.clone(),
+                    provider: facts.provider,
+                    model: facts.model.clone(),
+                    usage: facts.usage,
+                    cost_usd: cost.map(format_decimal),
+                    cost_nanos: cost,
+                    latency_ms: facts.latency_ms,
+                    ttft_ms: facts.ttft_ms,
+                    fallback: fallback.clone(),
+                    interrupted: interrupted.clone(),
+                    trimmed_messages: trimmed,
+                };
+                let update = AnswerUpdate {
+                    status: "complete",
+                    content,
+                    facts: serde_json::to_string(&facts).ok(),
+                    fallback: fallback.and_then(|f| serde_json::to_string(&f).ok()),
+                    interrupted: interrupted.and_then(|i| serde_json::to_string(&i).ok()),
+                    error: None,
+                    cost_nanos: totals.cost_nanos,
+                    unpriced: totals.unpriced,
+                };
+                (update, Ok(answer))
+            }
+            Ending::Failed(error) => {
+                let message = failure_message(self, &error);
+                let update = AnswerUpdate {
+                    status: "error",
+                    content: progress.text.clone(),
+                    facts: self.partial_facts(cost, progress.trimmed),
+                    fallback: None,
+                    interrupted: interrupted.and_then(|i| serde_json::to_string(&i).ok()),
+                    error: Some(message.clone()),
+                    cost_nanos: totals.cost_nanos,
+                    unpriced: totals.unpriced,
+                };
+                (update, Err((error.class().to_owned(), message)))
+            }
+            Ending::Stopped => {
+                let update = AnswerUpdate {
+                    status: "stopped",
+                    content: progress.text.clone(),
+                    facts: self.partial_facts(cost, progress.trimmed),
+                    fallback: None,
+                    interrupted: interrupted.and_then(|i| serde_json::to_string(&i).ok()),
+                    error: None,
+                    cost_nanos: totals.cost_nanos,
+                    unpriced: totals.unpriced,
+                };
+                (
+                    update,
+                    Err(("cancelled".to_owned(), "the answer was stopped".to_owned())),
+                )
+            }
+        };
+        if let Err(error) =
+            conversations::finish_answer(&self.state.db.pool, &self.answer_id, &update, now_ms())
+                .await
+        {
+            tracing::error!(%error, message = %self.answer_id, "storing an answer failed");
+        }
+        result
+    }
+
+    /// Runs the answer without streaming.
+    async fn run_whole(mut self) -> Result<ChatAnswer> {
+        let router = self.state.router.clone();
+        let route = self.take_route();
+        let mut progress = Progress::default();
+        let ending = match router.generate(route, self.sink.as_ref()).await {
+            Ok(routed) => {
+                progress.switches = routed.switches;
+                Ending::Answered {
+                    target: routed.target_index,
+                    response: routed.response,
+                    latency: self.started.elapsed(),
+                    ttft: None,
+                    trimmed: routed.trimmed_messages,
+                }
+            }
+            Err(failure) => {
+                progress.switches = failure.switches;
+                Ending::Failed(failure.error)
+            }
+        };
+        self.finish(ending, &progress)
+            .await
+            .map_err(|(class, message)| {
+                AppError::ProviderFailed {
+                    class,
+                    message,
+                    message_id: self.answer_id.clone(),
+                }
+                .into()
+            })
+    }
+
+    /// Runs the answer as a stream of events to `events`.
+    async fn run_streamed(mut self, events: mpsc::Sender<ChatEvent>) {
+        let started = ChatEvent::Started {
+            question_id: self.question_id.clone(),
+            message_id: self.answer_id.clone(),
+        };
+        let _ = events.send(started).await;
+        let route = self.take_route();
+        let mut stream = self.state.router.stream(route, self.sink.clone());
+        let stopping = self.state.background.stopping.clone();
+        let mut progress = Progress::default();
+        let mut notice_sent = false;
+        let ending = loop {
+            let event = tokio::select! {
+                biased;
+                _ = events.closed() => None,
+                _ = stopping.cancelled() => None,
+                event = stream.next() => Some(event),
+            };
+            let Some(event) = event else {
+                drop(stream);
+                self.sink.cancelled_attempt_reported().await;
+                break Ending::Stopped;
+            };
+            let forward = match event {
+                None => {
+                    break Ending::Failed(LlmError::new(
+                        self.target(0).map_or(ProviderId::Claude, |t| t.provider_id),
+                        ErrorKind::Transient,
+                        "the answer ended without a result",
+                    ))
+                }
+                Some(RouterEvent::Switched(switch)) => {
+                    progress.switches.push(switch);
+                    None
+                }
+                Some(RouterEvent::Started {
+                    target_index,
+                    trimmed_messages,
+                }) => {
+                    progress.trimmed = trimmed_messages;
+                    if !notice_sent {
+                        notice_sent = true;
+                        self.notice(target_index, &progress)
+                            .map(ChatEvent::Fallback)
+                    } else {
+                        None
+                    }
+                }
+                Some(RouterEvent::TextDelta(text)) => {
+                    progress.text.push_str(&text);
+                    Some(ChatEvent::Delta { text })
+                }
+                Some(RouterEvent::ToolCallDelta { .. }) => None,
+                Some(RouterEvent::Interrupted {
+                    target_index,
+                    error,
+                    partial_text,
+                }) => {
+                    progress.text.clear();
+                    progress.interrupted = Some((target_index, error, partial_text));
+                    notice_sent = false;
+                    self.interrupted(&progress).map(ChatEvent::Interrupted)
+                }
+                Some(RouterEvent::Finished {
+                    target_index,
+                    response,
+                    latency,
+                    ttft,
+                }) => {
+                    break Ending::Answered {
+                        target: target_index,
+                        response,
+                        latency,
+                        ttft,
+                        trimmed: progress.trimmed,
+                    }
+                }
+                Some(RouterEvent::Failed { error, switches }) => {
+                    progress.switches = switches;
+                    break Ending::Failed(error);
+                }
+            };
+            if let Some(event) = forward {
+                // A closed channel is noticed by the select above.
+                let _ = events.send(event).await;
+            }
+        };
+        let last = match self.finish(ending, &progress).await {
+            Ok(answer) => ChatEvent::Done(Box::new(answer)),
+            Err((error, message)) => ChatEvent::Error {
+                message_id: self.answer_id.clone(),
+                error,
+                message,
+            },
+        };
+        let _ = events.send(last).await;
+    }
+}
+
+/// Why an answer failed, in words the user can act on (never a raw context error).
+fn failure_message(turn: &Turn, error: &LlmError) -> String {
+    let name = turn
+        .target(0)
+        .map_or_else(|| error.provider.to_string(), |t| t.name.clone());
+    match error.kind {
+        ErrorKind::ContextTooLong => format!(
+            "This conversation is too long for {name}, even without its oldest messages; start a new conversation"
+        ),
+        ErrorKind::Auth => format!(
+            "{name} rejected the API key: check the key in the project's LLM settings ({})",
+            error.message
+        ),
+        _ => format!("{name} could not answer: {}", error),
+    }
+}
