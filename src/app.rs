@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes, A};
 use leptos_router::hooks::use_location;
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 /// The document around every page (rendered on the server only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -48,7 +48,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("") view=SettingsPage/>
                         <Route path=path!("settings") view=SettingsPage/>
                         <Route path=path!("compare") view=ComparePage/>
-                        <Route path=path!("chat") view=ChatPage/>
+                        <Route path=path!("chat") view=ChatPage ssr=SsrMode::Async/>
                         <Route path=path!("costs") view=CostsPage/>
                         <Route path=path!("performance") view=PerformancePage/>
                     </ParentRoute>

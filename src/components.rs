@@ -1,4 +1,6 @@
 //! Reusable UI pieces.
 
 pub mod capability;
+pub mod chat_stream;
 pub mod error_notice;
+pub mod image_attach;
