@@ -1,0 +1,30 @@
+//! The cost page's and the admin dashboard's calls: the same services as
+//! `GET /api/projects/:id/llm-usage` and `GET /api/admin/llm-usage`, so the
+//! page and the API agree to the nano-dollar.
+
+use crate::error::AppError;
+use crate::model::costs::{CostReport, UsageFilter, WorkspaceCosts};
+use leptos::prelude::*;
+
+/// A project's cost analysis for a period (default: the last 30 days).
+#[server(prefix = "/sfn", endpoint = "costs/report")]
+pub async fn get_cost_report(
+    project_id: String,
+    filter: UsageFilter,
+) -> Result<CostReport, AppError> {
+    let (state, _) = crate::server::auth::server_fn_project_user(&project_id).await?;
+    Ok(crate::server::services::costs::report(&state, &project_id, &filter).await?)
+}
+
+/// Spend across every project (workspace admins only; 403 for members).
+#[server(prefix = "/sfn", endpoint = "costs/workspace")]
+pub async fn get_workspace_costs(filter: UsageFilter) -> Result<WorkspaceCosts, AppError> {
+    use crate::model::account::WorkspaceRole;
+    let (state, user) = crate::server::auth::server_fn_user().await?;
+    if user.role != WorkspaceRole::Admin {
+        return Err(AppError::Forbidden {
+            message: "only workspace admins can see workspace spend".into(),
+        });
+    }
+    Ok(crate::server::services::costs::workspace(&state, &filter).await?)
+}
