@@ -1,21 +1,24 @@
 //! Gateway overhead benchmark (`scripts/bench`, or `cargo bench --features ssr
 //! --bench gateway`): what Cover's chat path adds to a provider call.
 //!
-//! The same question goes to the in-process simulator (zero latency) two ways:
+//! The same question goes to the in-process simulator (zero latency) three ways:
 //! * **direct** — the provider adapter and executor only: what any client pays;
-//! * **chat path** — `services::chat` as the API runs it: conversation and
-//!   pinned configuration loaded, question and answer stored, the router
-//!   (retry, fallback chain, circuit breaker), every attempt priced and queued
-//!   to the usage ledger, whose batched writer is on (SQLite file, WAL).
+//! * **gateway** — the router (fallback chain, retry policy, circuit breaker,
+//!   context fitting, time limits) + adapter + ledger: every attempt priced and
+//!   queued to the usage ledger, whose batched writer is on (SQLite file, WAL);
+//! * **chat** — `services::chat` as the API runs it: the gateway plus the
+//!   conversation's storage (pinned configuration and history read, question
+//!   and answer written), one fresh conversation per question.
 //!
 //! Requests arrive open-loop at a fixed rate (200 and 1,000 per second), so a
 //! slow request does not slow the arrivals. For each rate the bench prints p50
-//! and p99 of both ways, non-streamed (whole answer) and streamed (time to the
-//! first token), and the difference: the latency the gateway adds.
+//! and p99 of each way, non-streamed (whole answer) and streamed (time to the
+//! first token), and what the gateway and the chat add over direct.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use futures::StreamExt;
 use leptos::config::LeptosOptions;
 use secrecy::SecretString;
@@ -23,20 +26,21 @@ use secrecy::SecretString;
 use cover::model::account::UseCase;
 use cover::model::chat::{ChatEvent, NewMessage};
 use cover::server::config::{Config, ManagedKeys, MasterKeySource};
-use cover::server::llm::router::RouterSettings;
-use cover::server::llm::{
-    build_provider, BaseUrls, GenerateRequest, LlamaFlavour, Provider, ProviderId, StreamEvent,
-    Timeouts,
+use cover::server::llm::router::{
+    AttemptRecord, AttemptSink, Route, RouterEvent, RouterSettings, Target, TargetRole,
 };
-use cover::server::services::{accounts, chat, projects};
+use cover::server::llm::{
+    build_provider, BaseUrls, GenerateRequest, LlamaFlavour, Message, Provider, ProviderId, Role,
+    StreamEvent, Timeouts, ToolChoice,
+};
+use cover::server::services::usage::UsageContext;
+use cover::server::services::{accounts, chat, llm_settings, projects, routing};
 use cover::server::simulator::{self, SimulatorOptions};
 use cover::server::startup::Application;
 use cover::server::state::AppState;
 
-/// Seconds of traffic per rate.
-const SECONDS: u64 = 4;
-/// Conversations the questions are spread over.
-const CONVERSATIONS: usize = 200;
+/// Seconds of traffic per row.
+const SECONDS: u64 = 3;
 /// The question (short, so the answer is the simulator's fixed sentence).
 const QUESTION: &str = "What are your opening hours?";
 const MODEL: &str = "claude-3-5-sonnet-20241022";
@@ -48,71 +52,126 @@ enum Mode {
     FirstToken,
 }
 
-/// Everything both ways need.
+#[derive(Clone, Copy, PartialEq)]
+enum Way {
+    Direct,
+    Gateway,
+    Chat,
+}
+
+/// Queues every attempt to the usage ledger, priced, as the chat's sink does.
+struct LedgerSink {
+    state: AppState,
+    context: UsageContext,
+}
+
+#[async_trait]
+impl AttemptSink for LedgerSink {
+    async fn record(&self, attempt: AttemptRecord) {
+        let rates = self.state.internal_rates.snapshot();
+        let (row, _) = self.context.row(&self.state.catalog, &rates, &attempt);
+        self.state.ledger.record(row).await;
+    }
+}
+
+/// Everything the three ways need.
 struct Bench {
     state: AppState,
     provider: Arc<dyn Provider>,
+    /// The project's chain: Claude 3.5 Sonnet, then GPT-4o mini.
+    targets: Vec<Target>,
     project_id: String,
+    /// One fresh conversation per chat question.
     conversations: Vec<String>,
+}
+
+fn first_token_of(started: Instant, event: &StreamEvent) -> Option<Duration> {
+    matches!(event, StreamEvent::TextDelta { .. }).then(|| started.elapsed())
 }
 
 impl Bench {
     async fn direct(&self, mode: Mode) -> Duration {
         let request = GenerateRequest::simple(MODEL, QUESTION);
         let started = Instant::now();
-        match mode {
-            Mode::Whole => {
-                self.provider
-                    .generate(&request)
-                    .await
-                    .expect("direct answer");
-                started.elapsed()
-            }
-            Mode::FirstToken => {
-                let mut stream = self.provider.stream(&request).await.expect("direct stream");
-                let mut first = None;
-                while let Some(event) = stream.next().await {
-                    if first.is_none() && matches!(event, StreamEvent::TextDelta { .. }) {
-                        first = Some(started.elapsed());
-                    }
-                }
-                first.expect("a first token")
-            }
+        if mode == Mode::Whole {
+            self.provider
+                .generate(&request)
+                .await
+                .expect("direct answer");
+            return started.elapsed();
         }
+        let mut stream = self.provider.stream(&request).await.expect("direct stream");
+        let mut first = None;
+        while let Some(event) = stream.next().await {
+            first = first.or_else(|| first_token_of(started, &event));
+        }
+        first.expect("a first token")
     }
 
-    async fn chat_path(&self, mode: Mode, conversation: &str) -> Duration {
+    async fn gateway(&self, mode: Mode) -> Duration {
+        let route = Route {
+            targets: self.targets.clone(),
+            messages: vec![Message::text(Role::User, QUESTION)],
+            tools: Vec::new(),
+            tool_choice: ToolChoice::Auto,
+        };
+        let sink = LedgerSink {
+            state: self.state.clone(),
+            context: UsageContext::new(&self.project_id, Some(1)),
+        };
+        let started = Instant::now();
+        if mode == Mode::Whole {
+            self.state
+                .router
+                .generate(route, &sink)
+                .await
+                .expect("routed answer");
+            return started.elapsed();
+        }
+        let mut events = self.state.router.stream(route, Arc::new(sink));
+        let mut first = None;
+        while let Some(event) = events.next().await {
+            if first.is_none() && matches!(event, RouterEvent::TextDelta(_)) {
+                first = Some(started.elapsed());
+            }
+        }
+        first.expect("a first token")
+    }
+
+    async fn chat(&self, mode: Mode, conversation: &str) -> Duration {
         let message = NewMessage {
             content: QUESTION.to_owned(),
             images: Vec::new(),
         };
         let started = Instant::now();
-        match mode {
-            Mode::Whole => {
-                chat::answer(&self.state, &self.project_id, conversation, message)
-                    .await
-                    .expect("chat answer");
-                started.elapsed()
-            }
-            Mode::FirstToken => {
-                let mut events =
-                    chat::answer_stream(&self.state, &self.project_id, conversation, message)
-                        .await
-                        .expect("chat stream");
-                let mut first = None;
-                while let Some(event) = events.recv().await {
-                    if first.is_none() && matches!(event, ChatEvent::Delta { .. }) {
-                        first = Some(started.elapsed());
-                    }
-                }
-                first.expect("a first token")
+        if mode == Mode::Whole {
+            chat::answer(&self.state, &self.project_id, conversation, message)
+                .await
+                .expect("chat answer");
+            return started.elapsed();
+        }
+        let mut events = chat::answer_stream(&self.state, &self.project_id, conversation, message)
+            .await
+            .expect("chat stream");
+        let mut first = None;
+        while let Some(event) = events.recv().await {
+            if first.is_none() && matches!(event, ChatEvent::Delta { .. }) {
+                first = Some(started.elapsed());
             }
         }
+        first.expect("a first token")
     }
 }
 
-/// Runs `rate` requests per second for [`SECONDS`], open-loop; returns the latencies.
-async fn open_loop(bench: &Arc<Bench>, rate: u64, mode: Mode, routed: bool) -> Vec<Duration> {
+/// Runs `rate` requests per second for [`SECONDS`], open-loop; returns the
+/// sorted latencies. `offset` picks fresh conversations for the chat way.
+async fn open_loop(
+    bench: &Arc<Bench>,
+    rate: u64,
+    mode: Mode,
+    way: Way,
+    offset: usize,
+) -> Vec<Duration> {
     let total = rate * SECONDS;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let start = tokio::time::Instant::now();
@@ -121,11 +180,13 @@ async fn open_loop(bench: &Arc<Bench>, rate: u64, mode: Mode, routed: bool) -> V
         tokio::time::sleep_until(start + interval * i as u32).await;
         let bench = bench.clone();
         tasks.push(tokio::spawn(async move {
-            if routed {
-                let conversation = &bench.conversations[i as usize % CONVERSATIONS];
-                bench.chat_path(mode, conversation).await
-            } else {
-                bench.direct(mode).await
+            match way {
+                Way::Direct => bench.direct(mode).await,
+                Way::Gateway => bench.gateway(mode).await,
+                Way::Chat => {
+                    let conversation = &bench.conversations[offset + i as usize];
+                    bench.chat(mode, conversation).await
+                }
             }
         }));
     }
@@ -146,10 +207,17 @@ fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// Conversations the whole run needs: one per chat question.
+fn conversations_needed() -> usize {
+    let per_mode: u64 = [100, 200, 1000].iter().map(|rate| rate * SECONDS).sum();
+    (per_mode * 2) as usize
+}
+
 async fn setup(data: &std::path::Path) -> Bench {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let simulator = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(simulator::serve(listener, SimulatorOptions::default()));
+    let key = || Some(SecretString::from(KEY.to_owned()));
     let config = Config {
         database_url: format!("sqlite://{}", data.join("bench.db").display()),
         secure_cookies: false,
@@ -160,8 +228,8 @@ async fn setup(data: &std::path::Path) -> Bench {
             .build(),
         base_urls: BaseUrls::from_lookup(|_| Some(simulator.clone())),
         managed_keys: ManagedKeys {
-            claude: Some(SecretString::from(KEY.to_owned())),
-            openai: None,
+            claude: key(),
+            openai: key(),
             gemini: None,
         },
         master_key: MasterKeySource::Env {
@@ -185,23 +253,36 @@ async fn setup(data: &std::path::Path) -> Bench {
     )
     .await
     .unwrap();
-    let mut conversations = Vec::with_capacity(CONVERSATIONS);
-    for _ in 0..CONVERSATIONS {
-        let summary = chat::create(&state, &project.id, None).await.unwrap();
-        conversations.push(summary.id);
+    let (_, draft) = llm_settings::current(&state, &project.id).await.unwrap();
+    let mut targets = Vec::new();
+    for (model, role) in [
+        (MODEL, TargetRole::Primary),
+        ("gpt-4o-mini", TargetRole::Fallback),
+    ] {
+        let info = state.catalog.model(model).unwrap();
+        targets.push(
+            routing::target(&state, &project.id, &draft, info, role, 3)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut conversations = Vec::with_capacity(conversations_needed());
+    for _ in 0..conversations_needed() {
+        conversations.push(chat::create(&state, &project.id, None).await.unwrap().id);
     }
     let provider = build_provider(
         &state.executor,
         ProviderId::Claude,
         &simulator,
-        Some(SecretString::from(KEY.to_owned())),
+        key(),
         LlamaFlavour::Ollama,
     );
-    // The server is not needed: the bench calls the services the API calls.
+    // The server is not needed: the bench calls what the API handlers call.
     drop(app);
     Bench {
         state,
         provider,
+        targets,
         project_id: project.id,
         conversations,
     }
@@ -215,30 +296,37 @@ fn main() {
     let data = tempfile::tempdir().expect("temp dir");
     runtime.block_on(async {
         let bench = Arc::new(setup(data.path()).await);
-        // Warm connections, statements and caches.
-        for mode in [Mode::Whole, Mode::FirstToken] {
-            open_loop(&bench, 200, mode, false).await;
-            open_loop(&bench, 200, mode, true).await;
-        }
-        println!("Gateway overhead against the simulator at zero latency ({SECONDS} s per row, open-loop)");
+        let mut used = 0;
+        println!("Gateway overhead against the simulator at zero latency ({SECONDS} s per cell, open-loop, µs)");
         println!(
-            "{:>6} {:<12} {:>11} {:>11} {:>11} {:>11} {:>10} {:>10}",
-            "rate/s", "measure", "direct p50", "direct p99", "chat p50", "chat p99", "added p50", "added p99"
+            "{:>6} {:<12} {:>15} {:>15} {:>15} {:>19} {:>19}",
+            "rate/s", "measure", "direct p50/p99", "gateway p50/p99", "chat p50/p99", "gateway adds p50/p99", "chat adds p50/p99"
         );
-        for rate in [200, 1000] {
+        // 100 rps warms connections, statements and caches first.
+        for rate in [100, 200, 1000] {
             for (mode, label) in [(Mode::Whole, "whole answer"), (Mode::FirstToken, "first token")] {
-                let direct = open_loop(&bench, rate, mode, false).await;
-                let routed = open_loop(&bench, rate, mode, true).await;
-                let (d50, d99) = (percentile(&direct, 0.5), percentile(&direct, 0.99));
-                let (r50, r99) = (percentile(&routed, 0.5), percentile(&routed, 0.99));
+                let direct = open_loop(&bench, rate, mode, Way::Direct, 0).await;
+                let gateway = open_loop(&bench, rate, mode, Way::Gateway, 0).await;
+                let chat = open_loop(&bench, rate, mode, Way::Chat, used).await;
+                used += chat.len();
+                if rate == 100 {
+                    continue;
+                }
+                let cell = |l: &[Duration]| format!("{:.0}/{:.0}", micros(percentile(l, 0.5)), micros(percentile(l, 0.99)));
+                let added = |l: &[Duration]| {
+                    format!(
+                        "{:.0}/{:.0}",
+                        micros(percentile(l, 0.5)) - micros(percentile(&direct, 0.5)),
+                        micros(percentile(l, 0.99)) - micros(percentile(&direct, 0.99))
+                    )
+                };
                 println!(
-                    "{rate:>6} {label:<12} {:>9.0}µs {:>9.0}µs {:>9.0}µs {:>9.0}µs {:>8.0}µs {:>8.0}µs",
-                    micros(d50),
-                    micros(d99),
-                    micros(r50),
-                    micros(r99),
-                    micros(r50) - micros(d50),
-                    micros(r99) - micros(d99),
+                    "{rate:>6} {label:<12} {:>15} {:>15} {:>15} {:>19} {:>19}",
+                    cell(&direct),
+                    cell(&gateway),
+                    cell(&chat),
+                    added(&gateway),
+                    added(&chat)
                 );
             }
         }

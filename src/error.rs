@@ -36,6 +36,13 @@ pub enum AppError {
         /// What to do.
         message: String,
     },
+    /// 402: the project's monthly budget cannot pay for the answer, even from
+    /// its cheapest model with a shorter answer; nothing was sent or stored.
+    #[error("{message}")]
+    BudgetExceeded {
+        /// What is spent, what the limit is and what to do.
+        message: String,
+    },
     /// 403: signed in but not allowed (e.g. an admin-only page).
     #[error("{message}")]
     Forbidden {
@@ -120,6 +127,7 @@ impl AppError {
             AppError::Invalid { .. } | AppError::InvalidFields { .. } => 422,
             AppError::BadRequest { .. } => 400,
             AppError::Unauthenticated { .. } => 401,
+            AppError::BudgetExceeded { .. } => 402,
             AppError::Forbidden { .. } => 403,
             AppError::NotFound => 404,
             AppError::Conflict { .. } => 409,

@@ -195,6 +195,11 @@ pub struct ModelInfo {
     pub max_output: u64,
     /// List prices; `None` means there is no per-token price (self-hosted).
     pub pricing: Option<Pricing>,
+    /// Earlier price lists, each from its effective date until the next one:
+    /// usage is priced with the list in force on its day, so a price change
+    /// never rewrites history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub price_history: Vec<Pricing>,
     /// Relative speed.
     pub speed: SpeedClass,
     /// What it can do.
@@ -204,6 +209,19 @@ pub struct ModelInfo {
     /// A previous generation, kept for existing projects; never recommended.
     #[serde(default)]
     pub legacy: bool,
+}
+
+impl ModelInfo {
+    /// The price list in force on `day` (`YYYY-MM-DD`): the newest list whose
+    /// effective date is not after it (the oldest known list for earlier days).
+    pub fn pricing_on(&self, day: &str) -> Option<&Pricing> {
+        let lists = self.pricing.iter().chain(&self.price_history);
+        lists
+            .clone()
+            .filter(|p| p.effective_date.as_str() <= day)
+            .max_by(|a, b| a.effective_date.cmp(&b.effective_date))
+            .or_else(|| lists.min_by(|a, b| a.effective_date.cmp(&b.effective_date)))
+    }
 }
 
 /// The whole catalog as served by `GET /api/llm/providers` and the pages.

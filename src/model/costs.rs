@@ -73,6 +73,9 @@ pub struct SpendLine {
     pub fallback_attempts: i64,
     /// Tokens.
     pub tokens: TokenTotals,
+    /// Average attempt duration in ms (`None` without attempts): response
+    /// times by provider and model (AC-007).
+    pub avg_latency_ms: Option<i64>,
 }
 
 /// "If you had used …": the same token buckets re-priced at another model's

@@ -7,6 +7,7 @@
 use crate::model::catalog::{ModelInfo, Pricing};
 use crate::model::chat::TokenUsage;
 use crate::model::money::PricePerMTok;
+use serde::{Deserialize, Serialize};
 
 /// Tokens per price unit: catalog prices are per one million tokens.
 const TOKENS_PER_PRICE_UNIT: i128 = 1_000_000;
@@ -47,13 +48,77 @@ impl Cost {
     }
 }
 
-/// Prices `usage` with `model`'s catalog prices (`None` for a model the
-/// catalog does not know).
+/// Prices `usage` at `model`'s current list prices (`None` for a model the
+/// catalog does not know): the "if you had used …" figures.
 pub fn cost_of(model: Option<&ModelInfo>, usage: &TokenUsage) -> Cost {
+    cost_with(model, usage, |m| m.pricing.as_ref())
+}
+
+/// Prices `usage` with the list in force on `day` (`YYYY-MM-DD`): what an
+/// attempt made that day cost, whatever the prices are today.
+pub fn cost_on(model: Option<&ModelInfo>, usage: &TokenUsage, day: &str) -> Cost {
+    cost_with(model, usage, |m| m.pricing_on(day))
+}
+
+/// What an admin says a self-hosted model costs from `effective_date`: per hour
+/// of answer time (GPU time) and/or per 1M tokens (prompt and output alike).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InternalRate {
+    /// The self-hosted model (catalog id).
+    pub model: String,
+    /// From when (`YYYY-MM-DD`).
+    pub effective_date: String,
+    /// Nano-dollars per hour of answer time.
+    pub per_hour_nanos: i64,
+    /// Nano-dollars per 1M tokens.
+    pub per_m_tok_nanos: i64,
+}
+
+/// Milliseconds in an hour: the unit of [`InternalRate::per_hour_nanos`].
+const MS_PER_HOUR: i128 = 3_600_000;
+
+/// What an attempt made on `day` and lasting `duration_ms` cost: catalog
+/// prices in force that day, or for a self-hosted model the internal rate in
+/// force that day (none: $0).
+pub fn attempt_cost(
+    model: Option<&ModelInfo>,
+    usage: &TokenUsage,
+    day: &str,
+    duration_ms: i64,
+    rates: &[InternalRate],
+) -> Cost {
+    let rate = model.filter(|m| m.capabilities.self_hosted).and_then(|m| {
+        rates
+            .iter()
+            .filter(|r| r.model == m.id && r.effective_date.as_str() <= day)
+            .max_by(|a, b| a.effective_date.cmp(&b.effective_date))
+    });
+    let Some(rate) = rate else {
+        return cost_on(model, usage, day);
+    };
+    let tokens = usage.input_tokens
+        + usage.cache_read_tokens
+        + usage.cache_write_tokens
+        + usage.output_tokens;
+    let scaled = i128::from(tokens) * i128::from(rate.per_m_tok_nanos) * MS_PER_HOUR
+        + i128::from(duration_ms.max(0)) * i128::from(rate.per_hour_nanos) * TOKENS_PER_PRICE_UNIT;
+    let unit = TOKENS_PER_PRICE_UNIT * MS_PER_HOUR;
+    Cost::Priced {
+        nanos: i64::try_from((scaled + unit / 2) / unit).unwrap_or(i64::MAX),
+        price_version: format!("{}@internal-{}", rate.model, rate.effective_date),
+    }
+}
+
+fn cost_with<'m>(
+    model: Option<&'m ModelInfo>,
+    usage: &TokenUsage,
+    prices: impl Fn(&'m ModelInfo) -> Option<&'m Pricing>,
+) -> Cost {
     let Some(model) = model else {
         return Cost::Unpriced;
     };
-    match &model.pricing {
+    match prices(model) {
         Some(pricing) => Cost::Priced {
             nanos: priced_nanos(pricing, usage),
             price_version: format!("{}@{}", model.id, pricing.effective_date),
@@ -208,6 +273,59 @@ mod tests {
         );
         assert_eq!(cost_of(None, &usage(1, 0, 0, 1)), Cost::Unpriced);
         assert_eq!(Cost::Unpriced.nanos(), None);
+    }
+
+    #[test]
+    fn usage_is_priced_with_the_list_in_force_on_its_day() {
+        let catalog = catalog();
+        let gpt4o = catalog.model("gpt-4o");
+        let million_each = usage(1_000_000, 0, 0, 1_000_000);
+        // $5 + $15 until 2024-10-01, $2.50 + $10 from 2024-10-02.
+        let before = cost_on(gpt4o, &million_each, "2024-10-01");
+        let after = cost_on(gpt4o, &million_each, "2024-10-02");
+        assert_eq!(before.nanos(), Some(20_000_000_000));
+        assert_eq!(before.price_version(), Some("gpt-4o@2024-05-13"));
+        assert_eq!(after.nanos(), Some(12_500_000_000));
+        assert_eq!(after.price_version(), Some("gpt-4o@2024-10-02"));
+        // The current list is what "if you had used" uses.
+        assert_eq!(cost_of(gpt4o, &million_each), after);
+        // Before the oldest known list, the oldest list applies.
+        assert_eq!(cost_on(gpt4o, &million_each, "2023-01-01"), before);
+    }
+
+    #[test]
+    fn self_hosted_models_cost_their_internal_rate_from_its_date() {
+        let catalog = catalog();
+        let llama = catalog.model("llama-3.1-70b");
+        let tokens = usage(600_000, 0, 0, 400_000);
+        let rates = [InternalRate {
+            model: "llama-3.1-70b".into(),
+            effective_date: "2026-01-01".into(),
+            per_hour_nanos: 2_500_000_000, // $2.50 per GPU hour
+            per_m_tok_nanos: 100_000_000,  // $0.10 per 1M tokens
+        }];
+        // 1M tokens = $0.10; 90 s of answer time = $2.50 / 40 = $0.0625.
+        let cost = attempt_cost(llama, &tokens, "2026-03-01", 90_000, &rates);
+        assert_eq!(cost.nanos(), Some(162_500_000));
+        assert_eq!(
+            cost.price_version(),
+            Some("llama-3.1-70b@internal-2026-01-01")
+        );
+        // Before the rate applies, and without one, self-hosted is $0.
+        assert_eq!(
+            attempt_cost(llama, &tokens, "2025-12-31", 90_000, &rates),
+            Cost::SelfHosted
+        );
+        assert_eq!(
+            attempt_cost(llama, &tokens, "2026-03-01", 90_000, &[]),
+            Cost::SelfHosted
+        );
+        // A hosted model ignores internal rates.
+        let sonnet = catalog.model("claude-3-5-sonnet-20241022");
+        assert_eq!(
+            attempt_cost(sonnet, &tokens, "2026-03-01", 90_000, &rates),
+            cost_on(sonnet, &tokens, "2026-03-01")
+        );
     }
 
     #[test]

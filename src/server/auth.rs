@@ -105,6 +105,25 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
+/// Axum extractor for the workspace admin's JSON endpoints: 401 when signed
+/// out, 403 for members.
+pub struct AdminUser(pub UserRecord);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let CurrentUser(user) = CurrentUser::from_request_parts(parts, state).await?;
+        if user.role != crate::model::account::WorkspaceRole::Admin {
+            return Err(AppError::Forbidden {
+                message: "only workspace admins can do this".into(),
+            }
+            .into());
+        }
+        Ok(AdminUser(user))
+    }
+}
+
 /// Who is calling a project's JSON API: a signed-in member (or workspace admin)
 /// or a program with one of the project's API tokens.
 #[derive(Debug, Clone)]
@@ -121,6 +140,20 @@ impl Caller {
         match self {
             Caller::User(user) => Some(&user.user_id),
             Caller::Token(_) => None,
+        }
+    }
+
+    /// Checks the caller may act on `project_id`: a member or workspace admin,
+    /// or that project's token. Everyone else gets 404 (ids cannot be probed).
+    pub async fn check_project(&self, state: &AppState, project_id: &str) -> Result<()> {
+        match self {
+            Caller::Token(token) if token.project_id != project_id => {
+                Err(AppError::NotFound.into())
+            }
+            Caller::Token(_) => Ok(()),
+            Caller::User(user) => projects::get(&state.db.pool, user, project_id)
+                .await
+                .map(|_| ()),
         }
     }
 }
@@ -160,15 +193,7 @@ impl FromRequestParts<AppState> for ProjectCaller {
             .cloned()
             .ok_or(Error::App(AppError::NotFound))?;
         let caller = caller(parts, state).await?;
-        match &caller {
-            Caller::Token(token) if token.project_id != project_id => {
-                return Err(AppError::NotFound.into())
-            }
-            Caller::Token(_) => {}
-            Caller::User(user) => {
-                projects::get(&state.db.pool, user, &project_id).await?;
-            }
-        }
+        caller.check_project(state, &project_id).await?;
         Ok(ProjectCaller { project_id, caller })
     }
 }

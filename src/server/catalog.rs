@@ -64,6 +64,31 @@ fn check(catalog: &Catalog) -> std::result::Result<(), String> {
         if model.pricing.is_none() && !self_hosted {
             return Err(format!("{}: a hosted model needs prices", model.id));
         }
+        if let Some(current) = &model.pricing {
+            let mut dates: Vec<&str> = model
+                .price_history
+                .iter()
+                .map(|p| p.effective_date.as_str())
+                .collect();
+            dates.push(&current.effective_date);
+            if dates
+                .iter()
+                .any(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err())
+            {
+                return Err(format!("{}: effective dates must be YYYY-MM-DD", model.id));
+            }
+            if dates.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(format!(
+                    "{}: price history must be oldest first and before the current prices",
+                    model.id
+                ));
+            }
+        } else if !model.price_history.is_empty() {
+            return Err(format!(
+                "{}: a price history needs current prices",
+                model.id
+            ));
+        }
         if self_hosted && model.ollama_tag.is_none() {
             return Err(format!("{}: a Llama model needs its Ollama tag", model.id));
         }

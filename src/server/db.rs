@@ -9,12 +9,15 @@
 //! integers as `bool`), money is `bigint` nano-dollars.
 
 pub mod api_tokens;
+pub mod budgets;
 pub mod conversations;
+pub mod internal_rates;
 pub mod llm_configs;
 pub mod llm_usage;
 pub mod login_attempts;
 pub mod projects;
 pub mod provider_keys;
+pub mod usage_reports;
 pub mod users;
 
 use crate::server::error::{Error, Result};

@@ -1,9 +1,11 @@
 //! The usage ledger's writer: one row per provider attempt (spec `LLMUsage`),
 //! written off the request path. Producers hand rows to a bounded queue and
 //! wait when it is full (back-pressure, never a dropped row); one task writes
-//! them in multi-row batches and retries a failed batch until it lands. A
-//! flush waits until everything queued before it is stored: graceful shutdown
-//! flushes after the last answer has ended.
+//! them in multi-row batches and retries a failed batch until it lands. Each
+//! batch is added to the daily rollups the cost reports read in the same
+//! transaction, so the rollups always equal the ledger. A flush waits until
+//! everything queued before it is stored: graceful shutdown flushes after the
+//! last answer has ended.
 
 use crate::server::db::llm_usage::{self, UsageRow};
 use sqlx::AnyPool;
@@ -75,7 +77,8 @@ async fn write_loop(pool: AnyPool, mut commands: mpsc::Receiver<Command>) {
     }
 }
 
-/// Writes one batch, retrying with growing waits until the database takes it.
+/// Writes one batch with its rollups, retrying with growing waits until the
+/// database takes it (a retry adds nothing twice: see `insert_batch`).
 async fn write_until_stored(pool: &AnyPool, rows: &[UsageRow]) {
     let mut delay = Duration::from_millis(50);
     loop {

@@ -17,8 +17,11 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
+pub mod budgets;
 pub mod chat;
+pub mod costs;
 pub mod openapi;
+pub mod prices;
 pub mod settings;
 
 /// Every JSON route.
@@ -26,6 +29,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(settings::routes())
         .merge(chat::routes())
+        .merge(costs::routes())
+        .merge(budgets::routes())
+        .merge(prices::routes())
         .route("/api/openapi.json", get(openapi::document))
         .route("/api/auth/signup", post(sign_up))
         .route("/api/auth/login", post(log_in))

@@ -10,6 +10,7 @@ use crate::server::error::{Error, Result};
 use crate::server::ledger::{self, Ledger};
 use crate::server::llm::router::LlmRouter;
 use crate::server::llm::Executor;
+use crate::server::services::internal_rates::RateBook;
 use crate::server::state::{AppState, Background};
 use crate::server::{catalog, rest};
 use axum::body::Body;
@@ -61,6 +62,7 @@ impl Application {
             );
         }
         let pool_for_ledger = db.pool.clone();
+        let internal_rates = RateBook::load(&db.pool).await?;
         let state = AppState {
             leptos_options: config.leptos.clone(),
             db,
@@ -72,6 +74,7 @@ impl Application {
             router: Arc::new(LlmRouter::new(config.router)),
             ledger: Ledger::start(pool_for_ledger, ledger::QUEUE_CAPACITY),
             background: Background::default(),
+            internal_rates,
         };
         let router = router(state.clone(), config.secure_cookies);
         let listener = tokio::net::TcpListener::bind(config.leptos.site_addr)

@@ -7,6 +7,7 @@ use crate::server::db::Db;
 use crate::server::ledger::Ledger;
 use crate::server::llm::router::LlmRouter;
 use crate::server::llm::{BaseUrls, Executor};
+use crate::server::services::internal_rates::RateBook;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub ledger: Ledger,
     /// Answers running in the background, and the signal that stops them.
     pub background: Background,
+    /// What self-hosted models cost (admin-set internal rates).
+    pub internal_rates: RateBook,
 }
 
 /// Work that outlives the request that started it (an answer whose client went

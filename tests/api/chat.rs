@@ -4,7 +4,7 @@
 //! attempt, complete under load, flushed on shutdown).
 
 use crate::both_engines;
-use crate::helpers::{error_of, Engine, TestApp, TestOptions, GOOD_KEY};
+use crate::helpers::{error_of, messages_path, Engine, TestApp, TestOptions, GOOD_KEY};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -16,32 +16,6 @@ const SONNET: &str = "claude-3-5-sonnet-20241022";
 async fn project(app: &TestApp) -> String {
     app.sign_up("chat@example.com").await;
     app.new_project("Chatbot").await
-}
-
-async fn new_conversation(app: &TestApp, project: &str) -> Value {
-    let response = app
-        .post(&format!("/api/projects/{project}/conversations"), json!({}))
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json().await.unwrap()
-}
-
-fn messages_path(project: &str, conversation: &str) -> String {
-    format!("/api/projects/{project}/conversations/{conversation}/messages")
-}
-
-async fn ask(app: &TestApp, project: &str, conversation: &str, text: &str) -> reqwest::Response {
-    app.post(
-        &messages_path(project, conversation),
-        json!({ "content": text }),
-    )
-    .await
-}
-
-async fn ask_ok(app: &TestApp, project: &str, conversation: &str, text: &str) -> Value {
-    let response = ask(app, project, conversation, text).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
 }
 
 /// Asks with `Accept: text/event-stream` and returns every event (name, data).
@@ -170,28 +144,6 @@ async fn clear_faults(app: &TestApp) {
     assert!(response.status().is_success());
 }
 
-async fn simulator_requests(app: &TestApp) -> i64 {
-    let stats: Value = reqwest::get(format!("{}/_sim/stats", app.simulator))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    stats["requests"].as_i64().unwrap()
-}
-
-async fn configure(app: &TestApp, project: &str, patch: Value) {
-    let response = app
-        .patch(&format!("/api/projects/{project}/llm-config"), patch)
-        .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{}",
-        response.text().await.unwrap()
-    );
-}
-
 fn fallback_to(provider: &str, model: &str, attempts: u32) -> Value {
     json!({"fallbackConfig": {"enabled": true, "provider": provider, "model": model, "retryAttempts": attempts}})
 }
@@ -207,12 +159,14 @@ both_engines!(
     |engine| async move {
         let app = TestApp::spawn(engine).await;
         let project = project(&app).await;
-        let conversation = new_conversation(&app, &project).await;
+        let conversation = app.conversation(&project).await;
         assert_eq!(conversation["provider"], "claude");
         assert_eq!(conversation["model"], SONNET);
         let id = conversation["id"].as_str().unwrap();
 
-        let answer = ask_ok(&app, &project, id, "What are your opening hours?").await;
+        let answer = app
+            .ask_ok(&project, id, "What are your opening hours?")
+            .await;
         assert_eq!(
             answer["content"],
             "This is a simulated answer to: What are your opening hours?"
@@ -245,7 +199,7 @@ both_engines!(
         assert_eq!(row.config_version, Some(1));
 
         // The conversation's cost is the sum of its answers, exactly.
-        let second = ask_ok(&app, &project, id, "And on Sundays?").await;
+        let second = app.ask_ok(&project, id, "And on Sundays?").await;
         assert!(
             second["usage"]["inputTokens"].as_i64().unwrap() > input,
             "the history is sent with the next question"
@@ -278,29 +232,27 @@ both_engines!(
     |engine| async move {
         let app = TestApp::spawn(engine).await;
         let project = project(&app).await;
-        let old = new_conversation(&app, &project).await;
+        let old = app.conversation(&project).await;
         let old_id = old["id"].as_str().unwrap();
-        ask_ok(&app, &project, old_id, "Hello").await;
+        app.ask_ok(&project, old_id, "Hello").await;
 
-        configure(
-            &app,
-            &project,
-            json!({"provider": "openai", "model": "gpt-4o"}),
-        )
-        .await;
+        app.configure(&project, json!({"provider": "openai", "model": "gpt-4o"}))
+            .await;
 
-        let again = ask_ok(&app, &project, old_id, "Still there?").await;
+        let again = app.ask_ok(&project, old_id, "Still there?").await;
         assert_eq!(
             (again["provider"].as_str(), again["model"].as_str()),
             (Some("claude"), Some(SONNET)),
             "an existing conversation keeps its model (AC-002)"
         );
-        let new = new_conversation(&app, &project).await;
+        let new = app.conversation(&project).await;
         assert_eq!(
             (new["provider"].as_str(), new["configVersion"].as_i64()),
             (Some("openai"), Some(2))
         );
-        let answer = ask_ok(&app, &project, new["id"].as_str().unwrap(), "Hi").await;
+        let answer = app
+            .ask_ok(&project, new["id"].as_str().unwrap(), "Hi")
+            .await;
         assert_eq!(answer["model"], "gpt-4o");
 
         // Nothing was lost by the switch (AC-004).
@@ -330,14 +282,15 @@ both_engines!(
     |engine| async move {
         let app = TestApp::spawn(engine).await;
         let project = project(&app).await;
-        configure(&app, &project, fallback_to("openai", "gpt-4o-mini", 2)).await;
-        let id = new_conversation(&app, &project).await["id"]
+        app.configure(&project, fallback_to("openai", "gpt-4o-mini", 2))
+            .await;
+        let id = app.conversation(&project).await["id"]
             .as_str()
             .unwrap()
             .to_owned();
         fail_model(&app, SONNET, "rate_limit").await;
 
-        let answer = ask_ok(&app, &project, &id, "Are you there?").await;
+        let answer = app.ask_ok(&project, &id, "Are you there?").await;
         assert_eq!(answer["provider"], "openai");
         assert_eq!(answer["model"], "gpt-4o-mini");
         assert_eq!(answer["fallback"]["from"], SONNET);
@@ -387,19 +340,17 @@ both_engines!(
 async fn without_fallback_a_failure_is_a_clear_502_and_the_question_is_kept() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     let project = project(&app).await;
-    configure(
-        &app,
-        &project,
+    app.configure(&project,
         json!({"fallbackConfig": {"enabled": false, "provider": "openai", "model": "gpt-4o-mini", "retryAttempts": 3}}),
     )
     .await;
-    let id = new_conversation(&app, &project).await["id"]
+    let id = app.conversation(&project).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
     fail_model(&app, SONNET, "server_error").await;
 
-    let response = ask(&app, &project, &id, "Hello?").await;
+    let response = app.ask(&project, &id, "Hello?").await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["class"], "transient");
@@ -426,7 +377,7 @@ async fn without_fallback_a_failure_is_a_clear_502_and_the_question_is_kept() {
 
     // The failed exchange is not sent as history: the next answer works normally.
     clear_faults(&app).await;
-    let answer = ask_ok(&app, &project, &id, "Hello again").await;
+    let answer = app.ask_ok(&project, &id, "Hello again").await;
     assert_eq!(answer["provider"], "claude");
 }
 
@@ -434,7 +385,7 @@ async fn without_fallback_a_failure_is_a_clear_502_and_the_question_is_kept() {
 async fn a_streamed_answer_arrives_token_by_token_and_ends_with_its_facts() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     let project = project(&app).await;
-    let id = new_conversation(&app, &project).await["id"]
+    let id = app.conversation(&project).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -468,7 +419,7 @@ async fn a_streamed_answer_arrives_token_by_token_and_ends_with_its_facts() {
 async fn a_stream_cut_after_its_first_token_never_ends_as_a_success() {
     let app = TestApp::spawn_with(Engine::Sqlite, TestOptions::impatient()).await;
     let project = project(&app).await;
-    let id = new_conversation(&app, &project).await["id"]
+    let id = app.conversation(&project).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -482,8 +433,9 @@ async fn a_stream_cut_after_its_first_token_never_ends_as_a_success() {
     assert_eq!(error["error"], "transient");
 
     // With fallback: the broken answer is marked and the fallback answers in full.
-    configure(&app, &project, fallback_to("openai", "gpt-4o-mini", 1)).await;
-    let id = new_conversation(&app, &project).await["id"]
+    app.configure(&project, fallback_to("openai", "gpt-4o-mini", 1))
+        .await;
+    let id = app.conversation(&project).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -518,7 +470,7 @@ async fn stopping_a_stream_keeps_the_partial_answer_and_bills_its_tokens() {
     options.simulator.tokens_per_second = 20.0;
     let app = TestApp::spawn_with(Engine::Sqlite, options).await;
     let project = project(&app).await;
-    let id = new_conversation(&app, &project).await["id"]
+    let id = app.conversation(&project).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -574,7 +526,7 @@ async fn wait_for_answer(app: &TestApp, project: &str, id: &str) -> Value {
 async fn bad_questions_get_a_422_naming_the_field_and_nothing_is_stored() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     let project = project(&app).await;
-    let id = new_conversation(&app, &project).await["id"]
+    let id = app.conversation(&project).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -604,8 +556,8 @@ async fn bad_questions_get_a_422_naming_the_field_and_nothing_is_stored() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{message}");
 
     // A model without vision refuses images, naming the model.
-    configure(&app, &project, json!({"provider": "llama"})).await;
-    let llama = new_conversation(&app, &project).await["id"]
+    app.configure(&project, json!({"provider": "llama"})).await;
+    let llama = app.conversation(&project).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -647,7 +599,7 @@ async fn bad_questions_get_a_422_naming_the_field_and_nothing_is_stored() {
 async fn other_projects_conversations_are_not_found_and_tokens_can_chat() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     let project = project(&app).await;
-    let id = new_conversation(&app, &project).await["id"]
+    let id = app.conversation(&project).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -660,7 +612,7 @@ async fn other_projects_conversations_are_not_found_and_tokens_can_chat() {
         let response = stranger.get(app.url(&path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
-    let unknown = ask(&app, &project, "no-such-conversation", "hi").await;
+    let unknown = app.ask(&project, "no-such-conversation", "hi").await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 
     let token: Value = app
@@ -816,8 +768,9 @@ async fn fault_matrix(primary: (&str, &str, &str), fallback: (&str, &str), setup
     options.router.breaker_threshold = u32::MAX;
     let app = TestApp::spawn_with(Engine::Sqlite, options).await;
     let project = project(&app).await;
-    configure(&app, &project, setup).await;
-    configure(&app, &project, fallback_to(fallback.0, fallback.1, 2)).await;
+    app.configure(&project, setup).await;
+    app.configure(&project, fallback_to(fallback.0, fallback.1, 2))
+        .await;
     let (provider, model, wire_model) = primary;
     // A self-hosted server has no billing quota (Ollama answers a plain 429).
     let cases = FAULTS
@@ -827,11 +780,11 @@ async fn fault_matrix(primary: (&str, &str, &str), fallback: (&str, &str), setup
         let label = format!("{provider} {} (streamed: {})", case.fault, case.streamed);
         clear_faults(&app).await;
         fail_model(&app, wire_model, case.fault).await;
-        let id = new_conversation(&app, &project).await["id"]
+        let id = app.conversation(&project).await["id"]
             .as_str()
             .unwrap()
             .to_owned();
-        let before = simulator_requests(&app).await;
+        let before = app.simulator_requests().await;
         let answer = if case.streamed {
             let events = ask_streamed(&app, &project, &id, "Hello there").await;
             let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
@@ -843,7 +796,7 @@ async fn fault_matrix(primary: (&str, &str, &str), fallback: (&str, &str), setup
             );
             last_event(&events, "done").clone()
         } else {
-            ask_ok(&app, &project, &id, "Hello there").await
+            app.ask_ok(&project, &id, "Hello there").await
         };
         assert_eq!(answer["provider"], fallback.0, "{label}: {answer}");
         assert_eq!(answer["fallback"]["from"], model, "{label}");
@@ -863,7 +816,7 @@ async fn fault_matrix(primary: (&str, &str, &str), fallback: (&str, &str), setup
             "{label}"
         );
         assert_eq!(
-            (simulator_requests(&app).await - before) as usize,
+            (app.simulator_requests().await - before) as usize,
             rows.len(),
             "{label}: one ledger row per request the provider saw"
         );
@@ -916,23 +869,24 @@ async fn an_open_circuit_skips_the_failing_provider_without_calling_it() {
     options.router.breaker_threshold = 3;
     let app = TestApp::spawn_with(Engine::Sqlite, options).await;
     let project = project(&app).await;
-    configure(&app, &project, fallback_to("openai", "gpt-4o-mini", 1)).await;
+    app.configure(&project, fallback_to("openai", "gpt-4o-mini", 1))
+        .await;
     fail_model(&app, SONNET, "server_error").await;
-    let id = new_conversation(&app, &project).await["id"]
+    let id = app.conversation(&project).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
     for _ in 0..3 {
-        let answer = ask_ok(&app, &project, &id, "Hello").await;
+        let answer = app.ask_ok(&project, &id, "Hello").await;
         assert_eq!(answer["provider"], "openai");
     }
     // Three consecutive failures opened Claude's circuit: the next answer goes
     // straight to the fallback, and Claude sees no request.
-    let before = simulator_requests(&app).await;
-    let answer = ask_ok(&app, &project, &id, "Hello").await;
+    let before = app.simulator_requests().await;
+    let answer = app.ask_ok(&project, &id, "Hello").await;
     assert_eq!(answer["provider"], "openai");
     assert_eq!(answer["fallback"]["from"], SONNET);
-    assert_eq!(simulator_requests(&app).await - before, 1);
+    assert_eq!(app.simulator_requests().await - before, 1);
     let rows = attempts(&app, answer["messageId"].as_str().unwrap()).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].provider, "openai");
@@ -946,23 +900,20 @@ async fn a_refused_connection_falls_back() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    configure(
-        &app,
-        &project,
+    app.configure(&project,
         json!({"provider": "llama", "model": "llama-3.1-70b", "baseUrl": format!("http://127.0.0.1:{closed}")}),
     )
     .await;
-    configure(
-        &app,
+    app.configure(
         &project,
         fallback_to("claude", "claude-3-5-haiku-20241022", 2),
     )
     .await;
-    let id = new_conversation(&app, &project).await["id"]
+    let id = app.conversation(&project).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let answer = ask_ok(&app, &project, &id, "Anyone home?").await;
+    let answer = app.ask_ok(&project, &id, "Anyone home?").await;
     assert_eq!(answer["provider"], "claude");
     assert_eq!(answer["fallback"]["reason"], "transient");
     let rows = attempts(&app, answer["messageId"].as_str().unwrap()).await;
@@ -980,7 +931,7 @@ both_engines!(
         let mut conversations = Vec::new();
         for _ in 0..40 {
             conversations.push(
-                new_conversation(&app, &project).await["id"]
+                app.conversation(&project).await["id"]
                     .as_str()
                     .unwrap()
                     .to_owned(),
@@ -1017,7 +968,7 @@ both_engines!(
             "answered {answered} of 2000; others: {others:?}"
         );
         let rows = ledger_count(&app).await;
-        let seen = simulator_requests(&app).await;
+        let seen = app.simulator_requests().await;
         assert_eq!(
             rows, seen,
             "every attempt the provider saw is in the ledger"
@@ -1045,7 +996,7 @@ both_engines!(
         let mut ids = Vec::new();
         for _ in 0..10 {
             ids.push(
-                new_conversation(&app, &project).await["id"]
+                app.conversation(&project).await["id"]
                     .as_str()
                     .unwrap()
                     .to_owned(),

@@ -347,6 +347,66 @@ impl TestApp {
             .expect("PATCH")
     }
 
+    /// Starts a conversation in `project`; returns its summary (`id`, `provider`, `model`, …).
+    pub async fn conversation(&self, project: &str) -> Value {
+        let response = self
+            .post(
+                &format!("/api/projects/{project}/conversations"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.expect("json")
+    }
+
+    /// Starts a conversation in `project`; returns its id.
+    pub async fn conversation_id(&self, project: &str) -> String {
+        self.conversation(project).await["id"]
+            .as_str()
+            .expect("conversation id")
+            .to_owned()
+    }
+
+    /// Asks a question in a conversation (the answer as JSON, not streamed).
+    pub async fn ask(&self, project: &str, conversation: &str, text: &str) -> Response {
+        self.post(
+            &messages_path(project, conversation),
+            serde_json::json!({ "content": text }),
+        )
+        .await
+    }
+
+    /// Asks a question that must be answered; returns the answer.
+    pub async fn ask_ok(&self, project: &str, conversation: &str, text: &str) -> Value {
+        let response = self.ask(project, conversation, text).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("json")
+    }
+
+    /// Changes the project's LLM configuration, which must succeed.
+    pub async fn configure(&self, project: &str, patch: Value) {
+        let response = self
+            .patch(&format!("/api/projects/{project}/llm-config"), patch)
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    /// Provider requests the simulator has received so far.
+    pub async fn simulator_requests(&self) -> i64 {
+        let stats: Value = reqwest::get(format!("{}/_sim/stats", self.simulator))
+            .await
+            .expect("simulator stats")
+            .json()
+            .await
+            .expect("json");
+        stats["requests"].as_i64().expect("request count")
+    }
+
     /// Signs up `email` with this app's client and returns the answer body.
     pub async fn sign_up(&self, email: &str) -> Value {
         let response = self
@@ -389,6 +449,11 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::CREATED);
         client
     }
+}
+
+/// The path questions to a conversation are posted to.
+pub fn messages_path(project: &str, conversation: &str) -> String {
+    format!("/api/projects/{project}/conversations/{conversation}/messages")
 }
 
 /// The password every test account uses.

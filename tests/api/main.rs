@@ -4,9 +4,13 @@
 mod helpers;
 
 mod auth;
+mod budgets;
 mod catalog;
 mod chat;
+mod compare;
+mod costs;
 mod pages;
+mod prices;
 mod projects;
 mod repository;
 mod settings;

@@ -1,8 +1,13 @@
 //! The `llm_usage` table: the usage ledger, one row per provider attempt.
-//! Rows are only ever inserted (by the ledger writer, in batches).
+//! Rows are only ever inserted (by the ledger writer, in batches), each batch
+//! together with its additions to the daily rollups (`usage_reports`).
 
+use crate::server::db::{col, usage_reports};
 use crate::server::error::Result;
-use sqlx::AnyPool;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool};
+use std::collections::HashSet;
+use std::fmt::Write;
 
 /// One attempt as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,30 +97,108 @@ const COLUMNS: [&str; 26] = [
     "error_message",
 ];
 
-/// Inserts rows in one statement. Idempotent: a row whose id is already stored
-/// is skipped, so a batch retried after a lost acknowledgement adds nothing twice.
+/// Rows per insert statement: 27 bind parameters each, so a statement stays
+/// below SQLite's 32,766 and PostgreSQL's 65,535 parameters.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// The columns as selected, in [`from_row`]'s order.
+pub fn select_list() -> String {
+    format!("{}, created_at", COLUMNS.join(", "))
+}
+
+/// Reads a row selected with [`select_list`].
+pub fn from_row(row: &AnyRow) -> Result<UsageRow> {
+    let flag = |name: &str| col::<i64>(row, name).map(|v| v != 0);
+    Ok(UsageRow {
+        usage_id: col(row, "usage_id")?,
+        project_id: col(row, "project_id")?,
+        conversation_id: col(row, "conversation_id")?,
+        message_id: col(row, "message_id")?,
+        request_id: col(row, "request_id")?,
+        attempt: col(row, "attempt")?,
+        provider: col(row, "provider")?,
+        model: col(row, "model")?,
+        config_version: col(row, "config_version")?,
+        role: col(row, "role")?,
+        is_fallback: flag("is_fallback")?,
+        streamed: flag("streamed")?,
+        input_tokens: col(row, "input_tokens")?,
+        cache_read_tokens: col(row, "cache_read_tokens")?,
+        cache_write_tokens: col(row, "cache_write_tokens")?,
+        output_tokens: col(row, "output_tokens")?,
+        reasoning_tokens: col(row, "reasoning_tokens")?,
+        usage_estimated: flag("usage_estimated")?,
+        raw_usage: col(row, "raw_usage")?,
+        cost_nanos: col(row, "cost_nanos")?,
+        price_version: col(row, "price_version")?,
+        latency_ms: col(row, "latency_ms")?,
+        ttft_ms: col(row, "ttft_ms")?,
+        success: flag("success")?,
+        error_class: col(row, "error_class")?,
+        error_message: col(row, "error_message")?,
+        created_at: col(row, "created_at")?,
+    })
+}
+
+/// Stores a batch and adds it to the daily rollups, in one transaction, so the
+/// rollups always equal the ledger. Idempotent: a row whose id is already
+/// stored is skipped (and not added again), so a batch retried after a lost
+/// acknowledgement adds nothing twice.
 pub async fn insert_batch(pool: &AnyPool, rows: &[UsageRow]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let width = COLUMNS.len() + 1;
-    let mut sql = format!(
-        "insert into llm_usage ({}, created_at) values ",
-        COLUMNS.join(", ")
-    );
-    for (i, _) in rows.iter().enumerate() {
-        let placeholders: Vec<String> =
-            (1..=width).map(|c| format!("${}", i * width + c)).collect();
+    let mut tx = pool.begin().await?;
+    insert_rows(&mut tx, rows).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`insert_batch`] inside the caller's transaction, for any number of rows
+/// (bulk loads put many batches in one transaction).
+pub async fn insert_rows(conn: &mut AnyConnection, rows: &[UsageRow]) -> Result<()> {
+    let mut stored = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let inserted = insert_statement(conn, chunk).await?;
+        stored.extend(
+            chunk
+                .iter()
+                .filter(|row| inserted.contains(row.usage_id.as_str())),
+        );
+    }
+    usage_reports::add_to_rollups(conn, &stored).await
+}
+
+/// The `($1, $2, …), (…)` list of a multi-row insert of `rows` rows of
+/// `width` columns.
+pub fn values_list(rows: usize, width: usize) -> String {
+    let mut sql = String::with_capacity(rows * width * 7);
+    for i in 0..rows {
         if i > 0 {
             sql.push_str(", ");
         }
         sql.push('(');
-        sql.push_str(&placeholders.join(", "));
+        for c in 1..=width {
+            if c > 1 {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "${}", i * width + c);
+        }
         sql.push(')');
     }
-    sql.push_str(" on conflict (usage_id) do nothing");
+    sql
+}
+
+/// One multi-row insert; answers the ids actually inserted.
+async fn insert_statement(conn: &mut AnyConnection, rows: &[UsageRow]) -> Result<HashSet<String>> {
+    let sql = format!(
+        "insert into llm_usage ({}, created_at) values {} \
+         on conflict (usage_id) do nothing returning usage_id",
+        COLUMNS.join(", "),
+        values_list(rows.len(), COLUMNS.len() + 1)
+    );
     let flag = |b: bool| i64::from(b);
-    let mut query = sqlx::query(&sql);
+    let mut query = sqlx::query_scalar(&sql);
     for row in rows {
         query = query
             .bind(&row.usage_id)
@@ -146,6 +229,6 @@ pub async fn insert_batch(pool: &AnyPool, rows: &[UsageRow]) -> Result<()> {
             .bind(&row.error_message)
             .bind(row.created_at);
     }
-    query.execute(pool).await?;
-    Ok(())
+    let inserted: Vec<String> = query.fetch_all(conn).await?;
+    Ok(inserted.into_iter().collect())
 }

@@ -148,6 +148,33 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         method: "get",
+        path: "/api/admin/internal-rates",
+        summary: "Internal rates of self-hosted models (workspace admins)",
+        request: None,
+        response: (200, Some("InternalRateList")),
+        errors: &[401, 403],
+        auth: Auth::Session,
+    },
+    Endpoint {
+        method: "put",
+        path: "/api/admin/internal-rates/{model}",
+        summary: "Set what a self-hosted model costs from a date: per hour of answer time and/or per 1M tokens (without a rate it costs $0)",
+        request: Some("InternalRateChange"),
+        response: (200, Some("InternalRate")),
+        errors: &[400, 401, 403, 422],
+        auth: Auth::Session,
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/llm/compare",
+        summary: "Compare providers on a sample: one question to up to 6 models side by side, with answers, latency, tokens and cost (billed to the project)",
+        request: Some("CompareRequest"),
+        response: (200, Some("CompareResults")),
+        errors: &[400, 401, 404, 422],
+        auth: Auth::SessionOrToken,
+    },
+    Endpoint {
+        method: "get",
         path: "/api/projects/{id}/llm-config",
         summary: "The project's current LLM configuration (key masked)",
         request: None,
@@ -197,7 +224,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Ask a question. The answer comes as JSON, or as server-sent events (started, delta, fallback, interrupted, then done or error) with Accept: text/event-stream",
         request: Some("NewMessage"),
         response: (200, Some("ChatAnswer")),
-        errors: &[400, 401, 404, 422, 502],
+        errors: &[400, 401, 402, 404, 422, 502],
         auth: Auth::SessionOrToken,
     },
     Endpoint {
@@ -207,6 +234,42 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: Some("Rating"),
         response: (204, None),
         errors: &[400, 401, 404],
+        auth: Auth::SessionOrToken,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/projects/{id}/budget",
+        summary: "The monthly budget and where it stands: spent (running answers' reservations included), alerts fired, what the ladder does now",
+        request: None,
+        response: (200, Some("BudgetStatus")),
+        errors: &[401, 404],
+        auth: Auth::SessionOrToken,
+    },
+    Endpoint {
+        method: "put",
+        path: "/api/projects/{id}/budget",
+        summary: "Set the monthly budget (exact dollars) and its alert webhook; a null limit removes it",
+        request: Some("BudgetChange"),
+        response: (200, Some("BudgetStatus")),
+        errors: &[400, 401, 404, 422],
+        auth: Auth::SessionOrToken,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/projects/{id}/notifications",
+        summary: "The project's notifications (budget alerts at 50, 80 and 100 %), newest first",
+        request: None,
+        response: (200, Some("NotificationList")),
+        errors: &[401, 404],
+        auth: Auth::SessionOrToken,
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/projects/{id}/notifications/read",
+        summary: "Mark every notification of the project read",
+        request: None,
+        response: (204, None),
+        errors: &[401, 404],
         auth: Auth::SessionOrToken,
     },
     Endpoint {
@@ -243,6 +306,42 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         response: (204, None),
         errors: &[401, 403, 404],
+        auth: Auth::Session,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/projects/{id}/llm-usage",
+        summary: "Usage and cost for a period: totals, conversations, by model and provider, the series, what other models would have cost, the recommendation, suggestions, the month-end projection and the budget. Query: from, to (YYYY-MM-DD, UTC, both included; default the last 30 days, at most 366), provider, model, granularity (day, week, month)",
+        request: None,
+        response: (200, Some("CostReport")),
+        errors: &[400, 401, 404, 422],
+        auth: Auth::SessionOrToken,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/projects/{id}/llm-usage.csv",
+        summary: "The usage ledger of a period as CSV (text/csv), one line per provider attempt; cost_usd is an exact decimal, empty when unpriced. Same query as llm-usage",
+        request: None,
+        response: (200, None),
+        errors: &[400, 401, 404, 422],
+        auth: Auth::SessionOrToken,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/admin/llm-usage",
+        summary: "Workspace admins: spend by provider, model and project, monthly by provider, and the 10 most expensive conversations. Query: from, to, provider, model",
+        request: None,
+        response: (200, Some("WorkspaceCosts")),
+        errors: &[400, 401, 403, 422],
+        auth: Auth::Session,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/admin/llm-usage.csv",
+        summary: "Workspace admins: every project's usage ledger of a period as CSV (text/csv). Same query as llm-usage",
+        request: None,
+        response: (200, None),
+        errors: &[400, 401, 403, 422],
         auth: Auth::Session,
     },
     Endpoint {
@@ -397,7 +496,7 @@ fn schemas() -> Value {
         "Usage": usage,
         "FallbackNotice": object(&["from", "fromProvider", "to", "toProvider", "reason", "message"], json!({
             "from": string(), "fromProvider": provider, "to": string(), "toProvider": provider,
-            "reason": { "type": "string", "description": "failure class: rateLimited, overloaded, quotaExhausted, transient, auth, contextTooLong" },
+            "reason": { "type": "string", "description": "failure class: rateLimited, overloaded, quotaExhausted, transient, auth, contextTooLong; or budget: the monthly budget sent the answer to a cheaper model or shortened it" },
             "message": string()
         })),
         "ChatAnswer": object(&["messageId", "questionId", "content", "provider", "model", "usage", "costUsd", "latencyMs", "fallback"], json!({
@@ -409,8 +508,145 @@ fn schemas() -> Value {
             "interrupted": { "type": ["object", "null"] }, "trimmedMessages": { "type": "integer" }
         })),
         "Rating": object(&["rating"], json!({ "rating": { "type": ["string", "null"], "enum": ["up", "down", null] } })),
+        "BudgetChange": object(&[], json!({
+            "limitUsd": { "type": ["string", "null"], "description": "exact decimal dollars per calendar month (UTC), e.g. 250.00; null removes the budget" },
+            "webhookUrl": { "type": ["string", "null"], "description": "http(s) URL called with {projectId, threshold, spentUsd, limitUsd, month} on each alert" }
+        })),
+        "BudgetStatus": object(&["limitNanos", "spentNanos", "webhookUrl", "alertsFired", "state"], json!({
+            "limitNanos": { "type": ["integer", "null"], "description": "nano-dollars; null = no budget" },
+            "spentNanos": { "type": "integer", "description": "this month, reservations of running answers included" },
+            "webhookUrl": { "type": ["string", "null"] },
+            "alertsFired": { "type": "array", "items": { "type": "integer", "enum": [50, 80, 100] } },
+            "state": { "type": "string", "enum": ["ok", "downgraded", "capped", "blocked"] }
+        })),
+        "NotificationList": object(&["notifications"], json!({ "notifications": { "type": "array", "items": object(&["id", "kind", "message", "createdAt", "read"], json!({
+            "id": string(), "kind": { "type": "string", "enum": ["budget50", "budget80", "budget100"] }, "message": string(),
+            "createdAt": string(), "read": { "type": "boolean" }
+        })) } })),
+        "InternalRate": object(&["model", "effectiveDate", "perHourNanos", "perMTokNanos"], json!({
+            "model": string(), "effectiveDate": { "type": "string", "format": "date" },
+            "perHourNanos": { "type": "integer" }, "perMTokNanos": { "type": "integer" }
+        })),
+        "InternalRateList": object(&["rates"], json!({ "rates": { "type": "array", "items": schema_ref("InternalRate") } })),
+        "InternalRateChange": object(&["effectiveDate"], json!({
+            "effectiveDate": { "type": "string", "format": "date" },
+            "perHourUsd": { "type": "string", "description": "exact decimal, e.g. 2.50" },
+            "perMTokUsd": { "type": "string", "description": "exact decimal, e.g. 0.10" }
+        })),
+        "CompareRequest": object(&["projectId", "prompt", "models"], json!({
+            "projectId": string(), "prompt": string(), "systemPrompt": string(),
+            "models": { "type": "array", "items": string(), "minItems": 1, "maxItems": 6 }
+        })),
+        "CompareResults": { "type": "array", "items": object(&["model", "name", "provider", "content", "latencyMs", "inputTokens", "outputTokens"], json!({
+            "model": string(), "name": string(), "provider": provider, "content": string(), "error": { "type": ["string", "null"] },
+            "latencyMs": { "type": "integer" }, "inputTokens": { "type": "integer" }, "outputTokens": { "type": "integer" },
+            "costNanos": { "type": ["integer", "null"] }
+        })) },
+        "SpendLine": spend_line_schema(),
+        "CostReport": cost_report_schema(),
+        "WorkspaceCosts": workspace_costs_schema(),
         "Error": object(&["error", "message"], json!({ "error": { "type": "object" }, "message": string(), "field": string() }))
     })
+}
+
+/// Spend and usage of one slice (`CostReport`, `WorkspaceCosts`).
+fn spend_line_schema() -> Value {
+    let integer = json!({ "type": "integer" });
+    object(
+        &[
+            "key",
+            "label",
+            "costNanos",
+            "unpricedAttempts",
+            "attempts",
+            "failedAttempts",
+            "fallbackAttempts",
+            "tokens",
+        ],
+        json!({
+            "key": { "type": "string", "description": "model id, provider id, project id, bucket start date (YYYY-MM-DD) or YYYY-MM|provider" },
+            "label": string(),
+            "costNanos": { "type": "integer", "description": "priced spend in nano-dollars (1e-9 USD), exact" },
+            "unpricedAttempts": { "type": "integer", "description": "attempts without a known price: not in costNanos, never counted as $0" },
+            "attempts": integer, "failedAttempts": integer, "fallbackAttempts": integer,
+            "tokens": object(&["inputTokens", "cacheReadTokens", "cacheWriteTokens", "outputTokens", "reasoningTokens"], json!({
+                "inputTokens": integer, "cacheReadTokens": integer, "cacheWriteTokens": integer,
+                "outputTokens": integer, "reasoningTokens": integer
+            })),
+            "avgLatencyMs": { "type": ["integer", "null"] }
+        }),
+    )
+}
+
+/// `GET /api/projects/{id}/llm-usage`.
+fn cost_report_schema() -> Value {
+    let lines = json!({ "type": "array", "items": schema_ref("SpendLine") });
+    let nullable_integer = json!({ "type": ["integer", "null"] });
+    object(
+        &[
+            "from",
+            "to",
+            "currentModel",
+            "currentModelName",
+            "total",
+            "conversations",
+            "byModel",
+            "byProvider",
+            "series",
+            "whatIf",
+            "suggestions",
+            "projection",
+            "budget",
+        ],
+        json!({
+            "from": string(), "to": string(), "currentModel": string(), "currentModelName": string(),
+            "total": schema_ref("SpendLine"), "conversations": { "type": "integer" },
+            "avgCostPerConversationNanos": nullable_integer,
+            "byModel": lines, "byProvider": lines, "series": lines,
+            "whatIf": { "type": "array", "items": object(&["model", "name", "provider", "costNanos", "differencePermille"], json!({
+                "model": string(), "name": string(), "provider": string(),
+                "costNanos": { "type": ["integer", "null"], "description": "the period's tokens at this model's list prices; null without a per-token price" },
+                "differencePermille": { "type": ["integer", "null"], "description": "against the actual priced spend, per mille (-700 = 70 % cheaper)" }
+            })) },
+            "recommendation": { "oneOf": [{ "type": "null" }, object(&["model", "name", "reason"], json!({
+                "model": string(), "name": string(), "reason": string(), "savingPermille": nullable_integer
+            }))] },
+            "suggestions": { "type": "array", "items": object(&["kind", "message"], json!({
+                "kind": { "type": "string", "enum": ["promptCaching", "cheaperOutput", "trimLongPrompts", "checkPrimary"] },
+                "message": string()
+            })) },
+            "projection": object(&["month", "spentNanos", "projectedNanos", "daysElapsed", "daysInMonth"], json!({
+                "month": string(), "spentNanos": { "type": "integer" }, "projectedNanos": { "type": "integer" },
+                "daysElapsed": { "type": "number" }, "daysInMonth": { "type": "integer" }
+            })),
+            "budget": schema_ref("BudgetStatus")
+        }),
+    )
+}
+
+/// `GET /api/admin/llm-usage`.
+fn workspace_costs_schema() -> Value {
+    let lines = json!({ "type": "array", "items": schema_ref("SpendLine") });
+    object(
+        &[
+            "from",
+            "to",
+            "total",
+            "byProvider",
+            "byModel",
+            "byProject",
+            "monthlyByProvider",
+            "topConversations",
+        ],
+        json!({
+            "from": string(), "to": string(), "total": schema_ref("SpendLine"),
+            "byProvider": lines, "byModel": lines, "byProject": lines, "monthlyByProvider": lines,
+            "topConversations": { "type": "array", "items": object(&["conversationId", "title", "projectId", "projectName", "costNanos", "attempts"], json!({
+                "conversationId": string(), "title": string(), "projectId": string(), "projectName": string(),
+                "costNanos": { "type": "integer" }, "attempts": { "type": "integer" }
+            })) }
+        }),
+    )
 }
 
 fn operation(endpoint: &Endpoint) -> Value {

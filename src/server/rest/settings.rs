@@ -4,11 +4,12 @@
 use crate::error::AppError;
 use crate::model::api_token::{ApiToken, CreatedApiToken};
 use crate::model::catalog::ProviderId;
+use crate::model::costs::{CompareRequest, CompareResult};
 use crate::model::llm_config::{KeyCheck, LlamaFlavour, LlmConfig, LlmConfigPatch};
 use crate::server::auth::{AnyCaller, Caller, ProjectCaller};
 use crate::server::error::{Error, Result};
 use crate::server::rest::ApiJson;
-use crate::server::services::{api_tokens, llm_settings};
+use crate::server::services::{api_tokens, compare, llm_settings};
 use crate::server::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/llm/providers/{id}/validate", post(validate_key))
+        .route("/api/llm/compare", post(compare_sample))
         .route(
             "/api/projects/{id}/llm-config",
             get(get_config).patch(update_config),
@@ -48,6 +50,17 @@ async fn update_config(
     let config =
         llm_settings::update(&state, &access.project_id, access.caller.user_id(), patch).await?;
     Ok(Json(config))
+}
+
+/// `POST /api/llm/compare`: the caller must be able to act on the project named
+/// in the body (its members, admins, or that project's token).
+async fn compare_sample(
+    State(state): State<AppState>,
+    AnyCaller(caller): AnyCaller,
+    ApiJson(request): ApiJson<CompareRequest>,
+) -> Result<Json<Vec<CompareResult>>> {
+    caller.check_project(&state, &request.project_id).await?;
+    Ok(Json(compare::sample(&state, &request).await?))
 }
 
 /// Body of `POST /api/llm/providers/:id/validate`.

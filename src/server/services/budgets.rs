@@ -1,31 +1,852 @@
-//! Monthly budgets per project (FR-007): atomic reservations, alerts, downgrade ladder.
-// PLACEHOLDER: being written (issue 6); signatures are the contract.
+//! Monthly budgets per project (FR-007): a limit in exact nano-dollars, atomic
+//! admission of every answer, alerts at 50, 80 and 100 %.
+//!
+//! ```text
+//! prepare ─► admit: the ladder picks a plan, one conditional UPDATE reserves its maximum cost
+//!               full chain ─► cheapest model of the chain ─► shorter answer (≥ 256 tokens) ─► 402
+//! finish  ─► settle: one statement releases the reservation and adds the real cost
+//!               ─► alerts the month reached (each once: a conditional UPDATE) ─► notification + webhook
+//! ```
+//!
+//! An answer reserves the most it can cost: its prompt (counted, or estimated
+//! with a margin) at the model's input price plus its max tokens at the output
+//! price. Reservations and settlements are single conditional statements, so
+//! answers running at once on any number of app servers cannot together spend
+//! past the limit by more than one answer's estimation error. Free models
+//! (self-hosted, price 0) reserve nothing and always answer. A project without
+//! a budget reserves nothing, but its spend is still counted, so a budget set
+//! mid-month starts from the real figure.
 
+use crate::error::AppError;
+use crate::model::catalog::ModelInfo;
+use crate::model::chat::{FallbackNotice, TokenUsage};
 use crate::model::costs::{BudgetStatus, Notification};
+use crate::model::money::{format_decimal, format_usd, parse_usd_nanos, NANOS_PER_USD};
+use crate::model::parameters::{ModelLimits, Parameters};
+use crate::model::pricing::cost_of;
+use crate::server::db::budgets::{self as db, BudgetRow, MonthRow, NotificationRow, Threshold};
+use crate::server::db::{now_ms, rfc3339};
 use crate::server::error::Result;
+use crate::server::llm::router::Route;
+use crate::server::llm::tokens::{count_request_tokens, estimate_text_tokens};
+use crate::server::llm::GenerateRequest;
+use crate::server::services::{llm_settings, routing};
 use crate::server::state::AppState;
+use std::time::Duration;
 
-/// Sets or removes the monthly budget.
+/// The shortest answer the ladder caps to; below it the answer is refused.
+pub const CAPPED_TOKENS_FLOOR: u32 = 256;
+/// The largest monthly limit accepted ($10 million): sums stay far from overflow.
+const MAX_LIMIT_NANOS: i64 = 10_000_000 * NANOS_PER_USD;
+/// An estimated prompt count is raised by 1/10 (10 %), as estimates can fall short.
+const ESTIMATE_MARGIN_DIVISOR: u64 = 10;
+/// Conversation tokens the status assumes besides the system prompt.
+const TYPICAL_QUESTION_TOKENS: u64 = 500;
+/// Reservations tried before a refusal, when running answers change the figures in between.
+const ADMISSION_TRIES: usize = 3;
+/// Notifications listed.
+const NOTIFICATIONS_SHOWN: i64 = 100;
+/// Longest webhook URL accepted.
+const MAX_WEBHOOK_CHARS: usize = 2_000;
+/// Deliveries of one alert to its webhook before giving up.
+const WEBHOOK_ATTEMPTS: u32 = 4;
+/// Wait before the second delivery; doubled before each later one.
+const WEBHOOK_BACKOFF: Duration = Duration::from_millis(250);
+/// Time limit of one delivery.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How every budget notice starts.
+const NEARLY_USED_UP: &str = "The monthly budget is nearly used up";
+
+/// Sets the monthly budget, or removes it when `limit_usd` is empty (its
+/// webhook goes with it). `limit_usd` is an exact dollar amount ("250",
+/// "99.50"); `webhook_url` an `http(s)://` URL or empty.
 pub async fn save(
-    _state: &AppState,
-    _project_id: &str,
-    _limit_usd: &str,
-    _webhook_url: &str,
+    state: &AppState,
+    project_id: &str,
+    limit_usd: &str,
+    webhook_url: &str,
 ) -> Result<BudgetStatus> {
-    todo!("budgets::save")
+    let limit_nanos = parse_limit(limit_usd)?;
+    let webhook_url = parse_webhook(webhook_url)?;
+    let pool = &state.db.pool;
+    match limit_nanos {
+        None => db::remove(pool, project_id).await?,
+        Some(limit_nanos) => {
+            let budget = BudgetRow {
+                project_id: project_id.to_owned(),
+                limit_nanos,
+                webhook_url,
+            };
+            db::save(pool, &budget, now_ms()).await?;
+        }
+    }
+    status(state, project_id).await
 }
 
-/// Where the project's budget stands this month.
-pub async fn status(_state: &AppState, _project_id: &str) -> Result<BudgetStatus> {
-    todo!("budgets::status")
+/// Where the project's budget stands this month. `state` is what the ladder
+/// would do now with the current configuration and a typical question (the
+/// system prompt plus 500 tokens): `ok`, `downgraded` (a cheaper model of the
+/// chain answers), `capped` (shorter answers) or `blocked` (paid models refused).
+pub async fn status(state: &AppState, project_id: &str) -> Result<BudgetStatus> {
+    let pool = &state.db.pool;
+    let budget = db::find(pool, project_id).await?;
+    let month = db::month(pool, project_id, &current_month())
+        .await?
+        .unwrap_or_default();
+    let used = month.spent_nanos + month.reserved_nanos;
+    let ladder = match &budget {
+        Some(budget) => ladder_now(state, project_id, budget.limit_nanos - used).await?,
+        None => "ok",
+    };
+    Ok(BudgetStatus {
+        limit_nanos: budget.as_ref().map(|b| b.limit_nanos),
+        spent_nanos: used,
+        webhook_url: budget.and_then(|b| b.webhook_url),
+        alerts_fired: Threshold::ALL
+            .into_iter()
+            .filter(|t| month.fired(*t))
+            .map(Threshold::percent)
+            .collect(),
+        state: ladder.to_owned(),
+    })
 }
 
-/// The project's notifications, newest first.
-pub async fn notifications(_state: &AppState, _project_id: &str) -> Result<Vec<Notification>> {
-    todo!("budgets::notifications")
+/// The project's notifications (the latest 100), newest first.
+pub async fn notifications(state: &AppState, project_id: &str) -> Result<Vec<Notification>> {
+    let rows = db::notifications(&state.db.pool, project_id, NOTIFICATIONS_SHOWN).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Notification {
+            id: row.notification_id,
+            kind: row.kind,
+            message: row.message,
+            created_at: rfc3339(row.created_at),
+            read: row.read_at.is_some(),
+        })
+        .collect())
 }
 
 /// Marks the project's notifications read.
-pub async fn mark_read(_state: &AppState, _project_id: &str) -> Result<()> {
-    todo!("budgets::mark_read")
+pub async fn mark_read(state: &AppState, project_id: &str) -> Result<()> {
+    db::mark_read(&state.db.pool, project_id, now_ms()).await
+}
+
+/// What the budget allowed one answer: the amount it holds until
+/// [`settle`] releases it, and the notice shown when the budget changed the
+/// answer's model or length.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    project_id: String,
+    /// The month the answer counts in (`YYYY-MM`, UTC, when it started).
+    month: String,
+    reserved_nanos: i64,
+    /// The least any answer of this chain reserves: when the month leaves
+    /// less, the budget is used up (the 100 % alert).
+    smallest_nanos: i64,
+    notice: Option<FallbackNotice>,
+}
+
+impl Admission {
+    /// The notice for the conversation when the budget changed the answer.
+    pub fn notice(&self) -> Option<&FallbackNotice> {
+        self.notice.as_ref()
+    }
+}
+
+/// Admits an answer before any provider is called: without a budget as it
+/// is; with one, reserves the most it can cost, stepping down the ladder
+/// (cheapest model of the chain, then a shorter answer) when that does not
+/// fit. `route` is narrowed to what was admitted. 402 when nothing fits.
+pub async fn admit(state: &AppState, project_id: &str, route: &mut Route) -> Result<Admission> {
+    let pool = &state.db.pool;
+    let mut admission = Admission {
+        project_id: project_id.to_owned(),
+        month: current_month(),
+        reserved_nanos: 0,
+        smallest_nanos: 0,
+        notice: None,
+    };
+    let Some(budget) = db::find(pool, project_id).await? else {
+        return Ok(admission);
+    };
+    let prompts = prompt_tokens(route);
+    let candidates: Vec<Candidate> = route
+        .targets
+        .iter()
+        .zip(prompts)
+        .map(|(target, prompt_tokens)| Candidate {
+            model: state.catalog.model(&target.model),
+            prompt_tokens,
+            max_tokens: answer_limit(&target.parameters, target.limits),
+        })
+        .collect();
+    admission.smallest_nanos = smallest_reservation(&candidates);
+    db::open_month(pool, project_id, &admission.month).await?;
+    let mut used = 0;
+    for _ in 0..ADMISSION_TRIES {
+        let month = db::month(pool, project_id, &admission.month)
+            .await?
+            .unwrap_or_default();
+        used = month.spent_nanos + month.reserved_nanos;
+        let Some(plan) = plan(&candidates, budget.limit_nanos - used) else {
+            break;
+        };
+        let reserved = plan.reserve_nanos == 0
+            || db::reserve(
+                pool,
+                project_id,
+                &admission.month,
+                plan.reserve_nanos,
+                budget.limit_nanos,
+            )
+            .await?;
+        if reserved {
+            admission.reserved_nanos = plan.reserve_nanos;
+            admission.notice = budget_notice(&candidates, &plan);
+            narrow(route, &plan);
+            return Ok(admission);
+        }
+    }
+    Err(AppError::BudgetExceeded {
+        message: format!(
+            "The monthly budget of {} is used up: {} is spent or held by running answers in {}. \
+             Raise the limit or wait for next month",
+            format_usd(budget.limit_nanos),
+            format_usd(used),
+            admission.month
+        ),
+    }
+    .into())
+}
+
+/// Ends an answer's part in the budget, whatever way it ended: releases its
+/// reservation, adds what its attempts cost and fires the alerts the month
+/// has reached. The answer is already stored, so a failure here is logged.
+pub async fn settle(state: &AppState, admission: &Admission, cost_nanos: i64) {
+    if admission.reserved_nanos == 0 && cost_nanos == 0 {
+        return;
+    }
+    if let Err(error) = settle_and_alert(state, admission, cost_nanos).await {
+        tracing::error!(%error, project = %admission.project_id, "settling an answer's budget failed");
+    }
+}
+
+async fn settle_and_alert(state: &AppState, admission: &Admission, cost_nanos: i64) -> Result<()> {
+    let pool = &state.db.pool;
+    let project_id = &admission.project_id;
+    let month = db::settle(
+        pool,
+        project_id,
+        &admission.month,
+        admission.reserved_nanos,
+        cost_nanos,
+    )
+    .await?;
+    let Some(budget) = db::find(pool, project_id).await? else {
+        return Ok(());
+    };
+    for threshold in reached(budget.limit_nanos, &month, admission.smallest_nanos) {
+        let notification = NotificationRow {
+            notification_id: uuid::Uuid::new_v4().to_string(),
+            project_id: project_id.clone(),
+            kind: threshold.kind(),
+            message: alert_message(
+                threshold,
+                budget.limit_nanos,
+                month.spent_nanos,
+                &admission.month,
+            ),
+            created_at: now_ms(),
+            read_at: None,
+        };
+        if !db::fire_alert(pool, &admission.month, threshold, &notification).await? {
+            continue; // a concurrent settlement fired it
+        }
+        if let Some(url) = &budget.webhook_url {
+            let payload = serde_json::json!({
+                "projectId": project_id,
+                "threshold": threshold.percent(),
+                "spentUsd": format_decimal(month.spent_nanos),
+                "limitUsd": format_decimal(budget.limit_nanos),
+                "month": admission.month,
+            });
+            tokio::spawn(deliver(url.clone(), payload));
+        }
+    }
+    Ok(())
+}
+
+/// Posts an alert to the project's webhook, off the request path, retrying
+/// with backoff. The URL can hold a secret token, so only its host is logged.
+async fn deliver(url: String, payload: serde_json::Value) {
+    let host = reqwest::Url::parse(&url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let client = match reqwest::Client::builder().timeout(WEBHOOK_TIMEOUT).build() {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(error = %error.without_url(), "no HTTP client for budget webhooks");
+            return;
+        }
+    };
+    let mut wait = WEBHOOK_BACKOFF;
+    for attempt in 1..=WEBHOOK_ATTEMPTS {
+        match client.post(&url).json(&payload).send().await {
+            Ok(response) if response.status().is_success() => return,
+            Ok(response) => {
+                tracing::warn!(%host, attempt, status = response.status().as_u16(), "budget webhook refused the alert");
+            }
+            Err(error) => {
+                tracing::warn!(%host, attempt, error = %error.without_url(), "budget webhook unreachable");
+            }
+        }
+        if attempt < WEBHOOK_ATTEMPTS {
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+        }
+    }
+    tracing::error!(%host, "budget alert not delivered to its webhook; the notification is stored");
+}
+
+/// The current month as budgets count it: `YYYY-MM`, UTC.
+fn current_month() -> String {
+    chrono::Utc::now().format("%Y-%m").to_string()
+}
+
+/// The limit in nano-dollars, `None` for "no budget"; a 422 on `limitUsd` otherwise.
+fn parse_limit(text: &str) -> Result<Option<i64>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.starts_with('-') {
+        return Err(AppError::invalid(
+            "limitUsd",
+            "must not be negative; leave it empty for no budget",
+        )
+        .into());
+    }
+    let nanos = parse_usd_nanos(text).map_err(|_| {
+        AppError::invalid(
+            "limitUsd",
+            format!("`{text}` is not a dollar amount such as 250 or 99.50; leave it empty for no budget"),
+        )
+    })?;
+    if nanos > MAX_LIMIT_NANOS {
+        return Err(AppError::invalid(
+            "limitUsd",
+            format!("at most {} per month", format_usd(MAX_LIMIT_NANOS)),
+        )
+        .into());
+    }
+    Ok(Some(nanos))
+}
+
+/// The webhook URL, `None` for none; a 422 on `webhookUrl` unless it is http(s).
+fn parse_webhook(text: &str) -> Result<Option<String>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let valid = text.chars().count() <= MAX_WEBHOOK_CHARS
+        && reqwest::Url::parse(text)
+            .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some());
+    if valid {
+        Ok(Some(text.to_owned()))
+    } else {
+        Err(AppError::invalid(
+            "webhookUrl",
+            format!("must be an http:// or https:// URL of at most {MAX_WEBHOOK_CHARS} characters, or empty"),
+        )
+        .into())
+    }
+}
+
+/// What the ladder does now for the project's current configuration.
+async fn ladder_now(state: &AppState, project_id: &str, remaining: i64) -> Result<&'static str> {
+    let (_, draft) = llm_settings::current(state, project_id).await?;
+    let prompt_tokens = estimate_text_tokens(&draft.system_prompt) + TYPICAL_QUESTION_TOKENS;
+    let candidates: Vec<Candidate> = routing::chain(state, &draft, false)
+        .into_iter()
+        .filter_map(|(_, model_id, _)| {
+            let model = state.catalog.model(&model_id)?;
+            let limits = ModelLimits::from(model);
+            let parameters = routing::chain_parameters(&draft, model);
+            Some(Candidate {
+                model: Some(model),
+                prompt_tokens,
+                max_tokens: answer_limit(&parameters, limits),
+            })
+        })
+        .collect();
+    Ok(ladder_state(plan(&candidates, remaining).as_ref()))
+}
+
+/// Prompt tokens each target of the route would be sent: counted with its
+/// tokenizer where known, else estimated and raised by a margin.
+fn prompt_tokens(route: &mut Route) -> Vec<u64> {
+    // The history is lent to the counting request and given back, not copied:
+    // it can carry megabytes of images.
+    let mut request = GenerateRequest {
+        model: String::new(),
+        messages: std::mem::take(&mut route.messages),
+        tools: std::mem::take(&mut route.tools),
+        tool_choice: route.tool_choice.clone(),
+        parameters: Parameters::default(),
+        limits: None,
+    };
+    let counts = route
+        .targets
+        .iter()
+        .map(|target| {
+            request.model.clone_from(&target.api_model);
+            let count = count_request_tokens(&request);
+            if count.exact {
+                count.tokens
+            } else {
+                count.tokens + count.tokens.div_ceil(ESTIMATE_MARGIN_DIVISOR)
+            }
+        })
+        .collect();
+    route.messages = request.messages;
+    route.tools = request.tools;
+    counts
+}
+
+/// The longest answer a model may give with these parameters (what the
+/// provider is asked for: the configured max tokens, else the model's maximum).
+fn answer_limit(parameters: &Parameters, limits: ModelLimits) -> u32 {
+    parameters.max_tokens.unwrap_or(limits.max_output_tokens)
+}
+
+/// Keeps the targets the plan admits, with its shorter answer limit if any.
+fn narrow(route: &mut Route, plan: &Plan) {
+    let targets = std::mem::take(&mut route.targets);
+    route.targets = targets
+        .into_iter()
+        .enumerate()
+        .filter(|(index, _)| plan.candidates.contains(index))
+        .map(|(_, mut target)| {
+            if plan.max_tokens.is_some() {
+                target.parameters.max_tokens = plan.max_tokens;
+            }
+            target
+        })
+        .collect();
+}
+
+/// One model an answer may come from, as the budget sees it.
+#[derive(Debug, Clone, Copy)]
+struct Candidate<'a> {
+    /// The catalog model; `None` (unknown) has no price.
+    model: Option<&'a ModelInfo>,
+    /// Prompt tokens it would be sent.
+    prompt_tokens: u64,
+    /// The longest answer it may give.
+    max_tokens: u32,
+}
+
+impl Candidate<'_> {
+    /// The most an answer of `output_tokens` costs. A model without a
+    /// per-token price (self-hosted, or unknown and so unpriced in the
+    /// ledger) costs nothing here: there is nothing to reserve.
+    fn cost(&self, output_tokens: u32) -> i64 {
+        let usage = TokenUsage {
+            input_tokens: self.prompt_tokens,
+            output_tokens: u64::from(output_tokens),
+            ..TokenUsage::default()
+        };
+        cost_of(self.model, &usage).nanos().unwrap_or(0)
+    }
+
+    /// The most a whole answer costs.
+    fn max_cost(&self) -> i64 {
+        self.cost(self.max_tokens)
+    }
+
+    /// The longest answer (up to its max tokens) that `nanos` pays for, if any.
+    fn affordable_tokens(&self, nanos: i64) -> Option<u32> {
+        if self.cost(0) > nanos {
+            return None;
+        }
+        // The cost grows with the output, so the largest fitting length is a
+        // binary search away (exact, whatever the rounding and tiers).
+        let (mut fits, mut too_long) = (0_u32, self.max_tokens.saturating_add(1));
+        while too_long - fits > 1 {
+            let middle = fits + (too_long - fits) / 2;
+            if self.cost(middle) <= nanos {
+                fits = middle;
+            } else {
+                too_long = middle;
+            }
+        }
+        Some(fits)
+    }
+}
+
+/// How an answer runs within the budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Plan {
+    /// The candidates that may answer (indices in chain order).
+    candidates: Vec<usize>,
+    /// A shorter answer limit, when only a shorter answer fits.
+    max_tokens: Option<u32>,
+    /// What to hold until the answer ends: the most the plan can cost.
+    reserve_nanos: i64,
+}
+
+/// The ladder, given what is left of the month (`remaining`, nano-dollars):
+/// the chain as configured when its dearest model fits; else only its
+/// cheapest model(s); else the cheapest with an answer shortened to fit, not
+/// below [`CAPPED_TOKENS_FLOOR`]; else `None`: refused. Free models always fit.
+fn plan(candidates: &[Candidate], remaining: i64) -> Option<Plan> {
+    let costs: Vec<i64> = candidates.iter().map(Candidate::max_cost).collect();
+    let fits = |cost: i64| cost == 0 || cost <= remaining;
+    let dearest = costs.iter().copied().max().unwrap_or(0);
+    if fits(dearest) {
+        return Some(Plan {
+            candidates: (0..candidates.len()).collect(),
+            max_tokens: None,
+            reserve_nanos: dearest,
+        });
+    }
+    let cheapest = cheapest(&costs)?;
+    let cheapest_cost = costs[cheapest];
+    if fits(cheapest_cost) {
+        return Some(Plan {
+            candidates: (0..costs.len())
+                .filter(|&i| costs[i] == cheapest_cost)
+                .collect(),
+            max_tokens: None,
+            reserve_nanos: cheapest_cost,
+        });
+    }
+    let candidate = &candidates[cheapest];
+    let tokens = candidate
+        .affordable_tokens(remaining)
+        .filter(|&tokens| tokens >= CAPPED_TOKENS_FLOOR)?;
+    Some(Plan {
+        candidates: vec![cheapest],
+        max_tokens: Some(tokens),
+        reserve_nanos: candidate.cost(tokens),
+    })
+}
+
+/// The first candidate with the lowest maximum cost.
+fn cheapest(costs: &[i64]) -> Option<usize> {
+    (0..costs.len()).min_by_key(|&i| costs[i])
+}
+
+/// The least the ladder accepts for this chain: the cheapest model's answer
+/// at the floor length (or its own max tokens, if shorter).
+fn smallest_reservation(candidates: &[Candidate]) -> i64 {
+    let costs: Vec<i64> = candidates.iter().map(Candidate::max_cost).collect();
+    cheapest(&costs).map_or(0, |i| {
+        let candidate = &candidates[i];
+        candidate.cost(candidate.max_tokens.min(CAPPED_TOKENS_FLOOR))
+    })
+}
+
+/// The status word for what the ladder does.
+fn ladder_state(plan: Option<&Plan>) -> &'static str {
+    match plan {
+        None => "blocked",
+        Some(plan) if plan.max_tokens.is_some() => "capped",
+        Some(plan) if plan.candidates.first().is_some_and(|&first| first != 0) => "downgraded",
+        Some(_) => "ok",
+    }
+}
+
+/// The notice shown with an answer the budget sent to a cheaper model or shortened.
+fn budget_notice(candidates: &[Candidate], plan: &Plan) -> Option<FallbackNotice> {
+    let first = *plan.candidates.first()?;
+    if first == 0 && plan.max_tokens.is_none() {
+        return None;
+    }
+    let from = candidates.first()?.model?;
+    let to = candidates.get(first)?.model?;
+    let change = if first == 0 {
+        format!("{} answers", to.name)
+    } else {
+        format!("answered by {} instead of {}", to.name, from.name)
+    };
+    let message = match plan.max_tokens {
+        None => format!("{NEARLY_USED_UP} — {change}"),
+        Some(tokens) if first == 0 => {
+            format!("{NEARLY_USED_UP} — {change} in at most {tokens} tokens")
+        }
+        Some(tokens) => format!("{NEARLY_USED_UP} — {change}, in at most {tokens} tokens"),
+    };
+    Some(FallbackNotice {
+        from: from.id.clone(),
+        from_provider: from.provider,
+        to: to.id.clone(),
+        to_provider: to.provider,
+        reason: "budget".into(),
+        message,
+    })
+}
+
+/// The alerts a month has reached and not yet fired: 50 % and 80 % of the
+/// limit spent; 100 % when the limit is reached or what is left no longer
+/// pays for the smallest answer of the chain (paid answers are refused from then on).
+fn reached(limit_nanos: i64, month: &MonthRow, smallest_nanos: i64) -> Vec<Threshold> {
+    let spent = i128::from(month.spent_nanos);
+    let limit = i128::from(limit_nanos);
+    Threshold::ALL
+        .into_iter()
+        .filter(|&threshold| !month.fired(threshold))
+        .filter(|&threshold| {
+            let share_spent = spent * 100 >= limit * i128::from(threshold.percent());
+            let used_up = smallest_nanos > 0 && limit - spent < i128::from(smallest_nanos);
+            share_spent || (threshold == Threshold::Full && used_up)
+        })
+        .collect()
+}
+
+/// The notification text of an alert.
+fn alert_message(threshold: Threshold, limit_nanos: i64, spent_nanos: i64, month: &str) -> String {
+    let (limit, spent) = (format_usd(limit_nanos), format_usd(spent_nanos));
+    match threshold {
+        Threshold::Full => format!(
+            "The monthly budget of {limit} is used up ({spent} spent in {month}): paid models are refused until the limit is raised or the month ends"
+        ),
+        _ => format!(
+            "{} % of the monthly budget of {limit} is spent ({spent} in {month})",
+            threshold.percent()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::catalog::Catalog;
+
+    const SONNET: &str = "claude-3-5-sonnet-20241022";
+    const HAIKU: &str = "claude-3-5-haiku-20241022";
+    const LLAMA: &str = "llama-3.1-70b";
+
+    fn catalog() -> Catalog {
+        crate::server::catalog::load().unwrap()
+    }
+
+    fn candidate<'a>(catalog: &'a Catalog, model: &str, max_tokens: u32) -> Candidate<'a> {
+        Candidate {
+            model: catalog.model(model),
+            prompt_tokens: 1_000,
+            max_tokens,
+        }
+    }
+
+    #[test]
+    fn a_candidate_costs_its_prompt_and_its_longest_answer_at_list_prices() {
+        let catalog = catalog();
+        // Sonnet: 1,000 in × 3,000 n$ + 1,000 out × 15,000 n$.
+        let sonnet = candidate(&catalog, SONNET, 1_000);
+        assert_eq!(sonnet.max_cost(), 18_000_000);
+        assert_eq!(candidate(&catalog, LLAMA, 1_000).max_cost(), 0);
+    }
+
+    #[test]
+    fn the_affordable_length_is_the_longest_answer_that_fits_exactly() {
+        let catalog = catalog();
+        let sonnet = candidate(&catalog, SONNET, 4_096);
+        // 3,000,000 n$ of prompt; each output token 15,000 n$.
+        assert_eq!(
+            sonnet.affordable_tokens(3_000_000 + 15_000 * 300),
+            Some(300)
+        );
+        assert_eq!(
+            sonnet.affordable_tokens(3_000_000 + 15_000 * 300 - 1),
+            Some(299)
+        );
+        assert_eq!(sonnet.affordable_tokens(u32::MAX.into()), Some(4_096));
+        assert_eq!(sonnet.affordable_tokens(2_999_999), None);
+    }
+
+    #[test]
+    fn the_whole_chain_runs_while_its_dearest_model_fits() {
+        let catalog = catalog();
+        let chain = [
+            candidate(&catalog, SONNET, 1_000),
+            candidate(&catalog, HAIKU, 1_000),
+        ];
+        let planned = plan(&chain, 18_000_000).unwrap();
+        assert_eq!(
+            planned,
+            Plan {
+                candidates: vec![0, 1],
+                max_tokens: None,
+                reserve_nanos: 18_000_000
+            }
+        );
+        assert_eq!(ladder_state(Some(&planned)), "ok");
+        assert_eq!(budget_notice(&chain, &planned), None);
+    }
+
+    #[test]
+    fn then_the_cheapest_model_of_the_chain_answers_with_a_notice() {
+        let catalog = catalog();
+        let chain = [
+            candidate(&catalog, SONNET, 1_000),
+            candidate(&catalog, HAIKU, 1_000),
+        ];
+        // Haiku: 1,000 × 800 + 1,000 × 4,000 = 4,800,000 n$.
+        let planned = plan(&chain, 17_999_999).unwrap();
+        assert_eq!(
+            planned,
+            Plan {
+                candidates: vec![1],
+                max_tokens: None,
+                reserve_nanos: 4_800_000
+            }
+        );
+        assert_eq!(ladder_state(Some(&planned)), "downgraded");
+        let notice = budget_notice(&chain, &planned).unwrap();
+        assert_eq!((notice.from.as_str(), notice.to.as_str()), (SONNET, HAIKU));
+        assert_eq!(notice.reason, "budget");
+        assert_eq!(
+            notice.message,
+            "The monthly budget is nearly used up — answered by Claude 3.5 Haiku instead of Claude 3.5 Sonnet"
+        );
+    }
+
+    #[test]
+    fn then_a_shorter_answer_and_below_the_floor_a_refusal() {
+        let catalog = catalog();
+        let chain = [
+            candidate(&catalog, SONNET, 1_000),
+            candidate(&catalog, HAIKU, 1_000),
+        ];
+        // Haiku's prompt costs 800,000 n$; 300 tokens of answer 1,200,000.
+        let planned = plan(&chain, 2_000_000).unwrap();
+        assert_eq!(
+            planned,
+            Plan {
+                candidates: vec![1],
+                max_tokens: Some(300),
+                reserve_nanos: 2_000_000
+            }
+        );
+        assert_eq!(ladder_state(Some(&planned)), "capped");
+        assert_eq!(
+            budget_notice(&chain, &planned).unwrap().message,
+            "The monthly budget is nearly used up — answered by Claude 3.5 Haiku instead of Claude 3.5 Sonnet, in at most 300 tokens"
+        );
+        let floor = 800_000 + 4_000 * i64::from(CAPPED_TOKENS_FLOOR);
+        assert_eq!(smallest_reservation(&chain), floor);
+        assert!(plan(&chain, floor).is_some());
+        assert_eq!(plan(&chain, floor - 1), None);
+        assert_eq!(ladder_state(None), "blocked");
+    }
+
+    #[test]
+    fn a_single_model_is_shortened_in_place() {
+        let catalog = catalog();
+        let chain = [candidate(&catalog, SONNET, 1_000)];
+        let planned = plan(&chain, 3_000_000 + 15_000 * 400).unwrap();
+        assert_eq!(planned.max_tokens, Some(400));
+        assert_eq!(
+            budget_notice(&chain, &planned).unwrap().message,
+            "The monthly budget is nearly used up — Claude 3.5 Sonnet answers in at most 400 tokens"
+        );
+    }
+
+    #[test]
+    fn free_models_always_fit_even_past_the_limit() {
+        let catalog = catalog();
+        let llama = [candidate(&catalog, LLAMA, 4_096)];
+        assert_eq!(plan(&llama, -5).unwrap().reserve_nanos, 0);
+        assert_eq!(smallest_reservation(&llama), 0);
+        // A paid fallback behind a free primary is left out, without a notice.
+        let chain = [
+            candidate(&catalog, LLAMA, 4_096),
+            candidate(&catalog, SONNET, 4_096),
+        ];
+        let planned = plan(&chain, 0).unwrap();
+        assert_eq!((planned.candidates, planned.reserve_nanos), (vec![0], 0));
+    }
+
+    fn month(spent_nanos: i64, alert50_at: Option<i64>) -> MonthRow {
+        MonthRow {
+            spent_nanos,
+            alert50_at,
+            ..MonthRow::default()
+        }
+    }
+
+    #[test]
+    fn alerts_are_reached_at_their_share_of_the_limit_and_not_again() {
+        assert_eq!(reached(1_000, &month(499, None), 0), []);
+        assert_eq!(reached(1_000, &month(500, None), 0), [Threshold::Half]);
+        assert_eq!(
+            reached(1_000, &month(800, Some(1)), 0),
+            [Threshold::FourFifths]
+        );
+        assert_eq!(
+            reached(1_000, &month(1_200, None), 0),
+            [Threshold::Half, Threshold::FourFifths, Threshold::Full]
+        );
+    }
+
+    #[test]
+    fn the_budget_is_used_up_when_what_is_left_pays_for_no_answer() {
+        assert_eq!(
+            reached(1_000, &month(901, Some(1)), 100),
+            [Threshold::FourFifths, Threshold::Full]
+        );
+        assert_eq!(
+            reached(1_000, &month(900, Some(1)), 100),
+            [Threshold::FourFifths]
+        );
+    }
+
+    fn field_of(error: crate::server::error::Error) -> String {
+        AppError::from(error).field().unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn limits_are_exact_dollar_amounts_and_empty_means_no_budget() {
+        assert_eq!(parse_limit(" 250.50 ").unwrap(), Some(250_500_000_000));
+        assert_eq!(parse_limit("0").unwrap(), Some(0));
+        assert_eq!(parse_limit("").unwrap(), None);
+        for bad in ["-1", "abc", "1.0000000001", "$5", "10000000.01"] {
+            assert_eq!(field_of(parse_limit(bad).unwrap_err()), "limitUsd", "{bad}");
+        }
+    }
+
+    #[test]
+    fn webhooks_are_http_urls_or_nothing() {
+        let url = "https://hooks.example.com/budget?token=abc";
+        assert_eq!(parse_webhook(url).unwrap().as_deref(), Some(url));
+        assert_eq!(parse_webhook("  ").unwrap(), None);
+        for bad in [
+            "ftp://example.com",
+            "example.com/hook",
+            "https://",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(
+                field_of(parse_webhook(bad).unwrap_err()),
+                "webhookUrl",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn alert_messages_name_the_share_the_limit_and_the_spend() {
+        assert_eq!(
+            alert_message(
+                Threshold::FourFifths,
+                250 * NANOS_PER_USD,
+                201_130_000_000,
+                "2025-01"
+            ),
+            "80 % of the monthly budget of $250.00 is spent ($201.13 in 2025-01)"
+        );
+        assert!(alert_message(Threshold::Full, 1, 1, "2025-01").contains("is used up"));
+    }
 }

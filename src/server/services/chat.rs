@@ -3,13 +3,16 @@
 //! said is lost (AC-004). A question is stored with a pending answer, the answer
 //! runs through the router (retry, fallback, circuit breaker) in a task of its
 //! own, so a client that goes away neither loses the answer nor its usage, and
-//! every attempt lands in the usage ledger priced exactly.
+//! every attempt lands in the usage ledger priced exactly. Before anything is
+//! stored, the project's budget admits the answer (reserving its maximum cost,
+//! or narrowing the route to a cheaper model or a shorter answer, or refusing
+//! with 402); when it ends, the reservation is settled to the real cost.
 //!
 //! ```text
-//! prepare ─► question + pending answer stored ─► Route (targets: primary, fallback, cheaper model)
+//! prepare ─► budget admits ─► question + pending answer stored ─► Route (targets: primary, fallback, cheaper model)
 //!                                                   │
 //!        answer_stream: router.stream ─► ChatEvents (SSE) ─┐
-//!        answer:        router.generate ────────────────────┼─► finish: answer row, ChatAnswer
+//!        answer:        router.generate ────────────────────┼─► finish: answer row, ChatAnswer, budget settled
 //!                                  every attempt ─► ChatSink ─► ledger (priced, batched)
 //! ```
 
@@ -22,27 +25,22 @@ use crate::model::chat::{
     MAX_MESSAGE_CHARS,
 };
 use crate::model::money::format_decimal;
-use crate::model::parameters::ModelLimits;
-use crate::model::pricing::cost_of;
-use crate::model::recommend::blended_cost;
 use crate::server::db::conversations::{self, AnswerUpdate, ConversationRow, MessageRow};
 use crate::server::db::llm_configs;
-use crate::server::db::llm_usage::UsageRow;
 use crate::server::db::{now_ms, rfc3339};
 use crate::server::error::{Error, Result};
-use crate::server::llm::router::{
-    AttemptRecord, AttemptSink, Route, RouterEvent, Switch, Target, TargetRole,
-};
+use crate::server::llm::router::{AttemptRecord, AttemptSink, Route, RouterEvent, Switch, Target};
 use crate::server::llm::{
-    build_provider, ContentPart, ErrorKind, GenerateResponse, LlmError, Message, Role, ToolChoice,
-    Usage,
+    ContentPart, ErrorKind, GenerateResponse, LlmError, Message, Role, ToolChoice,
 };
-use crate::server::services::llm_settings::{self, base_url_for, parameters_for, Draft};
+use crate::server::services::budgets::{self, Admission};
+use crate::server::services::llm_settings::{self, Draft};
+use crate::server::services::routing;
+use crate::server::services::usage::{token_usage, UsageContext};
 use crate::server::state::AppState;
 use async_trait::async_trait;
 use base64::Engine as _;
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -343,94 +341,6 @@ fn history(system_prompt: &str, stored: &[MessageRow]) -> Result<Vec<Message>> {
     Ok(messages)
 }
 
-/// A short, stable fingerprint of a key for the circuit breaker (never the key).
-fn key_fingerprint(key: Option<&secrecy::SecretString>) -> String {
-    use secrecy::ExposeSecret;
-    match key {
-        None => "none".into(),
-        Some(key) => Sha256::digest(key.expose_secret().as_bytes())
-            .iter()
-            .take(4)
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    }
-}
-
-/// Which models an answer may come from, in order: the pinned model, the
-/// configured fallback, then a cheaper model of the pinned provider (graceful
-/// degradation). Without fallback only the pinned model is tried.
-fn chain(
-    state: &AppState,
-    draft: &Draft,
-    needs_vision: bool,
-) -> Vec<(ProviderId, String, TargetRole)> {
-    let mut chain = vec![(draft.provider, draft.model.clone(), TargetRole::Primary)];
-    if !draft.fallback.enabled {
-        return chain;
-    }
-    let fallback = &draft.fallback;
-    if fallback.model != draft.model {
-        chain.push((
-            fallback.provider,
-            fallback.model.clone(),
-            TargetRole::Fallback,
-        ));
-    }
-    let primary_cost = state.catalog.model(&draft.model).map(blended_cost);
-    let cheaper = state
-        .catalog
-        .models_of(draft.provider)
-        .filter(|m| !m.legacy && m.id != draft.model && m.id != fallback.model)
-        .filter(|m| m.capabilities.vision || !needs_vision)
-        .filter(|m| primary_cost.is_some_and(|p| blended_cost(m) < p))
-        .min_by_key(|m| blended_cost(m));
-    if let Some(model) = cheaper {
-        chain.push((draft.provider, model.id.clone(), TargetRole::Degraded));
-    }
-    chain
-}
-
-async fn targets(
-    state: &AppState,
-    project_id: &str,
-    draft: &Draft,
-    needs_vision: bool,
-) -> Result<Vec<Target>> {
-    let mut targets = Vec::new();
-    for (provider, model_id, role) in chain(state, draft, needs_vision) {
-        let Some(model) = state.catalog.model(&model_id) else {
-            continue;
-        };
-        let limits = ModelLimits::from(model);
-        let key = llm_settings::project_key(state, project_id, draft, provider).await?;
-        let breaker_key = format!("{provider}:{}", key_fingerprint(key.as_ref()));
-        let parameters = if role == TargetRole::Primary {
-            draft.parameters.clone()
-        } else {
-            parameters_for(provider, limits, &draft.parameters)
-        };
-        targets.push(Target {
-            provider: build_provider(
-                &state.executor,
-                provider,
-                &base_url_for(state, draft, provider),
-                key,
-                draft.llama_flavour,
-            ),
-            provider_id: provider,
-            model: model.id.clone(),
-            api_model: model.ollama_tag.clone().unwrap_or_else(|| model.id.clone()),
-            name: model.name.clone(),
-            breaker_key,
-            role,
-            parameters,
-            limits,
-            attempts: draft.fallback.retry_attempts.max(1),
-        });
-    }
-    Ok(targets)
-}
-
 /// Everything one answer needs, prepared before it runs.
 struct Turn {
     state: AppState,
@@ -440,6 +350,8 @@ struct Turn {
     targets: Vec<Target>,
     route: Route,
     sink: Arc<ChatSink>,
+    /// The budget's reservation, settled when the answer ends.
+    budget: Admission,
     started: Instant,
 }
 
@@ -464,7 +376,14 @@ async fn prepare(
     let stored = conversations::messages(&state.db.pool, conversation_id).await?;
     let mut messages = history(&draft.system_prompt, &stored)?;
     messages.push(user_message(&message.content, &message.images));
-    let targets = targets(state, project_id, &draft, !message.images.is_empty()).await?;
+    let mut route = Route {
+        targets: routing::targets(state, project_id, &draft, !message.images.is_empty()).await?,
+        messages,
+        tools: Vec::new(),
+        tool_choice: ToolChoice::Auto,
+    };
+    // Before anything is stored or sent: a refusal leaves no trace.
+    let budget = budgets::admit(state, project_id, &mut route).await?;
 
     let question = MessageRow {
         message_id: uuid::Uuid::new_v4().to_string(),
@@ -488,20 +407,24 @@ async fn prepare(
         created_at: now_ms(),
     };
     let answer_id = uuid::Uuid::new_v4().to_string();
-    conversations::insert_exchange(
+    if let Err(error) = conversations::insert_exchange(
         &state.db.pool,
         &question,
         &answer_id,
         &title_of(&message.content),
     )
-    .await?;
+    .await
+    {
+        budgets::settle(state, &budget, 0).await;
+        return Err(error);
+    }
     let sink = Arc::new(ChatSink {
         state: state.clone(),
-        project_id: project_id.to_owned(),
-        conversation_id: conversation_id.to_owned(),
-        message_id: answer_id.clone(),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        config_version: conversation.config_version,
+        context: UsageContext {
+            conversation_id: Some(conversation_id.to_owned()),
+            message_id: Some(answer_id.clone()),
+            ..UsageContext::new(project_id, Some(conversation.config_version))
+        },
         totals: Mutex::new(Totals::default()),
         last_attempt: Mutex::new(None),
         recorded: Notify::new(),
@@ -510,14 +433,10 @@ async fn prepare(
         state: state.clone(),
         question_id: question.message_id,
         answer_id,
-        targets: targets.clone(),
-        route: Route {
-            targets,
-            messages,
-            tools: Vec::new(),
-            tool_choice: ToolChoice::Auto,
-        },
+        targets: route.targets.clone(),
+        route,
         sink,
+        budget,
         started,
     })
 }
@@ -535,11 +454,7 @@ struct Totals {
 /// to the answer's totals and queues it for the usage ledger.
 struct ChatSink {
     state: AppState,
-    project_id: String,
-    conversation_id: String,
-    message_id: String,
-    request_id: String,
-    config_version: i64,
+    context: UsageContext,
     totals: Mutex<Totals>,
     /// The latest attempt: the facts of an answer that failed or was stopped.
     last_attempt: Mutex<Option<LastAttempt>>,
@@ -555,27 +470,8 @@ struct LastAttempt {
     ttft: Option<Duration>,
 }
 
-fn token_usage(usage: &Usage, estimated: bool) -> TokenUsage {
-    TokenUsage {
-        input_tokens: usage.input_tokens,
-        cache_read_tokens: usage.cache_read_tokens,
-        cache_write_tokens: usage.cache_write_tokens,
-        output_tokens: usage.output_tokens,
-        reasoning_tokens: usage.reasoning_tokens,
-        estimated,
-    }
-}
-
 fn duration_ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn tokens(count: u64) -> i64 {
-    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 impl ChatSink {
@@ -608,7 +504,7 @@ impl ChatSink {
             .await
             .is_err()
         {
-            tracing::warn!(message = %self.message_id, "cancelled attempt not reported in time");
+            tracing::warn!(message = ?self.context.message_id, "cancelled attempt not reported in time");
         }
     }
 }
@@ -616,8 +512,8 @@ impl ChatSink {
 #[async_trait]
 impl AttemptSink for ChatSink {
     async fn record(&self, attempt: AttemptRecord) {
-        let usage = token_usage(&attempt.usage, attempt.usage_estimated);
-        let cost = cost_of(self.state.catalog.model(&attempt.model), &usage);
+        let rates = self.state.internal_rates.snapshot();
+        let (row, cost) = self.context.row(&self.state.catalog, &rates, &attempt);
         {
             let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
             totals.attempts += 1;
@@ -636,51 +532,11 @@ impl AttemptSink for ChatSink {
         *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = Some(LastAttempt {
             provider: attempt.provider,
             model: attempt.model.clone(),
-            usage,
+            usage: token_usage(&attempt.usage, attempt.usage_estimated),
             ttft: attempt.ttft,
         });
-        let row = UsageRow {
-            usage_id: uuid::Uuid::new_v4().to_string(),
-            project_id: self.project_id.clone(),
-            conversation_id: Some(self.conversation_id.clone()),
-            message_id: Some(self.message_id.clone()),
-            request_id: self.request_id.clone(),
-            attempt: i64::from(attempt.attempt),
-            provider: attempt.provider.as_str().to_owned(),
-            model: attempt.model.clone(),
-            config_version: Some(self.config_version),
-            role: role_name(attempt.role).to_owned(),
-            is_fallback: attempt.role != TargetRole::Primary,
-            streamed: attempt.streamed,
-            input_tokens: tokens(usage.input_tokens),
-            cache_read_tokens: tokens(usage.cache_read_tokens),
-            cache_write_tokens: tokens(usage.cache_write_tokens),
-            output_tokens: tokens(usage.output_tokens),
-            reasoning_tokens: tokens(usage.reasoning_tokens),
-            usage_estimated: attempt.usage_estimated,
-            raw_usage: (!attempt.usage.raw.is_null()).then(|| attempt.usage.raw.to_string()),
-            cost_nanos: cost.nanos(),
-            price_version: cost.price_version().map(str::to_owned),
-            latency_ms: millis(attempt.latency),
-            ttft_ms: attempt.ttft.map(millis),
-            success: attempt.error.is_none(),
-            error_class: attempt.error.as_ref().map(|e| e.class().to_owned()),
-            error_message: attempt.error.as_ref().map(|e| e.message.clone()),
-            created_at: attempt
-                .started_at
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, millis),
-        };
         self.state.ledger.record(row).await;
         self.recorded.notify_waiters();
-    }
-}
-
-fn role_name(role: TargetRole) -> &'static str {
-    match role {
-        TargetRole::Primary => "primary",
-        TargetRole::Fallback => "fallback",
-        TargetRole::Degraded => "degraded",
     }
 }
 
@@ -737,10 +593,11 @@ impl Turn {
         )
     }
 
-    /// The notice for an answer that came from another model than the pinned one.
+    /// The notice for an answer that came from another model than the pinned
+    /// one, or that the budget shortened.
     fn notice(&self, answered_by: usize, progress: &Progress) -> Option<FallbackNotice> {
         if answered_by == 0 {
-            return None;
+            return self.budget.notice().cloned();
         }
         let primary = self.target(0)?;
         let to = self.target(answered_by)?;
@@ -882,6 +739,7 @@ impl Turn {
         {
             tracing::error!(%error, message = %self.answer_id, "storing an answer failed");
         }
+        budgets::settle(&self.state, &self.budget, totals.cost_nanos).await;
         result
     }
 

@@ -1,11 +1,152 @@
-//! Compare on a sample: one question to several models side by side.
-// PLACEHOLDER: being written (issue 6); signatures are the contract.
+//! Compare on a sample (`POST /api/llm/compare`, the Compare page's button):
+//! one sample question sent to several models side by side with the project's
+//! keys and parameters. Each model gets one attempt through the router (its
+//! time limits and circuit breakers apply, no fallback: the point is to see
+//! each model), and every attempt is billed in the usage ledger like any other.
 
+use crate::error::AppError;
+use crate::model::chat::MAX_MESSAGE_CHARS;
 use crate::model::costs::{CompareRequest, CompareResult};
 use crate::server::error::Result;
+use crate::server::llm::router::{AttemptRecord, AttemptSink, Route, TargetRole};
+use crate::server::llm::{Message, Role, ToolChoice};
+use crate::server::services::llm_settings;
+use crate::server::services::routing;
+use crate::server::services::usage::UsageContext;
 use crate::server::state::AppState;
+use async_trait::async_trait;
+use std::sync::Mutex;
+use std::time::Instant;
 
-/// Sends the sample to every model and returns their answers.
-pub async fn sample(_state: &AppState, _request: &CompareRequest) -> Result<Vec<CompareResult>> {
-    todo!("compare::sample")
+/// Most models one comparison may ask.
+pub const MAX_MODELS: usize = 6;
+
+/// Records a comparison's attempts in the ledger and keeps their cost.
+struct CompareSink {
+    state: AppState,
+    context: UsageContext,
+    /// Cost of the attempts so far; `None` once an attempt was unpriced.
+    cost: Mutex<Option<i64>>,
+}
+
+#[async_trait]
+impl AttemptSink for CompareSink {
+    async fn record(&self, attempt: AttemptRecord) {
+        let rates = self.state.internal_rates.snapshot();
+        let (row, cost) = self.context.row(&self.state.catalog, &rates, &attempt);
+        {
+            let mut total = self.cost.lock().unwrap_or_else(|e| e.into_inner());
+            *total = total.zip(cost.nanos()).map(|(sum, nanos)| sum + nanos);
+        }
+        self.state.ledger.record(row).await;
+    }
+}
+
+fn validate(state: &AppState, request: &CompareRequest) -> Result<()> {
+    let prompt = request.prompt.trim();
+    if prompt.is_empty() {
+        return Err(AppError::invalid("prompt", "write a sample question").into());
+    }
+    if request.prompt.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(
+            AppError::invalid("prompt", format!("at most {MAX_MESSAGE_CHARS} characters")).into(),
+        );
+    }
+    if request.models.is_empty() || request.models.len() > MAX_MODELS {
+        return Err(AppError::invalid("models", format!("choose 1 to {MAX_MODELS} models")).into());
+    }
+    for (i, model) in request.models.iter().enumerate() {
+        if state.catalog.model(model).is_none() {
+            return Err(AppError::invalid(
+                &format!("models[{i}]"),
+                format!("unknown model `{model}`"),
+            )
+            .into());
+        }
+        if request.models[..i].contains(model) {
+            return Err(AppError::invalid(
+                &format!("models[{i}]"),
+                format!("`{model}` is listed twice"),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Sends the sample to every model at once; answers come back in the order asked.
+pub async fn sample(state: &AppState, request: &CompareRequest) -> Result<Vec<CompareResult>> {
+    validate(state, request)?;
+    let (config, draft) = llm_settings::current(state, &request.project_id).await?;
+    let system = request
+        .system_prompt
+        .clone()
+        .unwrap_or_else(|| draft.system_prompt.clone());
+    let mut messages = Vec::with_capacity(2);
+    if !system.trim().is_empty() {
+        messages.push(Message::text(Role::System, system));
+    }
+    messages.push(Message::text(Role::User, request.prompt.trim()));
+    let context = UsageContext::new(&request.project_id, Some(config.version));
+
+    let mut runs = Vec::with_capacity(request.models.len());
+    for model_id in &request.models {
+        let Some(model) = state.catalog.model(model_id) else {
+            continue;
+        };
+        let target = routing::target(
+            state,
+            &request.project_id,
+            &draft,
+            model,
+            TargetRole::Primary,
+            1,
+        )
+        .await?;
+        let route = Route {
+            targets: vec![target],
+            messages: messages.clone(),
+            tools: Vec::new(),
+            tool_choice: ToolChoice::Auto,
+        };
+        let sink = CompareSink {
+            state: state.clone(),
+            context: context.clone(),
+            cost: Mutex::new(Some(0)),
+        };
+        let (id, name, provider) = (model.id.clone(), model.name.clone(), model.provider);
+        runs.push(async move {
+            let started = Instant::now();
+            let outcome = state.router.generate(route, &sink).await;
+            let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let cost_nanos = *sink.cost.lock().unwrap_or_else(|e| e.into_inner());
+            match outcome {
+                Ok(routed) => CompareResult {
+                    model: id,
+                    name,
+                    provider,
+                    content: routed.response.text(),
+                    error: None,
+                    latency_ms,
+                    input_tokens: routed.response.usage.input_tokens
+                        + routed.response.usage.cache_read_tokens
+                        + routed.response.usage.cache_write_tokens,
+                    output_tokens: routed.response.usage.output_tokens,
+                    cost_nanos,
+                },
+                Err(failure) => CompareResult {
+                    model: id,
+                    name,
+                    provider,
+                    content: String::new(),
+                    error: Some(failure.error.to_string()),
+                    latency_ms,
+                    input_tokens: 0,
+                    output_tokens: 0,
+                    cost_nanos,
+                },
+            }
+        });
+    }
+    Ok(futures::future::join_all(runs).await)
 }

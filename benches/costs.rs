@@ -1,0 +1,370 @@
+//! Cost report benchmark (`scripts/bench costs`, or `cargo bench --features ssr
+//! --bench costs`): how long the cost page and the admin dashboard take on a
+//! busy project.
+//!
+//! For each engine (a temporary SQLite file; PostgreSQL at
+//! `COVER_BENCH_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`,
+//! in a fresh database dropped afterwards) it loads 1,000,000 ledger rows for
+//! one project over the last 90 days — a realistic mix of models, providers,
+//! multi-turn conversations, cache reads, long Gemini prompts, fallbacks and
+//! failures, priced with the catalog — through the ledger's own batch insert
+//! and rollup code, in large transactions. Then it times `services::costs::
+//! report` for the last 30 days and `services::costs::workspace`, 20 runs each
+//! after a warm-up, and prints the median and the maximum (goal: ≤ 50 ms).
+
+use std::time::{Duration, Instant};
+
+use leptos::config::LeptosOptions;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use cover::model::account::UseCase;
+use cover::model::catalog::Catalog;
+use cover::model::chat::TokenUsage;
+use cover::model::costs::UsageFilter;
+use cover::model::pricing::cost_of;
+use cover::server::config::{Config, ManagedKeys, MasterKeySource};
+use cover::server::db::llm_usage::UsageRow;
+use cover::server::db::{is_postgres, llm_usage, now_ms};
+use cover::server::llm::router::RouterSettings;
+use cover::server::llm::{BaseUrls, Timeouts};
+use cover::server::services::{accounts, costs, projects};
+use cover::server::startup::Application;
+use cover::server::state::AppState;
+
+/// Ledger rows loaded.
+const ROWS: usize = 1_000_000;
+/// Days they cover, ending now.
+const DAYS: i64 = 90;
+/// Rows per transaction while loading.
+const ROWS_PER_TRANSACTION: usize = 50_000;
+/// Timed runs per measurement.
+const RUNS: usize = 20;
+const DAY_MS: i64 = 86_400_000;
+
+/// The model mix: (model, provider, weight in per cent).
+const MIX: [(&str, &str, u32); 7] = [
+    ("claude-3-5-sonnet-20241022", "claude", 45),
+    ("claude-3-5-haiku-20241022", "claude", 20),
+    ("gpt-4o-mini", "openai", 15),
+    ("gpt-4o", "openai", 8),
+    ("gemini-1.5-pro", "gemini", 5),
+    ("gemini-1.5-flash", "gemini", 5),
+    ("llama-3.1-70b", "llama", 2),
+];
+
+/// Generates the ledger of one project: conversations of 1 to 8 answers,
+/// each answer one attempt (4 % with a failed try first and a fallback).
+struct Generator {
+    rng: StdRng,
+    catalog: Catalog,
+    project_id: String,
+    start_ms: i64,
+    /// The conversation being continued: id, model index, answers left, next turn.
+    conversation: Option<(String, usize, u32, i64)>,
+}
+
+impl Generator {
+    fn pick_model(&mut self) -> usize {
+        let mut roll = self.rng.gen_range(0..100);
+        for (i, (_, _, weight)) in MIX.iter().enumerate() {
+            if roll < *weight {
+                return i;
+            }
+            roll -= weight;
+        }
+        0
+    }
+
+    /// The next `count` rows, oldest first overall (times rise with the row index).
+    fn rows(&mut self, first: usize, count: usize) -> Vec<UsageRow> {
+        let mut rows = Vec::with_capacity(count + 8);
+        let span = DAYS * DAY_MS;
+        while rows.len() < count {
+            let index = first + rows.len();
+            let created_at = self.start_ms + (index as i64 * span) / ROWS as i64;
+            let (conversation_id, model, turn) = match self.conversation.take() {
+                Some((id, model, left, turn)) if left > 0 => {
+                    self.conversation = Some((id.clone(), model, left - 1, turn + 1));
+                    (id, model, turn)
+                }
+                _ => {
+                    let model = self.pick_model();
+                    let answers = self.rng.gen_range(1..=8);
+                    let id = uuid::Uuid::new_v4().to_string();
+                    self.conversation = Some((id.clone(), model, answers - 1, 2));
+                    (id, model, 1)
+                }
+            };
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let failed_first = self.rng.gen_range(0..100) < 4;
+            if failed_first {
+                let mut failed =
+                    self.attempt(&conversation_id, &request_id, model, turn, created_at);
+                failed.success = false;
+                failed.error_class = Some("rateLimited".into());
+                failed.error_message = Some("429 Too Many Requests".into());
+                failed.output_tokens = 0;
+                failed.reasoning_tokens = 0;
+                failed.input_tokens = 0;
+                failed.cache_read_tokens = 0;
+                failed.cost_nanos = Some(0);
+                rows.push(failed);
+                let mut fallback =
+                    self.attempt(&conversation_id, &request_id, 2, turn, created_at + 900);
+                fallback.attempt = 2;
+                fallback.role = "fallback".into();
+                fallback.is_fallback = true;
+                rows.push(fallback);
+            } else {
+                rows.push(self.attempt(&conversation_id, &request_id, model, turn, created_at));
+            }
+        }
+        rows
+    }
+
+    fn attempt(
+        &mut self,
+        conversation: &str,
+        request: &str,
+        model: usize,
+        turn: i64,
+        at: i64,
+    ) -> UsageRow {
+        let (model_id, provider, _) = MIX[model];
+        let long = model_id == "gemini-1.5-pro" && self.rng.gen_range(0..100) < 10;
+        let prompt: i64 = if long {
+            self.rng.gen_range(130_000..400_000)
+        } else {
+            600 + turn * 450 + self.rng.gen_range(0..800)
+        };
+        let cached = if provider == "claude" && turn > 1 && self.rng.gen_range(0..100) < 30 {
+            prompt * 2 / 3
+        } else {
+            0
+        };
+        let output: i64 = self.rng.gen_range(80..700);
+        let usage = TokenUsage {
+            input_tokens: (prompt - cached) as u64,
+            cache_read_tokens: cached as u64,
+            output_tokens: output as u64,
+            ..TokenUsage::default()
+        };
+        let cost = cost_of(self.catalog.model(model_id), &usage);
+        UsageRow {
+            usage_id: uuid::Uuid::new_v4().to_string(),
+            project_id: self.project_id.clone(),
+            conversation_id: Some(conversation.to_owned()),
+            message_id: Some(uuid::Uuid::new_v4().to_string()),
+            request_id: request.to_owned(),
+            attempt: 1,
+            provider: provider.to_owned(),
+            model: model_id.to_owned(),
+            config_version: Some(1),
+            role: "primary".into(),
+            is_fallback: false,
+            streamed: true,
+            input_tokens: prompt - cached,
+            cache_read_tokens: cached,
+            cache_write_tokens: 0,
+            output_tokens: output,
+            reasoning_tokens: 0,
+            usage_estimated: false,
+            raw_usage: Some(format!(
+                "{{\"input_tokens\":{},\"cache_read_input_tokens\":{cached},\"output_tokens\":{output}}}",
+                prompt - cached
+            )),
+            cost_nanos: cost.nanos(),
+            price_version: cost.price_version().map(str::to_owned),
+            latency_ms: 400 + output * 12 + self.rng.gen_range(0..400),
+            ttft_ms: Some(200 + self.rng.gen_range(0..300)),
+            success: true,
+            error_class: None,
+            error_message: None,
+            created_at: at,
+        }
+    }
+}
+
+/// A fresh PostgreSQL database for the bench and its admin URL (to drop it).
+async fn postgres_database() -> (String, String, String) {
+    use sqlx::Executor;
+    let admin = std::env::var("COVER_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("cover_bench_costs_{}", std::process::id());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("PostgreSQL must be running (COVER_BENCH_POSTGRES_URL)");
+    conn.execute(format!("create database {name}").as_str())
+        .await
+        .expect("create bench database");
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    (format!("{base}/{name}"), admin, name)
+}
+
+async fn drop_postgres_database(admin: &str, name: &str) {
+    use sqlx::Executor;
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
+        .await
+        .expect("connect to drop the bench database");
+    conn.execute(format!("drop database if exists {name} with (force)").as_str())
+        .await
+        .expect("drop bench database");
+}
+
+async fn app_state(database_url: &str) -> AppState {
+    let config = Config {
+        database_url: database_url.to_owned(),
+        secure_cookies: false,
+        leptos: LeptosOptions::builder()
+            .output_name("cover")
+            .site_root("target/site")
+            .site_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .build(),
+        base_urls: BaseUrls::from_lookup(|_| Some("http://127.0.0.1:9".into())),
+        managed_keys: ManagedKeys {
+            claude: None,
+            openai: None,
+            gemini: None,
+        },
+        master_key: MasterKeySource::Env {
+            key: cover::server::crypto::generate_key(),
+            version: None,
+        },
+        timeouts: Timeouts::default(),
+        router: RouterSettings::default(),
+    };
+    let app = Application::build(config).await.expect("app builds");
+    // The server is not needed: the bench calls the services the API calls.
+    app.state().clone()
+}
+
+/// Loads the ledger; returns the project id.
+async fn load(state: &AppState) -> String {
+    let user = accounts::sign_up(&state.db.pool, "bench@example.com", "bench password 1")
+        .await
+        .unwrap();
+    let project = projects::create(
+        &state.db.pool,
+        &state.catalog,
+        &user,
+        "Bench",
+        UseCase::CustomerSupport,
+    )
+    .await
+    .unwrap();
+    let mut generator = Generator {
+        rng: StdRng::seed_from_u64(7),
+        catalog: (*state.catalog).clone(),
+        project_id: project.id.clone(),
+        start_ms: now_ms() - DAYS * DAY_MS,
+        conversation: None,
+    };
+    let started = Instant::now();
+    let mut loaded = 0;
+    while loaded < ROWS {
+        let rows = generator.rows(loaded, ROWS_PER_TRANSACTION.min(ROWS - loaded));
+        let mut tx = state.db.pool.begin().await.unwrap();
+        llm_usage::insert_rows(&mut tx, &rows).await.unwrap();
+        tx.commit().await.unwrap();
+        loaded += rows.len();
+    }
+    let rows: i64 = sqlx::query_scalar("select count(*) from llm_usage")
+        .fetch_one(&state.db.pool)
+        .await
+        .unwrap();
+    let (daily, conversations): (i64, i64) = (
+        sqlx::query_scalar("select count(*) from usage_daily")
+            .fetch_one(&state.db.pool)
+            .await
+            .unwrap(),
+        sqlx::query_scalar("select count(*) from usage_conversation_daily")
+            .fetch_one(&state.db.pool)
+            .await
+            .unwrap(),
+    );
+    println!(
+        "  loaded {rows} ledger rows in {:.1} s (rollups: {daily} daily rows, {conversations} conversation-day rows)",
+        started.elapsed().as_secs_f64()
+    );
+    project.id
+}
+
+/// Median and maximum of [`RUNS`] timed calls, after one warm-up call.
+async fn time<F, Fut>(mut call: F) -> (Duration, Duration)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    call().await;
+    let mut times = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        call().await;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    (times[RUNS / 2], times[RUNS - 1])
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+async fn bench(engine: &str, database_url: &str) {
+    println!("{engine}:");
+    let state = app_state(database_url).await;
+    let project = load(&state).await;
+    if is_postgres(database_url) {
+        // What autovacuum does soon after a bulk load: planner statistics
+        // and the visibility map for index-only scans.
+        sqlx::query("vacuum analyze")
+            .execute(&state.db.pool)
+            .await
+            .unwrap();
+    }
+    let filter = UsageFilter::default();
+    let report = costs::report(&state, &project, &filter).await.unwrap();
+    println!(
+        "  last 30 days: {} attempts, {} conversations, {} n$ ({} unpriced attempts)",
+        report.total.attempts,
+        report.conversations,
+        report.total.cost_nanos,
+        report.total.unpriced_attempts
+    );
+    let (median, max) = time(|| async {
+        costs::report(&state, &project, &filter).await.unwrap();
+    })
+    .await;
+    println!(
+        "  report()    median {:6.1} ms   max {:6.1} ms   ({RUNS} runs)",
+        ms(median),
+        ms(max)
+    );
+    let (median, max) = time(|| async {
+        costs::workspace(&state, &filter).await.unwrap();
+    })
+    .await;
+    println!(
+        "  workspace() median {:6.1} ms   max {:6.1} ms   ({RUNS} runs)",
+        ms(median),
+        ms(max)
+    );
+    state.db.close().await;
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        println!("Cost reports over {ROWS} ledger rows of one project ({DAYS} days); goal ≤ 50 ms");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+        bench("SQLite (temporary file, WAL)", &sqlite).await;
+        let (url, admin, name) = postgres_database().await;
+        bench("PostgreSQL", &url).await;
+        drop_postgres_database(&admin, &name).await;
+    });
+}

@@ -1,0 +1,71 @@
+//! The budget part of the JSON API: a project's monthly budget, where it
+//! stands, and the notifications its alerts leave.
+
+use crate::model::costs::{BudgetStatus, Notification};
+use crate::server::auth::ProjectCaller;
+use crate::server::error::Result;
+use crate::server::rest::ApiJson;
+use crate::server::services::budgets;
+use crate::server::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+/// The budget routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/projects/{id}/budget", get(get_budget).put(put_budget))
+        .route("/api/projects/{id}/notifications", get(list_notifications))
+        .route("/api/projects/{id}/notifications/read", post(mark_read))
+}
+
+async fn get_budget(
+    State(state): State<AppState>,
+    access: ProjectCaller,
+) -> Result<Json<BudgetStatus>> {
+    Ok(Json(budgets::status(&state, &access.project_id).await?))
+}
+
+/// Body of `PUT …/budget`: the whole budget; a null or absent limit removes it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BudgetChange {
+    limit_usd: Option<String>,
+    webhook_url: Option<String>,
+}
+
+async fn put_budget(
+    State(state): State<AppState>,
+    access: ProjectCaller,
+    ApiJson(body): ApiJson<BudgetChange>,
+) -> Result<Json<BudgetStatus>> {
+    let status = budgets::save(
+        &state,
+        &access.project_id,
+        body.limit_usd.as_deref().unwrap_or_default(),
+        body.webhook_url.as_deref().unwrap_or_default(),
+    )
+    .await?;
+    Ok(Json(status))
+}
+
+/// `GET …/notifications`.
+#[derive(Serialize)]
+struct NotificationList {
+    notifications: Vec<Notification>,
+}
+
+async fn list_notifications(
+    State(state): State<AppState>,
+    access: ProjectCaller,
+) -> Result<Json<NotificationList>> {
+    let notifications = budgets::notifications(&state, &access.project_id).await?;
+    Ok(Json(NotificationList { notifications }))
+}
+
+async fn mark_read(State(state): State<AppState>, access: ProjectCaller) -> Result<StatusCode> {
+    budgets::mark_read(&state, &access.project_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
