@@ -49,10 +49,10 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("settings") view=SettingsPage/>
                         <Route path=path!("compare") view=ComparePage/>
                         <Route path=path!("chat") view=ChatPage ssr=SsrMode::Async/>
-                        <Route path=path!("costs") view=CostsPage/>
+                        <Route path=path!("costs") view=CostsPage ssr=SsrMode::Async/>
                         <Route path=path!("performance") view=PerformancePage/>
                     </ParentRoute>
-                    <Route path=path!("/admin") view=AdminPage/>
+                    <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

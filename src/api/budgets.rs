@@ -15,7 +15,10 @@ pub async fn save_budget(
     webhook_url: String,
 ) -> Result<BudgetStatus, AppError> {
     let (state, _) = crate::server::auth::server_fn_project_user(&project_id).await?;
-    Ok(crate::server::services::budgets::save(&state, &project_id, &limit_usd, &webhook_url).await?)
+    Ok(
+        crate::server::services::budgets::save(&state, &project_id, &limit_usd, &webhook_url)
+            .await?,
+    )
 }
 
 /// The project's notifications (budget alerts), newest first.

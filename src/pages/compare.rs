@@ -4,12 +4,21 @@
 //! plain GET form: `?claude=…&openai=…`). Each column's Select button switches
 //! the project to that model, after a confirmation, through the same update as
 //! the settings page.
+//!
+//! Below the table, "Compare on a sample" sends one question to the chosen
+//! models (by default each column's model) and shows their answers side by
+//! side with latency, tokens and cost. It needs the browser side: its button
+//! is enabled once the page has hydrated.
 
 use crate::api::catalog::get_catalog;
+use crate::api::compare::CompareSample;
 use crate::api::settings::SelectModel;
 use crate::components::capability::CapabilityMark;
+use crate::components::error_notice::{action_error, ErrorNotice};
+use crate::components::spend::format_count;
 use crate::model::catalog::{format_tokens, Catalog, ModelInfo, ProviderId};
-use crate::model::money::PricePerMTok;
+use crate::model::costs::{CompareRequest, CompareResult};
+use crate::model::money::{format_usd, PricePerMTok};
 use crate::pages::project::use_project_id;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -282,5 +291,148 @@ fn CompareTable(catalog: Arc<Catalog>) -> impl IntoView {
         </div>
         <p class="footnote">"* Self-hosted: no per-token price; infrastructure costs apply. ** Depends on hosting."</p>
         <p class="footnote">"Prices are USD per 1M tokens from each provider's pricing page; rate limits are the lowest paid tier."</p>
+        <SampleComparison catalog=catalog.clone() columns=columns.clone()/>
+    }
+}
+
+/// "Compare on a sample": a question, a checkbox per column's model (all
+/// checked at first; each follows its column's pick), Compare, and the answers
+/// side by side. The models run in parallel on the server with the project's
+/// keys; a model that fails shows its error in its own place.
+#[component]
+fn SampleComparison(
+    catalog: Arc<Catalog>,
+    columns: Vec<(ProviderId, RwSignal<String>)>,
+) -> impl IntoView {
+    let project_id = use_project_id();
+    let run = ServerAction::<CompareSample>::new();
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    let prompt = RwSignal::new(String::new());
+    let chosen: Vec<(ProviderId, RwSignal<String>, RwSignal<bool>)> = columns
+        .into_iter()
+        .map(|(kind, model)| (kind, model, RwSignal::new(true)))
+        .collect();
+    let models = StoredValue::new(chosen.clone());
+    let selected_models = move || {
+        models.with_value(|chosen| {
+            chosen
+                .iter()
+                .filter(|(_, _, on)| on.get())
+                .map(|(_, model, _)| model.get())
+                .collect::<Vec<_>>()
+        })
+    };
+    let ready = move || {
+        hydrated.get()
+            && !run.pending().get()
+            && !prompt.with(|p| p.trim().is_empty())
+            && !selected_models().is_empty()
+    };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if !ready() {
+            return;
+        }
+        run.dispatch(CompareSample {
+            request: CompareRequest {
+                project_id: project_id.get_untracked(),
+                prompt: prompt.get_untracked(),
+                system_prompt: None,
+                models: selected_models(),
+            },
+        });
+    };
+    let boxes = chosen
+        .into_iter()
+        .map(|(kind, model, on)| {
+            let catalog = catalog.clone();
+            let provider = catalog
+                .provider(kind)
+                .map(|p| p.name.clone())
+                .unwrap_or_default();
+            let name = move || {
+                catalog
+                    .model(&model.get())
+                    .map(|m| m.name.clone())
+                    .unwrap_or_default()
+            };
+            view! {
+                <label class="check">
+                    <input type="checkbox"
+                        prop:checked=move || on.get() checked=true
+                        on:change=move |ev| on.set(event_target_checked(&ev))
+                        data-test=format!("compare-sample-model-{}", kind.as_str())/>
+                    {format!(" {provider}: ")} {name}
+                </label>
+            }
+        })
+        .collect_view();
+    let answers = move || {
+        if run.pending().get() {
+            return None;
+        }
+        let results = run.value().get()?.ok()?;
+        let answers = results
+            .into_iter()
+            .map(|result| view! { <SampleAnswer result=result/> })
+            .collect_view();
+        Some(
+            view! { <div class="sample-results" data-test="compare-sample-results">{answers}</div> },
+        )
+    };
+    view! {
+        <section class="sample" data-test="compare-sample">
+            <h2>"Compare on a sample"</h2>
+            <form on:submit=on_submit data-test="compare-sample-form">
+                <label for="compare-sample-prompt">"Sample question"</label>
+                <textarea id="compare-sample-prompt" rows="3" required
+                    prop:value=move || prompt.get()
+                    on:input=move |ev| prompt.set(event_target_value(&ev))
+                    data-test="compare-sample-prompt"></textarea>
+                <fieldset class="sample-models">
+                    <legend>"Models to compare"</legend>
+                    {boxes}
+                </fieldset>
+                <button type="submit" data-test="compare-sample-run" disabled=move || !ready()
+                    title=move || (!hydrated.get()).then_some("Available once the page has loaded")>
+                    "Compare"
+                </button>
+            </form>
+            <Show when=move || run.pending().get()>
+                <p class="typing" role="status" data-test="compare-sample-spinner">
+                    <span class="spinner" aria-hidden="true"></span>
+                    " Asking each model…"
+                </p>
+            </Show>
+            <ErrorNotice error=action_error(run) test_id="compare-sample-failed"/>
+            {answers}
+        </section>
+    }
+}
+
+/// One model's answer to the sample, or why it failed.
+#[component]
+fn SampleAnswer(result: CompareResult) -> impl IntoView {
+    let body = match &result.error {
+        Some(error) => view! { <p class="notice error" role="alert" data-test="compare-sample-error">{error.clone()}</p> }.into_any(),
+        None => view! { <div class="text" data-test="compare-sample-answer">{result.content.clone()}</div> }.into_any(),
+    };
+    let cost = result
+        .cost_nanos
+        .map_or_else(|| "unpriced".into(), format_usd);
+    view! {
+        <article class="sample-result" data-test="compare-sample-result" data-model=result.model.clone()
+            data-status=if result.error.is_some() { "error" } else { "ok" }>
+            <h3>{result.name.clone()}</h3>
+            {body}
+            <p class="facts">
+                <span data-test="compare-sample-latency">{format!("{} ms", result.latency_ms)}</span>
+                <span data-test="compare-sample-tokens">
+                    {format!("{} in / {} out tokens", format_count(result.input_tokens as i64), format_count(result.output_tokens as i64))}
+                </span>
+                <span data-test="compare-sample-cost">{cost}</span>
+            </p>
+        </article>
     }
 }
