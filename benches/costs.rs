@@ -14,7 +14,6 @@
 
 use std::time::{Duration, Instant};
 
-use leptos::config::LeptosOptions;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -23,11 +22,9 @@ use cover::model::catalog::Catalog;
 use cover::model::chat::TokenUsage;
 use cover::model::costs::UsageFilter;
 use cover::model::pricing::cost_of;
-use cover::server::config::{Config, ManagedKeys, MasterKeySource};
+use cover::server::config::Config;
 use cover::server::db::llm_usage::UsageRow;
 use cover::server::db::{is_postgres, llm_usage, now_ms};
-use cover::server::llm::router::RouterSettings;
-use cover::server::llm::{BaseUrls, Timeouts};
 use cover::server::services::{accounts, costs, projects};
 use cover::server::startup::Application;
 use cover::server::state::AppState;
@@ -213,27 +210,8 @@ async fn drop_postgres_database(admin: &str, name: &str) {
 }
 
 async fn app_state(database_url: &str) -> AppState {
-    let config = Config {
-        database_url: database_url.to_owned(),
-        secure_cookies: false,
-        leptos: LeptosOptions::builder()
-            .output_name("cover")
-            .site_root("target/site")
-            .site_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
-            .build(),
-        base_urls: BaseUrls::from_lookup(|_| Some("http://127.0.0.1:9".into())),
-        managed_keys: ManagedKeys {
-            claude: None,
-            openai: None,
-            gemini: None,
-        },
-        master_key: MasterKeySource::Env {
-            key: cover::server::crypto::generate_key(),
-            version: None,
-        },
-        timeouts: Timeouts::default(),
-        router: RouterSettings::default(),
-    };
+    // No provider is called: the base URLs point at the discard port.
+    let config = Config::loopback(database_url, "http://127.0.0.1:9");
     let app = Application::build(config).await.expect("app builds");
     // The server is not needed: the bench calls the services the API calls.
     app.state().clone()

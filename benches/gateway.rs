@@ -20,18 +20,17 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use leptos::config::LeptosOptions;
 use secrecy::SecretString;
 
 use cover::model::account::UseCase;
 use cover::model::chat::{ChatEvent, NewMessage};
-use cover::server::config::{Config, ManagedKeys, MasterKeySource};
+use cover::server::config::{Config, ManagedKeys};
 use cover::server::llm::router::{
-    AttemptRecord, AttemptSink, Route, RouterEvent, RouterSettings, Target, TargetRole,
+    AttemptRecord, AttemptSink, Route, RouterEvent, Target, TargetRole,
 };
 use cover::server::llm::{
-    build_provider, BaseUrls, GenerateRequest, LlamaFlavour, Message, Provider, ProviderId, Role,
-    StreamEvent, Timeouts, ToolChoice,
+    build_provider, GenerateRequest, LlamaFlavour, Message, Provider, ProviderId, Role,
+    StreamEvent, ToolChoice,
 };
 use cover::server::services::usage::UsageContext;
 use cover::server::services::{accounts, chat, llm_settings, projects, routing};
@@ -219,25 +218,15 @@ async fn setup(data: &std::path::Path) -> Bench {
     tokio::spawn(simulator::serve(listener, SimulatorOptions::default()));
     let key = || Some(SecretString::from(KEY.to_owned()));
     let config = Config {
-        database_url: format!("sqlite://{}", data.join("bench.db").display()),
-        secure_cookies: false,
-        leptos: LeptosOptions::builder()
-            .output_name("cover")
-            .site_root("target/site")
-            .site_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
-            .build(),
-        base_urls: BaseUrls::from_lookup(|_| Some(simulator.clone())),
         managed_keys: ManagedKeys {
             claude: key(),
             openai: key(),
             gemini: None,
         },
-        master_key: MasterKeySource::Env {
-            key: cover::server::crypto::generate_key(),
-            version: None,
-        },
-        timeouts: Timeouts::default(),
-        router: RouterSettings::default(),
+        ..Config::loopback(
+            &format!("sqlite://{}", data.join("bench.db").display()),
+            &simulator,
+        )
     };
     let app = Application::build(config).await.expect("app builds");
     let state = app.state().clone();

@@ -32,20 +32,32 @@ create table usage_daily (
 );
 create index usage_daily_day on usage_daily (day);
 
--- Per conversation, UTC day, provider and model: distinct conversations of a
--- period and the most expensive ones.
-create table usage_conversation_daily (
-    project_id      text not null,
-    day             bigint not null,
-    conversation_id text not null,
-    provider        text not null,
-    model           text not null,
-    attempts        bigint not null,
-    cost_nanos      bigint not null,
-    primary key (project_id, day, conversation_id, provider, model)
+-- A compact number per conversation (counting distinct conversations and
+-- ranking them over a month of conversation-days is several times faster on
+-- integers than on UUID text) and its priced cost so far: no conversation
+-- costs more in a period, which bounds the search for the most expensive.
+create table usage_conversation (
+    conversation_key integer primary key,
+    conversation_id  text not null unique,
+    cost_nanos       bigint not null
 );
+create index usage_conversation_cost on usage_conversation (cost_nanos);
+
+-- Per project, UTC day, conversation, provider and model: distinct
+-- conversations of a period and the most expensive ones.
+create table usage_conversation_daily (
+    project_id       text not null,
+    day              bigint not null,
+    conversation_key bigint not null,
+    provider         text not null,
+    model            text not null,
+    attempts         bigint not null,
+    cost_nanos       bigint not null,
+    primary key (project_id, day, conversation_key, provider, model)
+);
+-- The workspace's most expensive conversations, read from the index alone.
 create index usage_conversation_daily_day
-    on usage_conversation_daily (day, conversation_id, project_id, cost_nanos, attempts);
+    on usage_conversation_daily (day, conversation_key, project_id, cost_nanos, attempts);
 
 -- The workspace CSV export reads the ledger by time across projects.
 create index llm_usage_time on llm_usage (created_at);
@@ -59,9 +71,14 @@ select project_id, (created_at / 86400000) * 86400000, provider, model, is_fallb
 from llm_usage
 group by 1, 2, 3, 4, 5, 6;
 
-insert into usage_conversation_daily
-select project_id, (created_at / 86400000) * 86400000, conversation_id, provider, model,
-       count(*), coalesce(sum(cost_nanos), 0)
-from llm_usage
+insert into usage_conversation (conversation_id, cost_nanos)
+select conversation_id, coalesce(sum(cost_nanos), 0) from llm_usage
 where conversation_id is not null
-group by 1, 2, 3, 4, 5;
+group by conversation_id;
+
+insert into usage_conversation_daily
+select u.project_id, (u.created_at / 86400000) * 86400000, k.conversation_key, u.provider, u.model,
+       count(*), coalesce(sum(u.cost_nanos), 0)
+from llm_usage u
+join usage_conversation k on k.conversation_id = u.conversation_id
+group by u.project_id, (u.created_at / 86400000) * 86400000, k.conversation_key, u.provider, u.model;

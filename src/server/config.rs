@@ -111,6 +111,29 @@ impl ManagedKeys {
 }
 
 impl Config {
+    /// A server on a free loopback port over `database_url` whose providers
+    /// all live at `providers_url` (the simulator): no managed keys, a fresh
+    /// master key, default time limits. Tests and benchmarks start from it.
+    pub fn loopback(database_url: &str, providers_url: &str) -> Config {
+        Config {
+            database_url: database_url.to_owned(),
+            secure_cookies: false,
+            leptos: LeptosOptions::builder()
+                .output_name("cover")
+                .site_root("target/site")
+                .site_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+                .build(),
+            base_urls: BaseUrls::from_lookup(|_| Some(providers_url.to_owned())),
+            managed_keys: ManagedKeys::default(),
+            master_key: MasterKeySource::Env {
+                key: crypto::generate_key(),
+                version: None,
+            },
+            timeouts: Timeouts::default(),
+            router: RouterSettings::default(),
+        }
+    }
+
     /// Reads the environment and `Leptos.toml` (if present in the working directory).
     pub fn from_env() -> Result<Self> {
         let leptos = load_leptos_options()?;

@@ -717,8 +717,10 @@ both_engines!(
         };
         assert_eq!(
             conversations(
-                "select conversation_id, day, provider, model, attempts, cost_nanos \
-                 from usage_conversation_daily order by 1, 2, 3, 4"
+                "select k.conversation_id, d.day, d.provider, d.model, d.attempts, d.cost_nanos \
+                 from usage_conversation_daily d \
+                 join usage_conversation k on k.conversation_key = d.conversation_key \
+                 order by 1, 2, 3, 4"
             )
             .await,
             conversations(
@@ -741,5 +743,79 @@ both_engines!(
         .await
         .unwrap();
         assert_eq!(int(&monthly["conversations"]), distinct);
+    }
+);
+
+both_engines!(
+    the_most_expensive_conversations_are_exact_however_their_cost_is_spread,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        app.sign_up("top@example.com").await;
+        let project = app.new_project("Bot").await;
+        let today = now_ms() - DAY_MS / 2;
+        let row = |conversation: &str, at: i64, cost: i64| {
+            let mut row = usage_row(&project, SONNET, "claude", at);
+            row.conversation_id = Some(conversation.to_owned());
+            row.cost_nanos = Some(cost);
+            row
+        };
+        let mut rows = Vec::new();
+        // Thirty one-answer conversations of 1,000 to 30,000 n$.
+        for i in 1..=30 {
+            rows.push(row(
+                &format!("single-{i:02}"),
+                today - i * 3_600_000,
+                i * 1_000 + 7,
+            ));
+        }
+        // Forty cheap answers over twenty days add up to the second most expensive.
+        for i in 0..40 {
+            rows.push(row("spread", today - (i % 20) * DAY_MS, 900));
+        }
+        // Expensive long ago, cheap in the period.
+        rows.push(row("old-big", today - 60 * DAY_MS, 1_000_000_000));
+        rows.push(row("old-big", today, 5));
+        llm_usage::insert_batch(&app.state.db.pool, &rows)
+            .await
+            .unwrap();
+
+        let workspace = get_json(&app, &app.client, "/api/admin/llm-usage").await;
+        let top: Vec<(String, i64)> = workspace["topConversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["conversationId"].as_str().unwrap().to_owned(),
+                    int(&c["costNanos"]),
+                )
+            })
+            .collect();
+        let start = workspace["from"].as_str().unwrap();
+        let start_ms = chrono::NaiveDate::parse_from_str(start, "%Y-%m-%d")
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis();
+        let direct: Vec<(String, i64)> = sqlx::query(
+            "select conversation_id, cast(sum(cost_nanos) as bigint) from llm_usage \
+             where created_at >= $1 and conversation_id is not null \
+             group by conversation_id order by 2 desc limit 10",
+        )
+        .bind(start_ms)
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+        assert_eq!(top, direct);
+        assert_eq!(
+            top[0],
+            ("spread".to_owned(), 36_000),
+            "its days are cheap, their sum is not"
+        );
+        assert!(top.iter().all(|(id, _)| id != "old-big"));
     }
 );

@@ -2,14 +2,13 @@
 //! PostgreSQL database), the real application on port 0, and a cookie-keeping
 //! HTTP client.
 
-use cover::server::config::{Config, ManagedKeys, MasterKeySource};
+use cover::server::config::{Config, ManagedKeys};
 use cover::server::db::Db;
 use cover::server::llm::router::RouterSettings;
-use cover::server::llm::{BaseUrls, Timeouts};
+use cover::server::llm::Timeouts;
 use cover::server::simulator::{self, SimulatorOptions};
 use cover::server::startup::Application;
 use cover::server::state::AppState;
-use leptos::config::LeptosOptions;
 use reqwest::{Client, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -250,29 +249,17 @@ impl TestApp {
     pub async fn spawn_with(engine: Engine, options: TestOptions) -> TestApp {
         log_buffer();
         let database = TestDatabase::create(engine).await;
-        let leptos = LeptosOptions::builder()
-            .output_name("cover")
-            .site_root("target/site")
-            .site_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
-            .build();
         let simulator = spawn_simulator(options.simulator).await;
         let managed = || Some(SecretString::from(GOOD_KEY.to_owned()));
         let config = Config {
-            database_url: database.url.clone(),
-            secure_cookies: false,
-            leptos,
-            base_urls: BaseUrls::from_lookup(|_| Some(simulator.clone())),
             managed_keys: ManagedKeys {
                 claude: managed(),
                 openai: managed(),
                 gemini: None,
             },
-            master_key: MasterKeySource::Env {
-                key: cover::server::crypto::generate_key(),
-                version: None,
-            },
             timeouts: options.timeouts,
             router: options.router,
+            ..Config::loopback(&database.url, &simulator)
         };
         let app = Application::build(config).await.expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());

@@ -169,24 +169,52 @@ pub async fn insert_rows(conn: &mut AnyConnection, rows: &[UsageRow]) -> Result<
     usage_reports::add_to_rollups(conn, &stored).await
 }
 
-/// The `($1, $2, …), (…)` list of a multi-row insert of `rows` rows of
-/// `width` columns.
-pub fn values_list(rows: usize, width: usize) -> String {
-    let mut sql = String::with_capacity(rows * width * 7);
-    for i in 0..rows {
-        if i > 0 {
-            sql.push_str(", ");
+/// How a multi-row statement writes its parameters. Queries are written with
+/// `$1`, `$2`, … (PostgreSQL needs them), but SQLite looks such names up in a
+/// list, so binding a statement with thousands of them takes quadratic time;
+/// there the statements with one parameter per value use `?` (bound in order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholders {
+    /// `$1`, `$2`, …
+    Numbered,
+    /// `?`, `?`, …
+    Anonymous,
+}
+
+impl Placeholders {
+    /// The style for `conn`'s engine.
+    pub fn of(conn: &AnyConnection) -> Placeholders {
+        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+            Placeholders::Anonymous
+        } else {
+            Placeholders::Numbered
         }
-        sql.push('(');
-        for c in 1..=width {
-            if c > 1 {
+    }
+
+    /// The `(…), (…)` list of a multi-row statement: `rows` tuples of `width`
+    /// parameters.
+    pub fn values_list(self, rows: usize, width: usize) -> String {
+        let mut sql = String::with_capacity(rows * width * 7);
+        for i in 0..rows {
+            if i > 0 {
                 sql.push_str(", ");
             }
-            let _ = write!(sql, "${}", i * width + c);
+            sql.push('(');
+            for c in 1..=width {
+                if c > 1 {
+                    sql.push_str(", ");
+                }
+                match self {
+                    Placeholders::Numbered => {
+                        let _ = write!(sql, "${}", i * width + c);
+                    }
+                    Placeholders::Anonymous => sql.push('?'),
+                }
+            }
+            sql.push(')');
         }
-        sql.push(')');
+        sql
     }
-    sql
 }
 
 /// One multi-row insert; answers the ids actually inserted.
@@ -195,7 +223,7 @@ async fn insert_statement(conn: &mut AnyConnection, rows: &[UsageRow]) -> Result
         "insert into llm_usage ({}, created_at) values {} \
          on conflict (usage_id) do nothing returning usage_id",
         COLUMNS.join(", "),
-        values_list(rows.len(), COLUMNS.len() + 1)
+        Placeholders::of(conn).values_list(rows.len(), COLUMNS.len() + 1)
     );
     let flag = |b: bool| i64::from(b);
     let mut query = sqlx::query_scalar(&sql);

@@ -1,18 +1,19 @@
-//! The usage ledger as reports read it (FR-007): the daily rollups the ledger
+//! The usage ledger as reports read it (FR-007): the rollups the ledger
 //! writer keeps in the transaction of every batch (`usage_daily`,
-//! `usage_conversation_daily`), and the ledger rows themselves for the CSV
-//! export. A month of a busy project is a few hundred rollup rows instead of
-//! hundreds of thousands of ledger rows, so the cost page stays fast.
+//! `usage_conversation` and `usage_conversation_daily`), and the ledger rows
+//! themselves for the CSV export. A month of a busy project is a few hundred
+//! daily rollup rows instead of hundreds of thousands of ledger rows, so the
+//! cost page stays fast.
 
 use crate::model::costs::{ConversationCost, TokenTotals};
 use crate::server::db::col;
-use crate::server::db::llm_usage::{self, UsageRow};
+use crate::server::db::llm_usage::{self, Placeholders, UsageRow};
 use crate::server::error::{Error, Result};
 use futures::{Stream, StreamExt};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, AnyPool};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write;
 
 /// Milliseconds in a (UTC) day.
@@ -23,7 +24,7 @@ pub const MS_PER_DAY: i64 = 86_400_000;
 /// catalog (Gemini 1.5, 128K), so re-pricing the classes apart is exact.
 pub const LONG_PROMPT_TOKENS: i64 = 128_000;
 
-/// Rollup rows per upsert statement (16 bind parameters each).
+/// Rollup rows (16 bind parameters each) or conversation ids per statement.
 const ROLLUPS_PER_STATEMENT: usize = 1000;
 
 /// The summed columns of `usage_daily`, in [`UsageSums`]' order.
@@ -51,7 +52,7 @@ const DAILY_KEY: [&str; 6] = [
 ];
 
 /// The key columns of `usage_conversation_daily`.
-const CONVERSATION_KEY: [&str; 5] = ["project_id", "day", "conversation_id", "provider", "model"];
+const CONVERSATION_KEY: [&str; 5] = ["project_id", "day", "conversation_key", "provider", "model"];
 
 /// The summed columns of `usage_conversation_daily`.
 const CONVERSATION_SUMS: [&str; 2] = ["attempts", "cost_nanos"];
@@ -166,7 +167,7 @@ struct DailyKey<'a> {
 struct ConversationKey<'a> {
     project_id: &'a str,
     day: i64,
-    conversation_id: &'a str,
+    conversation_key: i64,
     provider: &'a str,
     model: &'a str,
 }
@@ -174,6 +175,14 @@ struct ConversationKey<'a> {
 /// Adds freshly stored ledger rows to the rollups (inside the transaction
 /// that stored them).
 pub async fn add_to_rollups(conn: &mut AnyConnection, rows: &[&UsageRow]) -> Result<()> {
+    let style = Placeholders::of(conn);
+    let mut conversation_costs: BTreeMap<&str, i64> = BTreeMap::new();
+    for row in rows {
+        if let Some(id) = row.conversation_id.as_deref() {
+            *conversation_costs.entry(id).or_default() += row.cost_nanos.unwrap_or(0);
+        }
+    }
+    let keys = add_to_conversations(conn, style, &conversation_costs).await?;
     let mut daily: BTreeMap<DailyKey, UsageSums> = BTreeMap::new();
     let mut conversations: BTreeMap<ConversationKey, (i64, i64)> = BTreeMap::new();
     for row in rows {
@@ -190,12 +199,13 @@ pub async fn add_to_rollups(conn: &mut AnyConnection, rows: &[&UsageRow]) -> Res
             })
             .or_default()
             .add(&sums);
-        if let Some(conversation_id) = &row.conversation_id {
+        if let Some(&conversation_key) = row.conversation_id.as_deref().and_then(|id| keys.get(id))
+        {
             let entry = conversations
                 .entry(ConversationKey {
                     project_id: &row.project_id,
                     day,
-                    conversation_id,
+                    conversation_key,
                     provider: &row.provider,
                     model: &row.model,
                 })
@@ -206,7 +216,7 @@ pub async fn add_to_rollups(conn: &mut AnyConnection, rows: &[&UsageRow]) -> Res
     }
     let daily: Vec<_> = daily.into_iter().collect();
     for chunk in daily.chunks(ROLLUPS_PER_STATEMENT) {
-        let sql = upsert_sql("usage_daily", &DAILY_KEY, &DAILY_SUMS, chunk.len());
+        let sql = upsert_sql(style, "usage_daily", &DAILY_KEY, &DAILY_SUMS, chunk.len());
         let mut query = sqlx::query(&sql);
         for (key, sums) in chunk {
             query = query
@@ -225,6 +235,7 @@ pub async fn add_to_rollups(conn: &mut AnyConnection, rows: &[&UsageRow]) -> Res
     let conversations: Vec<_> = conversations.into_iter().collect();
     for chunk in conversations.chunks(ROLLUPS_PER_STATEMENT) {
         let sql = upsert_sql(
+            style,
             "usage_conversation_daily",
             &CONVERSATION_KEY,
             &CONVERSATION_SUMS,
@@ -235,7 +246,7 @@ pub async fn add_to_rollups(conn: &mut AnyConnection, rows: &[&UsageRow]) -> Res
             query = query
                 .bind(key.project_id)
                 .bind(key.day)
-                .bind(key.conversation_id)
+                .bind(key.conversation_key)
                 .bind(key.provider)
                 .bind(key.model)
                 .bind(*attempts)
@@ -246,8 +257,45 @@ pub async fn add_to_rollups(conn: &mut AnyConnection, rows: &[&UsageRow]) -> Res
     Ok(())
 }
 
+/// Adds to each conversation's cost so far and answers its compact number
+/// (given on its first usage). Ids go in sorted, so concurrent writers lock
+/// them in the same order.
+async fn add_to_conversations(
+    conn: &mut AnyConnection,
+    style: Placeholders,
+    costs: &BTreeMap<&str, i64>,
+) -> Result<HashMap<String, i64>> {
+    let costs: Vec<(&str, i64)> = costs.iter().map(|(id, cost)| (*id, *cost)).collect();
+    let mut keys = HashMap::with_capacity(costs.len());
+    for chunk in costs.chunks(ROLLUPS_PER_STATEMENT) {
+        let sql = format!(
+            "insert into usage_conversation (conversation_id, cost_nanos) values {} \
+             on conflict (conversation_id) do update \
+             set cost_nanos = usage_conversation.cost_nanos + excluded.cost_nanos \
+             returning conversation_id, conversation_key",
+            style.values_list(chunk.len(), 2)
+        );
+        let query = chunk
+            .iter()
+            .fold(sqlx::query(&sql), |q, (id, cost)| q.bind(*id).bind(*cost));
+        for row in query.fetch_all(&mut *conn).await? {
+            keys.insert(
+                col(&row, "conversation_id")?,
+                col(&row, "conversation_key")?,
+            );
+        }
+    }
+    Ok(keys)
+}
+
 /// `insert … values … on conflict (key) do update set s = table.s + excluded.s`.
-fn upsert_sql(table: &str, key: &[&str], sums: &[&str], rows: usize) -> String {
+fn upsert_sql(
+    style: Placeholders,
+    table: &str,
+    key: &[&str],
+    sums: &[&str],
+    rows: usize,
+) -> String {
     let additions: Vec<String> = sums
         .iter()
         .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
@@ -256,7 +304,7 @@ fn upsert_sql(table: &str, key: &[&str], sums: &[&str], rows: usize) -> String {
         "insert into {table} ({}, {}) values {} on conflict ({}) do update set {}",
         key.join(", "),
         sums.join(", "),
-        llm_usage::values_list(rows, key.len() + sums.len()),
+        style.values_list(rows, key.len() + sums.len()),
         key.join(", "),
         additions.join(", ")
     )
@@ -366,7 +414,7 @@ pub struct ConversationTotals {
 pub async fn conversation_totals(pool: &AnyPool, scope: &Scope) -> Result<ConversationTotals> {
     let (filter, args) = conditions(scope, "day");
     let sql = format!(
-        "select count(distinct conversation_id) as conversations, \
+        "select count(distinct conversation_key) as conversations, \
                 cast(coalesce(sum(cost_nanos), 0) as bigint) as cost_nanos \
          from usage_conversation_daily {filter}"
     );
@@ -377,27 +425,56 @@ pub async fn conversation_totals(pool: &AnyPool, scope: &Scope) -> Result<Conver
     })
 }
 
+/// A floor under the `limit`-th largest conversation cost in a scope: the
+/// `limit`-th distinct conversation among the costliest conversation-days
+/// (each of those conversations costs at least that day). 0 when there are
+/// not that many.
+async fn cost_floor(pool: &AnyPool, scope: &Scope, limit: i64) -> Result<i64> {
+    let (filter, mut args) = conditions(scope, "day");
+    args.push(Arg::Int(limit * 5));
+    let sql = format!(
+        "select conversation_key, cost_nanos from usage_conversation_daily {filter} \
+         order by cost_nanos desc limit ${}",
+        args.len()
+    );
+    let mut seen = HashSet::new();
+    for row in bound(&sql, &args).fetch_all(pool).await? {
+        seen.insert(col::<i64>(&row, "conversation_key")?);
+        if seen.len() as i64 == limit {
+            return col(&row, "cost_nanos");
+        }
+    }
+    Ok(0)
+}
+
 /// The `limit` conversations that cost most in a scope, with their titles
-/// and project names.
+/// and project names. Only conversations whose cost so far reaches
+/// [`cost_floor`] can be among them, so only those are summed.
 pub async fn top_conversations(
     pool: &AnyPool,
     scope: &Scope,
     limit: i64,
 ) -> Result<Vec<ConversationCost>> {
+    let floor = cost_floor(pool, scope, limit).await?;
     let (filter, mut args) = conditions(scope, "day");
+    args.push(Arg::Int(floor));
+    let floor_arg = args.len();
     args.push(Arg::Int(limit));
     let sql = format!(
-        "select t.conversation_id, t.project_id, t.cost_nanos, t.attempts, \
+        "select k.conversation_id, t.project_id, t.cost_nanos, t.attempts, \
                 c.title, p.name as project_name \
-         from (select conversation_id, project_id, \
-                      cast(sum(cost_nanos) as bigint) as cost_nanos, \
-                      cast(sum(attempts) as bigint) as attempts \
-               from usage_conversation_daily {filter} \
-               group by conversation_id, project_id \
-               order by cost_nanos desc, conversation_id limit ${}) t \
-         left join conversation c on c.conversation_id = t.conversation_id \
+         from (select d.conversation_key, d.project_id, \
+                      cast(sum(d.cost_nanos) as bigint) as cost_nanos, \
+                      cast(sum(d.attempts) as bigint) as attempts \
+               from usage_conversation_daily d \
+               join usage_conversation q on q.conversation_key = d.conversation_key \
+               {filter} and q.cost_nanos >= ${floor_arg} \
+               group by d.conversation_key, d.project_id \
+               order by cost_nanos desc, d.conversation_key limit ${}) t \
+         join usage_conversation k on k.conversation_key = t.conversation_key \
+         left join conversation c on c.conversation_id = k.conversation_id \
          left join project p on p.project_id = t.project_id \
-         order by t.cost_nanos desc, t.conversation_id",
+         order by t.cost_nanos desc, t.conversation_key",
         args.len()
     );
     let rows = bound(&sql, &args).fetch_all(pool).await?;

@@ -444,7 +444,6 @@ async fn prepare(
 /// What the attempts of one answer cost so far.
 #[derive(Debug, Default, Clone, Copy)]
 struct Totals {
-    attempts: u32,
     cost_nanos: i64,
     unpriced: bool,
     cancelled_recorded: bool,
@@ -516,7 +515,6 @@ impl AttemptSink for ChatSink {
         let (row, cost) = self.context.row(&self.state.catalog, &rates, &attempt);
         {
             let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
-            totals.attempts += 1;
             match cost.nanos() {
                 Some(nanos) => totals.cost_nanos += nanos,
                 None => totals.unpriced = true,
