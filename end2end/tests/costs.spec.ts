@@ -290,6 +290,26 @@ test("the admin page shows workspace spend for the admin", async ({ page }) => {
   await expect(page.getByTestId("admin-project-row").filter({ hasText: name })).toBeVisible();
 });
 
+test("the admin sets what a self-hosted model costs", async ({ page }) => {
+  const admin = await signInAsAdmin(page);
+  test.skip(!admin, "needs the workspace's first (admin) account: run this file alone or set COVER_E2E_ADMIN_EMAIL/PASSWORD");
+  await page.goto("/admin");
+  await expect(page.getByTestId("self-hosted-rates")).toBeVisible();
+  await page.getByTestId("rate-model").selectOption("llama-3.1-405b");
+  await page.getByTestId("rate-date").fill("2021-03-04");
+  // Neither rate given: refused, nothing stored.
+  await page.getByTestId("rate-save").click();
+  await expect(page.getByTestId("rate-error")).toContainText("per hour");
+  await page.getByTestId("rate-per-hour").fill("2.50");
+  await page.getByTestId("rate-save").click();
+  const row = page.locator('[data-test="internal-rate"][data-model="llama-3.1-405b"]');
+  await expect(row).toContainText("2021-03-04");
+  await expect(row).toContainText("$2.50");
+  const rates = await (await page.request.get("/api/admin/internal-rates")).json();
+  expect(rates.rates.some((r: { model: string; perHourNanos: number }) =>
+    r.model === "llama-3.1-405b" && r.perHourNanos === 2_500_000_000)).toBe(true);
+});
+
 test("a member does not see workspace spend", async ({ page }) => {
   await signUp(page);
   const me = await (await page.request.get("/api/auth/me")).json();

@@ -7,6 +7,63 @@ use leptos::prelude::*;
 /// Every project in the workspace (admins only; 403 for members).
 #[server(prefix = "/sfn", endpoint = "admin/projects")]
 pub async fn workspace_projects() -> Result<Vec<ProjectView>, AppError> {
+    let (state, user) = admin_user().await?;
+    Ok(crate::server::services::projects::list(&state.db.pool, &user).await?)
+}
+
+/// The self-hosted models an admin may set a rate for, and the rates set.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SelfHostedRates {
+    /// Self-hosted catalog models: id and display name.
+    pub models: Vec<(String, String)>,
+    /// Every rate set so far.
+    pub rates: Vec<crate::model::pricing::InternalRate>,
+}
+
+/// Internal rates of self-hosted models (admins only).
+#[server(prefix = "/sfn", endpoint = "admin/internal-rates")]
+pub async fn list_internal_rates() -> Result<SelfHostedRates, AppError> {
+    let (state, _) = admin_user().await?;
+    Ok(SelfHostedRates {
+        models: state
+            .catalog
+            .models
+            .iter()
+            .filter(|m| m.capabilities.self_hosted)
+            .map(|m| (m.id.clone(), m.name.clone()))
+            .collect(),
+        rates: crate::server::services::internal_rates::list(&state),
+    })
+}
+
+/// Sets what a self-hosted model costs from a date (admins only): dollars per
+/// hour of answer time and/or per 1M tokens, as typed.
+#[server(prefix = "/sfn", endpoint = "admin/internal-rates/set")]
+pub async fn set_internal_rate(
+    model: String,
+    effective_date: String,
+    per_hour_usd: String,
+    per_m_tok_usd: String,
+) -> Result<crate::model::pricing::InternalRate, AppError> {
+    use crate::server::services::internal_rates::{self, RateChange};
+    let (state, admin) = admin_user().await?;
+    let change = RateChange {
+        effective_date,
+        per_hour_usd: Some(per_hour_usd),
+        per_m_tok_usd: Some(per_m_tok_usd),
+    };
+    Ok(internal_rates::set(&state, &admin.user_id, &model, &change).await?)
+}
+
+/// The signed-in workspace admin, or 403 (every admin-only server function).
+#[cfg(feature = "ssr")]
+pub(crate) async fn admin_user() -> Result<
+    (
+        crate::server::state::AppState,
+        crate::server::db::users::UserRecord,
+    ),
+    AppError,
+> {
     use crate::model::account::WorkspaceRole;
     let (state, user) = crate::server::auth::server_fn_user().await?;
     if user.role != WorkspaceRole::Admin {
@@ -14,5 +71,5 @@ pub async fn workspace_projects() -> Result<Vec<ProjectView>, AppError> {
             message: "only workspace admins can open the admin area".into(),
         });
     }
-    Ok(crate::server::services::projects::list(&state.db.pool, &user).await?)
+    Ok((state, user))
 }

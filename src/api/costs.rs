@@ -19,12 +19,6 @@ pub async fn get_cost_report(
 /// Spend across every project (workspace admins only; 403 for members).
 #[server(prefix = "/sfn", endpoint = "costs/workspace")]
 pub async fn get_workspace_costs(filter: UsageFilter) -> Result<WorkspaceCosts, AppError> {
-    use crate::model::account::WorkspaceRole;
-    let (state, user) = crate::server::auth::server_fn_user().await?;
-    if user.role != WorkspaceRole::Admin {
-        return Err(AppError::Forbidden {
-            message: "only workspace admins can see workspace spend".into(),
-        });
-    }
+    let (state, _) = crate::api::admin::admin_user().await?;
     Ok(crate::server::services::costs::workspace(&state, &filter).await?)
 }

@@ -4,7 +4,7 @@
 //! conversations, and CSV export. Renders fully on the server; the period
 //! picker is a GET form.
 
-use crate::api::admin::workspace_projects;
+use crate::api::admin::{list_internal_rates, workspace_projects, SetInternalRate};
 use crate::api::chat::conversation_path;
 use crate::api::costs::get_workspace_costs;
 use crate::components::error_notice::{ErrorNotice, SignInNeeded};
@@ -48,6 +48,93 @@ pub fn AdminPage() -> impl IntoView {
             </Transition>
         </section>
         <WorkspaceSpend/>
+        <SelfHostedRates/>
+    }
+}
+
+/// What self-hosted models cost: the rates set so far and a form to set one
+/// (a plain form post before hydration).
+#[component]
+fn SelfHostedRates() -> impl IntoView {
+    let save = ServerAction::<SetInternalRate>::new();
+    let rates = Resource::new(move || save.version().get(), |_| list_internal_rates());
+    let error = Signal::derive(move || save.value().get().and_then(Result::err));
+    let list = move || {
+        Suspend::new(async move {
+            match rates.await {
+                Ok(book) => view! {
+                    <RateTable rates=book.rates/>
+                    <RateForm models=book.models save=save/>
+                }
+                .into_any(),
+                // The projects section already says why the admin area is closed.
+                Err(_) => ().into_any(),
+            }
+        })
+    };
+    view! {
+        <section class="card" data-test="self-hosted-rates">
+            <h2>"Self-hosted model costs"</h2>
+            <p class="muted">"Llama runs on your own servers: without a rate its answers cost $0. Set what a GPU hour of answering or 1M tokens costs you, from a date; usage from that day on is priced with it."</p>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>{list}</Transition>
+            <ErrorNotice error=error test_id="rate-error"/>
+        </section>
+    }
+}
+
+/// The internal rates set so far.
+#[component]
+fn RateTable(rates: Vec<crate::model::pricing::InternalRate>) -> impl IntoView {
+    if rates.is_empty() {
+        return view! {
+            <p class="muted" data-test="no-internal-rates">"No internal rates: self-hosted models cost $0."</p>
+        }
+        .into_any();
+    }
+    view! {
+                    <table class="data" data-test="internal-rates">
+                        <caption>"Internal rates"</caption>
+                        <thead><tr><th scope="col">"Model"</th><th scope="col">"From"</th><th scope="col">"Per hour"</th><th scope="col">"Per 1M tokens"</th></tr></thead>
+                        <tbody>
+                            {rates.into_iter().map(|rate| view! {
+                                <tr data-test="internal-rate" data-model=rate.model.clone()>
+                                    <td>{rate.model.clone()}</td>
+                                    <td>{rate.effective_date}</td>
+                                    <td>{format_usd(rate.per_hour_nanos)}</td>
+                                    <td>{format_usd(rate.per_m_tok_nanos)}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+    }
+    .into_any()
+}
+
+/// The form setting one model's rate from a date.
+#[component]
+fn RateForm(models: Vec<(String, String)>, save: ServerAction<SetInternalRate>) -> impl IntoView {
+    view! {
+            <ActionForm action=save attr:class="rate-form" attr:data-test="internal-rate-form">
+                <div class="field">
+                    <label for="rate-model">"Model"</label>
+                    <select id="rate-model" name="model" data-test="rate-model">
+                        {models.into_iter().map(|(id, name)| view! { <option value=id>{name}</option> }).collect_view()}
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="rate-date">"From"</label>
+                    <input id="rate-date" name="effective_date" type="date" required data-test="rate-date"/>
+                </div>
+                <div class="field">
+                    <label for="rate-hour">"USD per hour"</label>
+                    <input id="rate-hour" name="per_hour_usd" type="text" inputmode="decimal" placeholder="e.g. 2.50" data-test="rate-per-hour"/>
+                </div>
+                <div class="field">
+                    <label for="rate-mtok">"USD per 1M tokens"</label>
+                    <input id="rate-mtok" name="per_m_tok_usd" type="text" inputmode="decimal" placeholder="e.g. 0.10" data-test="rate-per-mtok"/>
+                </div>
+                <button type="submit" data-test="rate-save">"Save rate"</button>
+            </ActionForm>
     }
 }
 

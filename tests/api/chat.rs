@@ -501,7 +501,10 @@ async fn stopping_a_stream_keeps_the_partial_answer_and_bills_its_tokens() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].error_class.as_deref(), Some("cancelled"));
     assert!(rows[0].usage_estimated && rows[0].output_tokens > 0 && rows[0].input_tokens > 0);
-    assert!(detail["costNanos"].as_i64().unwrap() > 0);
+    // The stopped answer is billed and shows its (estimated) facts.
+    assert!(rows[0].cost_nanos.unwrap() > 0);
+    assert_eq!(detail["costNanos"].as_i64(), rows[0].cost_nanos, "{detail}");
+    assert_eq!(answer["facts"]["usage"]["estimated"], true, "{answer}");
 }
 
 /// Polls a conversation until its last answer is no longer pending.

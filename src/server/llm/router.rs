@@ -33,7 +33,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout, timeout_at, Instant};
 
 use super::tokens::{count_request_tokens, estimate_text_tokens};
@@ -309,6 +309,19 @@ pub enum RouterEvent {
 /// The events of a routed stream; dropping it cancels the route.
 pub struct RouterStream {
     events: mpsc::Receiver<RouterEvent>,
+    /// Resolves (closed) when the driver task has ended.
+    done: oneshot::Receiver<()>,
+}
+
+impl RouterStream {
+    /// Stops the answer and waits until the router has recorded every attempt
+    /// (the running one as `Cancelled`, with the usage so far): the caller can
+    /// then settle the answer's cost. Dropping the stream stops it too, without
+    /// waiting.
+    pub async fn cancel(mut self) {
+        self.events.close();
+        let _ = self.done.await;
+    }
 }
 
 impl Stream for RouterStream {
@@ -386,9 +399,17 @@ impl LlmRouter {
     /// the sink.
     pub fn stream(self: &Arc<Self>, route: Route, sink: Arc<dyn AttemptSink>) -> RouterStream {
         let (events, receiver) = mpsc::channel(EVENT_BUFFER);
+        let (finished, done) = oneshot::channel::<()>();
         let router = Arc::clone(self);
-        tokio::spawn(async move { router.drive_stream(&route, sink.as_ref(), &events).await });
-        RouterStream { events: receiver }
+        tokio::spawn(async move {
+            router.drive_stream(&route, sink.as_ref(), &events).await;
+            // Every attempt is recorded by now: tells a waiting `cancel`.
+            drop(finished);
+        });
+        RouterStream {
+            events: receiver,
+            done,
+        }
     }
 
     /// The streamed route, from first target to terminal event.

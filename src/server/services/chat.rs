@@ -43,7 +43,7 @@ use base64::Engine as _;
 use futures::StreamExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot};
 
 /// Title of a conversation before its first question.
 const UNTITLED: &str = "New conversation";
@@ -51,8 +51,6 @@ const UNTITLED: &str = "New conversation";
 const TITLE_CHARS: usize = 60;
 /// Events buffered between an answer's task and its HTTP response.
 const EVENT_BUFFER: usize = 64;
-/// How long a stopped answer waits for the router to report the cancelled attempt.
-const CANCEL_REPORT_WAIT: Duration = Duration::from_secs(2);
 
 /// Starts a conversation on the project's current configuration.
 pub async fn create(
@@ -427,7 +425,6 @@ async fn prepare(
         },
         totals: Mutex::new(Totals::default()),
         last_attempt: Mutex::new(None),
-        recorded: Notify::new(),
     });
     Ok(Turn {
         state: state.clone(),
@@ -446,7 +443,6 @@ async fn prepare(
 struct Totals {
     cost_nanos: i64,
     unpriced: bool,
-    cancelled_recorded: bool,
 }
 
 /// Receives the router's attempt records for one answer: prices each, adds it
@@ -457,7 +453,6 @@ struct ChatSink {
     totals: Mutex<Totals>,
     /// The latest attempt: the facts of an answer that failed or was stopped.
     last_attempt: Mutex<Option<LastAttempt>>,
-    recorded: Notify,
 }
 
 /// What the answer shows of its latest attempt when it did not complete.
@@ -484,28 +479,6 @@ impl ChatSink {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
-
-    /// Waits (briefly) until the router has reported the attempt a Stop cancelled.
-    async fn cancelled_attempt_reported(&self) {
-        let wait = async {
-            loop {
-                let notified = self.recorded.notified();
-                tokio::pin!(notified);
-                // Registered before the check, so a report in between is not missed.
-                notified.as_mut().enable();
-                if self.totals().cancelled_recorded {
-                    return;
-                }
-                notified.await;
-            }
-        };
-        if tokio::time::timeout(CANCEL_REPORT_WAIT, wait)
-            .await
-            .is_err()
-        {
-            tracing::warn!(message = ?self.context.message_id, "cancelled attempt not reported in time");
-        }
-    }
 }
 
 #[async_trait]
@@ -519,13 +492,6 @@ impl AttemptSink for ChatSink {
                 Some(nanos) => totals.cost_nanos += nanos,
                 None => totals.unpriced = true,
             }
-            if attempt
-                .error
-                .as_ref()
-                .is_some_and(|e| e.kind == ErrorKind::Cancelled)
-            {
-                totals.cancelled_recorded = true;
-            }
         }
         *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = Some(LastAttempt {
             provider: attempt.provider,
@@ -534,7 +500,6 @@ impl AttemptSink for ChatSink {
             ttft: attempt.ttft,
         });
         self.state.ledger.record(row).await;
-        self.recorded.notify_waiters();
     }
 }
 
@@ -794,8 +759,7 @@ impl Turn {
                 event = stream.next() => Some(event),
             };
             let Some(event) = event else {
-                drop(stream);
-                self.sink.cancelled_attempt_reported().await;
+                stream.cancel().await;
                 break Ending::Stopped;
             };
             let forward = match event {
