@@ -12,12 +12,13 @@
 //! report` for the last 30 days and `services::costs::workspace`, 20 runs each
 //! after a warm-up, and prints the median and the maximum (goal: ≤ 50 ms).
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use cover::model::account::UseCase;
 use cover::model::catalog::Catalog;
 use cover::model::chat::TokenUsage;
 use cover::model::costs::UsageFilter;
@@ -25,7 +26,7 @@ use cover::model::pricing::cost_of;
 use cover::server::config::Config;
 use cover::server::db::llm_usage::UsageRow;
 use cover::server::db::{is_postgres, llm_usage, now_ms};
-use cover::server::services::{accounts, costs, projects};
+use cover::server::services::costs;
 use cover::server::startup::Application;
 use cover::server::state::AppState;
 
@@ -219,18 +220,7 @@ async fn app_state(database_url: &str) -> AppState {
 
 /// Loads the ledger; returns the project id.
 async fn load(state: &AppState) -> String {
-    let user = accounts::sign_up(&state.db.pool, "bench@example.com", "bench password 1")
-        .await
-        .unwrap();
-    let project = projects::create(
-        &state.db.pool,
-        &state.catalog,
-        &user,
-        "Bench",
-        UseCase::CustomerSupport,
-    )
-    .await
-    .unwrap();
+    let project = support::bench_project(state).await;
     let mut generator = Generator {
         rng: StdRng::seed_from_u64(7),
         catalog: (*state.catalog).clone(),

@@ -15,6 +15,8 @@
 //! and p99 of each way, non-streamed (whole answer) and streamed (time to the
 //! first token), and what the gateway and the chat add over direct.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,7 +24,6 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use secrecy::SecretString;
 
-use cover::model::account::UseCase;
 use cover::model::chat::{ChatEvent, NewMessage};
 use cover::server::config::{Config, ManagedKeys};
 use cover::server::llm::router::{
@@ -33,7 +34,7 @@ use cover::server::llm::{
     StreamEvent, ToolChoice,
 };
 use cover::server::services::usage::UsageContext;
-use cover::server::services::{accounts, chat, llm_settings, projects, routing};
+use cover::server::services::{chat, llm_settings, routing};
 use cover::server::simulator::{self, SimulatorOptions};
 use cover::server::startup::Application;
 use cover::server::state::AppState;
@@ -230,18 +231,7 @@ async fn setup(data: &std::path::Path) -> Bench {
     };
     let app = Application::build(config).await.expect("app builds");
     let state = app.state().clone();
-    let user = accounts::sign_up(&state.db.pool, "bench@example.com", "bench password 1")
-        .await
-        .unwrap();
-    let project = projects::create(
-        &state.db.pool,
-        &state.catalog,
-        &user,
-        "Bench",
-        UseCase::CustomerSupport,
-    )
-    .await
-    .unwrap();
+    let project = support::bench_project(&state).await;
     let (_, draft) = llm_settings::current(&state, &project.id).await.unwrap();
     let mut targets = Vec::new();
     for (model, role) in [

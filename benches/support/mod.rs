@@ -1,0 +1,21 @@
+//! What the benchmarks share: the account and project they run as.
+
+use cover::model::account::{ProjectView, UseCase};
+use cover::server::services::{accounts, projects};
+use cover::server::state::AppState;
+
+/// Signs up the bench's account and creates its project.
+pub async fn bench_project(state: &AppState) -> ProjectView {
+    let user = accounts::sign_up(&state.db.pool, "bench@example.com", "bench password 1")
+        .await
+        .expect("bench account");
+    projects::create(
+        &state.db.pool,
+        &state.catalog,
+        &user,
+        "Bench",
+        UseCase::CustomerSupport,
+    )
+    .await
+    .expect("bench project")
+}
