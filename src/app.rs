@@ -47,7 +47,7 @@ pub fn App() -> impl IntoView {
                     <ParentRoute path=path!("/projects/:id") view=ProjectLayout>
                         <Route path=path!("") view=SettingsPage/>
                         <Route path=path!("settings") view=SettingsPage/>
-                        <Route path=path!("compare") view=ComparePage/>
+                        <Route path=path!("compare") view=ComparePage ssr=SsrMode::Async/>
                         <Route path=path!("chat") view=ChatPage ssr=SsrMode::Async/>
                         <Route path=path!("costs") view=CostsPage ssr=SsrMode::Async/>
                         <Route path=path!("performance") view=PerformancePage/>

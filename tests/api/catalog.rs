@@ -4,7 +4,7 @@ use crate::helpers::{error_of, Engine, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn providers_lists_the_four_spec_providers_with_their_models_and_prices() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     let body: Value = app.get("/api/llm/providers").await.json().await.unwrap();
@@ -27,7 +27,7 @@ async fn providers_lists_the_four_spec_providers_with_their_models_and_prices() 
     assert_eq!(sonnet["capabilities"]["tools"], true);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_of_one_provider_are_served_and_unknown_providers_are_named() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     let body: Value = app

@@ -3,7 +3,7 @@
 use crate::helpers::{Engine, TestApp};
 use reqwest::StatusCode;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_login_page_renders_a_working_form_without_javascript() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     let page = app.get("/").await;
@@ -14,7 +14,7 @@ async fn the_login_page_renders_a_working_form_without_javascript() {
     assert!(html.contains("/pkg/cover.js"), "hydration script is linked");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_compare_page_is_rendered_on_the_server_with_all_providers() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     app.sign_up("ada@example.com").await;
@@ -38,7 +38,7 @@ async fn the_compare_page_is_rendered_on_the_server_with_all_providers() {
     assert!(html.contains(r#"data-test="project-title""#));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_compare_form_picks_models_from_the_query_before_hydration() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     app.sign_up("ada@example.com").await;
@@ -54,14 +54,14 @@ async fn the_compare_form_picks_models_from_the_query_before_hydration() {
     assert!(html.contains("$75.00/1M"), "Opus output price is shown");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_address_answers_404() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     let page = app.get("/no/such/page").await;
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_up_through_the_plain_form_redirects_to_projects() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     let response = app

@@ -261,7 +261,7 @@ both_engines!(
     }
 );
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_checked_with_the_provider_before_anything_is_stored() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     project(&app).await;
@@ -330,7 +330,7 @@ async fn keys_are_checked_with_the_provider_before_anything_is_stored() {
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_connection_uses_the_key_the_project_would_use() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     let id = project(&app).await;
@@ -493,7 +493,7 @@ both_engines!(
     }
 );
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_covers_every_json_endpoint_and_each_answers() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
@@ -531,7 +531,7 @@ async fn the_openapi_document_covers_every_json_endpoint_and_each_answers() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_never_appears_in_the_database_logs_pages_or_answers() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     let id = project(&app).await;
@@ -577,7 +577,7 @@ async fn a_key_never_appears_in_the_database_logs_pages_or_answers() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotating_the_master_key_re_encrypts_every_stored_key() {
     use cover::server::config::MasterKeySource;
     use cover::server::crypto::{pending_path, Keyring};
@@ -656,7 +656,7 @@ async fn rotating_the_master_key_re_encrypts_every_stored_key() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_settings_page_renders_on_the_server_with_the_configuration() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     let id = project(&app).await;
