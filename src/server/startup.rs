@@ -19,9 +19,11 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use leptos_axum::{
+    generate_route_list, handle_server_fns_with_context, AxumRouteListing, LeptosRoutes,
+};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -128,8 +130,22 @@ impl Application {
     }
 }
 
+/// The page routes, listed once per process.
+///
+/// NOTE: listing renders the app with resource loading suppressed through a
+/// process-global flag of `leptos_server` (`SuppressResourceLoad`): a resource
+/// first polled anywhere in the process while a listing runs waits forever.
+/// A second application built in the same process (the integration tests
+/// build dozens) would list its routes while the first one renders pages and
+/// leave one of those pages hanging. Listing once, before any application
+/// exists, keeps every render outside that window.
+fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 fn router(state: AppState, secure_cookies: bool) -> Router {
-    let routes = generate_route_list(App);
+    let routes = page_routes();
     let context_state = state.clone();
     let options = state.leptos_options.clone();
     let pages = Router::new()

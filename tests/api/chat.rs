@@ -126,7 +126,7 @@ async fn ledger_count(app: &TestApp) -> i64 {
 
 /// Schedules a simulator fault for every request to `model` until cleared.
 async fn fail_model(app: &TestApp, model: &str, fault: &str) {
-    let response = reqwest::Client::new()
+    let response = crate::helpers::new_client()
         .post(format!("{}/_sim/faults", app.simulator))
         .json(&json!({ "model": model, "fault": fault, "times": 0, "retryAfterSecs": 0 }))
         .send()
@@ -136,7 +136,7 @@ async fn fail_model(app: &TestApp, model: &str, fault: &str) {
 }
 
 async fn clear_faults(app: &TestApp) {
-    let response = reqwest::Client::new()
+    let response = crate::helpers::new_client()
         .delete(format!("{}/_sim/faults", app.simulator))
         .send()
         .await
@@ -627,7 +627,7 @@ async fn other_projects_conversations_are_not_found_and_tokens_can_chat() {
         .json()
         .await
         .unwrap();
-    let program = reqwest::Client::new();
+    let program = crate::helpers::new_client();
     let answer = program
         .post(app.url(&messages_path(&project, &id)))
         .bearer_auth(token["secret"].as_str().unwrap())

@@ -63,7 +63,7 @@ async fn one_failing_model_does_not_spoil_the_comparison() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     app.sign_up("compare@example.com").await;
     let project = app.new_project("Compare").await;
-    let scheduled = reqwest::Client::new()
+    let scheduled = crate::helpers::new_client()
         .post(format!("{}/_sim/faults", app.simulator))
         .json(&json!({"model": "gpt-4o", "fault": "unauthorized", "times": 0}))
         .send()

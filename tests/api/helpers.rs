@@ -30,11 +30,11 @@ macro_rules! both_engines {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_sqlite() {
-                ($body)($crate::helpers::Engine::Sqlite).await
+                $crate::helpers::within_limit(($body)($crate::helpers::Engine::Sqlite)).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_postgres() {
-                ($body)($crate::helpers::Engine::Postgres).await
+                $crate::helpers::within_limit(($body)($crate::helpers::Engine::Postgres)).await
             }
         }
     };
@@ -385,7 +385,9 @@ impl TestApp {
 
     /// Provider requests the simulator has received so far.
     pub async fn simulator_requests(&self) -> i64 {
-        let stats: Value = reqwest::get(format!("{}/_sim/stats", self.simulator))
+        let stats: Value = new_client()
+            .get(format!("{}/_sim/stats", self.simulator))
+            .send()
             .await
             .expect("simulator stats")
             .json()
@@ -451,8 +453,27 @@ pub fn new_client() -> Client {
     Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(CONNECT_LIMIT)
+        .timeout(REQUEST_LIMIT)
         .build()
         .expect("client")
+}
+
+/// How long a test waits to connect anywhere: a server that does not listen
+/// fails the test at once, by name.
+pub const CONNECT_LIMIT: Duration = Duration::from_secs(5);
+/// How long any one request of a test may take, body included: a hang fails
+/// the test in seconds, by name, instead of running into CI's time limit.
+pub const REQUEST_LIMIT: Duration = Duration::from_secs(20);
+/// How long a whole test may take (the same reason, for waits that are not
+/// HTTP requests).
+pub const TEST_LIMIT: Duration = Duration::from_secs(240);
+
+/// Runs a test body within [`TEST_LIMIT`].
+pub async fn within_limit(body: impl std::future::Future<Output = ()>) {
+    if tokio::time::timeout(TEST_LIMIT, body).await.is_err() {
+        panic!("the test did not finish within {TEST_LIMIT:?}");
+    }
 }
 
 /// POSTs JSON with `client`.

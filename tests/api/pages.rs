@@ -81,3 +81,35 @@ async fn signing_up_through_the_plain_form_redirects_to_projects() {
     let me = app.get("/api/auth/me").await;
     assert_eq!(me.status(), StatusCode::OK);
 }
+
+/// Regression: listing the page routes renders the app with resource loading
+/// suppressed by a process-global flag in `leptos_server`. When one
+/// application built its route list while another (in the same process)
+/// rendered a page, that page's resources stayed pending forever and the
+/// response never ended. Applications now list the routes once per process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_finish_while_other_applications_start_in_the_same_process() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    app.sign_up("ada@example.com").await;
+    let id = app.new_project("Bot").await;
+    let path = format!("/projects/{id}/compare");
+    let starting = tokio::spawn(async {
+        for _ in 0..12 {
+            let others: Vec<_> = (0..4).map(|_| TestApp::spawn(Engine::Sqlite)).collect();
+            drop(futures::future::join_all(others).await);
+        }
+    });
+    let mut rendered = 0;
+    while !starting.is_finished() || rendered < 40 {
+        let pages = (0..4).map(|_| async {
+            let page = app.get(&path).await;
+            assert_eq!(page.status(), StatusCode::OK);
+            page.text().await.expect("the page ends")
+        });
+        for html in futures::future::join_all(pages).await {
+            assert!(html.contains("Anthropic Claude"), "the table is there");
+            rendered += 1;
+        }
+    }
+    starting.await.expect("the other applications started");
+}
