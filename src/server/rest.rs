@@ -6,6 +6,7 @@ use crate::error::AppError;
 use crate::model::account::{ProjectView, UserView};
 use crate::model::catalog::{ModelInfo, ProviderId, ProviderInfo};
 use crate::server::auth::{self, CurrentUser};
+use crate::server::db::now_ms;
 use crate::server::error::{Error, Result};
 use crate::server::services::{accounts, projects};
 use crate::server::state::AppState;
@@ -88,7 +89,7 @@ async fn log_in(
     session: Session,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Json<UserView>> {
-    let user = accounts::log_in(&state.db.pool, &body.email, &body.password).await?;
+    let user = accounts::log_in(&state.db.pool, &body.email, &body.password, now_ms()).await?;
     auth::sign_in(&session, &user).await?;
     Ok(Json(UserView::from(&user)))
 }

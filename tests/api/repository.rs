@@ -135,7 +135,7 @@ both_engines!(
         let writers = (0..10).map(|_| {
             let pool = db.pool.clone();
             tokio::spawn(async move {
-                login_attempts::record_failure(&pool, "a@example.com")
+                login_attempts::record_failure(&pool, "a@example.com", 1_000)
                     .await
                     .unwrap()
             })
@@ -180,11 +180,15 @@ both_engines!(
                 .unwrap();
         assert!(!created);
         assert_eq!(again.role, WorkspaceRole::Admin);
-        assert!(accounts::log_in(&db.pool, "ops@example.com", "password-2")
-            .await
-            .is_ok());
-        assert!(accounts::log_in(&db.pool, "ops@example.com", "password-1")
-            .await
-            .is_err());
+        assert!(
+            accounts::log_in(&db.pool, "ops@example.com", "password-2", 0)
+                .await
+                .is_ok()
+        );
+        assert!(
+            accounts::log_in(&db.pool, "ops@example.com", "password-1", 0)
+                .await
+                .is_err()
+        );
     }
 );

@@ -1,7 +1,7 @@
 //! The `login_attempt` table: consecutive failed logins per email, so guessing
 //! is slowed down across every app server sharing the database.
 
-use crate::server::db::{col, now_ms};
+use crate::server::db::col;
 use crate::server::error::Result;
 use sqlx::AnyPool;
 
@@ -29,8 +29,8 @@ pub async fn get(pool: &AnyPool, email: &str) -> Result<Option<Failures>> {
     .transpose()
 }
 
-/// Counts one more failure (atomically) and returns the new total.
-pub async fn record_failure(pool: &AnyPool, email: &str) -> Result<i64> {
+/// Counts one more failure at `now` (Unix ms, atomically) and returns the new total.
+pub async fn record_failure(pool: &AnyPool, email: &str, now: i64) -> Result<i64> {
     let row = sqlx::query(
         "insert into login_attempt (email, failures, last_failure_at) values ($1, 1, $2) \
          on conflict (email) do update set failures = login_attempt.failures + 1, \
@@ -38,7 +38,7 @@ pub async fn record_failure(pool: &AnyPool, email: &str) -> Result<i64> {
          returning failures",
     )
     .bind(email)
-    .bind(now_ms())
+    .bind(now)
     .fetch_one(pool)
     .await?;
     col(&row, "failures")

@@ -581,7 +581,7 @@ impl<'a> Walk<'a> {
             }
             let router = self.router;
             let breakers = &router.breakers;
-            let admission = breakers.admit(&target.breaker_key, std::time::Instant::now());
+            let admission = breakers.admit(&target.breaker_key, Instant::now());
             if admission == Admission::Rejected {
                 let error = LlmError::new(
                     target.provider_id,

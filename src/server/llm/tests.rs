@@ -388,7 +388,7 @@ async fn a_broken_non_streamed_answer_is_an_error_with_the_raw_body() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_non_streamed_answer_that_stalls_halfway_times_out_as_transient() {
     let sim = sim_fault(Fault::Stall).await;
     let executor = quick_executor();
@@ -407,13 +407,13 @@ async fn a_non_streamed_answer_that_stalls_halfway_times_out_as_transient() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_server_that_never_sends_headers_times_out_as_transient() {
     let sim = sim_fault(Fault::Hang).await;
     let executor = quick_executor();
     for (id, flavour, model) in targets() {
         let p = provider(&executor, &sim.url, id, flavour, KEY);
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         let err = p
             .generate(&GenerateRequest::simple(model, "Hi"))
             .await
@@ -694,7 +694,7 @@ async fn models_are_listed_by_every_provider() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_simulator_paces_tokens_and_the_first_token_waits_for_ttft() {
     let sim = sim_with(SimulatorOptions {
         ttft: Duration::from_millis(150),
@@ -710,7 +710,7 @@ async fn the_simulator_paces_tokens_and_the_first_token_waits_for_ttft() {
         LlamaFlavour::Ollama,
         KEY,
     );
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let mut stream = p
         .stream(&GenerateRequest::simple("gpt-4o", "Hello there"))
         .await

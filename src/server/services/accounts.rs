@@ -6,7 +6,6 @@ use crate::error::AppError;
 use crate::model::account::{UserView, WorkspaceRole};
 use crate::server::auth::{hash_password, verify_password};
 use crate::server::db::login_attempts;
-use crate::server::db::now_ms;
 use crate::server::db::users::{self, UserRecord};
 use crate::server::error::{Error, Result};
 use sqlx::AnyPool;
@@ -89,7 +88,8 @@ pub async fn sign_up(pool: &AnyPool, email: &str, password: &str) -> Result<User
 /// Checks credentials. Unknown emails and wrong passwords get the same answer
 /// and cost the same time; after [`FREE_FAILURES`] consecutive failures the
 /// email must wait (doubling, up to [`MAX_LOCKOUT_SECS`]) before trying again.
-pub async fn log_in(pool: &AnyPool, email: &str, password: &str) -> Result<UserRecord> {
+/// `now` (Unix ms) is the time of the attempt, so waits are tested without sleeping.
+pub async fn log_in(pool: &AnyPool, email: &str, password: &str, now: i64) -> Result<UserRecord> {
     let email = email.trim().to_lowercase();
     if email.is_empty() {
         return Err(AppError::invalid("email", "is required").into());
@@ -99,7 +99,7 @@ pub async fn log_in(pool: &AnyPool, email: &str, password: &str) -> Result<UserR
     }
     if let Some(failures) = login_attempts::get(pool, &email).await? {
         let wait = lockout_secs(failures.count);
-        let elapsed = (now_ms() - failures.last_at) / 1000;
+        let elapsed = (now - failures.last_at) / 1000;
         if wait > elapsed {
             return Err(too_many(wait - elapsed));
         }
@@ -110,7 +110,7 @@ pub async fn log_in(pool: &AnyPool, email: &str, password: &str) -> Result<UserR
         login_attempts::clear(pool, &email).await?;
         return user.ok_or_else(|| Error::internal("verified without a user"));
     }
-    let count = login_attempts::record_failure(pool, &email).await?;
+    let count = login_attempts::record_failure(pool, &email, now).await?;
     let wait = lockout_secs(count);
     if wait > 0 {
         return Err(too_many(wait));

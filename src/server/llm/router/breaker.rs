@@ -2,11 +2,13 @@
 //! suggest the provider or key is unwell, the target is skipped for `cooldown`, then one
 //! probe request is let through (half-open); its outcome closes or re-opens the circuit.
 //!
-//! Time is passed in, so the state machine is tested without sleeping.
+//! Time is passed in, so the state machine is tested without sleeping; it is
+//! tokio's clock, so the router's tests of cool-downs run on paused time.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use crate::server::llm::{ErrorKind, LlmError};
 
