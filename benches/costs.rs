@@ -24,8 +24,8 @@ use cover::model::chat::TokenUsage;
 use cover::model::costs::UsageFilter;
 use cover::model::pricing::cost_of;
 use cover::server::config::Config;
-use cover::server::db::llm_usage::UsageRow;
-use cover::server::db::{is_postgres, llm_usage, now_ms};
+use cover::server::db::{is_postgres, now_ms};
+use cover::server::ledger::{self, rows::UsageRow};
 use cover::server::services::costs;
 use cover::server::startup::Application;
 use cover::server::state::AppState;
@@ -232,8 +232,8 @@ async fn load(state: &AppState) -> String {
     let mut loaded = 0;
     while loaded < ROWS {
         let rows = generator.rows(loaded, ROWS_PER_TRANSACTION.min(ROWS - loaded));
-        let mut tx = state.db.pool.begin().await.unwrap();
-        llm_usage::insert_rows(&mut tx, &rows).await.unwrap();
+        let mut tx = state.db.writer.begin().await.unwrap();
+        ledger::store_rows(&mut tx, &rows).await.unwrap();
         tx.commit().await.unwrap();
         loaded += rows.len();
     }

@@ -26,6 +26,7 @@ use secrecy::SecretString;
 
 use cover::model::chat::{ChatEvent, NewMessage};
 use cover::server::config::{Config, ManagedKeys};
+use cover::server::ledger::pricing::UsageContext;
 use cover::server::llm::router::{
     AttemptRecord, AttemptSink, Route, RouterEvent, Target, TargetRole,
 };
@@ -33,7 +34,6 @@ use cover::server::llm::{
     build_provider, GenerateRequest, LlamaFlavour, Message, Provider, ProviderId, Role,
     StreamEvent, ToolChoice,
 };
-use cover::server::services::usage::UsageContext;
 use cover::server::services::{chat, llm_settings, routing};
 use cover::server::simulator::{self, SimulatorOptions};
 use cover::server::startup::Application;

@@ -81,6 +81,16 @@ pub enum AppError {
         /// The stored (failed) answer.
         message_id: String,
     },
+    /// 503: this server is answering as many questions as it may at once and
+    /// this one waited its turn too long; nothing was stored or sent. Try
+    /// again after `retry_after_secs`.
+    #[error("{message}")]
+    Busy {
+        /// What happened.
+        message: String,
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
     /// 503: a dependency (the database) is unavailable.
     #[error("the service is temporarily unavailable; please retry")]
     Unavailable,
@@ -133,9 +143,24 @@ impl AppError {
             AppError::Conflict { .. } => 409,
             AppError::TooManyRequests { .. } => 429,
             AppError::ProviderFailed { .. } => 502,
-            AppError::Unavailable => 503,
+            AppError::Busy { .. } | AppError::Unavailable => 503,
             AppError::Internal => 500,
             AppError::Transport { .. } => 502,
+        }
+    }
+
+    /// Seconds the caller should wait before trying again (`Retry-After`), for
+    /// the errors that pass with time.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::TooManyRequests {
+                retry_after_secs, ..
+            }
+            | AppError::Busy {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            AppError::Unavailable => Some(1),
+            _ => None,
         }
     }
 

@@ -6,11 +6,11 @@ use cover::server::state::AppState;
 
 /// Signs up the bench's account and creates its project.
 pub async fn bench_project(state: &AppState) -> ProjectView {
-    let user = accounts::sign_up(&state.db.pool, "bench@example.com", "bench password 1")
+    let user = accounts::sign_up(&state.db, "bench@example.com", "bench password 1")
         .await
         .expect("bench account");
     projects::create(
-        &state.db.pool,
+        &state.db,
         &state.catalog,
         &user,
         "Bench",

@@ -10,7 +10,7 @@ pub async fn sign_up(email: String, password: String) -> Result<UserView, AppErr
     use crate::server::{auth, services::accounts, state::AppState};
     let state = AppState::from_context()?;
     let session = auth::server_fn_session().await?;
-    let user = accounts::sign_up(&state.db.pool, &email, &password).await?;
+    let user = accounts::sign_up(&state.db, &email, &password).await?;
     auth::sign_in(&session, &user).await?;
     leptos_axum::redirect("/projects");
     Ok(UserView::from(&user))
@@ -22,13 +22,7 @@ pub async fn log_in(email: String, password: String) -> Result<UserView, AppErro
     use crate::server::{auth, services::accounts, state::AppState};
     let state = AppState::from_context()?;
     let session = auth::server_fn_session().await?;
-    let user = accounts::log_in(
-        &state.db.pool,
-        &email,
-        &password,
-        crate::server::db::now_ms(),
-    )
-    .await?;
+    let user = accounts::log_in(&state.db, &email, &password, crate::server::db::now_ms()).await?;
     auth::sign_in(&session, &user).await?;
     leptos_axum::redirect("/projects");
     Ok(UserView::from(&user))

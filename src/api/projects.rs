@@ -17,7 +17,7 @@ pub async fn create_project(name: String, use_case: String) -> Result<ProjectVie
     use crate::server::services::projects;
     let (state, user) = crate::server::auth::server_fn_user().await?;
     let use_case = projects::parse_use_case(&use_case)?;
-    Ok(projects::create(&state.db.pool, &state.catalog, &user, &name, use_case).await?)
+    Ok(projects::create(&state.db, &state.catalog, &user, &name, use_case).await?)
 }
 
 /// One project the caller may act on (404 otherwise).
@@ -31,8 +31,5 @@ pub async fn get_project(id: String) -> Result<ProjectView, AppError> {
 #[server(prefix = "/sfn", endpoint = "projects/rename")]
 pub async fn rename_project(id: String, name: String) -> Result<ProjectView, AppError> {
     let (state, user) = crate::server::auth::server_fn_user().await?;
-    Ok(
-        crate::server::services::projects::update(&state.db.pool, &user, &id, Some(&name), None)
-            .await?,
-    )
+    Ok(crate::server::services::projects::update(&state.db, &user, &id, Some(&name), None).await?)
 }

@@ -280,18 +280,15 @@ pub async fn create_api_token(
     name: String,
 ) -> Result<CreatedApiToken, AppError> {
     let (state, user) = crate::server::auth::server_fn_project_user(&project_id).await?;
-    Ok(crate::server::services::api_tokens::create(
-        &state.db.pool,
-        &project_id,
-        &user.user_id,
-        &name,
+    Ok(
+        crate::server::services::api_tokens::create(&state.db, &project_id, &user.user_id, &name)
+            .await?,
     )
-    .await?)
 }
 
 /// Revokes a project API token.
 #[server(prefix = "/sfn", endpoint = "settings/tokens/revoke")]
 pub async fn revoke_api_token(project_id: String, token_id: String) -> Result<(), AppError> {
     let (state, _) = crate::server::auth::server_fn_project_user(&project_id).await?;
-    Ok(crate::server::services::api_tokens::revoke(&state.db.pool, &project_id, &token_id).await?)
+    Ok(crate::server::services::api_tokens::revoke(&state.db, &project_id, &token_id).await?)
 }

@@ -211,7 +211,7 @@ impl FromRequestParts<AppState> for AnyCaller {
 
 async fn caller(parts: &mut Parts, state: &AppState) -> Result<Caller> {
     if let Some(token) = bearer_token(parts) {
-        return api_tokens::authenticate(&state.db.pool, token)
+        return api_tokens::authenticate(&state.db, token)
             .await
             .map(Caller::Token);
     }

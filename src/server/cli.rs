@@ -111,8 +111,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 },
         } => {
             let db = Db::connect(&config.database_url).await?;
-            let (user, created) =
-                accounts::create_or_update(&db.pool, &email, &password, admin).await?;
+            let (user, created) = accounts::create_or_update(&db, &email, &password, admin).await?;
             db.close().await;
             let verb = if created { "created" } else { "updated" };
             println!("{verb} {} ({})", user.email, user.role.as_str());

@@ -7,6 +7,7 @@ use crate::server::crypto::{self, Keyring};
 use crate::server::error::{Error, Result};
 use crate::server::llm::router::RouterSettings;
 use crate::server::llm::{BaseUrls, Timeouts};
+use crate::server::services::capacity::CapacityLimits;
 use leptos::config::LeptosOptions;
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,10 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Retry, fallback, circuit-breaker and time-limit settings (`COVER_LLM_*`).
     pub router: RouterSettings,
+    /// Answers in flight per server and per project, and how long one waits
+    /// in line (`COVER_MAX_ANSWERS_IN_FLIGHT`, `COVER_MAX_ANSWERS_PER_PROJECT`,
+    /// `COVER_ANSWER_QUEUE_MS`).
+    pub capacity: CapacityLimits,
 }
 
 /// Where the master key that encrypts BYOK keys comes from.
@@ -131,6 +136,7 @@ impl Config {
             },
             timeouts: Timeouts::default(),
             router: RouterSettings::default(),
+            capacity: CapacityLimits::default(),
         }
     }
 
@@ -168,6 +174,14 @@ impl Config {
                 idle: duration_ms("COVER_LLM_IDLE_TIMEOUT_MS", Timeouts::default().idle)?,
             },
             router: RouterSettings::from_env(),
+            capacity: {
+                let defaults = CapacityLimits::default();
+                CapacityLimits {
+                    in_flight: count("COVER_MAX_ANSWERS_IN_FLIGHT", defaults.in_flight)?,
+                    per_project: count("COVER_MAX_ANSWERS_PER_PROJECT", defaults.per_project)?,
+                    queue_deadline: duration_ms("COVER_ANSWER_QUEUE_MS", defaults.queue_deadline)?,
+                }
+            },
         })
     }
 }
@@ -191,6 +205,23 @@ fn duration_ms(name: &str, default: std::time::Duration) -> Result<std::time::Du
             .map_err(|_| {
                 Error::internal(format!(
                     "{name} must be a whole number of milliseconds, got `{value}`"
+                ))
+            }),
+    }
+}
+
+/// A positive whole number from the environment; unset keeps `default`.
+fn count(name: &str, default: usize) -> Result<usize> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(value) => value
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| {
+                Error::internal(format!(
+                    "{name} must be a whole number above 0, got `{value}`"
                 ))
             }),
     }

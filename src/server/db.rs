@@ -7,23 +7,28 @@
 //! Portability rules for queries: ids are UUID text, times are Unix milliseconds
 //! in `bigint`, flags are `bigint` 0/1 (the `Any` driver cannot decode SQLite
 //! integers as `bool`), money is `bigint` nano-dollars.
+//!
+//! Reads use [`Db::pool`]; writes use [`Db::writer`]. On SQLite the writer is
+//! one connection, so writes queue in the pool (first come, first served)
+//! instead of colliding on the file lock and sleeping in SQLite's busy
+//! handler; readers never wait for it (WAL). On PostgreSQL both are the same
+//! pool.
 
 pub mod api_tokens;
 pub mod budgets;
 pub mod conversations;
 pub mod internal_rates;
 pub mod llm_configs;
-pub mod llm_usage;
 pub mod login_attempts;
 pub mod projects;
 pub mod provider_keys;
-pub mod usage_reports;
 pub mod users;
 
 use crate::server::error::{Error, Result};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AnyPool, PgPool, SqlitePool};
+use sqlx::{AnyConnection, AnyPool, PgPool, SqlitePool};
+use std::fmt::Write;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -45,14 +50,26 @@ pub enum NativePool {
     Postgres(PgPool),
 }
 
-/// The database handle: a portable pool for queries and the native one for sessions.
+/// The database handle: portable pools for reads and writes, and the native
+/// one for sessions.
 #[derive(Debug, Clone)]
 pub struct Db {
-    /// Portable pool used by every repository.
+    /// Portable pool for reads (and, on PostgreSQL, writes).
     pub pool: AnyPool,
+    /// Portable pool for writes: one connection on SQLite, [`Db::pool`] on PostgreSQL.
+    pub writer: AnyPool,
+    /// Which engine this is.
+    pub engine: Engine,
     /// Native pool for the tower-sessions store.
     pub native: NativePool,
 }
+
+/// Connections of the read pool.
+const SQLITE_READERS: u32 = 8;
+/// Connections shared by reads and writes on PostgreSQL (per app server).
+const POSTGRES_CONNECTIONS: u32 = 16;
+/// How long a query waits for a connection before the request answers 503.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Db {
     /// Connects (creating the SQLite file on first run) and applies migrations.
@@ -62,7 +79,7 @@ impl Db {
             NativePool::Postgres(
                 sqlx::postgres::PgPoolOptions::new()
                     .max_connections(4)
-                    .acquire_timeout(Duration::from_secs(5))
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect(url)
                     .await?,
             )
@@ -87,28 +104,17 @@ impl Db {
             NativePool::Sqlite(_) => Engine::Sqlite,
             NativePool::Postgres(_) => Engine::Postgres,
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if engine == Engine::Sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(5))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if engine == Engine::Sqlite {
-                        sqlx::query("pragma busy_timeout = 10000")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("pragma synchronous = normal")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("pragma foreign_keys = on")
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(url)
-            .await?;
-        let db = Db { pool, native };
+        let pool = any_pool(engine, url, engine_connections(engine)).await?;
+        let writer = match engine {
+            Engine::Sqlite => any_pool(engine, url, 1).await?,
+            Engine::Postgres => pool.clone(),
+        };
+        let db = Db {
+            pool,
+            writer,
+            engine,
+            native,
+        };
         db.migrate().await?;
         Ok(db)
     }
@@ -132,14 +138,48 @@ impl Db {
         Ok(())
     }
 
-    /// Closes both pools (graceful shutdown).
+    /// Closes every pool (graceful shutdown).
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
         match &self.native {
             NativePool::Sqlite(pool) => pool.close().await,
             NativePool::Postgres(pool) => pool.close().await,
         }
     }
+}
+
+fn engine_connections(engine: Engine) -> u32 {
+    match engine {
+        Engine::Sqlite => SQLITE_READERS,
+        Engine::Postgres => POSTGRES_CONNECTIONS,
+    }
+}
+
+/// A portable pool of `connections` on `url`, with SQLite's per-connection
+/// settings (busy timeout for the session store's writes, foreign keys).
+async fn any_pool(engine: Engine, url: &str, connections: u32) -> Result<AnyPool> {
+    Ok(AnyPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if engine == Engine::Sqlite {
+                    sqlx::query("pragma busy_timeout = 10000")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("pragma synchronous = normal")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("pragma foreign_keys = on")
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?)
 }
 
 /// Whether a database URL names PostgreSQL.
@@ -166,4 +206,69 @@ where
 {
     use sqlx::Row;
     row.try_get(name).map_err(Error::from)
+}
+
+/// How a multi-row statement writes its parameters. Queries are written with
+/// `$1`, `$2`, … (PostgreSQL needs them), but SQLite looks such names up in a
+/// list, so binding a statement with thousands of them takes quadratic time;
+/// there the statements with one parameter per value use `?` (bound in order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholders {
+    /// `$1`, `$2`, …
+    Numbered,
+    /// `?`, `?`, …
+    Anonymous,
+}
+
+impl Placeholders {
+    /// The style for `conn`'s engine.
+    pub fn of(conn: &AnyConnection) -> Placeholders {
+        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+            Placeholders::Anonymous
+        } else {
+            Placeholders::Numbered
+        }
+    }
+
+    /// The `…, …` list of `count` parameters (for `in (…)`).
+    pub fn list(self, count: usize) -> String {
+        let mut sql = String::with_capacity(count * 5);
+        for i in 1..=count {
+            if i > 1 {
+                sql.push_str(", ");
+            }
+            match self {
+                Placeholders::Numbered => {
+                    let _ = write!(sql, "${i}");
+                }
+                Placeholders::Anonymous => sql.push('?'),
+            }
+        }
+        sql
+    }
+
+    /// The `(…), (…)` list of a multi-row statement: `rows` tuples of `width`
+    /// parameters.
+    pub fn values_list(self, rows: usize, width: usize) -> String {
+        let mut sql = String::with_capacity(rows * width * 7);
+        for i in 0..rows {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for c in 1..=width {
+                if c > 1 {
+                    sql.push_str(", ");
+                }
+                match self {
+                    Placeholders::Numbered => {
+                        let _ = write!(sql, "${}", i * width + c);
+                    }
+                    Placeholders::Anonymous => sql.push('?'),
+                }
+            }
+            sql.push(')');
+        }
+        sql
+    }
 }

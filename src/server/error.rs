@@ -67,11 +67,8 @@ impl IntoResponse for AppError {
             body["field"] = field.into();
         }
         let mut response = (status, axum::Json(body)).into_response();
-        if let AppError::TooManyRequests {
-            retry_after_secs, ..
-        } = self
-        {
-            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+        if let Some(secs) = self.retry_after() {
+            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
         }

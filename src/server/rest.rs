@@ -79,7 +79,7 @@ async fn sign_up(
     session: Session,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<(StatusCode, Json<UserView>)> {
-    let user = accounts::sign_up(&state.db.pool, &body.email, &body.password).await?;
+    let user = accounts::sign_up(&state.db, &body.email, &body.password).await?;
     auth::sign_in(&session, &user).await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
@@ -89,7 +89,7 @@ async fn log_in(
     session: Session,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Json<UserView>> {
-    let user = accounts::log_in(&state.db.pool, &body.email, &body.password, now_ms()).await?;
+    let user = accounts::log_in(&state.db, &body.email, &body.password, now_ms()).await?;
     auth::sign_in(&session, &user).await?;
     Ok(Json(UserView::from(&user)))
 }
@@ -134,8 +134,7 @@ async fn create_project(
         Some(value) => projects::parse_use_case(value)?,
         None => crate::model::account::UseCase::CustomerSupport,
     };
-    let project =
-        projects::create(&state.db.pool, &state.catalog, &user, &body.name, use_case).await?;
+    let project = projects::create(&state.db, &state.catalog, &user, &body.name, use_case).await?;
     Ok((StatusCode::CREATED, Json(project)))
 }
 
@@ -166,8 +165,7 @@ async fn update_project(
         .as_deref()
         .map(projects::parse_use_case)
         .transpose()?;
-    let project =
-        projects::update(&state.db.pool, &user, &id, body.name.as_deref(), use_case).await?;
+    let project = projects::update(&state.db, &user, &id, body.name.as_deref(), use_case).await?;
     Ok(Json(project))
 }
 
@@ -183,7 +181,7 @@ async fn add_member(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewMember>,
 ) -> Result<StatusCode> {
-    let added = projects::add_member(&state.db.pool, &user, &id, &body.email).await?;
+    let added = projects::add_member(&state.db, &user, &id, &body.email).await?;
     Ok(if added {
         StatusCode::CREATED
     } else {

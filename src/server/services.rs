@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod api_tokens;
 pub mod budgets;
+pub mod capacity;
 pub mod chat;
 pub mod compare;
 pub mod costs;
@@ -11,5 +12,5 @@ pub mod internal_rates;
 pub mod key_rotation;
 pub mod llm_settings;
 pub mod projects;
+pub mod recovery;
 pub mod routing;
-pub mod usage;

@@ -4,13 +4,14 @@
 
 use crate::app::{shell, App};
 use crate::server::config::Config;
-use crate::server::db::conversations;
 use crate::server::db::{Db, NativePool};
 use crate::server::error::{Error, Result};
 use crate::server::ledger::{self, Ledger};
 use crate::server::llm::router::LlmRouter;
 use crate::server::llm::Executor;
+use crate::server::services::capacity::AnswerSlots;
 use crate::server::services::internal_rates::RateBook;
+use crate::server::services::recovery;
 use crate::server::state::{AppState, Background};
 use crate::server::{catalog, rest};
 use axum::body::Body;
@@ -39,6 +40,8 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
     state: AppState,
+    /// The answer time limit (how old an unfinished answer must be before it is swept).
+    answer_limit: std::time::Duration,
 }
 
 impl Application {
@@ -47,23 +50,9 @@ impl Application {
     pub async fn build(config: Config) -> Result<Application> {
         let db = Db::connect(&config.database_url).await?;
         let catalog = Arc::new(catalog::load()?);
-        // Answers still pending long after any answer's time limit were cut off
-        // by a stop of the server that ran them.
-        let now = crate::server::db::now_ms();
-        let limit = i64::try_from(config.router.total_timeout.as_millis()).unwrap_or(i64::MAX);
-        let abandoned = conversations::fail_abandoned(
-            &db.pool,
-            now.saturating_sub(limit.saturating_mul(2)),
-            now,
-        )
-        .await?;
-        if abandoned > 0 {
-            tracing::warn!(
-                abandoned,
-                "marked answers cut off by an earlier stop as failed"
-            );
-        }
-        let pool_for_ledger = db.pool.clone();
+        // What an earlier stop of this or another server left unfinished.
+        recovery::sweep(&db, config.router.total_timeout).await?;
+        let pool_for_ledger = db.writer.clone();
         let internal_rates = RateBook::load(&db.pool).await?;
         let state = AppState {
             leptos_options: config.leptos.clone(),
@@ -77,6 +66,8 @@ impl Application {
             ledger: Ledger::start(pool_for_ledger, ledger::QUEUE_CAPACITY),
             background: Background::default(),
             internal_rates,
+            pinned_configs: Arc::default(),
+            answer_slots: Arc::new(AnswerSlots::new(config.capacity)),
         };
         let router = router(state.clone(), config.secure_cookies);
         let listener = tokio::net::TcpListener::bind(config.leptos.site_addr)
@@ -86,6 +77,7 @@ impl Application {
             listener,
             router,
             state,
+            answer_limit: config.router.total_timeout,
         })
     }
 
@@ -110,6 +102,7 @@ impl Application {
         let state = self.state.clone();
         let background = state.background.clone();
         let stopping = background.stopping.clone();
+        recovery::spawn_sweeper(state.db.clone(), self.answer_limit, stopping.clone());
         axum::serve(self.listener, self.router.into_make_service())
             .with_graceful_shutdown(async move {
                 shutdown.await;

@@ -7,7 +7,9 @@ use crate::server::db::Db;
 use crate::server::ledger::Ledger;
 use crate::server::llm::router::LlmRouter;
 use crate::server::llm::{BaseUrls, Executor};
+use crate::server::services::capacity::AnswerSlots;
 use crate::server::services::internal_rates::RateBook;
+use crate::server::services::llm_settings::PinnedConfigs;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
@@ -40,6 +42,10 @@ pub struct AppState {
     pub background: Background,
     /// What self-hosted models cost (admin-set internal rates).
     pub internal_rates: RateBook,
+    /// Saved configuration versions answers have read (never changed once saved).
+    pub pinned_configs: Arc<PinnedConfigs>,
+    /// How many answers run at once, on this server and per project.
+    pub answer_slots: Arc<AnswerSlots>,
 }
 
 /// Work that outlives the request that started it (an answer whose client went

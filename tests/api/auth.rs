@@ -138,8 +138,7 @@ both_engines!(
         // Once the wait is over (the attempt is dated 2.1 s later rather than
         // the test sleeping), the right password logs in and clears the count.
         let later = cover::server::db::now_ms() + 2_100;
-        let pool = &app.state.db.pool;
-        accounts::log_in(pool, "ada@example.com", PASSWORD, later)
+        accounts::log_in(&app.state.db, "ada@example.com", PASSWORD, later)
             .await
             .expect("the wait is over");
         let right = post_with(

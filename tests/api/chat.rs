@@ -618,19 +618,11 @@ async fn other_projects_conversations_are_not_found_and_tokens_can_chat() {
     let unknown = app.ask(&project, "no-such-conversation", "hi").await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 
-    let token: Value = app
-        .post(
-            &format!("/api/projects/{project}/tokens"),
-            json!({"name": "bot"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let token = app.token(&project).await;
     let program = crate::helpers::new_client();
     let answer = program
         .post(app.url(&messages_path(&project, &id)))
-        .bearer_auth(token["secret"].as_str().unwrap())
+        .bearer_auth(token)
         .json(&json!({"content": "from a program"}))
         .send()
         .await
@@ -940,8 +932,11 @@ both_engines!(
                     .to_owned(),
             );
         }
+        let token = app.token(&project).await;
+        let burst = crate::helpers::client_with_limit(crate::helpers::BURST_REQUEST_LIMIT);
         let requests = (0..2000).map(|i| {
-            let client = app.client.clone();
+            let client = burst.clone();
+            let token = token.clone();
             let url = app.url(&messages_path(
                 &project,
                 &conversations[i % conversations.len()],
@@ -949,6 +944,7 @@ both_engines!(
             async move {
                 client
                     .post(url)
+                    .bearer_auth(token)
                     .json(&json!({"content": format!("question {i}")}))
                     .send()
                     .await
@@ -960,16 +956,20 @@ both_engines!(
             .iter()
             .filter(|s| matches!(s, Ok(StatusCode::OK)))
             .count();
+        // The burst waits in line for answer slots instead of timing out on
+        // the database: the only other outcome is a provider failing every
+        // retry and fallback (5 % of its requests fail).
         let mut others: Vec<String> = statuses
             .iter()
-            .filter(|s| !matches!(s, Ok(StatusCode::OK)))
+            .filter(|s| !matches!(s, Ok(StatusCode::OK) | Ok(StatusCode::BAD_GATEWAY)))
             .map(|s| format!("{s:?}"))
             .collect();
         others.dedup();
         assert!(
-            answered >= 1990,
-            "answered {answered} of 2000; others: {others:?}"
+            others.is_empty(),
+            "no 503, 500 or transport error: {others:?}"
         );
+        assert!(answered >= 1990, "answered {answered} of 2000");
         let rows = ledger_count(&app).await;
         let seen = app.simulator_requests().await;
         assert_eq!(

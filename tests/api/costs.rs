@@ -7,7 +7,7 @@
 use crate::both_engines;
 use crate::helpers::{error_of, new_client, Engine, TestApp};
 use cover::model::money::parse_usd_nanos;
-use cover::server::db::llm_usage::{self, UsageRow};
+use cover::server::ledger::{self, rows::UsageRow};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -293,7 +293,7 @@ both_engines!(
         let old = now_ms() - 40 * DAY_MS;
         let mut history = usage_row(&project, SONNET, "claude", old);
         history.cost_nanos = Some(1_234_567);
-        llm_usage::insert_batch(&app.state.db.pool, &[history])
+        ledger::insert_batch(&app.state.db.pool, &[history])
             .await
             .unwrap();
 
@@ -580,7 +580,7 @@ both_engines!(
         for _ in 0..2 {
             rows.push(usage_row(&project, "mystery-model", "llama", now_ms()));
         }
-        llm_usage::insert_batch(&app.state.db.pool, &rows)
+        ledger::insert_batch(&app.state.db.pool, &rows)
             .await
             .unwrap();
 
@@ -651,7 +651,7 @@ both_engines!(
         let project = app.new_project("Bot").await;
         answer(&app, &app.client, &project, "Through the real writer").await;
         let rows = varied_rows(&project, 300);
-        llm_usage::insert_batch(&app.state.db.pool, &rows[..120])
+        ledger::insert_batch(&app.state.db.pool, &rows[..120])
             .await
             .unwrap();
         for row in &rows[120..] {
@@ -659,7 +659,7 @@ both_engines!(
         }
         app.state.ledger.flush().await;
         // A batch retried after a lost acknowledgement adds nothing twice.
-        llm_usage::insert_batch(&app.state.db.pool, &rows[100..200])
+        ledger::insert_batch(&app.state.db.pool, &rows[100..200])
             .await
             .unwrap();
 
@@ -775,7 +775,7 @@ both_engines!(
         // Expensive long ago, cheap in the period.
         rows.push(row("old-big", today - 60 * DAY_MS, 1_000_000_000));
         rows.push(row("old-big", today, 5));
-        llm_usage::insert_batch(&app.state.db.pool, &rows)
+        ledger::insert_batch(&app.state.db.pool, &rows)
             .await
             .unwrap();
 

@@ -2,10 +2,11 @@
 //! PostgreSQL database), the real application on port 0, and a cookie-keeping
 //! HTTP client.
 
-use cover::server::config::{Config, ManagedKeys};
+use cover::server::config::{Config, ManagedKeys, MasterKeySource};
 use cover::server::db::Db;
 use cover::server::llm::router::RouterSettings;
 use cover::server::llm::Timeouts;
+use cover::server::services::capacity::CapacityLimits;
 use cover::server::simulator::{self, SimulatorOptions};
 use cover::server::startup::Application;
 use cover::server::state::AppState;
@@ -190,7 +191,9 @@ pub struct TestApp {
     pub client: Client,
     /// The application's state (its database pool and usage ledger).
     pub state: AppState,
-    _database: TestDatabase,
+    /// The database, when this application created it (it lives as long).
+    _database: Option<TestDatabase>,
+    database_url: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     serving: Option<tokio::task::JoinHandle<()>>,
 }
@@ -204,6 +207,8 @@ pub struct TestOptions {
     pub timeouts: Timeouts,
     /// The simulator's behaviour (pacing, random faults).
     pub simulator: SimulatorOptions,
+    /// Answers in flight and how long one waits in line.
+    pub capacity: CapacityLimits,
 }
 
 impl Default for TestOptions {
@@ -224,6 +229,11 @@ impl Default for TestOptions {
                 ..Timeouts::default()
             },
             simulator: SimulatorOptions::default(),
+            capacity: CapacityLimits {
+                // A loaded CI machine may take a while through a burst.
+                queue_deadline: Duration::from_secs(60),
+                ..CapacityLimits::default()
+            },
         }
     }
 }
@@ -249,7 +259,17 @@ impl TestApp {
     pub async fn spawn_with(engine: Engine, options: TestOptions) -> TestApp {
         log_buffer();
         let database = TestDatabase::create(engine).await;
-        let simulator = spawn_simulator(options.simulator).await;
+        let simulator = spawn_simulator(options.simulator.clone()).await;
+        let url = database.url.clone();
+        TestApp::serve(&url, simulator, Some(database), options).await
+    }
+
+    async fn serve(
+        database_url: &str,
+        simulator: String,
+        database: Option<TestDatabase>,
+        options: TestOptions,
+    ) -> TestApp {
         let managed = || Some(SecretString::from(GOOD_KEY.to_owned()));
         let config = Config {
             managed_keys: ManagedKeys {
@@ -257,9 +277,14 @@ impl TestApp {
                 openai: managed(),
                 gemini: None,
             },
+            master_key: MasterKeySource::Env {
+                key: SecretString::from(PROCESS_MASTER_KEY.to_owned()),
+                version: None,
+            },
             timeouts: options.timeouts,
             router: options.router,
-            ..Config::loopback(&database.url, &simulator)
+            capacity: options.capacity,
+            ..Config::loopback(database_url, &simulator)
         };
         let app = Application::build(config).await.expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -278,6 +303,7 @@ impl TestApp {
             client: new_client(),
             state,
             _database: database,
+            database_url: database_url.to_owned(),
             shutdown: Some(shutdown),
             serving: Some(serving),
         }
@@ -285,7 +311,7 @@ impl TestApp {
 
     /// The database's URL (to reconnect after a shutdown).
     pub fn database_url(&self) -> String {
-        self._database.url.clone()
+        self.database_url.clone()
     }
 
     /// Stops the application gracefully and waits until it has (the ledger
@@ -302,8 +328,8 @@ impl TestApp {
     /// Every file of the SQLite database (main file, WAL, shared memory).
     pub fn sqlite_files(&self) -> Vec<std::path::PathBuf> {
         self._database
-            ._dir
             .as_ref()
+            .and_then(|database| database._dir.as_ref())
             .and_then(|dir| std::fs::read_dir(dir.path()).ok())
             .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default()
@@ -368,6 +394,19 @@ impl TestApp {
         let response = self.ask(project, conversation, text).await;
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.expect("json")
+    }
+
+    /// A new API token of `project` (its secret).
+    pub async fn token(&self, project: &str) -> String {
+        let response = self
+            .post(
+                &format!("/api/projects/{project}/tokens"),
+                serde_json::json!({ "name": "test program" }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let created: Value = response.json().await.expect("json");
+        created["secret"].as_str().expect("token secret").to_owned()
     }
 
     /// Changes the project's LLM configuration, which must succeed.
@@ -450,11 +489,16 @@ pub const PASSWORD: &str = "correct horse battery";
 
 /// A client that keeps cookies, like a browser.
 pub fn new_client() -> Client {
+    client_with_limit(REQUEST_LIMIT)
+}
+
+/// A cookie-keeping client whose requests may take up to `limit`.
+pub fn client_with_limit(limit: Duration) -> Client {
     Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_LIMIT)
-        .timeout(REQUEST_LIMIT)
+        .timeout(limit)
         .build()
         .expect("client")
 }
@@ -465,6 +509,9 @@ pub const CONNECT_LIMIT: Duration = Duration::from_secs(5);
 /// How long any one request of a test may take, body included: a hang fails
 /// the test in seconds, by name, instead of running into CI's time limit.
 pub const REQUEST_LIMIT: Duration = Duration::from_secs(20);
+/// How long a request of a deliberate burst may take (it waits in line
+/// behind the burst's other answers).
+pub const BURST_REQUEST_LIMIT: Duration = Duration::from_secs(90);
 /// How long a whole test may take (the same reason, for waits that are not
 /// HTTP requests).
 pub const TEST_LIMIT: Duration = Duration::from_secs(240);
@@ -490,4 +537,104 @@ pub async fn error_of(response: Response) -> (StatusCode, Option<String>, String
         body["field"].as_str().map(str::to_owned),
         body["message"].as_str().unwrap_or_default().to_owned(),
     )
+}
+
+/// A `cover serve` process of its own, on a database the test chose, with
+/// every provider at `simulator`: what `kill -9` can be tried on.
+pub struct ServerProcess {
+    child: tokio::process::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+}
+
+/// The `cover` binary Cargo built for this test run.
+pub const COVER_BIN: &str = env!("CARGO_BIN_EXE_cover");
+
+/// How long a server process may take to start answering.
+const START_LIMIT: Duration = Duration::from_secs(30);
+
+impl ServerProcess {
+    /// Starts `cover serve` and waits until it answers; `env` adds or
+    /// overrides variables (time limits, master key).
+    pub async fn start(database_url: &str, simulator: &str, env: &[(&str, &str)]) -> ServerProcess {
+        use tokio::io::AsyncBufReadExt;
+        let mut command = tokio::process::Command::new(COVER_BIN);
+        command
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", database_url)
+            .env("COVER_MASTER_KEY", PROCESS_MASTER_KEY)
+            .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+            .env("ANTHROPIC_API_KEY", GOOD_KEY)
+            .env("OPENAI_API_KEY", GOOD_KEY)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true);
+        for provider in ["ANTHROPIC", "OPENAI", "GEMINI", "OLLAMA"] {
+            command.env(format!("COVER_{provider}_BASE_URL"), simulator);
+        }
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("cover serve starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let address = tokio::time::timeout(START_LIMIT, async {
+            while let Some(line) = lines.next_line().await.expect("server output") {
+                if let Some(address) = line.strip_prefix("cover listening on ") {
+                    return address.trim().to_owned();
+                }
+            }
+            panic!("cover serve exited before listening")
+        })
+        .await
+        .expect("cover serve listens within the start limit");
+        // Keep draining its output so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        ServerProcess { child, address }
+    }
+
+    /// A full URL for `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Kills the process with SIGKILL (nothing is flushed) and waits for it.
+    pub async fn kill_9(&mut self) {
+        self.child.start_kill().expect("SIGKILL sent");
+        self.child.wait().await.expect("the process is gone");
+    }
+}
+
+/// The master key every server process of a test run shares (base64 of 32 bytes).
+pub const PROCESS_MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+/// Runs `cover user create --admin` on a database; returns nothing, panics on failure.
+pub async fn create_admin(database_url: &str, email: &str) {
+    let output = tokio::time::timeout(
+        START_LIMIT,
+        tokio::process::Command::new(COVER_BIN)
+            .args([
+                "user",
+                "create",
+                "--email",
+                email,
+                "--password",
+                PASSWORD,
+                "--admin",
+            ])
+            .env("DATABASE_URL", database_url)
+            .env("COVER_MASTER_KEY", PROCESS_MASTER_KEY)
+            .output(),
+    )
+    .await
+    .expect("cover user create finishes")
+    .expect("cover user create runs");
+    assert!(
+        output.status.success(),
+        "cover user create: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

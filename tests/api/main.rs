@@ -9,6 +9,7 @@ mod catalog;
 mod chat;
 mod compare;
 mod costs;
+mod durability;
 mod pages;
 mod prices;
 mod projects;

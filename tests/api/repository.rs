@@ -169,26 +169,22 @@ both_engines!(
             .await
             .unwrap();
         let (user, created) =
-            accounts::create_or_update(&db.pool, "ops@example.com", "password-1", true)
+            accounts::create_or_update(&db, "ops@example.com", "password-1", true)
                 .await
                 .unwrap();
         assert!(created);
         assert_eq!(user.role, WorkspaceRole::Admin);
         let (again, created) =
-            accounts::create_or_update(&db.pool, "ops@example.com", "password-2", false)
+            accounts::create_or_update(&db, "ops@example.com", "password-2", false)
                 .await
                 .unwrap();
         assert!(!created);
         assert_eq!(again.role, WorkspaceRole::Admin);
-        assert!(
-            accounts::log_in(&db.pool, "ops@example.com", "password-2", 0)
-                .await
-                .is_ok()
-        );
-        assert!(
-            accounts::log_in(&db.pool, "ops@example.com", "password-1", 0)
-                .await
-                .is_err()
-        );
+        assert!(accounts::log_in(&db, "ops@example.com", "password-2", 0)
+            .await
+            .is_ok());
+        assert!(accounts::log_in(&db, "ops@example.com", "password-1", 0)
+            .await
+            .is_err());
     }
 );

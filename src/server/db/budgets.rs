@@ -2,10 +2,11 @@
 //! month's money is one conditional statement, so concurrent answers on one or
 //! many app servers can neither overspend a budget nor fire an alert twice.
 
-use crate::server::db::col;
+use crate::server::db::{col, Placeholders};
 use crate::server::error::Result;
 use sqlx::any::AnyRow;
-use sqlx::AnyPool;
+use sqlx::{AnyConnection, AnyPool};
+use std::collections::BTreeMap;
 
 /// A project's monthly budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,65 +167,167 @@ pub async fn month(pool: &AnyPool, project_id: &str, month: &str) -> Result<Opti
     row.as_ref().map(month_from).transpose()
 }
 
-/// Creates the month's row if it does not exist yet (reservations update it).
-pub async fn open_month(pool: &AnyPool, project_id: &str, month: &str) -> Result<()> {
+/// A running answer's hold on its month's budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRow {
+    /// Id (one per admitted answer).
+    pub hold_id: String,
+    /// The project.
+    pub project_id: String,
+    /// The month held (`YYYY-MM`, UTC).
+    pub month: String,
+    /// Nano-dollars held.
+    pub reserved_nanos: i64,
+    /// When it was taken (Unix ms).
+    pub created_at: i64,
+}
+
+/// A project's month: `(project_id, month)`.
+pub type MonthKey = (String, String);
+
+/// The month (`YYYY-MM`, UTC) of a time in Unix ms.
+pub fn month_of(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m")
+        .to_string()
+}
+
+/// Takes `hold` only if the month's spend and holds stay within
+/// `limit_nanos`; `false` (and nothing held) when it does not fit. The
+/// conditional update of the month row serialises concurrent reservations on
+/// every app server, so together they can never exceed the limit. A hold that
+/// is already stored (a retried batch) counts as taken.
+pub async fn reserve(conn: &mut AnyConnection, hold: &HoldRow, limit_nanos: i64) -> Result<bool> {
     sqlx::query(
         "insert into budget_month (project_id, month) values ($1, $2) \
          on conflict (project_id, month) do nothing",
     )
-    .bind(project_id)
-    .bind(month)
-    .execute(pool)
+    .bind(&hold.project_id)
+    .bind(&hold.month)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
-}
-
-/// Holds `nanos` of the month for a running answer, only if spent + reserved
-/// stays within `limit_nanos`; `false` when it does not fit. One statement, so
-/// concurrent reservations can never together exceed the limit.
-pub async fn reserve(
-    pool: &AnyPool,
-    project_id: &str,
-    month: &str,
-    nanos: i64,
-    limit_nanos: i64,
-) -> Result<bool> {
-    let done = sqlx::query(
+    let inserted = sqlx::query(
+        "insert into budget_hold (hold_id, project_id, month, reserved_nanos, created_at) \
+         values ($1, $2, $3, $4, $5) on conflict (hold_id) do nothing",
+    )
+    .bind(&hold.hold_id)
+    .bind(&hold.project_id)
+    .bind(&hold.month)
+    .bind(hold.reserved_nanos)
+    .bind(hold.created_at)
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(true);
+    }
+    let reserved = sqlx::query(
         "update budget_month set reserved_nanos = reserved_nanos + $3 \
          where project_id = $1 and month = $2 and spent_nanos + reserved_nanos + $3 <= $4",
     )
-    .bind(project_id)
-    .bind(month)
-    .bind(nanos)
+    .bind(&hold.project_id)
+    .bind(&hold.month)
+    .bind(hold.reserved_nanos)
     .bind(limit_nanos)
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if reserved.rows_affected() == 1 {
+        return Ok(true);
+    }
+    sqlx::query("delete from budget_hold where hold_id = $1")
+        .bind(&hold.hold_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(false)
 }
 
-/// Ends an answer in one statement: releases its reservation and adds what it
-/// cost. Returns the month as it stands afterwards.
-pub async fn settle(
-    pool: &AnyPool,
-    project_id: &str,
-    month: &str,
-    reserved_nanos: i64,
-    cost_nanos: i64,
-) -> Result<MonthRow> {
-    let row = sqlx::query(&format!(
-        "insert into budget_month (project_id, month, spent_nanos) values ($1, $2, $3) \
-         on conflict (project_id, month) do update \
-             set spent_nanos = budget_month.spent_nanos + excluded.spent_nanos, \
-                 reserved_nanos = budget_month.reserved_nanos - $4 \
-         returning {MONTH_COLUMNS}"
-    ))
-    .bind(project_id)
-    .bind(month)
-    .bind(cost_nanos)
-    .bind(reserved_nanos)
-    .fetch_one(pool)
+/// Adds spend to months (keys in order, so concurrent writers lock month rows
+/// in the same order), creating their rows; answers every month's figures
+/// afterwards.
+pub async fn add_spend(
+    conn: &mut AnyConnection,
+    spend: &BTreeMap<MonthKey, i64>,
+) -> Result<BTreeMap<MonthKey, MonthRow>> {
+    let mut months = BTreeMap::new();
+    for ((project_id, month), nanos) in spend {
+        let row = sqlx::query(&format!(
+            "insert into budget_month (project_id, month, spent_nanos) values ($1, $2, $3) \
+             on conflict (project_id, month) do update \
+                 set spent_nanos = budget_month.spent_nanos + excluded.spent_nanos \
+             returning {MONTH_COLUMNS}"
+        ))
+        .bind(project_id)
+        .bind(month)
+        .bind(nanos)
+        .fetch_one(&mut *conn)
+        .await?;
+        months.insert((project_id.clone(), month.clone()), month_from(&row)?);
+    }
+    Ok(months)
+}
+
+/// Releases holds (those still stored: releasing twice releases nothing) and
+/// answers the figures of every month that changed.
+pub async fn release_holds(
+    conn: &mut AnyConnection,
+    hold_ids: &[&str],
+) -> Result<BTreeMap<MonthKey, MonthRow>> {
+    if hold_ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let style = Placeholders::of(conn);
+    let sql = format!(
+        "delete from budget_hold where hold_id in ({}) returning project_id, month, reserved_nanos",
+        style.list(hold_ids.len())
+    );
+    let released = hold_ids
+        .iter()
+        .fold(sqlx::query(&sql), |q, id| q.bind(*id))
+        .fetch_all(&mut *conn)
+        .await?;
+    unhold(conn, &released).await
+}
+
+/// Releases every hold taken before `cutoff` (Unix ms): answers of an app
+/// server that stopped without settling them. Answers how many.
+pub async fn release_holds_before(conn: &mut AnyConnection, cutoff: i64) -> Result<u64> {
+    let released = sqlx::query(
+        "delete from budget_hold where created_at < $1 returning project_id, month, reserved_nanos",
+    )
+    .bind(cutoff)
+    .fetch_all(&mut *conn)
     .await?;
-    month_from(&row)
+    unhold(conn, &released).await?;
+    Ok(released.len() as u64)
+}
+
+/// Takes deleted holds (`project_id`, `month`, `reserved_nanos` rows) off their months.
+async fn unhold(
+    conn: &mut AnyConnection,
+    released: &[AnyRow],
+) -> Result<BTreeMap<MonthKey, MonthRow>> {
+    let mut totals: BTreeMap<MonthKey, i64> = BTreeMap::new();
+    for row in released {
+        *totals
+            .entry((col(row, "project_id")?, col(row, "month")?))
+            .or_default() += col::<i64>(row, "reserved_nanos")?;
+    }
+    let mut months = BTreeMap::new();
+    for ((project_id, month), nanos) in totals {
+        let row = sqlx::query(&format!(
+            "update budget_month set reserved_nanos = reserved_nanos - $3 \
+             where project_id = $1 and month = $2 returning {MONTH_COLUMNS}"
+        ))
+        .bind(&project_id)
+        .bind(&month)
+        .bind(nanos)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = row {
+            months.insert((project_id, month), month_from(&row)?);
+        }
+    }
+    Ok(months)
 }
 
 /// Marks `threshold` fired for the month and stores its notification, in one

@@ -6,7 +6,7 @@
 use crate::server::db::col;
 use crate::server::error::Result;
 use sqlx::any::AnyRow;
-use sqlx::AnyPool;
+use sqlx::{AnyConnection, AnyPool};
 
 /// A stored conversation with what its answers cost so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +195,39 @@ pub async fn find(
     row.as_ref().map(conversation_from).transpose()
 }
 
+/// What an answer needs of its conversation: the pinned configuration
+/// version and model. Cheaper than [`find`] (no cost sums).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pinned {
+    /// The pinned configuration version.
+    pub config_version: i64,
+    /// The pinned catalog model id.
+    pub model: String,
+}
+
+/// The pinned configuration of one conversation of a project.
+pub async fn pinned(
+    pool: &AnyPool,
+    project_id: &str,
+    conversation_id: &str,
+) -> Result<Option<Pinned>> {
+    let row = sqlx::query(
+        "select config_version, model from conversation \
+         where project_id = $1 and conversation_id = $2",
+    )
+    .bind(project_id)
+    .bind(conversation_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| {
+        Ok(Pinned {
+            config_version: col(&row, "config_version")?,
+            model: col(&row, "model")?,
+        })
+    })
+    .transpose()
+}
+
 /// A conversation's messages, in order.
 pub async fn messages(pool: &AnyPool, conversation_id: &str) -> Result<Vec<MessageRow>> {
     let sql =
@@ -206,15 +239,37 @@ pub async fn messages(pool: &AnyPool, conversation_id: &str) -> Result<Vec<Messa
     rows.iter().map(message_from).collect()
 }
 
-/// Stores a question and its pending answer in one transaction, numbering them
-/// with the conversation's counter; the first question also titles it.
+/// A question and its pending answer, stored together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// The question (its `seq` is assigned when stored).
+    pub question: MessageRow,
+    /// The id of the answer, stored as pending.
+    pub answer_id: String,
+    /// The conversation's title if this is its first question.
+    pub title: String,
+}
+
+/// Stores a question and its pending answer (inside the caller's
+/// transaction), numbering them with the conversation's counter; the first
+/// question also titles the conversation. `retrying` (a batch tried again
+/// after an error whose commit may have happened) first checks whether the
+/// question is already stored, so it is never stored twice.
 pub async fn insert_exchange(
-    pool: &AnyPool,
-    question: &MessageRow,
-    answer_id: &str,
-    title: &str,
-) -> Result<(i64, i64)> {
-    let mut tx = pool.begin().await?;
+    conn: &mut AnyConnection,
+    exchange: &Exchange,
+    retrying: bool,
+) -> Result<()> {
+    let question = &exchange.question;
+    if retrying {
+        let stored = sqlx::query("select 1 from message where message_id = $1")
+            .bind(&question.message_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if stored.is_some() {
+            return Ok(());
+        }
+    }
     let count: i64 = sqlx::query_scalar(
         "update conversation set message_count = message_count + 2, updated_at = $2, \
            title = case when message_count = 0 then $3 else title end \
@@ -222,8 +277,8 @@ pub async fn insert_exchange(
     )
     .bind(&question.conversation_id)
     .bind(question.created_at)
-    .bind(title)
-    .fetch_one(&mut *tx)
+    .bind(&exchange.title)
+    .fetch_one(&mut *conn)
     .await?;
     let (question_seq, answer_seq) = (count - 1, count);
     let insert = format!(
@@ -239,7 +294,14 @@ pub async fn insert_exchange(
             question.images.as_deref(),
             "complete",
         ),
-        (answer_id, answer_seq, "assistant", "", None, "pending"),
+        (
+            exchange.answer_id.as_str(),
+            answer_seq,
+            "assistant",
+            "",
+            None,
+            "pending",
+        ),
     ] {
         sqlx::query(&insert)
             .bind(id)
@@ -250,16 +312,16 @@ pub async fn insert_exchange(
             .bind(images)
             .bind(status)
             .bind(question.created_at)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
     }
-    tx.commit().await?;
-    Ok((question_seq, answer_seq))
+    Ok(())
 }
 
-/// Stores how an answer ended.
+/// Stores how an answer ended (inside the caller's transaction). Idempotent:
+/// storing the same ending twice changes nothing.
 pub async fn finish_answer(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     message_id: &str,
     update: &AnswerUpdate,
     now: i64,
@@ -279,7 +341,7 @@ pub async fn finish_answer(
     .bind(update.cost_nanos)
     .bind(i64::from(update.unpriced))
     .bind(now)
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -304,9 +366,9 @@ pub async fn rate(
 }
 
 /// Marks answers still pending since before `cutoff` (Unix ms) as failed: the
-/// server that ran them stopped without finishing (run at start-up; other app
-/// servers' live answers are younger than any answer's time limit).
-pub async fn fail_abandoned(pool: &AnyPool, cutoff: i64, now: i64) -> Result<u64> {
+/// server that ran them stopped without finishing (any app server sweeps them
+/// once they are older than any answer's time limit).
+pub async fn fail_abandoned(conn: &mut AnyConnection, cutoff: i64, now: i64) -> Result<u64> {
     let done = sqlx::query(
         "update message set status = 'error', \
            error = 'the server stopped before this answer finished', updated_at = $1 \
@@ -314,7 +376,7 @@ pub async fn fail_abandoned(pool: &AnyPool, cutoff: i64, now: i64) -> Result<u64
     )
     .bind(now)
     .bind(cutoff)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(done.rows_affected())
 }

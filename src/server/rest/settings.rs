@@ -157,8 +157,7 @@ async fn create_token(
     ApiJson(body): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<CreatedApiToken>)> {
     let user_id = people_only(&access.caller)?;
-    let created =
-        api_tokens::create(&state.db.pool, &access.project_id, user_id, &body.name).await?;
+    let created = api_tokens::create(&state.db, &access.project_id, user_id, &body.name).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -168,6 +167,6 @@ async fn revoke_token(
     Path((_, token_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     people_only(&access.caller)?;
-    api_tokens::revoke(&state.db.pool, &access.project_id, &token_id).await?;
+    api_tokens::revoke(&state.db, &access.project_id, &token_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

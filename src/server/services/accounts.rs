@@ -7,8 +7,8 @@ use crate::model::account::{UserView, WorkspaceRole};
 use crate::server::auth::{hash_password, verify_password};
 use crate::server::db::login_attempts;
 use crate::server::db::users::{self, UserRecord};
+use crate::server::db::Db;
 use crate::server::error::{Error, Result};
-use sqlx::AnyPool;
 
 /// Failures allowed before logins for an email are slowed down.
 pub const FREE_FAILURES: i64 = 5;
@@ -71,11 +71,11 @@ pub fn check_password(password: &str) -> Result<(), AppError> {
 }
 
 /// Creates an account; the workspace's first account becomes its admin.
-pub async fn sign_up(pool: &AnyPool, email: &str, password: &str) -> Result<UserRecord> {
+pub async fn sign_up(db: &Db, email: &str, password: &str) -> Result<UserRecord> {
     let email = normalise_email(email)?;
     check_password(password)?;
     let hash = hash_password(password.to_owned()).await?;
-    users::insert(pool, &email, &hash, false)
+    users::insert(&db.writer, &email, &hash, false)
         .await?
         .ok_or_else(|| {
             Error::App(AppError::Conflict {
@@ -89,7 +89,7 @@ pub async fn sign_up(pool: &AnyPool, email: &str, password: &str) -> Result<User
 /// and cost the same time; after [`FREE_FAILURES`] consecutive failures the
 /// email must wait (doubling, up to [`MAX_LOCKOUT_SECS`]) before trying again.
 /// `now` (Unix ms) is the time of the attempt, so waits are tested without sleeping.
-pub async fn log_in(pool: &AnyPool, email: &str, password: &str, now: i64) -> Result<UserRecord> {
+pub async fn log_in(db: &Db, email: &str, password: &str, now: i64) -> Result<UserRecord> {
     let email = email.trim().to_lowercase();
     if email.is_empty() {
         return Err(AppError::invalid("email", "is required").into());
@@ -97,20 +97,20 @@ pub async fn log_in(pool: &AnyPool, email: &str, password: &str, now: i64) -> Re
     if password.is_empty() {
         return Err(AppError::invalid("password", "is required").into());
     }
-    if let Some(failures) = login_attempts::get(pool, &email).await? {
+    if let Some(failures) = login_attempts::get(&db.pool, &email).await? {
         let wait = lockout_secs(failures.count);
         let elapsed = (now - failures.last_at) / 1000;
         if wait > elapsed {
             return Err(too_many(wait - elapsed));
         }
     }
-    let user = users::find_by_email(pool, &email).await?;
+    let user = users::find_by_email(&db.pool, &email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     if verify_password(password.to_owned(), stored).await? {
-        login_attempts::clear(pool, &email).await?;
+        login_attempts::clear(&db.writer, &email).await?;
         return user.ok_or_else(|| Error::internal("verified without a user"));
     }
-    let count = login_attempts::record_failure(pool, &email, now).await?;
+    let count = login_attempts::record_failure(&db.writer, &email, now).await?;
     let wait = lockout_secs(count);
     if wait > 0 {
         return Err(too_many(wait));
@@ -140,7 +140,7 @@ fn too_many(wait_secs: i64) -> Error {
 
 /// Creates or updates an account from the command line (`cover user create`).
 pub async fn create_or_update(
-    pool: &AnyPool,
+    db: &Db,
     email: &str,
     password: &str,
     admin: bool,
@@ -148,10 +148,10 @@ pub async fn create_or_update(
     let email = normalise_email(email)?;
     check_password(password)?;
     let hash = hash_password(password.to_owned()).await?;
-    if let Some(user) = users::insert(pool, &email, &hash, admin).await? {
+    if let Some(user) = users::insert(&db.writer, &email, &hash, admin).await? {
         return Ok((user, true));
     }
-    let existing = users::find_by_email(pool, &email)
+    let existing = users::find_by_email(&db.writer, &email)
         .await?
         .ok_or_else(|| Error::internal("user vanished"))?;
     let role = if admin {
@@ -159,8 +159,8 @@ pub async fn create_or_update(
     } else {
         existing.role
     };
-    users::set_password_and_role(pool, &existing.user_id, &hash, role).await?;
-    let updated = users::find_by_id(pool, &existing.user_id)
+    users::set_password_and_role(&db.writer, &existing.user_id, &hash, role).await?;
+    let updated = users::find_by_id(&db.writer, &existing.user_id)
         .await?
         .ok_or_else(|| Error::internal("user vanished"))?;
     Ok((updated, false))

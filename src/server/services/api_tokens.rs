@@ -4,7 +4,7 @@
 use crate::error::AppError;
 use crate::model::api_token::{ApiToken, CreatedApiToken};
 use crate::server::db::api_tokens::{self, TokenRow};
-use crate::server::db::{now_ms, rfc3339};
+use crate::server::db::{now_ms, rfc3339, Db};
 use crate::server::error::{Error, Result};
 use rand::distributions::{Alphanumeric, DistString};
 use sha2::{Digest, Sha256};
@@ -40,7 +40,7 @@ fn view(row: TokenRow) -> ApiToken {
 
 /// Creates a token for a project; the answer is the only time it is shown.
 pub async fn create(
-    pool: &AnyPool,
+    db: &Db,
     project_id: &str,
     user_id: &str,
     name: &str,
@@ -57,7 +57,7 @@ pub async fn create(
     );
     let prefix: String = token.chars().take(SHOWN_PREFIX_LEN).collect();
     let row = api_tokens::insert(
-        pool,
+        &db.writer,
         project_id,
         name,
         &hash_token(&token),
@@ -81,8 +81,8 @@ pub async fn list(pool: &AnyPool, project_id: &str) -> Result<Vec<ApiToken>> {
 }
 
 /// Revokes a token (404 when the project has no such live token).
-pub async fn revoke(pool: &AnyPool, project_id: &str, token_id: &str) -> Result<()> {
-    if api_tokens::revoke(pool, project_id, token_id).await? {
+pub async fn revoke(db: &Db, project_id: &str, token_id: &str) -> Result<()> {
+    if api_tokens::revoke(&db.writer, project_id, token_id).await? {
         Ok(())
     } else {
         Err(AppError::NotFound.into())
@@ -90,8 +90,8 @@ pub async fn revoke(pool: &AnyPool, project_id: &str, token_id: &str) -> Result<
 }
 
 /// The project a bearer token opens; 401 for unknown or revoked tokens.
-pub async fn authenticate(pool: &AnyPool, token: &str) -> Result<TokenRow> {
-    let row = api_tokens::find_live(pool, &hash_token(token.trim()))
+pub async fn authenticate(db: &Db, token: &str) -> Result<TokenRow> {
+    let row = api_tokens::find_live(&db.pool, &hash_token(token.trim()))
         .await?
         .ok_or_else(|| {
             Error::App(AppError::Unauthenticated {
@@ -102,7 +102,7 @@ pub async fn authenticate(pool: &AnyPool, token: &str) -> Result<TokenRow> {
         .last_used_at
         .is_none_or(|at| now_ms() - at > TOUCH_INTERVAL_MS)
     {
-        api_tokens::touch(pool, &row.api_token_id).await?;
+        api_tokens::touch(&db.writer, &row.api_token_id).await?;
     }
     Ok(row)
 }

@@ -2,11 +2,17 @@
 //! admission of every answer, alerts at 50, 80 and 100 %.
 //!
 //! ```text
-//! prepare ─► admit: the ladder picks a plan, one conditional UPDATE reserves its maximum cost
+//! prepare ─► admit: the ladder picks a plan; a hold on its maximum cost is taken with one
+//!               conditional UPDATE of the month (through the ledger's writer)
 //!               full chain ─► cheapest model of the chain ─► shorter answer (≥ 256 tokens) ─► 402
-//! finish  ─► settle: one statement releases the reservation and adds the real cost
+//! attempts ─► each ledger row adds its cost to its month, in the transaction that stores it
+//! finish  ─► the settlement releases the hold, in the commit that stores the answer's ending
 //!               ─► alerts the month reached (each once: a conditional UPDATE) ─► notification + webhook
 //! ```
+//!
+//! What the budget counted is therefore exactly the ledger's sum: the spend
+//! is added by the rows themselves, idempotently. Holds of an app server that
+//! died are released by the sweeper of any other (`services::recovery`).
 //!
 //! An answer reserves the most it can cost: its prompt (counted, or estimated
 //! with a margin) at the model's input price plus its max tokens at the output
@@ -24,9 +30,12 @@ use crate::model::costs::{BudgetStatus, Notification};
 use crate::model::money::{format_decimal, format_usd, parse_usd_nanos, NANOS_PER_USD};
 use crate::model::parameters::{ModelLimits, Parameters};
 use crate::model::pricing::cost_of;
-use crate::server::db::budgets::{self as db, BudgetRow, MonthRow, NotificationRow, Threshold};
+use crate::server::db::budgets::{
+    self as db, BudgetRow, HoldRow, MonthRow, NotificationRow, Threshold,
+};
 use crate::server::db::{now_ms, rfc3339};
 use crate::server::error::Result;
+use crate::server::ledger::Settlement;
 use crate::server::llm::router::Route;
 use crate::server::llm::tokens::{count_request_tokens, estimate_text_tokens};
 use crate::server::llm::GenerateRequest;
@@ -68,7 +77,7 @@ pub async fn save(
 ) -> Result<BudgetStatus> {
     let limit_nanos = parse_limit(limit_usd)?;
     let webhook_url = parse_webhook(webhook_url)?;
-    let pool = &state.db.pool;
+    let pool = &state.db.writer;
     match limit_nanos {
         None => db::remove(pool, project_id).await?,
         Some(limit_nanos) => {
@@ -128,18 +137,21 @@ pub async fn notifications(state: &AppState, project_id: &str) -> Result<Vec<Not
 
 /// Marks the project's notifications read.
 pub async fn mark_read(state: &AppState, project_id: &str) -> Result<()> {
-    db::mark_read(&state.db.pool, project_id, now_ms()).await
+    db::mark_read(&state.db.writer, project_id, now_ms()).await
 }
 
-/// What the budget allowed one answer: the amount it holds until
-/// [`settle`] releases it, and the notice shown when the budget changed the
+/// What the budget allowed one answer: the hold it keeps until the answer's
+/// settlement releases it, and the notice shown when the budget changed the
 /// answer's model or length.
 #[derive(Debug, Clone)]
 pub struct Admission {
     project_id: String,
     /// The month the answer counts in (`YYYY-MM`, UTC, when it started).
     month: String,
-    reserved_nanos: i64,
+    /// The project's budget when the answer was admitted (`None`: no budget).
+    budget: Option<BudgetRow>,
+    /// The hold taken, if the answer reserves anything.
+    hold_id: Option<String>,
     /// The least any answer of this chain reserves: when the month leaves
     /// less, the budget is used up (the 100 % alert).
     smallest_nanos: i64,
@@ -151,10 +163,23 @@ impl Admission {
     pub fn notice(&self) -> Option<&FallbackNotice> {
         self.notice.as_ref()
     }
+
+    /// What the answer's settlement releases and reports back: its hold, and
+    /// (for projects with a budget) its month, whose figures drive the alerts.
+    pub fn settlement(&self) -> Settlement {
+        Settlement {
+            answer: None,
+            hold_id: self.hold_id.clone(),
+            month: self
+                .budget
+                .as_ref()
+                .map(|_| (self.project_id.clone(), self.month.clone())),
+        }
+    }
 }
 
 /// Admits an answer before any provider is called: without a budget as it
-/// is; with one, reserves the most it can cost, stepping down the ladder
+/// is; with one, holds the most it can cost, stepping down the ladder
 /// (cheapest model of the chain, then a shorter answer) when that does not
 /// fit. `route` is narrowed to what was admitted. 402 when nothing fits.
 pub async fn admit(state: &AppState, project_id: &str, route: &mut Route) -> Result<Admission> {
@@ -162,13 +187,16 @@ pub async fn admit(state: &AppState, project_id: &str, route: &mut Route) -> Res
     let mut admission = Admission {
         project_id: project_id.to_owned(),
         month: current_month(),
-        reserved_nanos: 0,
+        budget: None,
+        hold_id: None,
         smallest_nanos: 0,
         notice: None,
     };
     let Some(budget) = db::find(pool, project_id).await? else {
         return Ok(admission);
     };
+    let limit_nanos = budget.limit_nanos;
+    admission.budget = Some(budget);
     let prompts = prompt_tokens(route);
     let candidates: Vec<Candidate> = route
         .targets
@@ -181,27 +209,31 @@ pub async fn admit(state: &AppState, project_id: &str, route: &mut Route) -> Res
         })
         .collect();
     admission.smallest_nanos = smallest_reservation(&candidates);
-    db::open_month(pool, project_id, &admission.month).await?;
     let mut used = 0;
     for _ in 0..ADMISSION_TRIES {
         let month = db::month(pool, project_id, &admission.month)
             .await?
             .unwrap_or_default();
         used = month.spent_nanos + month.reserved_nanos;
-        let Some(plan) = plan(&candidates, budget.limit_nanos - used) else {
+        let Some(plan) = plan(&candidates, limit_nanos - used) else {
             break;
         };
-        let reserved = plan.reserve_nanos == 0
-            || db::reserve(
-                pool,
-                project_id,
-                &admission.month,
-                plan.reserve_nanos,
-                budget.limit_nanos,
-            )
-            .await?;
+        let reserved = plan.reserve_nanos == 0 || {
+            let hold = HoldRow {
+                hold_id: uuid::Uuid::new_v4().to_string(),
+                project_id: project_id.to_owned(),
+                month: admission.month.clone(),
+                reserved_nanos: plan.reserve_nanos,
+                created_at: now_ms(),
+            };
+            let hold_id = hold.hold_id.clone();
+            let reserved = state.ledger.reserve(hold, limit_nanos).await?;
+            if reserved {
+                admission.hold_id = Some(hold_id);
+            }
+            reserved
+        };
         if reserved {
-            admission.reserved_nanos = plan.reserve_nanos;
             admission.notice = budget_notice(&candidates, &plan);
             narrow(route, &plan);
             return Ok(admission);
@@ -211,7 +243,7 @@ pub async fn admit(state: &AppState, project_id: &str, route: &mut Route) -> Res
         message: format!(
             "The monthly budget of {} is used up: {} is spent or held by running answers in {}. \
              Raise the limit or wait for next month",
-            format_usd(budget.limit_nanos),
+            format_usd(limit_nanos),
             format_usd(used),
             admission.month
         ),
@@ -219,31 +251,31 @@ pub async fn admit(state: &AppState, project_id: &str, route: &mut Route) -> Res
     .into())
 }
 
-/// Ends an answer's part in the budget, whatever way it ended: releases its
-/// reservation, adds what its attempts cost and fires the alerts the month
-/// has reached. The answer is already stored, so a failure here is logged.
-pub async fn settle(state: &AppState, admission: &Admission, cost_nanos: i64) {
-    if admission.reserved_nanos == 0 && cost_nanos == 0 {
+/// After an answer's settlement (its hold released, its spend stored): fires
+/// the alerts its month has reached, each once. `month`: the figures the
+/// settlement reported, if its group changed them. A failure is logged: the
+/// answer is stored either way.
+pub async fn after_settlement(state: &AppState, admission: &Admission, month: Option<MonthRow>) {
+    let Some(budget) = &admission.budget else {
         return;
-    }
-    if let Err(error) = settle_and_alert(state, admission, cost_nanos).await {
-        tracing::error!(%error, project = %admission.project_id, "settling an answer's budget failed");
+    };
+    if let Err(error) = fire_reached_alerts(state, admission, budget, month).await {
+        tracing::error!(%error, project = %admission.project_id, "budget alerts failed");
     }
 }
 
-async fn settle_and_alert(state: &AppState, admission: &Admission, cost_nanos: i64) -> Result<()> {
-    let pool = &state.db.pool;
+async fn fire_reached_alerts(
+    state: &AppState,
+    admission: &Admission,
+    budget: &BudgetRow,
+    month: Option<MonthRow>,
+) -> Result<()> {
     let project_id = &admission.project_id;
-    let month = db::settle(
-        pool,
-        project_id,
-        &admission.month,
-        admission.reserved_nanos,
-        cost_nanos,
-    )
-    .await?;
-    let Some(budget) = db::find(pool, project_id).await? else {
-        return Ok(());
+    let month = match month {
+        Some(month) => month,
+        None => db::month(&state.db.pool, project_id, &admission.month)
+            .await?
+            .unwrap_or_default(),
     };
     for threshold in reached(budget.limit_nanos, &month, admission.smallest_nanos) {
         let notification = NotificationRow {
@@ -259,7 +291,7 @@ async fn settle_and_alert(state: &AppState, admission: &Admission, cost_nanos: i
             created_at: now_ms(),
             read_at: None,
         };
-        if !db::fire_alert(pool, &admission.month, threshold, &notification).await? {
+        if !db::fire_alert(&state.db.writer, &admission.month, threshold, &notification).await? {
             continue; // a concurrent settlement fired it
         }
         if let Some(url) = &budget.webhook_url {

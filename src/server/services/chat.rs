@@ -25,18 +25,19 @@ use crate::model::chat::{
     MAX_MESSAGE_CHARS,
 };
 use crate::model::money::format_decimal;
-use crate::server::db::conversations::{self, AnswerUpdate, ConversationRow, MessageRow};
-use crate::server::db::llm_configs;
+use crate::server::db::conversations::{self, AnswerUpdate, ConversationRow, Exchange, MessageRow};
 use crate::server::db::{now_ms, rfc3339};
 use crate::server::error::{Error, Result};
+use crate::server::ledger::pricing::{token_usage, UsageContext};
+use crate::server::ledger::Settlement;
 use crate::server::llm::router::{AttemptRecord, AttemptSink, Route, RouterEvent, Switch, Target};
 use crate::server::llm::{
     ContentPart, ErrorKind, GenerateResponse, LlmError, Message, Role, ToolChoice,
 };
 use crate::server::services::budgets::{self, Admission};
-use crate::server::services::llm_settings::{self, Draft};
+use crate::server::services::capacity::AnswerSlot;
+use crate::server::services::llm_settings;
 use crate::server::services::routing;
-use crate::server::services::usage::{token_usage, UsageContext};
 use crate::server::state::AppState;
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -74,7 +75,7 @@ pub async fn create(
         cost_nanos: 0,
         unpriced: false,
     };
-    conversations::insert(&state.db.pool, &row).await?;
+    conversations::insert(&state.db.writer, &row).await?;
     Ok(summary(state, &row))
 }
 
@@ -119,7 +120,7 @@ pub async fn rate(
         Rating::Up => "up",
         Rating::Down => "down",
     });
-    if conversations::rate(&state.db.pool, conversation_id, message_id, stored).await? {
+    if conversations::rate(&state.db.writer, conversation_id, message_id, stored).await? {
         Ok(())
     } else {
         Err(AppError::NotFound.into())
@@ -134,7 +135,8 @@ pub async fn answer(
     conversation_id: &str,
     message: NewMessage,
 ) -> Result<ChatAnswer> {
-    let turn = prepare(state, project_id, conversation_id, message).await?;
+    let slot = state.answer_slots.take(project_id).await?;
+    let turn = prepare(state, slot, project_id, conversation_id, message).await?;
     let (done, result) = oneshot::channel();
     state.background.tracker.spawn(async move {
         let _ = done.send(turn.run_whole().await);
@@ -154,7 +156,8 @@ pub async fn answer_stream(
     conversation_id: &str,
     message: NewMessage,
 ) -> Result<mpsc::Receiver<ChatEvent>> {
-    let turn = prepare(state, project_id, conversation_id, message).await?;
+    let slot = state.answer_slots.take(project_id).await?;
+    let turn = prepare(state, slot, project_id, conversation_id, message).await?;
     let (events, receiver) = mpsc::channel(EVENT_BUFFER);
     state
         .background
@@ -350,27 +353,24 @@ struct Turn {
     sink: Arc<ChatSink>,
     /// The budget's reservation, settled when the answer ends.
     budget: Admission,
+    /// The answer's place among those running (freed when the turn ends).
+    _slot: AnswerSlot,
     started: Instant,
 }
 
 async fn prepare(
     state: &AppState,
+    slot: AnswerSlot,
     project_id: &str,
     conversation_id: &str,
     message: NewMessage,
 ) -> Result<Turn> {
     let started = Instant::now();
-    let conversation = find(state, project_id, conversation_id).await?;
-    validate(&message, state.catalog.model(&conversation.model))?;
-    let config = llm_configs::version(&state.db.pool, project_id, conversation.config_version)
+    let pinned = conversations::pinned(&state.db.pool, project_id, conversation_id)
         .await?
-        .ok_or_else(|| {
-            Error::internal(format!(
-                "conversation {conversation_id} pins missing config v{}",
-                conversation.config_version
-            ))
-        })?;
-    let draft = Draft::from_row(&config)?;
+        .ok_or(Error::App(AppError::NotFound))?;
+    validate(&message, state.catalog.model(&pinned.model))?;
+    let draft = llm_settings::pinned_draft(state, project_id, pinned.config_version).await?;
     let stored = conversations::messages(&state.db.pool, conversation_id).await?;
     let mut messages = history(&draft.system_prompt, &stored)?;
     messages.push(user_message(&message.content, &message.images));
@@ -405,15 +405,17 @@ async fn prepare(
         created_at: now_ms(),
     };
     let answer_id = uuid::Uuid::new_v4().to_string();
-    if let Err(error) = conversations::insert_exchange(
-        &state.db.pool,
-        &question,
-        &answer_id,
-        &title_of(&message.content),
-    )
-    .await
-    {
-        budgets::settle(state, &budget, 0).await;
+    let question_id = question.message_id.clone();
+    let exchange = Exchange {
+        title: title_of(&message.content),
+        question,
+        answer_id: answer_id.clone(),
+    };
+    if let Err(error) = state.ledger.store_exchange(exchange).await {
+        // Nothing was asked: give the budget's hold back.
+        if let Err(error) = state.ledger.settle(budget.settlement()).await {
+            tracing::error!(%error, "releasing the hold of an answer not asked failed");
+        }
         return Err(error);
     }
     let sink = Arc::new(ChatSink {
@@ -421,19 +423,20 @@ async fn prepare(
         context: UsageContext {
             conversation_id: Some(conversation_id.to_owned()),
             message_id: Some(answer_id.clone()),
-            ..UsageContext::new(project_id, Some(conversation.config_version))
+            ..UsageContext::new(project_id, Some(pinned.config_version))
         },
         totals: Mutex::new(Totals::default()),
         last_attempt: Mutex::new(None),
     });
     Ok(Turn {
         state: state.clone(),
-        question_id: question.message_id,
+        question_id,
         answer_id,
         targets: route.targets.clone(),
         route,
         sink,
         budget,
+        _slot: slot,
         started,
     })
 }
@@ -696,13 +699,22 @@ impl Turn {
                 )
             }
         };
-        if let Err(error) =
-            conversations::finish_answer(&self.state.db.pool, &self.answer_id, &update, now_ms())
-                .await
-        {
-            tracing::error!(%error, message = %self.answer_id, "storing an answer failed");
+        // The answer is reported only once its ending, its rows and its
+        // spend are committed: a cost a client was told is never lost.
+        let settlement = Settlement {
+            answer: Some((self.answer_id.clone(), update)),
+            ..self.budget.settlement()
+        };
+        match self.state.ledger.settle(settlement).await {
+            Ok(month) => budgets::after_settlement(&self.state, &self.budget, month).await,
+            Err(error) => {
+                tracing::error!(%error, message = %self.answer_id, "storing an answer failed");
+                return Err((
+                    "unavailable".to_owned(),
+                    "the answer could not be stored; please ask again".to_owned(),
+                ));
+            }
         }
-        budgets::settle(&self.state, &self.budget, totals.cost_nanos).await;
         result
     }
 

@@ -8,11 +8,11 @@ use crate::error::AppError;
 use crate::model::chat::MAX_MESSAGE_CHARS;
 use crate::model::costs::{CompareRequest, CompareResult};
 use crate::server::error::Result;
+use crate::server::ledger::pricing::UsageContext;
 use crate::server::llm::router::{AttemptRecord, AttemptSink, Route, TargetRole};
 use crate::server::llm::{Message, Role, ToolChoice};
 use crate::server::services::llm_settings;
 use crate::server::services::routing;
-use crate::server::services::usage::UsageContext;
 use crate::server::state::AppState;
 use async_trait::async_trait;
 use std::sync::Mutex;
@@ -148,5 +148,8 @@ pub async fn sample(state: &AppState, request: &CompareRequest) -> Result<Vec<Co
             }
         });
     }
-    Ok(futures::future::join_all(runs).await)
+    let results = futures::future::join_all(runs).await;
+    // Answered only once every attempt's row is stored: a cost shown is never lost.
+    state.ledger.flush().await;
+    Ok(results)
 }

@@ -127,7 +127,7 @@ pub async fn set(
         per_hour_nanos,
         per_m_tok_nanos,
     };
-    internal_rates::upsert(&state.db.pool, &rate, admin_id, now_ms()).await?;
+    internal_rates::upsert(&state.db.writer, &rate, admin_id, now_ms()).await?;
     state.internal_rates.reload(&state.db.pool).await?;
     Ok(rate)
 }

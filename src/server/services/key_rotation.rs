@@ -47,7 +47,7 @@ pub async fn rotate(
         .add_current(version, new_key.expose_secret())
         .map_err(Error::internal)?;
 
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.writer.begin().await?;
     let stored = provider_keys::all(&mut *tx).await?;
     for key in &stored {
         let plaintext = keyring

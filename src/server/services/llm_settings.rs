@@ -19,6 +19,8 @@ use crate::server::error::{Error, Result};
 use crate::server::llm::{build_provider, ErrorKind};
 use crate::server::state::AppState;
 use secrecy::SecretString;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Max tokens a new configuration starts with (capped by the model's maximum).
@@ -197,6 +199,52 @@ pub fn base_url_for(state: &AppState, draft: &Draft, provider: ProviderId) -> St
     }
 }
 
+/// Saved configuration versions, by project and version. A version is never
+/// changed once saved, so a cached one is right on every app server; answers
+/// read their conversation's pinned version from here.
+#[derive(Debug, Default)]
+pub struct PinnedConfigs {
+    versions: std::sync::Mutex<HashMap<(String, i64), Arc<Draft>>>,
+}
+
+/// Versions kept before the cache starts over.
+const PINNED_CONFIGS_KEPT: usize = 10_000;
+
+impl PinnedConfigs {
+    fn get(&self, project_id: &str, version: i64) -> Option<Arc<Draft>> {
+        let versions = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+        versions.get(&(project_id.to_owned(), version)).cloned()
+    }
+
+    fn keep(&self, project_id: &str, version: i64, draft: Arc<Draft>) {
+        let mut versions = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+        if versions.len() >= PINNED_CONFIGS_KEPT {
+            versions.clear();
+        }
+        versions.insert((project_id.to_owned(), version), draft);
+    }
+}
+
+/// Version `version` of a project's configuration (the one a conversation
+/// pinned).
+pub async fn pinned_draft(state: &AppState, project_id: &str, version: i64) -> Result<Arc<Draft>> {
+    if let Some(draft) = state.pinned_configs.get(project_id, version) {
+        return Ok(draft);
+    }
+    let row = llm_configs::version(&state.db.pool, project_id, version)
+        .await?
+        .ok_or_else(|| {
+            Error::internal(format!(
+                "a conversation of {project_id} pins missing config v{version}"
+            ))
+        })?;
+    let draft = Arc::new(Draft::from_row(&row)?);
+    state
+        .pinned_configs
+        .keep(project_id, version, draft.clone());
+    Ok(draft)
+}
+
 /// The current configuration of a project (the newest version).
 pub async fn current(state: &AppState, project_id: &str) -> Result<(ConfigRow, Draft)> {
     let row = llm_configs::latest(&state.db.pool, project_id)
@@ -288,7 +336,7 @@ pub async fn update(
     }
 
     let new_row = draft.to_row(project_id, row.version + 1, actor);
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.writer.begin().await?;
     if let Some(key) = &sealed {
         provider_keys::upsert(&mut *tx, key).await?;
     }

@@ -5,7 +5,7 @@ use crate::error::AppError;
 use crate::model::account::{ProjectRole, ProjectView, UseCase, WorkspaceRole};
 use crate::model::catalog::Catalog;
 use crate::server::db::users::{self, UserRecord};
-use crate::server::db::{projects, rfc3339};
+use crate::server::db::{projects, rfc3339, Db};
 use crate::server::error::{Error, Result};
 use crate::server::services::llm_settings::Draft;
 use sqlx::AnyPool;
@@ -60,7 +60,7 @@ pub async fn list(pool: &AnyPool, user: &UserRecord) -> Result<Vec<ProjectView>>
 /// Creates a project owned by the user, with the default LLM configuration as
 /// its version 1.
 pub async fn create(
-    pool: &AnyPool,
+    db: &Db,
     catalog: &Catalog,
     user: &UserRecord,
     name: &str,
@@ -68,7 +68,7 @@ pub async fn create(
 ) -> Result<ProjectView> {
     let name = check_name(name)?;
     let initial = Draft::default_for(catalog);
-    let record = projects::insert(pool, &user.user_id, &name, use_case, |project_id| {
+    let record = projects::insert(&db.writer, &user.user_id, &name, use_case, |project_id| {
         initial.to_row(project_id, 1, Some(&user.user_id))
     })
     .await?;
@@ -87,19 +87,19 @@ pub async fn get(pool: &AnyPool, user: &UserRecord, project_id: &str) -> Result<
 
 /// Renames a project and/or changes its use case.
 pub async fn update(
-    pool: &AnyPool,
+    db: &Db,
     user: &UserRecord,
     project_id: &str,
     name: Option<&str>,
     use_case: Option<UseCase>,
 ) -> Result<ProjectView> {
-    let current = get(pool, user, project_id).await?;
+    let current = get(&db.pool, user, project_id).await?;
     let name = match name {
         Some(name) => check_name(name)?,
         None => current.name.clone(),
     };
     let use_case = use_case.unwrap_or(current.use_case);
-    projects::update(pool, project_id, &name, use_case).await?;
+    projects::update(&db.writer, project_id, &name, use_case).await?;
     Ok(ProjectView {
         name,
         use_case,
@@ -108,19 +108,16 @@ pub async fn update(
 }
 
 /// Adds an existing account to a project (any member may invite).
-pub async fn add_member(
-    pool: &AnyPool,
-    user: &UserRecord,
-    project_id: &str,
-    email: &str,
-) -> Result<bool> {
-    get(pool, user, project_id).await?;
+pub async fn add_member(db: &Db, user: &UserRecord, project_id: &str, email: &str) -> Result<bool> {
+    get(&db.pool, user, project_id).await?;
     let email = email.trim().to_lowercase();
-    let invitee = users::find_by_email(pool, &email).await?.ok_or_else(|| {
-        Error::App(AppError::invalid(
-            "email",
-            "no account has this email; ask them to sign up first",
-        ))
-    })?;
-    projects::add_member(pool, project_id, &invitee.user_id).await
+    let invitee = users::find_by_email(&db.pool, &email)
+        .await?
+        .ok_or_else(|| {
+            Error::App(AppError::invalid(
+                "email",
+                "no account has this email; ask them to sign up first",
+            ))
+        })?;
+    projects::add_member(&db.writer, project_id, &invitee.user_id).await
 }

@@ -10,7 +10,8 @@ use crate::model::costs::{CostRecommendation, SpendLine, Suggestion, WhatIf};
 use crate::model::money::format_usd;
 use crate::model::pricing::{cost_of, Cost};
 use crate::model::recommend::recommend;
-use crate::server::db::usage_reports::{DailyUsage, UsageSums, LONG_PROMPT_TOKENS};
+use crate::server::ledger::reports::DailyUsage;
+use crate::server::ledger::rollups::{UsageSums, LONG_PROMPT_TOKENS};
 use std::collections::BTreeMap;
 
 /// Prompts shorter than this (tokens, on average) are not worth caching: the

@@ -1,13 +1,12 @@
 //! The `llm_usage` table: the usage ledger, one row per provider attempt.
 //! Rows are only ever inserted (by the ledger writer, in batches), each batch
-//! together with its additions to the daily rollups (`usage_reports`).
+//! together with its additions to the rollups and the budget months.
 
-use crate::server::db::{col, usage_reports};
+use crate::server::db::{col, Placeholders};
 use crate::server::error::Result;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::AnyConnection;
 use std::collections::HashSet;
-use std::fmt::Write;
 
 /// One attempt as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,23 +139,13 @@ pub fn from_row(row: &AnyRow) -> Result<UsageRow> {
     })
 }
 
-/// Stores a batch and adds it to the daily rollups, in one transaction, so the
-/// rollups always equal the ledger. Idempotent: a row whose id is already
-/// stored is skipped (and not added again), so a batch retried after a lost
-/// acknowledgement adds nothing twice.
-pub async fn insert_batch(pool: &AnyPool, rows: &[UsageRow]) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut tx = pool.begin().await?;
-    insert_rows(&mut tx, rows).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// [`insert_batch`] inside the caller's transaction, for any number of rows
-/// (bulk loads put many batches in one transaction).
-pub async fn insert_rows(conn: &mut AnyConnection, rows: &[UsageRow]) -> Result<()> {
+/// Inserts rows (any number, in multi-row statements) and answers those
+/// actually stored: a row whose id is already there is skipped, so a batch
+/// retried after a lost acknowledgement stores nothing twice.
+pub async fn insert<'r>(
+    conn: &mut AnyConnection,
+    rows: &'r [UsageRow],
+) -> Result<Vec<&'r UsageRow>> {
     let mut stored = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let inserted = insert_statement(conn, chunk).await?;
@@ -166,55 +155,7 @@ pub async fn insert_rows(conn: &mut AnyConnection, rows: &[UsageRow]) -> Result<
                 .filter(|row| inserted.contains(row.usage_id.as_str())),
         );
     }
-    usage_reports::add_to_rollups(conn, &stored).await
-}
-
-/// How a multi-row statement writes its parameters. Queries are written with
-/// `$1`, `$2`, … (PostgreSQL needs them), but SQLite looks such names up in a
-/// list, so binding a statement with thousands of them takes quadratic time;
-/// there the statements with one parameter per value use `?` (bound in order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placeholders {
-    /// `$1`, `$2`, …
-    Numbered,
-    /// `?`, `?`, …
-    Anonymous,
-}
-
-impl Placeholders {
-    /// The style for `conn`'s engine.
-    pub fn of(conn: &AnyConnection) -> Placeholders {
-        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
-            Placeholders::Anonymous
-        } else {
-            Placeholders::Numbered
-        }
-    }
-
-    /// The `(…), (…)` list of a multi-row statement: `rows` tuples of `width`
-    /// parameters.
-    pub fn values_list(self, rows: usize, width: usize) -> String {
-        let mut sql = String::with_capacity(rows * width * 7);
-        for i in 0..rows {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            for c in 1..=width {
-                if c > 1 {
-                    sql.push_str(", ");
-                }
-                match self {
-                    Placeholders::Numbered => {
-                        let _ = write!(sql, "${}", i * width + c);
-                    }
-                    Placeholders::Anonymous => sql.push('?'),
-                }
-            }
-            sql.push(')');
-        }
-        sql
-    }
+    Ok(stored)
 }
 
 /// One multi-row insert; answers the ids actually inserted.

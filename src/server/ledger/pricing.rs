@@ -5,7 +5,7 @@
 use crate::model::catalog::Catalog;
 use crate::model::chat::TokenUsage;
 use crate::model::pricing::{attempt_cost, Cost, InternalRate};
-use crate::server::db::llm_usage::UsageRow;
+use crate::server::ledger::rows::UsageRow;
 use crate::server::llm::router::{AttemptRecord, TargetRole};
 use crate::server::llm::Usage;
 use std::time::Duration;
