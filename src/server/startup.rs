@@ -16,7 +16,8 @@ use crate::server::state::{AppState, Background};
 use crate::server::{catalog, rest};
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use leptos::prelude::provide_context;
@@ -156,6 +157,7 @@ fn router(state: AppState, secure_cookies: bool) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state.clone());
     with_sessions(pages, &state.db, secure_cookies)
+        .layer(axum::middleware::map_response(server_fn_error_status))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
@@ -164,6 +166,34 @@ async fn server_fn_handler(
     request: Request<Body>,
 ) -> impl IntoResponse {
     handle_server_fns_with_context(move || provide_context(state.clone()), request).await
+}
+
+/// Largest server-function error body read back to find its status.
+const SERVER_FN_ERROR_BYTES: usize = 64 * 1024;
+
+/// Server functions encode their [`AppError`](crate::error::AppError) as
+/// JSON under a blanket 500 (marked with the `serverfnerror` header); this
+/// answers it with the error's own status (and `Retry-After`), as the JSON
+/// API does, so a wrong password is a 401 and only real failures count as
+/// 5xx. The browser's client reads the error from any 4xx or 5xx body.
+async fn server_fn_error_status(response: Response) -> Response {
+    if !response
+        .headers()
+        .contains_key(leptos::server_fn::error::SERVER_FN_ERROR_HEADER)
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, SERVER_FN_ERROR_BYTES).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "server function failed").into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<crate::error::AppError>(&bytes) {
+        parts.status = StatusCode::from_u16(error.status()).unwrap_or(parts.status);
+        if let Some(secs) = error.retry_after() {
+            parts.headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 fn with_sessions(router: Router, db: &Db, secure: bool) -> Router {

@@ -113,3 +113,43 @@ async fn pages_finish_while_other_applications_start_in_the_same_process() {
     }
     starting.await.expect("the other applications started");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_functions_answer_with_their_errors_own_status() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let call = |endpoint: &str, form: Vec<(&'static str, String)>| {
+        let request = app
+            .client
+            .post(app.url(&format!("/sfn/{endpoint}")))
+            .form(&form);
+        async move { request.send().await.unwrap() }
+    };
+    let bad_email = call(
+        "auth/signup",
+        vec![
+            ("email", "not-an-email".into()),
+            ("password", crate::helpers::PASSWORD.into()),
+        ],
+    )
+    .await;
+    assert_eq!(bad_email.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = bad_email.json().await.unwrap();
+    assert_eq!(body["code"], "invalid");
+    assert_eq!(body["field"], "email");
+
+    app.sign_up("ada@example.com").await;
+    let wrong_password = call(
+        "auth/login",
+        vec![
+            ("email", "ada@example.com".into()),
+            ("password", "not the password".into()),
+        ],
+    )
+    .await;
+    assert_eq!(wrong_password.status(), StatusCode::UNAUTHORIZED);
+
+    let missing = call("projects/get", vec![("id", "no-such-project".into())]).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(body["code"], "not_found");
+}
