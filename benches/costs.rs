@@ -184,32 +184,6 @@ impl Generator {
     }
 }
 
-/// A fresh PostgreSQL database for the bench and its admin URL (to drop it).
-async fn postgres_database() -> (String, String, String) {
-    use sqlx::Executor;
-    let admin = std::env::var("COVER_BENCH_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("cover_bench_costs_{}", std::process::id());
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
-        .await
-        .expect("PostgreSQL must be running (COVER_BENCH_POSTGRES_URL)");
-    conn.execute(format!("create database {name}").as_str())
-        .await
-        .expect("create bench database");
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    (format!("{base}/{name}"), admin, name)
-}
-
-async fn drop_postgres_database(admin: &str, name: &str) {
-    use sqlx::Executor;
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
-        .await
-        .expect("connect to drop the bench database");
-    conn.execute(format!("drop database if exists {name} with (force)").as_str())
-        .await
-        .expect("drop bench database");
-}
-
 async fn app_state(database_url: &str) -> AppState {
     // No provider is called: the base URLs point at the discard port.
     let config = Config::loopback(database_url, "http://127.0.0.1:9");
@@ -331,8 +305,7 @@ fn main() {
         let dir = tempfile::tempdir().expect("temp dir");
         let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
         bench("SQLite (temporary file, WAL)", &sqlite).await;
-        let (url, admin, name) = postgres_database().await;
-        bench("PostgreSQL", &url).await;
-        drop_postgres_database(&admin, &name).await;
+        let database = support::PostgresDatabase::create("cover_bench_costs").await;
+        bench("PostgreSQL", &database.url).await;
     });
 }

@@ -39,6 +39,8 @@ use cover::server::simulator::{self, SimulatorOptions};
 use cover::server::startup::Application;
 use cover::server::state::AppState;
 
+use support::percentile;
+
 /// Seconds of traffic per row.
 const SECONDS: u64 = 3;
 /// The question (short, so the answer is the simulator's fixed sentence).
@@ -172,35 +174,23 @@ async fn open_loop(
     way: Way,
     offset: usize,
 ) -> Vec<Duration> {
-    let total = rate * SECONDS;
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let start = tokio::time::Instant::now();
-    let mut tasks = Vec::with_capacity(total as usize);
-    for i in 0..total {
-        tokio::time::sleep_until(start + interval * i as u32).await;
+    let total = (rate * SECONDS) as usize;
+    let (mut latencies, _) = support::open_loop(rate, total, |i, _| {
         let bench = bench.clone();
-        tasks.push(tokio::spawn(async move {
+        async move {
             match way {
                 Way::Direct => bench.direct(mode).await,
                 Way::Gateway => bench.gateway(mode).await,
                 Way::Chat => {
-                    let conversation = &bench.conversations[offset + i as usize];
+                    let conversation = &bench.conversations[offset + i];
                     bench.chat(mode, conversation).await
                 }
             }
-        }));
-    }
-    let mut latencies = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        latencies.push(task.await.expect("request task"));
-    }
+        }
+    })
+    .await;
     latencies.sort();
     latencies
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
 }
 
 fn micros(d: Duration) -> f64 {
