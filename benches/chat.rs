@@ -676,8 +676,9 @@ fn print_table(rows: &[Row]) {
     }
 }
 
-/// The goal, checked: 1,000 answers/s sustained with p99 added ≤ 10 ms, and
-/// no errors of our own at 2,000/s (only refusals with Retry-After).
+/// The goal: 1,000 answers/s sustained with p99 added ≤ 10 ms (checked), and
+/// no errors of our own at 2,000/s (counted; whether the waits stayed within
+/// the deadline is for the reader of p50/p99).
 fn print_goal(rows: &[Row]) {
     let verdict = |met: bool| if met { "met" } else { "not met" };
     if let Some(row) = rows.iter().find(|r| r.rate == 1_000) {
@@ -703,10 +704,11 @@ fn print_goal(rows: &[Row]) {
                 });
         let own = own + timeouts + failures;
         println!(
-            "  goal at 2,000/s (no errors of our own): {own} non-200 without Retry-After or \
-             transport errors ({refused} refused with Retry-After, p50 {:.0} ms): {}",
+            "  goal at 2,000/s (no errors of our own; queued or refused with Retry-After only \
+             past the deadline): {own} errors of our own (non-200 without Retry-After, transport), \
+             {refused} refused with Retry-After; p50/p99 {:.0}/{:.0} ms",
             row.cover.p(0.5),
-            verdict(own == 0)
+            row.cover.p(0.99),
         );
     }
 }
