@@ -11,10 +11,10 @@
 //! | the group-commit writer (rows, questions, budget holds, answer endings) | [`writer`] |
 //!
 //! ```text
-//! answer path ─► Ledger::store_exchange ─┐            one task, one transaction per group:
-//!   attempts  ─► Ledger::record ─────────┼─► queue ─►  rows + rollups + month spend,
-//!   budget    ─► Ledger::reserve ────────┤             holds released, answers ended,
-//!   the end   ─► Ledger::settle ─────────┘             questions stored, holds taken ─► acks
+//! the start ─► Ledger::open (hold + question) ─┐       one task, one transaction per group:
+//!   attempts ─► Ledger::record ───────────────┼─► queue ─► rows + rollups + month spend,
+//!   the end  ─► Ledger::settle (ending) ──────┘       holds released, answers ended,
+//!                                                     holds taken, questions stored ─► acks
 //! ```
 //!
 //! An answer's response waits for its settlement's acknowledgement, which
@@ -27,7 +27,7 @@ pub mod rollups;
 pub mod rows;
 pub mod writer;
 
-pub use writer::{Ledger, Settlement, QUEUE_CAPACITY};
+pub use writer::{Ledger, Opening, Settlement, QUEUE_CAPACITY};
 
 use crate::server::db::budgets::{self, MonthKey, MonthRow};
 use crate::server::error::Result;

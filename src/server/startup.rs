@@ -190,7 +190,9 @@ async fn server_fn_error_status(response: Response) -> Response {
     if let Ok(error) = serde_json::from_slice::<crate::error::AppError>(&bytes) {
         parts.status = StatusCode::from_u16(error.status()).unwrap_or(parts.status);
         if let Some(secs) = error.retry_after() {
-            parts.headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            parts
+                .headers
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
     }
     Response::from_parts(parts, Body::from(bytes))

@@ -193,52 +193,129 @@ pub fn month_of(ms: i64) -> String {
         .to_string()
 }
 
-/// Takes `hold` only if the month's spend and holds stay within
-/// `limit_nanos`; `false` (and nothing held) when it does not fit. The
-/// conditional update of the month row serialises concurrent reservations on
-/// every app server, so together they can never exceed the limit. A hold that
-/// is already stored (a retried batch) counts as taken.
-pub async fn reserve(conn: &mut AnyConnection, hold: &HoldRow, limit_nanos: i64) -> Result<bool> {
-    sqlx::query(
-        "insert into budget_month (project_id, month) values ($1, $2) \
-         on conflict (project_id, month) do nothing",
-    )
-    .bind(&hold.project_id)
-    .bind(&hold.month)
-    .execute(&mut *conn)
-    .await?;
-    let inserted = sqlx::query(
-        "insert into budget_hold (hold_id, project_id, month, reserved_nanos, created_at) \
-         values ($1, $2, $3, $4, $5) on conflict (hold_id) do nothing",
-    )
-    .bind(&hold.hold_id)
-    .bind(&hold.project_id)
-    .bind(&hold.month)
-    .bind(hold.reserved_nanos)
-    .bind(hold.created_at)
-    .execute(&mut *conn)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        return Ok(true);
+/// Holds per statement: 5 parameters each.
+const HOLDS_PER_STATEMENT: usize = 500;
+
+/// Takes holds (inside the caller's transaction), each `(hold, limit_nanos)`
+/// only if its month's spend and holds stay within the limit; answers which
+/// were taken, in order. The conditional update of the month row serialises
+/// reservations on every app server, so together they can never exceed the
+/// limit. A month's holds are tried together first (one update for their
+/// sum: the usual case, far from the limit), then one by one in order when
+/// together they do not fit. `retrying`: holds already stored (a group tried
+/// again) count as taken and are not added twice.
+pub async fn reserve(
+    conn: &mut AnyConnection,
+    requests: &[(&HoldRow, i64)],
+    retrying: bool,
+) -> Result<Vec<bool>> {
+    let mut taken = vec![false; requests.len()];
+    if requests.is_empty() {
+        return Ok(taken);
     }
-    let reserved = sqlx::query(
+    let style = Placeholders::of(conn);
+    let mut stored = std::collections::HashSet::new();
+    if retrying {
+        for chunk in requests.chunks(HOLDS_PER_STATEMENT) {
+            let sql = format!(
+                "select hold_id from budget_hold where hold_id in ({})",
+                style.list(chunk.len())
+            );
+            let found: Vec<String> = chunk
+                .iter()
+                .fold(sqlx::query_scalar(&sql), |q, (hold, _)| {
+                    q.bind(&hold.hold_id)
+                })
+                .fetch_all(&mut *conn)
+                .await?;
+            stored.extend(found);
+        }
+    }
+    // Each month's requests, months in order (a consistent lock order).
+    let mut months: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+    for (i, (hold, _)) in requests.iter().enumerate() {
+        if stored.contains(&hold.hold_id) {
+            taken[i] = true;
+        } else {
+            months
+                .entry((hold.project_id.as_str(), hold.month.as_str()))
+                .or_default()
+                .push(i);
+        }
+    }
+    let keys: Vec<&(&str, &str)> = months.keys().collect();
+    for chunk in keys.chunks(HOLDS_PER_STATEMENT) {
+        let sql = format!(
+            "insert into budget_month (project_id, month) values {} \
+             on conflict (project_id, month) do nothing",
+            style.values_list(chunk.len(), 2)
+        );
+        chunk
+            .iter()
+            .fold(sqlx::query(&sql), |q, (project, month)| {
+                q.bind(*project).bind(*month)
+            })
+            .execute(&mut *conn)
+            .await?;
+    }
+    for ((project_id, month), indices) in &months {
+        let limit = indices.iter().map(|&i| requests[i].1).min().unwrap_or(0);
+        let total: i64 = indices.iter().map(|&i| requests[i].0.reserved_nanos).sum();
+        if hold_month(conn, project_id, month, total, limit).await? {
+            indices.iter().for_each(|&i| taken[i] = true);
+            continue;
+        }
+        for &i in indices {
+            let (hold, limit) = requests[i];
+            taken[i] = hold_month(conn, project_id, month, hold.reserved_nanos, limit).await?;
+        }
+    }
+    let new_holds: Vec<&HoldRow> = requests
+        .iter()
+        .zip(&taken)
+        .filter(|((hold, _), &taken)| taken && !stored.contains(&hold.hold_id))
+        .map(|((hold, _), _)| *hold)
+        .collect();
+    for chunk in new_holds.chunks(HOLDS_PER_STATEMENT) {
+        let sql = format!(
+            "insert into budget_hold (hold_id, project_id, month, reserved_nanos, created_at) \
+             values {}",
+            style.values_list(chunk.len(), 5)
+        );
+        chunk
+            .iter()
+            .fold(sqlx::query(&sql), |q, hold| {
+                q.bind(&hold.hold_id)
+                    .bind(&hold.project_id)
+                    .bind(&hold.month)
+                    .bind(hold.reserved_nanos)
+                    .bind(hold.created_at)
+            })
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(taken)
+}
+
+/// Adds `nanos` to the month's holds if spend and holds stay within `limit_nanos`.
+async fn hold_month(
+    conn: &mut AnyConnection,
+    project_id: &str,
+    month: &str,
+    nanos: i64,
+    limit_nanos: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
         "update budget_month set reserved_nanos = reserved_nanos + $3 \
          where project_id = $1 and month = $2 and spent_nanos + reserved_nanos + $3 <= $4",
     )
-    .bind(&hold.project_id)
-    .bind(&hold.month)
-    .bind(hold.reserved_nanos)
+    .bind(project_id)
+    .bind(month)
+    .bind(nanos)
     .bind(limit_nanos)
     .execute(&mut *conn)
     .await?;
-    if reserved.rows_affected() == 1 {
-        return Ok(true);
-    }
-    sqlx::query("delete from budget_hold where hold_id = $1")
-        .bind(&hold.hold_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(false)
+    Ok(done.rows_affected() == 1)
 }
 
 /// Adds spend to months (keys in order, so concurrent writers lock month rows

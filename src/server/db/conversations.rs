@@ -3,10 +3,12 @@
 //! atomic counter on the conversation row, so concurrent questions never
 //! collide on either engine.
 
-use crate::server::db::col;
-use crate::server::error::Result;
+use crate::error::AppError;
+use crate::server::db::{col, Placeholders};
+use crate::server::error::{Error, Result};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A stored conversation with what its answers cost so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,99 +252,184 @@ pub struct Exchange {
     pub title: String,
 }
 
-/// Stores a question and its pending answer (inside the caller's
-/// transaction), numbering them with the conversation's counter; the first
-/// question also titles the conversation. `retrying` (a batch tried again
-/// after an error whose commit may have happened) first checks whether the
-/// question is already stored, so it is never stored twice.
-pub async fn insert_exchange(
+/// Exchanges (answer-id pairs) per statement: 8 parameters per message.
+const EXCHANGES_PER_STATEMENT: usize = 200;
+
+/// Stores questions with their pending answers (inside the caller's
+/// transaction), in a few multi-row statements whatever their number: each
+/// conversation's counter numbers its messages (several questions to one
+/// conversation are numbered in order) and its first question titles it.
+/// `retrying` (a group tried again after an error whose commit may have
+/// happened) first leaves out questions already stored, so none is stored
+/// twice. A conversation that does not exist is an error.
+pub async fn insert_exchanges(
     conn: &mut AnyConnection,
-    exchange: &Exchange,
+    exchanges: &[&Exchange],
     retrying: bool,
 ) -> Result<()> {
-    let question = &exchange.question;
-    if retrying {
-        let stored = sqlx::query("select 1 from message where message_id = $1")
-            .bind(&question.message_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if stored.is_some() {
-            return Ok(());
+    let mut exchanges = exchanges.to_vec();
+    if retrying && !exchanges.is_empty() {
+        let stored = stored_messages(
+            conn,
+            exchanges.iter().map(|e| e.question.message_id.as_str()),
+        )
+        .await?;
+        exchanges.retain(|e| !stored.contains(&e.question.message_id));
+    }
+    if exchanges.is_empty() {
+        return Ok(());
+    }
+    let style = Placeholders::of(conn);
+    // Per conversation, in order: how many questions, the first one's title, the latest time.
+    let mut counts: BTreeMap<&str, (i64, &str, i64)> = BTreeMap::new();
+    for exchange in &exchanges {
+        let question = &exchange.question;
+        let entry = counts.entry(question.conversation_id.as_str()).or_insert((
+            0,
+            exchange.title.as_str(),
+            question.created_at,
+        ));
+        entry.0 += 1;
+        entry.2 = entry.2.max(question.created_at);
+    }
+    let counts: Vec<_> = counts.into_iter().collect();
+    let mut totals: HashMap<String, i64> = HashMap::with_capacity(counts.len());
+    for chunk in counts.chunks(EXCHANGES_PER_STATEMENT) {
+        let sql = format!(
+            "update conversation set message_count = message_count + 2 * v.column2, \
+               title = case when message_count = 0 then v.column3 else title end, \
+               updated_at = v.column4 \
+             from (values {}) as v where conversation.conversation_id = v.column1 \
+             returning conversation_id, message_count",
+            style.values_list(chunk.len(), 4)
+        );
+        let query = chunk
+            .iter()
+            .fold(sqlx::query(&sql), |q, (id, (count, title, at))| {
+                q.bind(*id).bind(*count).bind(*title).bind(*at)
+            });
+        for row in query.fetch_all(&mut *conn).await? {
+            totals.insert(col(&row, "conversation_id")?, col(&row, "message_count")?);
         }
     }
-    let count: i64 = sqlx::query_scalar(
-        "update conversation set message_count = message_count + 2, updated_at = $2, \
-           title = case when message_count = 0 then $3 else title end \
-         where conversation_id = $1 returning message_count",
-    )
-    .bind(&question.conversation_id)
-    .bind(question.created_at)
-    .bind(&exchange.title)
-    .fetch_one(&mut *conn)
-    .await?;
-    let (question_seq, answer_seq) = (count - 1, count);
-    let insert = format!(
-        "insert into message ({MESSAGE_COLUMNS}, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, null, null, null, null, 0, 0, null, $8, $8)"
-    );
-    for (id, seq, role, content, images, status) in [
-        (
+    // Number each conversation's new messages after those already there.
+    let mut next: HashMap<&str, i64> = HashMap::with_capacity(counts.len());
+    for (id, (count, _, _)) in &counts {
+        // A conversation that is gone: its question is not found.
+        let total = totals
+            .get(*id)
+            .copied()
+            .ok_or(Error::App(AppError::NotFound))?;
+        next.insert(id, total - 2 * count + 1);
+    }
+    let mut messages = Vec::with_capacity(exchanges.len() * 2);
+    for exchange in &exchanges {
+        let question = &exchange.question;
+        let seq = next
+            .get_mut(question.conversation_id.as_str())
+            .ok_or_else(|| Error::internal("a numbered conversation went missing"))?;
+        messages.push((
             question.message_id.as_str(),
-            question_seq,
+            *seq,
             "user",
             question.content.as_str(),
             question.images.as_deref(),
             "complete",
-        ),
-        (
+            question,
+        ));
+        messages.push((
             exchange.answer_id.as_str(),
-            answer_seq,
+            *seq + 1,
             "assistant",
             "",
             None,
             "pending",
-        ),
-    ] {
-        sqlx::query(&insert)
-            .bind(id)
-            .bind(&question.conversation_id)
-            .bind(seq)
-            .bind(role)
-            .bind(content)
-            .bind(images)
-            .bind(status)
-            .bind(question.created_at)
-            .execute(&mut *conn)
-            .await?;
+            question,
+        ));
+        *seq += 2;
+    }
+    for chunk in messages.chunks(EXCHANGES_PER_STATEMENT * 2) {
+        let sql = format!(
+            "insert into message (message_id, conversation_id, seq, role, content, images, status, \
+               created_at, updated_at) values {}",
+            style.values_list(chunk.len(), 9)
+        );
+        let query = chunk.iter().fold(
+            sqlx::query(&sql),
+            |q, (id, seq, role, content, images, status, question)| {
+                q.bind(*id)
+                    .bind(&question.conversation_id)
+                    .bind(*seq)
+                    .bind(*role)
+                    .bind(*content)
+                    .bind(*images)
+                    .bind(*status)
+                    .bind(question.created_at)
+                    .bind(question.created_at)
+            },
+        );
+        query.execute(&mut *conn).await?;
     }
     Ok(())
 }
 
-/// Stores how an answer ended (inside the caller's transaction). Idempotent:
-/// storing the same ending twice changes nothing.
-pub async fn finish_answer(
+/// Which of `ids` are stored messages.
+async fn stored_messages<'a>(
     conn: &mut AnyConnection,
-    message_id: &str,
-    update: &AnswerUpdate,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<HashSet<String>> {
+    let ids: Vec<&str> = ids.collect();
+    let style = Placeholders::of(conn);
+    let mut stored = HashSet::new();
+    for chunk in ids.chunks(EXCHANGES_PER_STATEMENT) {
+        let sql = format!(
+            "select message_id from message where message_id in ({})",
+            style.list(chunk.len())
+        );
+        let found: Vec<String> = chunk
+            .iter()
+            .fold(sqlx::query_scalar(&sql), |q, id| q.bind(*id))
+            .fetch_all(&mut *conn)
+            .await?;
+        stored.extend(found);
+    }
+    Ok(stored)
+}
+
+/// Endings per statement: 10 parameters each.
+const ENDINGS_PER_STATEMENT: usize = 300;
+
+/// Stores how answers ended (inside the caller's transaction), in one
+/// statement per few hundred. Idempotent: storing an ending twice changes
+/// nothing.
+pub async fn finish_answers(
+    conn: &mut AnyConnection,
+    endings: &[(&str, &AnswerUpdate)],
     now: i64,
 ) -> Result<()> {
-    sqlx::query(
-        "update message set status = $2, content = $3, facts = $4, fallback = $5, \
-           interrupted = $6, error = $7, cost_nanos = $8, unpriced = $9, updated_at = $10 \
-         where message_id = $1",
-    )
-    .bind(message_id)
-    .bind(update.status)
-    .bind(&update.content)
-    .bind(&update.facts)
-    .bind(&update.fallback)
-    .bind(&update.interrupted)
-    .bind(&update.error)
-    .bind(update.cost_nanos)
-    .bind(i64::from(update.unpriced))
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    let style = Placeholders::of(conn);
+    for chunk in endings.chunks(ENDINGS_PER_STATEMENT) {
+        let sql = format!(
+            "update message set status = v.column2, content = v.column3, facts = v.column4, \
+               fallback = v.column5, interrupted = v.column6, error = v.column7, \
+               cost_nanos = v.column8, unpriced = v.column9, updated_at = v.column10 \
+             from (values {}) as v where message.message_id = v.column1",
+            style.values_list(chunk.len(), 10)
+        );
+        let query = chunk.iter().fold(sqlx::query(&sql), |q, (id, update)| {
+            q.bind(*id)
+                .bind(update.status)
+                .bind(&update.content)
+                .bind(&update.facts)
+                .bind(&update.fallback)
+                .bind(&update.interrupted)
+                .bind(&update.error)
+                .bind(update.cost_nanos)
+                .bind(i64::from(update.unpriced))
+                .bind(now)
+        });
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

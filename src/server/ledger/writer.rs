@@ -2,16 +2,17 @@
 //! — each attempt's row (with its rollups and its month's spend), each
 //! question with its pending answer, each budget hold, and how each answer
 //! ended — committing whatever has queued up in one transaction (group
-//! commit). Under load many answers share one commit; on SQLite the answer
-//! path is a single writer, so it never sleeps in the busy handler.
+//! commit), each kind of write in a few multi-row statements. Under load
+//! many answers share one commit and a handful of statements; on SQLite the
+//! answer path is a single writer, so it never sleeps in the busy handler.
 //!
 //! Producers wait when the queue is full (back-pressure, never a dropped
 //! row). A group that fails for a passing reason (connection lost, pool
 //! exhausted, a deadlock between app servers) is tried again whole, with
 //! growing waits, until it lands; every part of it is idempotent, so a
 //! commit that happened but was not acknowledged adds nothing twice. A group
-//! that fails for any other reason is split: each question, hold and ending
-//! is stored on its own, and only the part at fault reports the error.
+//! that fails for any other reason is split: each opening and ending is
+//! stored on its own, and only the part at fault reports the error.
 
 use crate::server::db::budgets::{self, HoldRow, MonthKey, MonthRow};
 use crate::server::db::conversations::{self, AnswerUpdate, Exchange};
@@ -19,8 +20,8 @@ use crate::server::db::now_ms;
 use crate::server::error::{Error, Result};
 use crate::server::ledger::rows::UsageRow;
 use crate::server::ledger::store_rows;
-use sqlx::{AnyConnection, AnyPool};
-use std::collections::BTreeMap;
+use sqlx::AnyPool;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -32,6 +33,18 @@ const GROUP_COMMANDS: usize = 512;
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(50);
 /// Longest wait between two tries of a failed group.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// The start of an answer (or any other spending call): the budget's hold,
+/// if it reserves anything, and the question with its pending answer, if it
+/// is a chat answer. Stored together or not at all.
+#[derive(Debug, Clone)]
+pub struct Opening {
+    /// The hold to take, and the limit it must fit under.
+    pub hold: Option<(HoldRow, i64)>,
+    /// The question and its pending answer (shared, not copied, when the
+    /// ladder tries another plan: it can carry megabytes of images).
+    pub exchange: Option<Arc<Exchange>>,
+}
 
 /// How an answer (or any other spending call) ended, as the writer stores it.
 #[derive(Debug, Clone, Default)]
@@ -58,15 +71,15 @@ struct Part {
 
 /// What a part writes.
 enum Work {
-    Exchange(Box<Exchange>),
-    Reserve(Box<HoldRow>, i64),
+    Open(Box<Opening>),
     Settle(Box<Settlement>),
 }
 
 /// What a part turned out as, delivered once its group is committed.
 enum Outcome {
-    Stored,
-    Reserved(bool),
+    /// `false`: the hold did not fit, and nothing was stored.
+    Opened(bool),
+    /// The figures of the settlement's month, if its group changed them.
     Settled(Option<MonthRow>),
 }
 
@@ -98,24 +111,13 @@ impl Ledger {
         }
     }
 
-    /// Stores a question with its pending answer; returns once committed.
-    pub async fn store_exchange(&self, exchange: Exchange) -> Result<()> {
-        self.write(Work::Exchange(Box::new(exchange)))
-            .await
-            .map(drop)
-    }
-
-    /// Takes `hold` if the month's spend and holds stay within `limit_nanos`;
-    /// returns once committed, `false` when it did not fit.
-    pub async fn reserve(&self, hold: HoldRow, limit_nanos: i64) -> Result<bool> {
-        match self
-            .write(Work::Reserve(Box::new(hold), limit_nanos))
-            .await?
-        {
-            Outcome::Reserved(reserved) => Ok(reserved),
-            _ => Err(Error::internal(
-                "a reservation was answered as another write",
-            )),
+    /// Takes the opening's hold (if it fits) and stores its question;
+    /// returns once committed, `false` when the hold did not fit (then
+    /// nothing is stored).
+    pub async fn open(&self, opening: Opening) -> Result<bool> {
+        match self.write(Work::Open(Box::new(opening))).await? {
+            Outcome::Opened(opened) => Ok(opened),
+            Outcome::Settled(_) => Err(Error::internal("an opening was answered as a settlement")),
         }
     }
 
@@ -125,9 +127,7 @@ impl Ledger {
     pub async fn settle(&self, settlement: Settlement) -> Result<Option<MonthRow>> {
         match self.write(Work::Settle(Box::new(settlement))).await? {
             Outcome::Settled(month) => Ok(month),
-            _ => Err(Error::internal(
-                "a settlement was answered as another write",
-            )),
+            Outcome::Opened(_) => Err(Error::internal("a settlement was answered as an opening")),
         }
     }
 
@@ -211,7 +211,8 @@ impl Group {
         let mut retrying = false;
         let mut delay = FIRST_RETRY_DELAY;
         loop {
-            match self.write_together(pool, retrying).await {
+            let works: Vec<&Work> = self.parts.iter().map(|part| &part.work).collect();
+            match write(pool, &self.rows, &works, retrying).await {
                 Ok(outcomes) => return self.deliver(outcomes),
                 Err(error) if is_passing(&error) => {
                     tracing::warn!(%error, rows = self.rows.len(), parts = self.parts.len(),
@@ -227,43 +228,24 @@ impl Group {
         }
     }
 
-    /// Everything in one transaction; the outcomes of the parts, in order.
-    async fn write_together(&self, pool: &AnyPool, retrying: bool) -> Result<Vec<Outcome>> {
-        let mut tx = pool.begin().await?;
-        let mut months = store_rows(&mut tx, &self.rows).await?;
-        let holds: Vec<&str> = self
-            .parts
-            .iter()
-            .filter_map(|part| match &part.work {
-                Work::Settle(settlement) => settlement.hold_id.as_deref(),
-                _ => None,
-            })
-            .collect();
-        months.extend(budgets::release_holds(&mut tx, &holds).await?);
-        let mut outcomes = Vec::with_capacity(self.parts.len());
-        for part in &self.parts {
-            outcomes.push(write_part(&mut tx, &part.work, &months, retrying).await?);
-        }
-        tx.commit().await?;
-        Ok(outcomes)
-    }
-
-    /// The rows (until stored), then each part in a transaction of its own.
+    /// The rows (until stored), then each part in a transaction of its own:
+    /// only the part at fault reports the error.
     async fn write_apart(self, pool: &AnyPool, mut retrying: bool) {
         let mut delay = FIRST_RETRY_DELAY;
-        while let Err(error) = crate::server::ledger::insert_batch(pool, &self.rows).await {
+        while let Err(error) = write(pool, &self.rows, &[], retrying).await {
             tracing::error!(%error, rows = self.rows.len(), "writing usage rows failed; retrying");
             back_off(&mut delay).await;
+            retrying = true;
         }
         for part in self.parts {
             let mut delay = FIRST_RETRY_DELAY;
             let outcome = loop {
-                match write_alone(pool, &part.work, retrying).await {
+                match write(pool, &[], &[&part.work], retrying).await {
                     Err(error) if is_passing(&error) => {
                         back_off(&mut delay).await;
                         retrying = true;
                     }
-                    outcome => break outcome,
+                    outcome => break outcome.map(|mut outcomes| outcomes.remove(0)),
                 }
             };
             let _ = part.done.send(outcome);
@@ -284,46 +266,74 @@ impl Group {
     }
 }
 
-/// One part inside the group's transaction. `months`: the figures of the
-/// months the group's rows and released holds changed.
-async fn write_part(
-    conn: &mut AnyConnection,
-    work: &Work,
-    months: &BTreeMap<MonthKey, MonthRow>,
+/// Rows and parts in one transaction, each kind in a few multi-row
+/// statements however many there are: the rows (with rollups and spend), the
+/// holds settlements release, the endings, the holds openings take, the
+/// questions of the openings admitted. Answers each part's outcome, in order.
+async fn write(
+    pool: &AnyPool,
+    rows: &[UsageRow],
+    works: &[&Work],
     retrying: bool,
-) -> Result<Outcome> {
-    Ok(match work {
-        Work::Exchange(exchange) => {
-            conversations::insert_exchange(conn, exchange, retrying).await?;
-            Outcome::Stored
-        }
-        Work::Reserve(hold, limit_nanos) => {
-            Outcome::Reserved(budgets::reserve(conn, hold, *limit_nanos).await?)
-        }
-        Work::Settle(settlement) => {
-            if let Some((message_id, update)) = &settlement.answer {
-                conversations::finish_answer(conn, message_id, update, now_ms()).await?;
-            }
-            Outcome::Settled(
+) -> Result<Vec<Outcome>> {
+    let mut tx = pool.begin().await?;
+    let mut months = store_rows(&mut tx, rows).await?;
+    let settlements: Vec<&Settlement> = works
+        .iter()
+        .filter_map(|work| match work {
+            Work::Settle(settlement) => Some(settlement.as_ref()),
+            Work::Open(_) => None,
+        })
+        .collect();
+    let released: Vec<&str> = settlements
+        .iter()
+        .filter_map(|s| s.hold_id.as_deref())
+        .collect();
+    months.extend(budgets::release_holds(&mut tx, &released).await?);
+    let endings: Vec<(&str, &AnswerUpdate)> = settlements
+        .iter()
+        .filter_map(|s| s.answer.as_ref().map(|(id, update)| (id.as_str(), update)))
+        .collect();
+    conversations::finish_answers(&mut tx, &endings, now_ms()).await?;
+
+    let openings: Vec<&Opening> = works
+        .iter()
+        .filter_map(|work| match work {
+            Work::Open(opening) => Some(opening.as_ref()),
+            Work::Settle(_) => None,
+        })
+        .collect();
+    let requests: Vec<(&HoldRow, i64)> = openings
+        .iter()
+        .filter_map(|o| o.hold.as_ref().map(|(hold, limit)| (hold, *limit)))
+        .collect();
+    let mut taken = budgets::reserve(&mut tx, &requests, retrying)
+        .await?
+        .into_iter();
+    let admitted: Vec<bool> = openings
+        .iter()
+        .map(|o| o.hold.is_none() || taken.next().unwrap_or(false))
+        .collect();
+    let exchanges: Vec<&Exchange> = openings
+        .iter()
+        .zip(&admitted)
+        .filter(|(_, &admitted)| admitted)
+        .filter_map(|(o, _)| o.exchange.as_deref())
+        .collect();
+    conversations::insert_exchanges(&mut tx, &exchanges, retrying).await?;
+    tx.commit().await?;
+
+    let mut admitted = admitted.into_iter();
+    Ok(works
+        .iter()
+        .map(|work| match work {
+            Work::Open(_) => Outcome::Opened(admitted.next().unwrap_or(false)),
+            Work::Settle(settlement) => Outcome::Settled(
                 settlement
                     .month
                     .as_ref()
                     .and_then(|key| months.get(key).copied()),
-            )
-        }
-    })
-}
-
-/// One part in a transaction of its own (a settlement's hold released with it).
-async fn write_alone(pool: &AnyPool, work: &Work, retrying: bool) -> Result<Outcome> {
-    let mut tx = pool.begin().await?;
-    let mut months = BTreeMap::new();
-    if let Work::Settle(settlement) = work {
-        if let Some(hold) = settlement.hold_id.as_deref() {
-            months = budgets::release_holds(&mut tx, &[hold]).await?;
-        }
-    }
-    let outcome = write_part(&mut tx, work, &months, retrying).await?;
-    tx.commit().await?;
-    Ok(outcome)
+            ),
+        })
+        .collect())
 }

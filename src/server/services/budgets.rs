@@ -33,14 +33,16 @@ use crate::model::pricing::cost_of;
 use crate::server::db::budgets::{
     self as db, BudgetRow, HoldRow, MonthRow, NotificationRow, Threshold,
 };
+use crate::server::db::conversations::Exchange;
 use crate::server::db::{now_ms, rfc3339};
 use crate::server::error::Result;
-use crate::server::ledger::Settlement;
+use crate::server::ledger::{Opening, Settlement};
 use crate::server::llm::router::Route;
 use crate::server::llm::tokens::{count_request_tokens, estimate_text_tokens};
 use crate::server::llm::GenerateRequest;
 use crate::server::services::{llm_settings, routing};
 use crate::server::state::AppState;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The shortest answer the ladder caps to; below it the answer is refused.
@@ -178,11 +180,19 @@ impl Admission {
     }
 }
 
-/// Admits an answer before any provider is called: without a budget as it
-/// is; with one, holds the most it can cost, stepping down the ladder
-/// (cheapest model of the chain, then a shorter answer) when that does not
-/// fit. `route` is narrowed to what was admitted. 402 when nothing fits.
-pub async fn admit(state: &AppState, project_id: &str, route: &mut Route) -> Result<Admission> {
+/// Admits an answer before any provider is called, and stores its
+/// `exchange` (the question with its pending answer) in the same commit:
+/// without a budget as it is; with one, holds the most it can cost, stepping
+/// down the ladder (cheapest model of the chain, then a shorter answer) when
+/// that does not fit. `route` is narrowed to what was admitted. 402 when
+/// nothing fits (and nothing is stored).
+pub async fn admit(
+    state: &AppState,
+    project_id: &str,
+    route: &mut Route,
+    exchange: Option<Exchange>,
+) -> Result<Admission> {
+    let exchange = exchange.map(Arc::new);
     let pool = &state.db.pool;
     let mut admission = Admission {
         project_id: project_id.to_owned(),
@@ -193,6 +203,13 @@ pub async fn admit(state: &AppState, project_id: &str, route: &mut Route) -> Res
         notice: None,
     };
     let Some(budget) = db::find(pool, project_id).await? else {
+        state
+            .ledger
+            .open(Opening {
+                hold: None,
+                exchange,
+            })
+            .await?;
         return Ok(admission);
     };
     let limit_nanos = budget.limit_nanos;
@@ -218,22 +235,20 @@ pub async fn admit(state: &AppState, project_id: &str, route: &mut Route) -> Res
         let Some(plan) = plan(&candidates, limit_nanos - used) else {
             break;
         };
-        let reserved = plan.reserve_nanos == 0 || {
-            let hold = HoldRow {
-                hold_id: uuid::Uuid::new_v4().to_string(),
-                project_id: project_id.to_owned(),
-                month: admission.month.clone(),
-                reserved_nanos: plan.reserve_nanos,
-                created_at: now_ms(),
-            };
-            let hold_id = hold.hold_id.clone();
-            let reserved = state.ledger.reserve(hold, limit_nanos).await?;
-            if reserved {
-                admission.hold_id = Some(hold_id);
-            }
-            reserved
+        let hold = (plan.reserve_nanos > 0).then(|| HoldRow {
+            hold_id: uuid::Uuid::new_v4().to_string(),
+            project_id: project_id.to_owned(),
+            month: admission.month.clone(),
+            reserved_nanos: plan.reserve_nanos,
+            created_at: now_ms(),
+        });
+        let hold_id = hold.as_ref().map(|hold| hold.hold_id.clone());
+        let opening = Opening {
+            hold: hold.map(|hold| (hold, limit_nanos)),
+            exchange: exchange.clone(),
         };
-        if reserved {
+        if state.ledger.open(opening).await? {
+            admission.hold_id = hold_id;
             admission.notice = budget_notice(&candidates, &plan);
             narrow(route, &plan);
             return Ok(admission);

@@ -380,9 +380,6 @@ async fn prepare(
         tools: Vec::new(),
         tool_choice: ToolChoice::Auto,
     };
-    // Before anything is stored or sent: a refusal leaves no trace.
-    let budget = budgets::admit(state, project_id, &mut route).await?;
-
     let question = MessageRow {
         message_id: uuid::Uuid::new_v4().to_string(),
         conversation_id: conversation_id.to_owned(),
@@ -411,13 +408,9 @@ async fn prepare(
         question,
         answer_id: answer_id.clone(),
     };
-    if let Err(error) = state.ledger.store_exchange(exchange).await {
-        // Nothing was asked: give the budget's hold back.
-        if let Err(error) = state.ledger.settle(budget.settlement()).await {
-            tracing::error!(%error, "releasing the hold of an answer not asked failed");
-        }
-        return Err(error);
-    }
+    // The budget admits the answer and the question is stored in one
+    // commit, before anything is sent: a refusal leaves no trace.
+    let budget = budgets::admit(state, project_id, &mut route, Some(exchange)).await?;
     let sink = Arc::new(ChatSink {
         state: state.clone(),
         context: UsageContext {
