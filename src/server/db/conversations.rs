@@ -207,27 +207,43 @@ pub struct Pinned {
     pub model: String,
 }
 
-/// The pinned configuration of one conversation of a project.
-pub async fn pinned(
+/// The pinned configuration of one conversation of a project and its
+/// messages in order, in one query (what an answer reads first).
+pub async fn pinned_with_messages(
     pool: &AnyPool,
     project_id: &str,
     conversation_id: &str,
-) -> Result<Option<Pinned>> {
-    let row = sqlx::query(
-        "select config_version, model from conversation \
-         where project_id = $1 and conversation_id = $2",
-    )
-    .bind(project_id)
-    .bind(conversation_id)
-    .fetch_optional(pool)
-    .await?;
-    row.map(|row| {
-        Ok(Pinned {
-            config_version: col(&row, "config_version")?,
-            model: col(&row, "model")?,
-        })
-    })
-    .transpose()
+) -> Result<Option<(Pinned, Vec<MessageRow>)>> {
+    let columns: Vec<String> = MESSAGE_COLUMNS
+        .split(", ")
+        .map(|column| format!("m.{column}"))
+        .collect();
+    let sql = format!(
+        "select c.config_version as pinned_version, c.model as pinned_model, {} \
+         from conversation c left join message m on m.conversation_id = c.conversation_id \
+         where c.project_id = $1 and c.conversation_id = $2 order by m.seq",
+        columns.join(", ")
+    );
+    let rows = sqlx::query(&sql)
+        .bind(project_id)
+        .bind(conversation_id)
+        .fetch_all(pool)
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let pinned = Pinned {
+        config_version: col(first, "pinned_version")?,
+        model: col(first, "pinned_model")?,
+    };
+    let mut messages = Vec::with_capacity(rows.len());
+    for row in &rows {
+        // A conversation without messages joins to one row of nulls.
+        if col::<Option<String>>(row, "message_id")?.is_some() {
+            messages.push(message_from(row)?);
+        }
+    }
+    Ok(Some((pinned, messages)))
 }
 
 /// A conversation's messages, in order.

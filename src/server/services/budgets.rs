@@ -202,7 +202,8 @@ pub async fn admit(
         smallest_nanos: 0,
         notice: None,
     };
-    let Some(budget) = db::find(pool, project_id).await? else {
+    let Some((budget, mut month)) = db::find_with_month(pool, project_id, &admission.month).await?
+    else {
         state
             .ledger
             .open(Opening {
@@ -227,10 +228,13 @@ pub async fn admit(
         .collect();
     admission.smallest_nanos = smallest_reservation(&candidates);
     let mut used = 0;
-    for _ in 0..ADMISSION_TRIES {
-        let month = db::month(pool, project_id, &admission.month)
-            .await?
-            .unwrap_or_default();
+    for tries in 1..=ADMISSION_TRIES {
+        if tries > 1 {
+            // Running answers changed the month since it was read.
+            month = db::month(pool, project_id, &admission.month)
+                .await?
+                .unwrap_or_default();
+        }
         used = month.spent_nanos + month.reserved_nanos;
         let Some(plan) = plan(&candidates, limit_nanos - used) else {
             break;

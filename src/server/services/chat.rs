@@ -366,12 +366,12 @@ async fn prepare(
     message: NewMessage,
 ) -> Result<Turn> {
     let started = Instant::now();
-    let pinned = conversations::pinned(&state.db.pool, project_id, conversation_id)
-        .await?
-        .ok_or(Error::App(AppError::NotFound))?;
+    let (pinned, stored) =
+        conversations::pinned_with_messages(&state.db.pool, project_id, conversation_id)
+            .await?
+            .ok_or(Error::App(AppError::NotFound))?;
     validate(&message, state.catalog.model(&pinned.model))?;
     let draft = llm_settings::pinned_draft(state, project_id, pinned.config_version).await?;
-    let stored = conversations::messages(&state.db.pool, conversation_id).await?;
     let mut messages = history(&draft.system_prompt, &stored)?;
     messages.push(user_message(&message.content, &message.images));
     let mut route = Route {
