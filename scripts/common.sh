@@ -7,6 +7,12 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cover/target}"
 # The wasm build has its own target dir so the two feature sets never contend.
 export COVER_WASM_TARGET_DIR="${COVER_WASM_TARGET_DIR:-$HOME/.cache/cover/target-wasm}"
 export PATH="$HOME/.cargo/bin:$PATH"
+# wasm-opt for the release bundle: the npm package `binaryen`, run by node
+# (installed by scripts/setup). Not Debian's binaryen: its wasm-opt 108 produces
+# a bundle that fails at start-up and never hydrates.
+BINARYEN_VERSION="132.0.0"
+BINARYEN_DIR="${COVER_BINARYEN_DIR:-$HOME/.cache/cover/binaryen}"
+WASM_OPT="$BINARYEN_DIR/node_modules/binaryen/bin/wasm-opt"
 # Builds here are one-shot (CI, fresh clones): incremental caches only cost disk.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
