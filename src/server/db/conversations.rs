@@ -103,18 +103,29 @@ const MESSAGE_COLUMNS: &str = "message_id, conversation_id, seq, role, content, 
 
 fn conversation_from(row: &AnyRow) -> Result<ConversationRow> {
     Ok(ConversationRow {
-        conversation_id: col(row, "conversation_id")?,
-        project_id: col(row, "project_id")?,
-        title: col(row, "title")?,
-        config_version: col(row, "config_version")?,
-        provider: col(row, "provider")?,
-        model: col(row, "model")?,
-        message_count: col(row, "message_count")?,
-        created_by: col(row, "created_by")?,
-        created_at: col(row, "created_at")?,
-        updated_at: col(row, "updated_at")?,
         cost_nanos: col(row, "cost")?,
         unpriced: col::<i64>(row, "any_unpriced")? != 0,
+        ..conversation_columns(row, "")?
+    })
+}
+
+/// A conversation's own columns (its cost left at zero), read under names
+/// that start with `prefix`.
+fn conversation_columns(row: &AnyRow, prefix: &str) -> Result<ConversationRow> {
+    let named = |column: &str| format!("{prefix}{column}");
+    Ok(ConversationRow {
+        conversation_id: col(row, &named("conversation_id"))?,
+        project_id: col(row, &named("project_id"))?,
+        title: col(row, &named("title"))?,
+        config_version: col(row, &named("config_version"))?,
+        provider: col(row, &named("provider"))?,
+        model: col(row, &named("model"))?,
+        message_count: col(row, &named("message_count"))?,
+        created_by: col(row, &named("created_by"))?,
+        created_at: col(row, &named("created_at"))?,
+        updated_at: col(row, &named("updated_at"))?,
+        cost_nanos: 0,
+        unpriced: false,
     })
 }
 
@@ -197,32 +208,30 @@ pub async fn find(
     row.as_ref().map(conversation_from).transpose()
 }
 
-/// What an answer needs of its conversation: the pinned configuration
-/// version and model. Cheaper than [`find`] (no cost sums).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pinned {
-    /// The pinned configuration version.
-    pub config_version: i64,
-    /// The pinned catalog model id.
-    pub model: String,
-}
-
-/// The pinned configuration of one conversation of a project and its
-/// messages in order, in one query (what an answer reads first).
-pub async fn pinned_with_messages(
+/// One conversation of a project with its messages in order, read in one
+/// query, so the conversation's cost (the sum of its answers') and its
+/// messages always agree, even while answers are being stored.
+pub async fn with_messages(
     pool: &AnyPool,
     project_id: &str,
     conversation_id: &str,
-) -> Result<Option<(Pinned, Vec<MessageRow>)>> {
-    let columns: Vec<String> = MESSAGE_COLUMNS
+) -> Result<Option<(ConversationRow, Vec<MessageRow>)>> {
+    // The conversation's columns under their own names: both tables have
+    // `conversation_id` and `created_at`.
+    let conversation: Vec<String> = CONVERSATION_COLUMNS
+        .split(", ")
+        .map(|column| format!("{column} as conv_{}", column.trim_start_matches("c.")))
+        .collect();
+    let messages: Vec<String> = MESSAGE_COLUMNS
         .split(", ")
         .map(|column| format!("m.{column}"))
         .collect();
     let sql = format!(
-        "select c.config_version as pinned_version, c.model as pinned_model, {} \
+        "select {}, {} \
          from conversation c left join message m on m.conversation_id = c.conversation_id \
          where c.project_id = $1 and c.conversation_id = $2 order by m.seq",
-        columns.join(", ")
+        conversation.join(", "),
+        messages.join(", ")
     );
     let rows = sqlx::query(&sql)
         .bind(project_id)
@@ -232,29 +241,18 @@ pub async fn pinned_with_messages(
     let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let pinned = Pinned {
-        config_version: col(first, "pinned_version")?,
-        model: col(first, "pinned_model")?,
-    };
+    let mut conversation = conversation_columns(first, "conv_")?;
     let mut messages = Vec::with_capacity(rows.len());
     for row in &rows {
         // A conversation without messages joins to one row of nulls.
         if col::<Option<String>>(row, "message_id")?.is_some() {
-            messages.push(message_from(row)?);
+            let message = message_from(row)?;
+            conversation.cost_nanos += message.cost_nanos;
+            conversation.unpriced |= message.unpriced;
+            messages.push(message);
         }
     }
-    Ok(Some((pinned, messages)))
-}
-
-/// A conversation's messages, in order.
-pub async fn messages(pool: &AnyPool, conversation_id: &str) -> Result<Vec<MessageRow>> {
-    let sql =
-        format!("select {MESSAGE_COLUMNS} from message where conversation_id = $1 order by seq");
-    let rows = sqlx::query(&sql)
-        .bind(conversation_id)
-        .fetch_all(pool)
-        .await?;
-    rows.iter().map(message_from).collect()
+    Ok(Some((conversation, messages)))
 }
 
 /// A question and its pending answer, stored together.

@@ -91,9 +91,8 @@ pub async fn get(
     project_id: &str,
     conversation_id: &str,
 ) -> Result<ConversationDetail> {
-    let row = find(state, project_id, conversation_id).await?;
-    let messages = conversations::messages(&state.db.pool, conversation_id)
-        .await?
+    let (row, stored) = with_messages(state, project_id, conversation_id).await?;
+    let messages = stored
         .iter()
         .map(chat_message)
         .collect::<Result<Vec<_>>>()?;
@@ -172,6 +171,17 @@ async fn find(
     conversation_id: &str,
 ) -> Result<ConversationRow> {
     conversations::find(&state.db.pool, project_id, conversation_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound.into())
+}
+
+/// A conversation of the project with its messages (404 for any other).
+async fn with_messages(
+    state: &AppState,
+    project_id: &str,
+    conversation_id: &str,
+) -> Result<(ConversationRow, Vec<MessageRow>)> {
+    conversations::with_messages(&state.db.pool, project_id, conversation_id)
         .await?
         .ok_or_else(|| AppError::NotFound.into())
 }
@@ -366,10 +376,7 @@ async fn prepare(
     message: NewMessage,
 ) -> Result<Turn> {
     let started = Instant::now();
-    let (pinned, stored) =
-        conversations::pinned_with_messages(&state.db.pool, project_id, conversation_id)
-            .await?
-            .ok_or(Error::App(AppError::NotFound))?;
+    let (pinned, stored) = with_messages(state, project_id, conversation_id).await?;
     validate(&message, state.catalog.model(&pinned.model))?;
     let draft = llm_settings::pinned_draft(state, project_id, pinned.config_version).await?;
     let mut messages = history(&draft.system_prompt, &stored)?;
