@@ -100,7 +100,7 @@ impl Generator {
                 let mut failed =
                     self.attempt(&conversation_id, &request_id, model, turn, created_at);
                 failed.success = false;
-                failed.error_class = Some("rateLimited".into());
+                failed.error_class = Some(cover::model::chat::ErrorClass::RateLimited);
                 failed.error_message = Some("429 Too Many Requests".into());
                 failed.output_tokens = 0;
                 failed.reasoning_tokens = 0;
@@ -111,7 +111,7 @@ impl Generator {
                 let mut fallback =
                     self.attempt(&conversation_id, &request_id, 2, turn, created_at + 900);
                 fallback.attempt = 2;
-                fallback.role = "fallback".into();
+                fallback.role = cover::server::llm::router::TargetRole::Fallback;
                 fallback.is_fallback = true;
                 rows.push(fallback);
             } else {
@@ -159,7 +159,7 @@ impl Generator {
             provider: provider.to_owned(),
             model: model_id.to_owned(),
             config_version: Some(1),
-            role: "primary".into(),
+            role: cover::server::llm::router::TargetRole::Primary,
             is_fallback: false,
             streamed: true,
             input_tokens: prompt - cached,

@@ -204,9 +204,10 @@ fn conversations_needed() -> usize {
 }
 
 async fn setup(data: &std::path::Path) -> Bench {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let simulator = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(simulator::serve(listener, SimulatorOptions::default()));
+    let simulator = simulator::start_on_loopback(SimulatorOptions::default())
+        .await
+        .expect("the simulator starts")
+        .url;
     let key = || Some(SecretString::from(KEY.to_owned()));
     let config = Config {
         managed_keys: ManagedKeys {

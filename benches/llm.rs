@@ -210,9 +210,10 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(simulator::serve(listener, SimulatorOptions::default()));
+        let url = simulator::start_on_loopback(SimulatorOptions::default())
+            .await
+            .expect("the simulator starts")
+            .url;
         println!("\nper-request latency against the in-process simulator (zero TTFT/zero pacing, {REQUESTS} sequential requests after {WARMUP} warm-up)");
         request_overhead(&url).await;
     });

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Every failure a caller can see. Each variant's doc names its HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum AppError {
     /// 422: a value is invalid; `field` names it (camelCase, as in the JSON).
@@ -107,6 +108,7 @@ pub enum AppError {
 
 /// One invalid field of a form or JSON body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct FieldError {
     /// The field (camelCase JSON path, e.g. `parameters.temperature`).
     pub field: String,

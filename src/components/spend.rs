@@ -3,7 +3,7 @@
 //! and the breakdown table whose spend column carries a bar.
 
 use crate::model::costs::SpendLine;
-use crate::model::money::format_usd;
+use crate::model::money::{format_usd, percent, permille};
 use leptos::prelude::*;
 
 /// The spend of a line: "$1.20"; "$1.20 + 3 unpriced" when some attempts had no
@@ -34,24 +34,6 @@ pub fn format_count(n: i64) -> String {
         out.push(digit);
     }
     out
-}
-
-/// A per-mille value as a percentage without its sign: 124 → "12.4%", −700 → "70%".
-pub fn format_permille(permille: i64) -> String {
-    let abs = permille.unsigned_abs();
-    if abs.is_multiple_of(10) {
-        format!("{}%", abs / 10)
-    } else {
-        format!("{}.{}%", abs / 10, abs % 10)
-    }
-}
-
-/// `part` in per mille of `whole` (0 when `whole` is not positive).
-pub fn permille_of(part: i64, whole: i64) -> i64 {
-    if whole <= 0 {
-        return 0;
-    }
-    (i128::from(part) * 1000 / i128::from(whole)) as i64
 }
 
 /// "N attempts used a model without a known price — not included", loudly,
@@ -103,9 +85,9 @@ pub fn SpendBars(
     let rows = lines
         .into_iter()
         .map(|line| {
-            let width = permille_of(line.cost_nanos, widest);
+            let width = permille(line.cost_nanos, widest).unwrap_or(0);
             let share = if total > 0 {
-                format_permille(permille_of(line.cost_nanos, total))
+                percent(permille(line.cost_nanos, total).unwrap_or(0))
             } else {
                 "—".into()
             };
@@ -175,9 +157,5 @@ mod tests {
         assert_eq!(format_count(999), "999");
         assert_eq!(format_count(1_248), "1,248");
         assert_eq!(format_count(-1_234_567), "-1,234,567");
-        assert_eq!(format_permille(124), "12.4%");
-        assert_eq!(format_permille(-700), "70%");
-        assert_eq!(permille_of(1, 3), 333);
-        assert_eq!(permille_of(5, 0), 0);
     }
 }

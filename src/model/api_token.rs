@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// A token, without its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApiToken {
     /// Token id (for revoking).
@@ -22,6 +23,7 @@ pub struct ApiToken {
 
 /// A token just created: the only answer that carries its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedApiToken {
     /// The token's facts.

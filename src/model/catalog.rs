@@ -6,53 +6,24 @@
 use crate::model::money::PricePerMTok;
 use serde::{Deserialize, Serialize};
 
-/// The four provider families of the spec, with the spec's ids.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderId {
-    /// Anthropic Claude (Messages API).
-    Claude,
-    /// OpenAI GPT (Chat Completions API).
-    OpenAi,
-    /// Google Gemini (Generative Language API).
-    Gemini,
-    /// Meta Llama, self-hosted (Ollama or any OpenAI-compatible server).
-    Llama,
-}
-
-impl ProviderId {
-    /// Every provider, in display order.
-    pub const ALL: [ProviderId; 4] = [
-        ProviderId::Claude,
-        ProviderId::OpenAi,
-        ProviderId::Gemini,
-        ProviderId::Llama,
-    ];
-
-    /// The spec's id (`claude`, `openai`, `gemini`, `llama`), as stored and sent.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderId::Claude => "claude",
-            ProviderId::OpenAi => "openai",
-            ProviderId::Gemini => "gemini",
-            ProviderId::Llama => "llama",
-        }
-    }
-
-    /// Parses the spec's id.
-    pub fn parse(id: &str) -> Option<ProviderId> {
-        ProviderId::ALL.into_iter().find(|p| p.as_str() == id)
-    }
-}
-
-impl std::fmt::Display for ProviderId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+crate::model::text_enum! {
+    /// The four provider families of the spec, with the spec's ids (in
+    /// display order).
+    pub enum ProviderId {
+        /// Anthropic Claude (Messages API).
+        Claude = "claude",
+        /// OpenAI GPT (Chat Completions API).
+        OpenAi = "openai",
+        /// Google Gemini (Generative Language API).
+        Gemini = "gemini",
+        /// Meta Llama, self-hosted (Ollama or any OpenAI-compatible server).
+        Llama = "llama",
     }
 }
 
 /// A provider's facts as shown on the settings and compare pages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderInfo {
     /// Spec id.
@@ -79,6 +50,7 @@ pub struct ProviderInfo {
 
 /// How quickly a model answers, relative to the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SpeedClass {
     /// The quickest tier (Haiku, mini, Flash, small Llamas).
@@ -105,6 +77,7 @@ impl SpeedClass {
 
 /// What a model can do (spec FR-005); the UI shows what is missing as unavailable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Capabilities {
     /// Text in, text out.
@@ -124,6 +97,7 @@ pub struct Capabilities {
 /// The higher price tier some models charge for long prompts (Gemini 1.5 above
 /// 128k prompt tokens: the whole request is billed at these rates).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LongContextPricing {
     /// Prompt size above which the tier applies.
@@ -138,6 +112,7 @@ pub struct LongContextPricing {
 
 /// A model's list prices, USD per one million tokens, with where they come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Pricing {
     /// Uncached input tokens.
@@ -158,6 +133,7 @@ pub struct Pricing {
 
 /// Published request and token limits at the lowest paid tier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RateLimits {
     /// Requests per minute.
@@ -174,6 +150,7 @@ pub struct RateLimits {
 
 /// One model of the catalog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ModelInfo {
     /// The exact API id sent to the provider (Cover's id for Llama).
@@ -226,6 +203,7 @@ impl ModelInfo {
 
 /// The whole catalog as served by `GET /api/llm/providers` and the pages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Catalog {
     /// The model new projects start with (spec: Claude 3.5 Sonnet).

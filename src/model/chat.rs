@@ -16,6 +16,7 @@ pub const IMAGE_MEDIA_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif"
 
 /// A conversation in the list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationSummary {
     /// Conversation id.
@@ -45,6 +46,7 @@ pub struct ConversationSummary {
 
 /// A conversation with its messages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationDetail {
     /// The summary.
@@ -56,42 +58,70 @@ pub struct ConversationDetail {
     pub messages: Vec<ChatMessage>,
 }
 
-/// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChatRole {
-    /// The person chatting.
-    User,
-    /// The model.
-    Assistant,
+crate::model::text_enum! {
+    /// Who wrote a message.
+    pub enum ChatRole {
+        /// The person chatting.
+        User = "user",
+        /// The model.
+        Assistant = "assistant",
+    }
 }
 
-/// Where an answer stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MessageStatus {
-    /// Still being generated.
-    Pending,
-    /// Answered in full.
-    Complete,
-    /// Stopped by the user (or the server shutting down); the text is partial.
-    Stopped,
-    /// Failed; `error` says why, the text (if any) is partial.
-    Error,
+crate::model::text_enum! {
+    /// Where an answer stands.
+    pub enum MessageStatus {
+        /// Still being generated.
+        Pending = "pending",
+        /// Answered in full.
+        Complete = "complete",
+        /// Stopped by the user (or the server shutting down); the text is partial.
+        Stopped = "stopped",
+        /// Failed; `error` says why, the text (if any) is partial.
+        Error = "error",
+    }
 }
 
-/// A thumbs up or down on an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Rating {
-    /// Thumbs up.
-    Up,
-    /// Thumbs down.
-    Down,
+crate::model::text_enum! {
+    /// A thumbs up or down on an answer.
+    pub enum Rating {
+        /// Thumbs up.
+        Up = "up",
+        /// Thumbs down.
+        Down = "down",
+    }
+}
+
+crate::model::text_enum! {
+    /// Why a provider call failed, as the router classes it: what drives
+    /// retries and fallbacks, and what the ledger, notices and errors name.
+    pub enum ErrorClass {
+        /// 429: retry after the provider's wait.
+        RateLimited = "rateLimited",
+        /// The account's quota or credit is exhausted.
+        QuotaExhausted = "quotaExhausted",
+        /// The provider is overloaded (e.g. Anthropic 529).
+        Overloaded = "overloaded",
+        /// 5xx, connection failures, timeouts, broken streams.
+        Transient = "transient",
+        /// The key was refused.
+        Auth = "auth",
+        /// The provider refused the request as malformed.
+        InvalidRequest = "invalidRequest",
+        /// The prompt does not fit the model's context window.
+        ContextTooLong = "contextTooLong",
+        /// The provider's safety filter refused the content.
+        ContentFiltered = "contentFiltered",
+        /// The caller went away (Stop, shutdown).
+        Cancelled = "cancelled",
+        /// A parameter out of the provider's range, caught before sending.
+        InvalidParameter = "invalidParameter",
+    }
 }
 
 /// An image attached to a message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ImageAttachment {
     /// `image/png`, `image/jpeg`, `image/gif` or `image/webp`.
@@ -102,6 +132,7 @@ pub struct ImageAttachment {
 
 /// Token counts of an answer, in the ledger's disjoint buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenUsage {
     /// Prompt tokens at the normal input rate.
@@ -120,6 +151,7 @@ pub struct TokenUsage {
 
 /// Why and how another model answered (FR-006: the user is told).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FallbackNotice {
     /// The model that failed (catalog id).
@@ -140,6 +172,7 @@ pub struct FallbackNotice {
 /// A streamed answer that broke after it had started (shown struck out, above
 /// the answer that replaced it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct InterruptedAnswer {
     /// The model whose stream broke.
@@ -154,6 +187,7 @@ pub struct InterruptedAnswer {
 
 /// The facts of one answer: who answered, what it cost, how long it took.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AnswerFacts {
     /// Provider that answered.
@@ -177,6 +211,7 @@ pub struct AnswerFacts {
 
 /// One message of a conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ChatMessage {
     /// Message id.
@@ -211,6 +246,7 @@ pub struct ChatMessage {
 
 /// What `POST …/messages` takes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewMessage {
     /// The question.
@@ -223,6 +259,7 @@ pub struct NewMessage {
 /// A finished answer: the JSON answer of `POST …/messages`, and the last event
 /// of a streamed one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ChatAnswer {
     /// The answer's message id.
@@ -257,6 +294,7 @@ pub struct ChatAnswer {
 /// One event of a streamed answer (server-sent events: the variant is the
 /// `event:` name, the fields the JSON `data:`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(tag = "event", content = "data", rename_all = "camelCase")]
 pub enum ChatEvent {
     /// The question was stored; the answer has an id.

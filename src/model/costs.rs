@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// How finely a spend series is bucketed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Granularity {
     /// One point per UTC day.
@@ -21,6 +22,7 @@ pub enum Granularity {
 
 /// Which usage a report covers (`GET /api/projects/:id/llm-usage` query).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct UsageFilter {
     /// First day included, `YYYY-MM-DD` (UTC); default: 29 days before `to`.
@@ -38,6 +40,7 @@ pub struct UsageFilter {
 
 /// Token counts in the ledger's disjoint buckets, summed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenTotals {
     /// Uncached input tokens.
@@ -54,6 +57,7 @@ pub struct TokenTotals {
 
 /// Spend and usage of one slice (a model, a provider, a project, a day).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SpendLine {
     /// What the line is about: a model id, a provider id, a project id or a
@@ -81,6 +85,7 @@ pub struct SpendLine {
 /// "If you had used …": the same token buckets re-priced at another model's
 /// prices (mockup 3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WhatIf {
     /// The other model (catalog id).
@@ -99,6 +104,7 @@ pub struct WhatIf {
 
 /// A model to switch to for the project's use case, with the saving.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CostRecommendation {
     /// The recommended model (catalog id).
@@ -113,16 +119,18 @@ pub struct CostRecommendation {
 
 /// An optimisation suggestion computed from the data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Suggestion {
-    /// A stable id (`promptCaching`, `cheaperOutput`, `trimHistory`, …).
-    pub kind: String,
+    /// Which optimisation it proposes.
+    pub kind: SuggestionKind,
     /// What to do and why, with the figures.
     pub message: String,
 }
 
 /// Month-end spend projected from the month so far (AC-005).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Projection {
     /// The month, `YYYY-MM`.
@@ -139,6 +147,7 @@ pub struct Projection {
 
 /// A project's monthly budget and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BudgetStatus {
     /// The monthly limit in nano-dollars; `None` = no budget.
@@ -149,19 +158,59 @@ pub struct BudgetStatus {
     pub webhook_url: Option<String>,
     /// Alert thresholds reached this month (50, 80, 100).
     pub alerts_fired: Vec<u8>,
-    /// What happens now: `ok`, `downgraded` (a cheaper model answers),
-    /// `capped` (max tokens capped), `blocked` (paid models refused).
-    pub state: String,
+    /// What the budget does to answers now.
+    pub state: BudgetState,
+}
+
+crate::model::text_enum! {
+    /// What a project's budget does to new answers now.
+    pub enum BudgetState {
+        /// Nothing: answers run as configured.
+        Ok = "ok",
+        /// A cheaper model of the chain answers.
+        Downgraded = "downgraded",
+        /// Answers are shortened (max tokens capped).
+        Capped = "capped",
+        /// Paid models are refused.
+        Blocked = "blocked",
+    }
+}
+
+crate::model::text_enum! {
+    /// What an in-app notification is about.
+    pub enum NotificationKind {
+        /// Half the monthly budget is spent.
+        Budget50 = "budget50",
+        /// 80 % of the monthly budget is spent.
+        Budget80 = "budget80",
+        /// The monthly budget is used up.
+        Budget100 = "budget100",
+    }
+}
+
+crate::model::text_enum! {
+    /// Which optimisation a cost suggestion proposes.
+    pub enum SuggestionKind {
+        /// Cache the long, repeated system prompt.
+        PromptCaching = "promptCaching",
+        /// Move to a model with cheaper output.
+        CheaperOutput = "cheaperOutput",
+        /// Shorten prompts above the long-context tier.
+        TrimLongPrompts = "trimLongPrompts",
+        /// The primary fails often: check its key or provider.
+        CheckPrimary = "checkPrimary",
+    }
 }
 
 /// An in-app notification (budget alerts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     /// Id.
     pub id: String,
-    /// `budget50`, `budget80`, `budget100`.
-    pub kind: String,
+    /// What it is about.
+    pub kind: NotificationKind,
     /// The text shown.
     pub message: String,
     /// When (RFC 3339).
@@ -173,6 +222,7 @@ pub struct Notification {
 /// A project's cost analysis for a period: the cost page and
 /// `GET /api/projects/:id/llm-usage`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CostReport {
     /// First day covered (`YYYY-MM-DD`).
@@ -209,6 +259,7 @@ pub struct CostReport {
 
 /// One expensive conversation (admin dashboard).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationCost {
     /// Conversation id.
@@ -227,6 +278,7 @@ pub struct ConversationCost {
 
 /// Spend across the workspace (admin dashboard, `GET /api/admin/llm-usage`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceCosts {
     /// First day covered.
@@ -249,6 +301,7 @@ pub struct WorkspaceCosts {
 
 /// `POST /api/llm/compare`: one sample conversation for several models.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CompareRequest {
     /// The project whose keys and parameters are used.
@@ -264,6 +317,7 @@ pub struct CompareRequest {
 
 /// One model's answer to the sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CompareResult {
     /// Model id.

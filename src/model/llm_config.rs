@@ -6,57 +6,33 @@ use crate::model::catalog::ProviderId;
 use crate::model::parameters::Parameters;
 use serde::{Deserialize, Serialize};
 
-/// Where the provider key comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum KeySource {
-    /// Cover's own key for the provider (from the server's environment).
-    #[default]
-    Managed,
-    /// The project's own key ("bring your own key"), stored encrypted.
-    Byok,
-}
-
-impl KeySource {
-    /// The stored value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeySource::Managed => "managed",
-            KeySource::Byok => "byok",
-        }
+crate::model::text_enum! {
+    /// Where the provider key comes from.
+    #[derive(Default)]
+    pub enum KeySource {
+        /// Cover's own key for the provider (from the server's environment).
+        #[default]
+        Managed = "managed",
+        /// The project's own key ("bring your own key"), stored encrypted.
+        Byok = "byok",
     }
 }
 
-/// How a self-hosted Llama server is spoken to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub enum LlamaFlavour {
-    /// Ollama's native `/api/chat` (NDJSON).
-    #[default]
-    Ollama,
-    /// Any OpenAI-compatible server (llama.cpp, vLLM, Ollama `/v1`).
-    OpenAiCompatible,
-}
-
-impl LlamaFlavour {
-    /// The stored value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LlamaFlavour::Ollama => "ollama",
-            LlamaFlavour::OpenAiCompatible => "openAiCompatible",
-        }
-    }
-
-    /// Parses the stored value.
-    pub fn parse(value: &str) -> Option<LlamaFlavour> {
-        [LlamaFlavour::Ollama, LlamaFlavour::OpenAiCompatible]
-            .into_iter()
-            .find(|f| f.as_str() == value)
+crate::model::text_enum! {
+    /// How a self-hosted Llama server is spoken to.
+    #[derive(Default)]
+    pub enum LlamaFlavour {
+        /// Ollama's native `/api/chat` (NDJSON).
+        #[default]
+        Ollama = "ollama",
+        /// Any OpenAI-compatible server (llama.cpp, vLLM, Ollama `/v1`).
+        OpenAiCompatible = "openAiCompatible",
     }
 }
 
 /// What to do when the primary provider fails (spec `fallbackConfig`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FallbackConfig {
     /// Whether to fall back at all.
@@ -76,6 +52,7 @@ pub const MAX_SYSTEM_PROMPT_CHARS: usize = 20_000;
 
 /// One saved version of a project's configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LlmConfig {
     /// The project.
@@ -108,6 +85,7 @@ pub struct LlmConfig {
 /// their value. `apiKey` is write-only: validated with the provider, encrypted,
 /// and never returned.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LlmConfigPatch {
     /// New provider; the model defaults to the provider's default model.
@@ -132,6 +110,7 @@ pub struct LlmConfigPatch {
 
 /// The answer of a key check (`POST /api/llm/providers/:id/validate`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct KeyCheck {
     /// Whether the provider accepted the key.

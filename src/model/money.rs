@@ -43,6 +43,20 @@ impl<'de> Deserialize<'de> for PricePerMTok {
     }
 }
 
+#[cfg(feature = "ssr")]
+impl schemars::JsonSchema for PricePerMTok {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PricePerMTok".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "US dollars per one million tokens, as an exact decimal (e.g. \"0.01875\")"
+        })
+    }
+}
+
 /// Parses "3", "3.75" or "0.01875" (US dollars) into nano-dollars, exactly.
 pub fn parse_usd_nanos(text: &str) -> Result<i64, String> {
     let text = text.trim();
@@ -91,6 +105,40 @@ pub fn format_usd(nanos: i64) -> String {
     }
 }
 
+/// `numerator / denominator` rounded half away from zero; `None` for 0 (or
+/// when the quotient does not fit).
+pub fn rounded_div(numerator: i64, denominator: i64) -> Option<i64> {
+    if denominator == 0 {
+        return None;
+    }
+    let (n, d) = (i128::from(numerator), i128::from(denominator));
+    let half = d.abs() / 2;
+    let rounded = if (n < 0) == (d < 0) {
+        (n.abs() + half) / d.abs()
+    } else {
+        -((n.abs() + half) / d.abs())
+    };
+    i64::try_from(rounded).ok()
+}
+
+/// `part` in per mille of `whole`, rounded half away from zero; `None` when
+/// `whole` is 0. The one share function of the pages and the reports.
+pub fn permille(part: i64, whole: i64) -> Option<i64> {
+    rounded_div(part.checked_mul(1000)?, whole)
+}
+
+/// Per mille as a percentage, one decimal when there is one, as the mockups
+/// show shares: 124 → "12.4%", 700 → "70%", -25 → "-2.5%".
+pub fn percent(permille: i64) -> String {
+    let sign = if permille < 0 { "-" } else { "" };
+    let abs = permille.unsigned_abs();
+    if abs.is_multiple_of(10) {
+        format!("{sign}{}%", abs / 10)
+    } else {
+        format!("{sign}{}.{}%", abs / 10, abs % 10)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +172,16 @@ mod tests {
         let price: PricePerMTok = serde_json::from_str("\"0.075\"").unwrap();
         assert_eq!(price.nanos(), 75_000_000);
         assert_eq!(serde_json::to_string(&price).unwrap(), "\"0.075\"");
+    }
+
+    #[test]
+    fn shares_round_half_away_from_zero() {
+        assert_eq!(permille(1, 3), Some(333));
+        assert_eq!(permille(2, 3), Some(667));
+        assert_eq!(permille(-2, 3), Some(-667));
+        assert_eq!(permille(1, 0), None);
+        assert_eq!(percent(124), "12.4%");
+        assert_eq!(percent(-700), "-70%");
+        assert_eq!(percent(-25), "-2.5%");
     }
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A Gemini safety setting (category + threshold), validated against the API enums.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SafetySetting {
     /// e.g. `HARM_CATEGORY_HARASSMENT`.
@@ -18,6 +19,7 @@ pub struct SafetySetting {
 
 /// Sampling and output parameters; each provider accepts a subset (see `params`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Parameters {
     /// Sampling temperature (Claude 0–1, OpenAI/Gemini 0–2).
@@ -51,6 +53,7 @@ pub struct Parameters {
 
 /// Facts about the model that validation needs; fed by the catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ModelLimits {
     /// Largest `maxTokens` the model accepts.
@@ -70,6 +73,7 @@ impl From<&ModelInfo> for ModelLimits {
 
 /// One invalid parameter: its camelCase field name and a message with the allowed range.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ParamError {
     /// camelCase field name, e.g. `temperature`.
     pub field: String,

@@ -63,6 +63,7 @@ pub fn cost_on(model: Option<&ModelInfo>, usage: &TokenUsage, day: &str) -> Cost
 /// What an admin says a self-hosted model costs from `effective_date`: per hour
 /// of answer time (GPU time) and/or per 1M tokens (prompt and output alike).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct InternalRate {
     /// The self-hosted model (catalog id).

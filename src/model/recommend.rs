@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// A recommended model and why, in one line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Recommendation {
     /// The model id.

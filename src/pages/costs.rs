@@ -17,16 +17,14 @@ use crate::api::costs::get_cost_report;
 use crate::api::settings::SelectModel;
 use crate::components::error_notice::{action_error, ErrorNotice};
 use crate::components::period::{use_period, PeriodPicker};
-use crate::components::spend::{
-    format_count, format_permille, permille_of, spend_text, SpendBars, UnpricedWarning,
-};
+use crate::components::spend::{format_count, spend_text, SpendBars, UnpricedWarning};
 use crate::components::spend_chart::SpendChart;
 use crate::error::AppError;
 use crate::model::costs::{
-    BudgetStatus, CostRecommendation, CostReport, Granularity, Notification, Projection, SpendLine,
-    Suggestion, WhatIf,
+    BudgetState, BudgetStatus, CostRecommendation, CostReport, Granularity, Notification,
+    Projection, SpendLine, Suggestion, WhatIf,
 };
-use crate::model::money::{format_decimal, format_usd};
+use crate::model::money::{format_decimal, format_usd, percent, permille};
 use crate::pages::project::use_project_id;
 use leptos::prelude::*;
 
@@ -235,8 +233,8 @@ fn difference_text(permille: Option<i64>) -> String {
     match permille {
         None => "no comparison".into(),
         Some(0) => "same cost".into(),
-        Some(p) if p > 0 => format!("+{} more expensive", format_permille(p)),
-        Some(p) => format!("−{} cheaper", format_permille(p)),
+        Some(p) if p > 0 => format!("+{} more expensive", percent(p)),
+        Some(p) => format!("−{} cheaper", percent(-p)),
     }
 }
 
@@ -379,7 +377,7 @@ fn TokenAnalytics(by_model: Vec<SpendLine>, total: SpendLine) -> impl IntoView {
             <p class="muted" data-test="token-cache-share">
                 {format!(
                     "{} of input tokens were read from a prompt cache.",
-                    format_permille(permille_of(t.cache_read_tokens, all_input))
+                    percent(permille(t.cache_read_tokens, all_input).unwrap_or(0))
                 )}
             </p>
         }
@@ -422,7 +420,7 @@ fn SuggestionList(suggestions: Vec<Suggestion>) -> impl IntoView {
         <ul class="suggestions" data-test="suggestions">
             {suggestions
                 .into_iter()
-                .map(|s| view! { <li data-test="suggestion" data-kind=s.kind>{s.message}</li> })
+                .map(|s| view! { <li data-test="suggestion" data-kind=s.kind.as_str()>{s.message}</li> })
                 .collect_view()}
         </ul>
     }
@@ -442,8 +440,8 @@ fn ProjectionView(projection: Projection, budget: BudgetStatus) -> impl IntoView
     );
     let meter = match budget.limit_nanos {
         Some(limit) if limit > 0 => {
-            let spent = permille_of(budget.spent_nanos, limit);
-            let projected = permille_of(projection.projected_nanos, limit);
+            let spent = permille(budget.spent_nanos, limit).unwrap_or(0);
+            let projected = permille(projection.projected_nanos, limit).unwrap_or(0);
             let width = |permille: i64| {
                 let p = permille.clamp(0, 1000);
                 format!("{}.{}%", p / 10, p % 10)
@@ -452,9 +450,9 @@ fn ProjectionView(projection: Projection, budget: BudgetStatus) -> impl IntoView
                 "{} of the {} budget spent ({}); projected {} ({}).",
                 format_usd(budget.spent_nanos),
                 format_usd(limit),
-                format_permille(spent),
+                percent(spent),
                 format_usd(projection.projected_nanos),
-                format_permille(projected)
+                percent(projected)
             );
             let over = (projection.projected_nanos > limit).then(|| {
                 view! {
@@ -495,18 +493,17 @@ fn budget_text(budget: &BudgetStatus) -> String {
     let Some(limit) = budget.limit_nanos else {
         return "No monthly budget is set: set one to get alerts at 50%, 80% and 100%.".into();
     };
-    let state = match budget.state.as_str() {
-        "ok" => "within budget".to_owned(),
-        "downgraded" => "budget reached: a cheaper model answers new questions".to_owned(),
-        "capped" => "near the limit: answers are shortened (max tokens capped)".to_owned(),
-        "blocked" => "budget spent: paid models are refused until next month".to_owned(),
-        other => other.to_owned(),
+    let state = match budget.state {
+        BudgetState::Ok => "within budget",
+        BudgetState::Downgraded => "budget reached: a cheaper model answers new questions",
+        BudgetState::Capped => "near the limit: answers are shortened (max tokens capped)",
+        BudgetState::Blocked => "budget spent: paid models are refused until next month",
     };
     let mut text = format!(
         "Monthly budget {}: {} spent this month ({}) — {state}.",
         format_usd(limit),
         format_usd(budget.spent_nanos),
-        format_permille(permille_of(budget.spent_nanos, limit))
+        percent(permille(budget.spent_nanos, limit).unwrap_or(0))
     );
     if !budget.alerts_fired.is_empty() {
         let fired: Vec<String> = budget
@@ -571,7 +568,7 @@ fn BudgetForm(
         })
     };
     view! {
-        <p data-test="budget-status" data-state=budget.state.clone()>{budget_text(&budget)}</p>
+        <p data-test="budget-status" data-state=budget.state.as_str()>{budget_text(&budget)}</p>
         <ActionForm action=save attr:class="budget-form" attr:data-test="budget-form">
             <input type="hidden" name="project_id" value=project_id/>
             <div class="field">
@@ -614,7 +611,7 @@ fn NotificationList(
         .into_iter()
         .map(|n| {
             view! {
-                <li data-test="notification" data-kind=n.kind data-read=n.read.to_string() class:unread=!n.read>
+                <li data-test="notification" data-kind=n.kind.as_str() data-read=n.read.to_string() class:unread=!n.read>
                     <time datetime=n.created_at.clone()>{n.created_at.clone()}</time>
                     " "
                     {n.message}
@@ -682,7 +679,7 @@ mod tests {
             spent_nanos: 1_000_000_000,
             webhook_url: None,
             alerts_fired: Vec::new(),
-            state: "ok".into(),
+            state: BudgetState::Ok,
         };
         assert!(budget_text(&budget).starts_with("No monthly budget is set"));
         budget.limit_nanos = Some(4_000_000_000);

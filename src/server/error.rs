@@ -57,17 +57,31 @@ impl IntoResponse for Error {
     }
 }
 
+/// The body of every JSON API error: the error itself (its `code` and
+/// fields), its message, and the field it is about, if any.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorBody {
+    /// The error, tagged by `code`.
+    pub error: AppError,
+    /// What happened and what to do, in words.
+    pub message: String,
+    /// The field it is about (camelCase JSON path), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let message = self.to_string();
-        let mut body = serde_json::json!({ "error": self, "message": message });
-        if let Some(field) = self.field() {
-            body["field"] = field.into();
-        }
+        let retry_after = self.retry_after();
+        let body = ErrorBody {
+            message: self.to_string(),
+            field: self.field().map(str::to_owned),
+            error: self,
+        };
         let mut response = (status, axum::Json(body)).into_response();
-        if let Some(secs) = self.retry_after() {
+        if let Some(secs) = retry_after {
             if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }

@@ -260,6 +260,24 @@ pub async fn serve(
     serve_router(listener, router(opts)).await
 }
 
+/// A simulator serving on a loopback port of this process.
+pub struct LoopbackSimulator {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// Counters the simulator updates.
+    pub stats: Arc<SimStats>,
+}
+
+/// Starts the simulator on a free loopback port in the current tokio runtime:
+/// the one launcher of the tests, the benches and the adapter testkit.
+pub async fn start_on_loopback(opts: SimulatorOptions) -> std::io::Result<LoopbackSimulator> {
+    let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (router, stats) = router_with_stats(opts);
+    tokio::spawn(serve_router(listener, router));
+    Ok(LoopbackSimulator { url, stats })
+}
+
 /// Serves a simulator router (e.g. from [`router_with_stats`]) with `TCP_NODELAY`, so each
 /// streamed frame leaves at once, as it does from the real providers.
 pub async fn serve_router(

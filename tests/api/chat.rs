@@ -124,6 +124,16 @@ async fn ledger_count(app: &TestApp) -> i64 {
         .unwrap()
 }
 
+/// The log lines of answers in `project` (its span names it), joined.
+fn logs_of(project: &str) -> String {
+    let marker = format!("project={project}");
+    crate::helpers::captured_logs()
+        .lines()
+        .filter(|line| line.contains(&marker))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Schedules a simulator fault for every request to `model` until cleared.
 async fn fail_model(app: &TestApp, model: &str, fault: &str) {
     let response = crate::helpers::new_client()
@@ -365,6 +375,16 @@ async fn without_fallback_a_failure_is_a_clear_502_and_the_question_is_kept() {
     let rows = attempts(&app, message_id).await;
     assert_eq!(rows.len(), 3, "three attempts, no fallback: {rows:?}");
     assert!(rows.iter().all(|r| !r.success && r.provider == "claude"));
+    let logged = logs_of(&project);
+    assert_eq!(
+        logged.matches("retrying the same model").count(),
+        2,
+        "each retry is logged in the answer's span: {logged}"
+    );
+    assert!(
+        logged.contains("no model of the chain could answer"),
+        "{logged}"
+    );
 
     let detail: Value = app
         .get(&format!("/api/projects/{project}/conversations/{id}"))
@@ -885,6 +905,14 @@ async fn an_open_circuit_skips_the_failing_provider_without_calling_it() {
     let rows = attempts(&app, answer["messageId"].as_str().unwrap()).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].provider, "openai");
+    let logged = logs_of(&project);
+    assert!(
+        logged.contains(&format!(
+            "switching to the next model of the chain from={SONNET} to=gpt-4o-mini"
+        )),
+        "each switch is logged: {logged}"
+    );
+    assert_eq!(logged.matches("circuit opened").count(), 1, "{logged}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

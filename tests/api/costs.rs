@@ -114,7 +114,7 @@ fn usage_row(project: &str, model: &str, provider: &str, created_at: i64) -> Usa
         provider: provider.to_owned(),
         model: model.to_owned(),
         config_version: None,
-        role: "primary".into(),
+        role: cover::server::llm::router::TargetRole::Primary,
         is_fallback: false,
         streamed: false,
         input_tokens: 1_000,

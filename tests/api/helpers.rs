@@ -131,19 +131,14 @@ pub const GOOD_KEY: &str = "sk-ant-api03-test-key-abcdefghk4j2";
 /// Starts the provider simulator on port 0 with `options`; it accepts only
 /// [`GOOD_KEY`].
 pub async fn spawn_simulator(options: SimulatorOptions) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind simulator");
-    let url = format!(
-        "http://{}",
-        listener.local_addr().expect("simulator address")
-    );
     let options = SimulatorOptions {
         accept_key: Some(GOOD_KEY.to_owned()),
         ..options
     };
-    tokio::spawn(simulator::serve(listener, options));
-    url
+    simulator::start_on_loopback(options)
+        .await
+        .expect("the simulator starts")
+        .url
 }
 
 /// Everything the application logged during this test binary (all levels):

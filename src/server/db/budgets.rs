@@ -2,7 +2,8 @@
 //! month's money is one conditional statement, so concurrent answers on one or
 //! many app servers can neither overspend a budget nor fire an alert twice.
 
-use crate::server::db::{col, Placeholders};
+use crate::model::costs::NotificationKind;
+use crate::server::db::{col, parsed, Placeholders};
 use crate::server::error::Result;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool};
@@ -70,9 +71,13 @@ impl Threshold {
         }
     }
 
-    /// The notification kind it leaves (`budget50`, …).
-    pub fn kind(self) -> String {
-        format!("budget{}", self.percent())
+    /// The notification it leaves.
+    pub fn kind(self) -> NotificationKind {
+        match self {
+            Threshold::Half => NotificationKind::Budget50,
+            Threshold::FourFifths => NotificationKind::Budget80,
+            Threshold::Full => NotificationKind::Budget100,
+        }
     }
 
     fn column(self) -> &'static str {
@@ -91,8 +96,8 @@ pub struct NotificationRow {
     pub notification_id: String,
     /// Its project.
     pub project_id: String,
-    /// `budget50`, `budget80` or `budget100`.
-    pub kind: String,
+    /// What it is about.
+    pub kind: NotificationKind,
     /// The text shown.
     pub message: String,
     /// Unix ms.
@@ -467,7 +472,7 @@ pub async fn fire_alert(
     )
     .bind(&notification.notification_id)
     .bind(&notification.project_id)
-    .bind(&notification.kind)
+    .bind(notification.kind.as_str())
     .bind(&notification.message)
     .bind(notification.created_at)
     .bind(notification.read_at)
@@ -498,7 +503,7 @@ pub async fn notifications(
             Ok(NotificationRow {
                 notification_id: col(row, "notification_id")?,
                 project_id: col(row, "project_id")?,
-                kind: col(row, "kind")?,
+                kind: parsed(row, "kind", NotificationKind::parse)?,
                 message: col(row, "message")?,
                 created_at: col(row, "created_at")?,
                 read_at: col(row, "read_at")?,

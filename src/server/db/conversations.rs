@@ -4,7 +4,8 @@
 //! collide on either engine.
 
 use crate::error::AppError;
-use crate::server::db::{col, Placeholders};
+use crate::model::chat::{ChatRole, MessageStatus, Rating};
+use crate::server::db::{col, parsed, parsed_optional, Placeholders};
 use crate::server::error::{Error, Result};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool};
@@ -48,14 +49,14 @@ pub struct MessageRow {
     pub conversation_id: String,
     /// Position in the conversation (1, 2, …).
     pub seq: i64,
-    /// `user` or `assistant`.
-    pub role: String,
+    /// Who wrote it.
+    pub role: ChatRole,
     /// Text.
     pub content: String,
     /// JSON images (questions).
     pub images: Option<String>,
-    /// `pending`, `complete`, `stopped` or `error`.
-    pub status: String,
+    /// Where it stands.
+    pub status: MessageStatus,
     /// JSON `AnswerFacts`.
     pub facts: Option<String>,
     /// JSON `FallbackNotice`.
@@ -68,8 +69,8 @@ pub struct MessageRow {
     pub cost_nanos: i64,
     /// Some attempt used an unpriced model.
     pub unpriced: bool,
-    /// `up` or `down`.
-    pub rating: Option<String>,
+    /// The thumbs up or down on an answer.
+    pub rating: Option<Rating>,
     /// Unix ms.
     pub created_at: i64,
 }
@@ -77,8 +78,8 @@ pub struct MessageRow {
 /// How an answer ended, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnswerUpdate {
-    /// `complete`, `stopped` or `error`.
-    pub status: &'static str,
+    /// How it ended.
+    pub status: MessageStatus,
     /// Final (or partial) text.
     pub content: String,
     /// JSON `AnswerFacts`.
@@ -134,17 +135,17 @@ fn message_from(row: &AnyRow) -> Result<MessageRow> {
         message_id: col(row, "message_id")?,
         conversation_id: col(row, "conversation_id")?,
         seq: col(row, "seq")?,
-        role: col(row, "role")?,
+        role: parsed(row, "role", ChatRole::parse)?,
         content: col(row, "content")?,
         images: col(row, "images")?,
-        status: col(row, "status")?,
+        status: parsed(row, "status", MessageStatus::parse)?,
         facts: col(row, "facts")?,
         fallback: col(row, "fallback")?,
         interrupted: col(row, "interrupted")?,
         error: col(row, "error")?,
         cost_nanos: col(row, "cost_nanos")?,
         unpriced: col::<i64>(row, "unpriced")? != 0,
-        rating: col(row, "rating")?,
+        rating: parsed_optional(row, "rating", Rating::parse)?,
         created_at: col(row, "created_at")?,
     })
 }
@@ -345,19 +346,19 @@ pub async fn insert_exchanges(
         messages.push((
             question.message_id.as_str(),
             *seq,
-            "user",
+            ChatRole::User,
             question.content.as_str(),
             question.images.as_deref(),
-            "complete",
+            MessageStatus::Complete,
             question,
         ));
         messages.push((
             exchange.answer_id.as_str(),
             *seq + 1,
-            "assistant",
+            ChatRole::Assistant,
             "",
             None,
-            "pending",
+            MessageStatus::Pending,
             question,
         ));
         *seq += 2;
@@ -374,10 +375,10 @@ pub async fn insert_exchanges(
                 q.bind(*id)
                     .bind(&question.conversation_id)
                     .bind(*seq)
-                    .bind(*role)
+                    .bind(role.as_str())
                     .bind(*content)
                     .bind(*images)
-                    .bind(*status)
+                    .bind(status.as_str())
                     .bind(question.created_at)
                     .bind(question.created_at)
             },
@@ -432,7 +433,7 @@ pub async fn finish_answers(
         );
         let query = chunk.iter().fold(sqlx::query(&sql), |q, (id, update)| {
             q.bind(*id)
-                .bind(update.status)
+                .bind(update.status.as_str())
                 .bind(&update.content)
                 .bind(&update.facts)
                 .bind(&update.fallback)
@@ -452,7 +453,7 @@ pub async fn rate(
     pool: &AnyPool,
     conversation_id: &str,
     message_id: &str,
-    rating: Option<&str>,
+    rating: Option<Rating>,
 ) -> Result<bool> {
     let done = sqlx::query(
         "update message set rating = $3 \
@@ -460,7 +461,7 @@ pub async fn rate(
     )
     .bind(conversation_id)
     .bind(message_id)
-    .bind(rating)
+    .bind(rating.map(Rating::as_str))
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)

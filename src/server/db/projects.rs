@@ -2,7 +2,7 @@
 
 use crate::model::account::{ProjectRole, UseCase};
 use crate::server::db::llm_configs::{self, ConfigRow};
-use crate::server::db::{col, now_ms};
+use crate::server::db::{col, now_ms, parsed, parsed_optional};
 use crate::server::error::Result;
 use sqlx::any::AnyRow;
 use sqlx::AnyPool;
@@ -23,17 +23,12 @@ pub struct ProjectRecord {
 }
 
 fn from_row(row: &AnyRow) -> Result<ProjectRecord> {
-    let use_case: String = col(row, "use_case")?;
-    let member_role: Option<String> = col(row, "member_role")?;
     Ok(ProjectRecord {
         project_id: col(row, "project_id")?,
         name: col(row, "name")?,
-        use_case: UseCase::parse(&use_case).unwrap_or(UseCase::Other),
+        use_case: parsed(row, "use_case", UseCase::parse)?,
         created_at: col(row, "created_at")?,
-        member_role: member_role.map(|role| match role.as_str() {
-            "owner" => ProjectRole::Owner,
-            _ => ProjectRole::Member,
-        }),
+        member_role: parsed_optional(row, "member_role", ProjectRole::parse)?,
     })
 }
 

@@ -1,7 +1,7 @@
 //! The `app_user` table.
 
 use crate::model::account::WorkspaceRole;
-use crate::server::db::{col, now_ms};
+use crate::server::db::{col, now_ms, parsed};
 use crate::server::error::{Error, Result};
 use sqlx::any::AnyRow;
 use sqlx::AnyPool;
@@ -22,15 +22,11 @@ pub struct UserRecord {
 }
 
 fn from_row(row: &AnyRow) -> Result<UserRecord> {
-    let role: String = col(row, "role")?;
     Ok(UserRecord {
         user_id: col(row, "user_id")?,
         email: col(row, "email")?,
         password_hash: col(row, "password_hash")?,
-        role: match role.as_str() {
-            "admin" => WorkspaceRole::Admin,
-            _ => WorkspaceRole::Member,
-        },
+        role: parsed(row, "role", WorkspaceRole::parse)?,
         created_at: col(row, "created_at")?,
     })
 }

@@ -7,7 +7,7 @@ use crate::model::chat::TokenUsage;
 use crate::model::pricing::{attempt_cost, Cost, InternalRate};
 use crate::server::ledger::rows::UsageRow;
 use crate::server::llm::router::{AttemptRecord, TargetRole};
-use crate::server::llm::Usage;
+use crate::server::llm::{LlmError, Usage};
 use std::time::Duration;
 
 /// What the attempts of one request were for.
@@ -44,15 +44,6 @@ pub fn millis(duration: Duration) -> i64 {
 
 fn tokens(count: u64) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
-}
-
-/// The ledger name of a target role.
-pub fn role_name(role: TargetRole) -> &'static str {
-    match role {
-        TargetRole::Primary => "primary",
-        TargetRole::Fallback => "fallback",
-        TargetRole::Degraded => "degraded",
-    }
 }
 
 impl UsageContext {
@@ -96,7 +87,7 @@ impl UsageContext {
             provider: attempt.provider.as_str().to_owned(),
             model: attempt.model.clone(),
             config_version: self.config_version,
-            role: role_name(attempt.role).to_owned(),
+            role: attempt.role,
             is_fallback: attempt.role != TargetRole::Primary,
             streamed: attempt.streamed,
             input_tokens: tokens(usage.input_tokens),
@@ -111,7 +102,7 @@ impl UsageContext {
             latency_ms: millis(attempt.latency),
             ttft_ms: attempt.ttft.map(millis),
             success: attempt.error.is_none(),
-            error_class: attempt.error.as_ref().map(|e| e.class().to_owned()),
+            error_class: attempt.error.as_ref().map(LlmError::class),
             error_message: attempt.error.as_ref().map(|e| e.message.clone()),
             created_at: attempt
                 .started_at

@@ -2,8 +2,10 @@
 //! Rows are only ever inserted (by the ledger writer, in batches), each batch
 //! together with its additions to the rollups and the budget months.
 
-use crate::server::db::{col, Placeholders};
+use crate::model::chat::ErrorClass;
+use crate::server::db::{col, parsed, parsed_optional, Placeholders};
 use crate::server::error::Result;
+use crate::server::llm::router::TargetRole;
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use std::collections::HashSet;
@@ -29,8 +31,8 @@ pub struct UsageRow {
     pub model: String,
     /// The configuration version the request ran under.
     pub config_version: Option<i64>,
-    /// `primary`, `fallback` or `degraded`.
-    pub role: String,
+    /// Why the model was tried.
+    pub role: TargetRole,
     /// True for any target but the primary (AC-006: tracked separately).
     pub is_fallback: bool,
     /// Whether the attempt streamed.
@@ -59,8 +61,8 @@ pub struct UsageRow {
     pub ttft_ms: Option<i64>,
     /// Whether the attempt produced the answer.
     pub success: bool,
-    /// Error class (camelCase, e.g. `rateLimited`, `cancelled`).
-    pub error_class: Option<String>,
+    /// Why the attempt failed.
+    pub error_class: Option<ErrorClass>,
     /// Error message.
     pub error_message: Option<String>,
     /// When the attempt started (Unix ms).
@@ -118,7 +120,7 @@ pub fn from_row(row: &AnyRow) -> Result<UsageRow> {
         provider: col(row, "provider")?,
         model: col(row, "model")?,
         config_version: col(row, "config_version")?,
-        role: col(row, "role")?,
+        role: parsed(row, "role", TargetRole::parse)?,
         is_fallback: flag("is_fallback")?,
         streamed: flag("streamed")?,
         input_tokens: col(row, "input_tokens")?,
@@ -133,7 +135,7 @@ pub fn from_row(row: &AnyRow) -> Result<UsageRow> {
         latency_ms: col(row, "latency_ms")?,
         ttft_ms: col(row, "ttft_ms")?,
         success: flag("success")?,
-        error_class: col(row, "error_class")?,
+        error_class: parsed_optional(row, "error_class", ErrorClass::parse)?,
         error_message: col(row, "error_message")?,
         created_at: col(row, "created_at")?,
     })
@@ -179,7 +181,7 @@ async fn insert_statement(conn: &mut AnyConnection, rows: &[UsageRow]) -> Result
             .bind(&row.provider)
             .bind(&row.model)
             .bind(row.config_version)
-            .bind(&row.role)
+            .bind(row.role.as_str())
             .bind(flag(row.is_fallback))
             .bind(flag(row.streamed))
             .bind(row.input_tokens)
@@ -194,7 +196,7 @@ async fn insert_statement(conn: &mut AnyConnection, rows: &[UsageRow]) -> Result
             .bind(row.latency_ms)
             .bind(row.ttft_ms)
             .bind(flag(row.success))
-            .bind(&row.error_class)
+            .bind(row.error_class.map(ErrorClass::as_str))
             .bind(&row.error_message)
             .bind(row.created_at);
     }

@@ -11,6 +11,7 @@ use reqwest::header::HeaderMap;
 use serde::Serialize;
 
 use super::ProviderId;
+use crate::model::chat::ErrorClass;
 
 /// What kind of failure happened; drives retry and fallback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -116,18 +117,18 @@ impl LlmError {
     }
 
     /// The class as the API and the ledger name it (`rateLimited`, `auth`, …).
-    pub fn class(&self) -> &'static str {
+    pub fn class(&self) -> ErrorClass {
         match self.kind {
-            ErrorKind::RateLimited { .. } => "rateLimited",
-            ErrorKind::QuotaExhausted => "quotaExhausted",
-            ErrorKind::Overloaded { .. } => "overloaded",
-            ErrorKind::Transient => "transient",
-            ErrorKind::Auth => "auth",
-            ErrorKind::InvalidRequest => "invalidRequest",
-            ErrorKind::ContextTooLong => "contextTooLong",
-            ErrorKind::ContentFiltered => "contentFiltered",
-            ErrorKind::Cancelled => "cancelled",
-            ErrorKind::InvalidParameter { .. } => "invalidParameter",
+            ErrorKind::RateLimited { .. } => ErrorClass::RateLimited,
+            ErrorKind::QuotaExhausted => ErrorClass::QuotaExhausted,
+            ErrorKind::Overloaded { .. } => ErrorClass::Overloaded,
+            ErrorKind::Transient => ErrorClass::Transient,
+            ErrorKind::Auth => ErrorClass::Auth,
+            ErrorKind::InvalidRequest => ErrorClass::InvalidRequest,
+            ErrorKind::ContextTooLong => ErrorClass::ContextTooLong,
+            ErrorKind::ContentFiltered => ErrorClass::ContentFiltered,
+            ErrorKind::Cancelled => ErrorClass::Cancelled,
+            ErrorKind::InvalidParameter { .. } => ErrorClass::InvalidParameter,
         }
     }
 

@@ -32,9 +32,9 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use futures::{Stream, StreamExt};
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout, timeout_at, Instant};
+use tracing::Instrument;
 
 use super::tokens::{count_request_tokens, estimate_text_tokens};
 use super::{
@@ -126,16 +126,16 @@ impl RouterSettings {
     }
 }
 
-/// Why a target is in the chain; the ledger and the fallback notice show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum TargetRole {
-    /// The conversation's pinned model.
-    Primary,
-    /// The project's configured fallback.
-    Fallback,
-    /// A lesser model of the primary's provider, tried last.
-    Degraded,
+crate::model::text_enum! {
+    /// Why a target is in the chain; the ledger and the fallback notice show it.
+    pub enum TargetRole {
+        /// The conversation's pinned model.
+        Primary = "primary",
+        /// The project's configured fallback.
+        Fallback = "fallback",
+        /// A lesser model of the primary's provider, tried last.
+        Degraded = "degraded",
+    }
 }
 
 /// One provider+model the router may try, in chain order.
@@ -364,7 +364,9 @@ impl LlmRouter {
         loop {
             let attempt = walk.next().map_err(|failure| *failure)?;
             let limit = self.settings.attempt_timeout.min(walk.time_left());
-            let sent = timeout(limit, attempt.target.provider.generate(&attempt.request)).await;
+            let sent = timeout(limit, attempt.target.provider.generate(&attempt.request))
+                .instrument(attempt.span())
+                .await;
             match sent.unwrap_or_else(|_| Err(timed_out(attempt.target.provider_id, limit))) {
                 Ok(response) => {
                     let (target_index, trimmed_messages) = (attempt.target_index, attempt.trimmed);
@@ -401,11 +403,14 @@ impl LlmRouter {
         let (events, receiver) = mpsc::channel(EVENT_BUFFER);
         let (finished, done) = oneshot::channel::<()>();
         let router = Arc::clone(self);
-        tokio::spawn(async move {
-            router.drive_stream(&route, sink.as_ref(), &events).await;
-            // Every attempt is recorded by now: tells a waiting `cancel`.
-            drop(finished);
-        });
+        tokio::spawn(
+            async move {
+                router.drive_stream(&route, sink.as_ref(), &events).await;
+                // Every attempt is recorded by now: tells a waiting `cancel`.
+                drop(finished);
+            }
+            .in_current_span(),
+        );
         RouterStream {
             events: receiver,
             done,
@@ -429,7 +434,10 @@ impl LlmRouter {
             if !announce(events, &walk.switches, &mut announced).await {
                 return;
             }
-            let (answer, error) = match stream_attempt(&attempt, &walk, events).await {
+            let (answer, error) = match stream_attempt(&attempt, &walk, events)
+                .instrument(attempt.span())
+                .await
+            {
                 Streamed::Finished(answer, reason) => {
                     let target_index = attempt.target_index;
                     let ttft = answer
@@ -674,9 +682,22 @@ impl<'a> Walk<'a> {
                 && self.tighter_fit_drops_more()
             {
                 self.tightened = true;
+                tracing::info!(
+                    attempt = self.attempts,
+                    model = %self.current_model(),
+                    "retrying with more of the conversation left out: the prompt was too long"
+                );
                 return Ok(Duration::ZERO);
             }
             if let Some(wait) = self.retry_wait(&error) {
+                tracing::info!(
+                    attempt = self.attempts,
+                    model = %self.current_model(),
+                    class = %error.class(),
+                    status = ?error.status,
+                    wait_ms = wait.as_millis() as u64,
+                    "retrying the same model"
+                );
                 return Ok(wait);
             }
         }
@@ -720,6 +741,13 @@ impl<'a> Walk<'a> {
         if to_index >= self.route.targets.len() {
             return Err(self.failure());
         }
+        tracing::warn!(
+            from = %self.current_model(),
+            to = %self.route.targets[to_index].model,
+            class = %error.class(),
+            status = ?error.status,
+            "switching to the next model of the chain"
+        );
         self.switches.push(Switch {
             from_index: self.index,
             to_index,
@@ -748,7 +776,21 @@ impl<'a> Walk<'a> {
         self.fail_with(error)
     }
 
+    /// The catalog id of the target being tried, for the log.
+    fn current_model(&self) -> &str {
+        self.route
+            .targets
+            .get(self.index)
+            .map_or("", |target| target.model.as_str())
+    }
+
     fn fail_with(&mut self, error: LlmError) -> Ended {
+        tracing::warn!(
+            class = %error.class(),
+            status = ?error.status,
+            attempts = self.attempts,
+            "no model of the chain could answer"
+        );
         Box::new(RouteFailure {
             error,
             switches: std::mem::take(&mut self.switches),
@@ -770,6 +812,17 @@ struct Attempt<'a> {
 }
 
 impl Attempt<'_> {
+    /// The span its request is sent in: which attempt, to which model.
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "attempt",
+            number = self.number,
+            provider = %self.target.provider_id,
+            model = %self.target.model,
+            role = %self.target.role,
+        )
+    }
+
     /// Ends the attempt: settles its circuit and builds its record.
     fn conclude(
         self,

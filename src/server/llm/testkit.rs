@@ -1,5 +1,6 @@
 //! Test helpers shared by the adapter tests: replaying recorded streams (whole and split at
-//! every byte), and starting the simulator on a free loopback port.
+//! every byte), one request using every feature the adapters translate, and starting the
+//! simulator on a free loopback port.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,7 +10,10 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use super::stream::{decode, replay};
-use super::{Adapter, Executor, GenerateRequest, StreamEvent, Timeouts};
+use super::{
+    Adapter, ContentPart, Executor, GenerateRequest, Message, Role, StreamEvent, Timeouts,
+    ToolCall, ToolChoice, ToolDefinition,
+};
 use crate::server::simulator::{self, SimStats, SimulatorOptions};
 
 /// Decodes `recorded` delivered in the given chunks.
@@ -108,12 +112,9 @@ impl Sim {
 
 /// Starts the simulator on port 0 inside the test's runtime.
 pub(crate) async fn start_simulator(opts: SimulatorOptions) -> Sim {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let simulator::LoopbackSimulator { url, stats } = simulator::start_on_loopback(opts)
         .await
-        .expect("bind loopback");
-    let url = format!("http://{}", listener.local_addr().expect("local addr"));
-    let (router, stats) = simulator::router_with_stats(opts);
-    tokio::spawn(simulator::serve_router(listener, router));
+        .expect("the simulator starts on loopback");
     Sim { url, stats }
 }
 
@@ -134,6 +135,42 @@ fn executor_with(request: Duration, idle: Duration) -> Executor {
         idle,
     })
     .expect("client builds")
+}
+
+/// A request to `model` using every feature the adapters translate: a system
+/// prompt, a question with an image, a tool call and its result, a tool
+/// definition and a forced tool choice. Each adapter's test checks its own
+/// wire shapes of the same conversation.
+pub(crate) fn rich_request(model: &str) -> GenerateRequest {
+    let mut request = GenerateRequest::simple(model, "unused");
+    request.messages = vec![
+        Message::text(Role::System, "Be terse."),
+        Message::parts(
+            Role::User,
+            vec![
+                ContentPart::text("What is this?"),
+                ContentPart::Image {
+                    media_type: "image/jpeg".into(),
+                    data: "/9j/4AAQ".into(),
+                },
+            ],
+        ),
+        Message::tool_calls(vec![ToolCall {
+            id: "call_1".into(),
+            name: "lookup".into(),
+            arguments: serde_json::json!({"q": 1}),
+        }]),
+        Message::tool_result("call_1", "42"),
+    ];
+    request.tools = vec![ToolDefinition {
+        name: "lookup".into(),
+        description: "Look up".into(),
+        parameters: serde_json::json!({"type": "object"}),
+    }];
+    request.tool_choice = ToolChoice::Tool {
+        name: "lookup".into(),
+    };
+    request
 }
 
 /// The text deltas of an event list, joined.

@@ -29,10 +29,12 @@ async fn get_budget(
 }
 
 /// Body of `PUT …/budget`: the whole budget; a null or absent limit removes it.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct BudgetChange {
+pub struct BudgetChange {
+    /// Exact decimal dollars per calendar month (UTC), e.g. `250.00`; null removes the budget.
     limit_usd: Option<String>,
+    /// An http(s) URL called with `{projectId, threshold, spentUsd, limitUsd, month}` on each alert.
     webhook_url: Option<String>,
 }
 
@@ -52,8 +54,9 @@ async fn put_budget(
 }
 
 /// `GET …/notifications`.
-#[derive(Serialize)]
-struct NotificationList {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct NotificationList {
+    /// The latest 100, newest first.
     notifications: Vec<Notification>,
 }
 

@@ -42,8 +42,9 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `GET …/conversations`.
-#[derive(Serialize)]
-struct ConversationList {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct ConversationList {
+    /// Most recently active first.
     conversations: Vec<ConversationSummary>,
 }
 
@@ -119,9 +120,10 @@ fn receiver_stream<T: Send + 'static>(
 }
 
 /// Body of `PUT …/rating`.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RatingBody {
+pub struct RatingBody {
+    /// `up`, `down`, or null to clear.
     rating: Option<Rating>,
 }
 

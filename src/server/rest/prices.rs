@@ -19,8 +19,9 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `GET /api/admin/internal-rates`.
-#[derive(Serialize)]
-struct RateList {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct RateList {
+    /// Every rate set so far.
     rates: Vec<InternalRate>,
 }
 

@@ -64,11 +64,14 @@ async fn compare_sample(
 }
 
 /// Body of `POST /api/llm/providers/:id/validate`.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct KeyToCheck {
+pub struct KeyToCheck {
+    /// The key to check (not needed for Llama).
     api_key: Option<String>,
+    /// A self-hosted Llama server.
     base_url: Option<String>,
+    /// How that server is spoken to.
     llama_flavour: Option<LlamaFlavour>,
 }
 
@@ -104,10 +107,12 @@ async fn validate_key(
 }
 
 /// Body of `POST /api/projects/:id/llm-config/test`.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ConnectionToTest {
+pub struct ConnectionToTest {
+    /// The provider to test (default: the configured one).
     provider: Option<ProviderId>,
+    /// A key to test instead of the one the project would use.
     api_key: Option<String>,
 }
 
@@ -123,14 +128,16 @@ async fn test_connection(
 }
 
 /// The tokens list answer.
-#[derive(Serialize)]
-struct TokenList {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct TokenList {
+    /// The project's tokens, revoked ones included.
     tokens: Vec<ApiToken>,
 }
 
 /// Body of `POST /api/projects/:id/tokens`.
-#[derive(Deserialize)]
-struct NewToken {
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct NewToken {
+    /// 1 to 80 characters.
     name: String,
 }
 

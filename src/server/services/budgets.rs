@@ -26,7 +26,7 @@
 use crate::error::AppError;
 use crate::model::catalog::ModelInfo;
 use crate::model::chat::{FallbackNotice, TokenUsage};
-use crate::model::costs::{BudgetStatus, Notification};
+use crate::model::costs::{BudgetState, BudgetStatus, Notification};
 use crate::model::money::{format_decimal, format_usd, parse_usd_nanos, NANOS_PER_USD};
 use crate::model::parameters::{ModelLimits, Parameters};
 use crate::model::pricing::cost_of;
@@ -96,8 +96,7 @@ pub async fn save(
 
 /// Where the project's budget stands this month. `state` is what the ladder
 /// would do now with the current configuration and a typical question (the
-/// system prompt plus 500 tokens): `ok`, `downgraded` (a cheaper model of the
-/// chain answers), `capped` (shorter answers) or `blocked` (paid models refused).
+/// system prompt plus 500 tokens).
 pub async fn status(state: &AppState, project_id: &str) -> Result<BudgetStatus> {
     let pool = &state.db.pool;
     let budget = db::find(pool, project_id).await?;
@@ -107,7 +106,7 @@ pub async fn status(state: &AppState, project_id: &str) -> Result<BudgetStatus> 
     let used = month.spent_nanos + month.reserved_nanos;
     let ladder = match &budget {
         Some(budget) => ladder_now(state, project_id, budget.limit_nanos - used).await?,
-        None => "ok",
+        None => BudgetState::Ok,
     };
     Ok(BudgetStatus {
         limit_nanos: budget.as_ref().map(|b| b.limit_nanos),
@@ -118,7 +117,7 @@ pub async fn status(state: &AppState, project_id: &str) -> Result<BudgetStatus> 
             .filter(|t| month.fired(*t))
             .map(Threshold::percent)
             .collect(),
-        state: ladder.to_owned(),
+        state: ladder,
     })
 }
 
@@ -415,7 +414,7 @@ fn parse_webhook(text: &str) -> Result<Option<String>> {
 }
 
 /// What the ladder does now for the project's current configuration.
-async fn ladder_now(state: &AppState, project_id: &str, remaining: i64) -> Result<&'static str> {
+async fn ladder_now(state: &AppState, project_id: &str, remaining: i64) -> Result<BudgetState> {
     let (_, draft) = llm_settings::current(state, project_id).await?;
     let prompt_tokens = estimate_text_tokens(&draft.system_prompt) + TYPICAL_QUESTION_TOKENS;
     let candidates: Vec<Candidate> = routing::chain(state, &draft, false)
@@ -600,12 +599,14 @@ fn smallest_reservation(candidates: &[Candidate]) -> i64 {
 }
 
 /// The status word for what the ladder does.
-fn ladder_state(plan: Option<&Plan>) -> &'static str {
+fn ladder_state(plan: Option<&Plan>) -> BudgetState {
     match plan {
-        None => "blocked",
-        Some(plan) if plan.max_tokens.is_some() => "capped",
-        Some(plan) if plan.candidates.first().is_some_and(|&first| first != 0) => "downgraded",
-        Some(_) => "ok",
+        None => BudgetState::Blocked,
+        Some(plan) if plan.max_tokens.is_some() => BudgetState::Capped,
+        Some(plan) if plan.candidates.first().is_some_and(|&first| first != 0) => {
+            BudgetState::Downgraded
+        }
+        Some(_) => BudgetState::Ok,
     }
 }
 
@@ -733,7 +734,7 @@ mod tests {
                 reserve_nanos: 18_000_000
             }
         );
-        assert_eq!(ladder_state(Some(&planned)), "ok");
+        assert_eq!(ladder_state(Some(&planned)).as_str(), "ok");
         assert_eq!(budget_notice(&chain, &planned), None);
     }
 
@@ -754,7 +755,7 @@ mod tests {
                 reserve_nanos: 4_800_000
             }
         );
-        assert_eq!(ladder_state(Some(&planned)), "downgraded");
+        assert_eq!(ladder_state(Some(&planned)).as_str(), "downgraded");
         let notice = budget_notice(&chain, &planned).unwrap();
         assert_eq!((notice.from.as_str(), notice.to.as_str()), (SONNET, HAIKU));
         assert_eq!(notice.reason, "budget");
@@ -781,7 +782,7 @@ mod tests {
                 reserve_nanos: 2_000_000
             }
         );
-        assert_eq!(ladder_state(Some(&planned)), "capped");
+        assert_eq!(ladder_state(Some(&planned)).as_str(), "capped");
         assert_eq!(
             budget_notice(&chain, &planned).unwrap().message,
             "The monthly budget is nearly used up — answered by Claude 3.5 Haiku instead of Claude 3.5 Sonnet, in at most 300 tokens"
@@ -790,7 +791,7 @@ mod tests {
         assert_eq!(smallest_reservation(&chain), floor);
         assert!(plan(&chain, floor).is_some());
         assert_eq!(plan(&chain, floor - 1), None);
-        assert_eq!(ladder_state(None), "blocked");
+        assert_eq!(ladder_state(None).as_str(), "blocked");
     }
 
     #[test]

@@ -45,6 +45,7 @@ use futures::StreamExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 /// Title of a conversation before its first question.
 const UNTITLED: &str = "New conversation";
@@ -115,11 +116,7 @@ pub async fn rate(
     rating: Option<Rating>,
 ) -> Result<()> {
     find(state, project_id, conversation_id).await?;
-    let stored = rating.map(|r| match r {
-        Rating::Up => "up",
-        Rating::Down => "down",
-    });
-    if conversations::rate(&state.db.writer, conversation_id, message_id, stored).await? {
+    if conversations::rate(&state.db.writer, conversation_id, message_id, rating).await? {
         Ok(())
     } else {
         Err(AppError::NotFound.into())
@@ -137,9 +134,13 @@ pub async fn answer(
     let slot = state.answer_slots.take(project_id).await?;
     let turn = prepare(state, slot, project_id, conversation_id, message).await?;
     let (done, result) = oneshot::channel();
-    state.background.tracker.spawn(async move {
-        let _ = done.send(turn.run_whole().await);
-    });
+    let span = answer_span(project_id, conversation_id, false);
+    state.background.tracker.spawn(
+        async move {
+            let _ = done.send(turn.run_whole().await);
+        }
+        .instrument(span),
+    );
     result
         .await
         .map_err(|_| Error::internal("answer task ended without a result"))?
@@ -158,11 +159,18 @@ pub async fn answer_stream(
     let slot = state.answer_slots.take(project_id).await?;
     let turn = prepare(state, slot, project_id, conversation_id, message).await?;
     let (events, receiver) = mpsc::channel(EVENT_BUFFER);
+    let span = answer_span(project_id, conversation_id, true);
     state
         .background
         .tracker
-        .spawn(async move { turn.run_streamed(events).await });
+        .spawn(async move { turn.run_streamed(events).await }.instrument(span));
     Ok(receiver)
+}
+
+/// The span every event of one answer is logged in (its attempts, retries,
+/// switches and circuit changes), so a log line names its project.
+fn answer_span(project_id: &str, conversation_id: &str, streamed: bool) -> tracing::Span {
+    tracing::info_span!("answer", project = %project_id, conversation = %conversation_id, streamed)
 }
 
 async fn find(
@@ -223,28 +231,15 @@ fn json_column<T: serde::de::DeserializeOwned>(
 fn chat_message(row: &MessageRow) -> Result<ChatMessage> {
     Ok(ChatMessage {
         id: row.message_id.clone(),
-        role: if row.role == "user" {
-            ChatRole::User
-        } else {
-            ChatRole::Assistant
-        },
+        role: row.role,
         content: row.content.clone(),
         images: json_column(&row.images, "images")?.unwrap_or_default(),
-        status: match row.status.as_str() {
-            "pending" => MessageStatus::Pending,
-            "stopped" => MessageStatus::Stopped,
-            "error" => MessageStatus::Error,
-            _ => MessageStatus::Complete,
-        },
+        status: row.status,
         facts: json_column(&row.facts, "facts")?,
         fallback: json_column(&row.fallback, "fallback")?,
         interrupted: json_column(&row.interrupted, "interrupted")?,
         error: row.error.clone(),
-        rating: match row.rating.as_deref() {
-            Some("up") => Some(Rating::Up),
-            Some("down") => Some(Rating::Down),
-            _ => None,
-        },
+        rating: row.rating,
         created_at: rfc3339(row.created_at),
     })
 }
@@ -342,7 +337,10 @@ fn history(system_prompt: &str, stored: &[MessageRow]) -> Result<Vec<Message>> {
     }
     for pair in stored.windows(2) {
         let (question, answer) = (&pair[0], &pair[1]);
-        if question.role == "user" && answer.role == "assistant" && answer.status == "complete" {
+        if question.role == ChatRole::User
+            && answer.role == ChatRole::Assistant
+            && answer.status == MessageStatus::Complete
+        {
             let images: Vec<ImageAttachment> =
                 json_column(&question.images, "images")?.unwrap_or_default();
             messages.push(user_message(&question.content, &images));
@@ -391,14 +389,14 @@ async fn prepare(
         message_id: uuid::Uuid::new_v4().to_string(),
         conversation_id: conversation_id.to_owned(),
         seq: 0,
-        role: "user".into(),
+        role: ChatRole::User,
         content: message.content.clone(),
         images: if message.images.is_empty() {
             None
         } else {
             Some(serde_json::to_string(&message.images).map_err(Error::internal)?)
         },
-        status: "complete".into(),
+        status: MessageStatus::Complete,
         facts: None,
         fallback: None,
         interrupted: None,
@@ -578,7 +576,7 @@ impl Turn {
             from_provider: primary.provider_id,
             to: to.model.clone(),
             to_provider: to.provider_id,
-            reason: error.class().to_owned(),
+            reason: error.class().as_str().to_owned(),
             message: switch_sentence(&primary.name, error, &to.name),
         })
     }
@@ -657,7 +655,7 @@ impl Turn {
                     trimmed_messages: trimmed,
                 };
                 let update = AnswerUpdate {
-                    status: "complete",
+                    status: MessageStatus::Complete,
                     content,
                     facts: serde_json::to_string(&facts).ok(),
                     fallback: fallback.and_then(|f| serde_json::to_string(&f).ok()),
@@ -671,7 +669,7 @@ impl Turn {
             Ending::Failed(error) => {
                 let message = failure_message(self, &error);
                 let update = AnswerUpdate {
-                    status: "error",
+                    status: MessageStatus::Error,
                     content: progress.text.clone(),
                     facts: self.partial_facts(cost, progress.trimmed),
                     fallback: None,
@@ -680,11 +678,11 @@ impl Turn {
                     cost_nanos: totals.cost_nanos,
                     unpriced: totals.unpriced,
                 };
-                (update, Err((error.class().to_owned(), message)))
+                (update, Err((error.class().as_str().to_owned(), message)))
             }
             Ending::Stopped => {
                 let update = AnswerUpdate {
-                    status: "stopped",
+                    status: MessageStatus::Stopped,
                     content: progress.text.clone(),
                     facts: self.partial_facts(cost, progress.trimmed),
                     fallback: None,

@@ -302,7 +302,7 @@ pub async fn report(
         current_model,
         total: Tally::of(&rows).line("total".into(), "Total".into()),
         conversations: conversations.conversations,
-        avg_cost_per_conversation_nanos: analysis::rounded_div(
+        avg_cost_per_conversation_nanos: crate::model::money::rounded_div(
             conversations.cost_nanos,
             conversations.conversations,
         ),
@@ -437,9 +437,11 @@ fn csv_line(out: &mut String, row: &UsageRow) {
         row.attempt.to_string(),
         row.provider.clone(),
         row.model.clone(),
-        row.role.clone(),
+        row.role.as_str().to_owned(),
         row.success.to_string(),
-        row.error_class.clone().unwrap_or_default(),
+        row.error_class
+            .map(|class| class.as_str().to_owned())
+            .unwrap_or_default(),
         row.input_tokens.to_string(),
         row.cache_read_tokens.to_string(),
         row.cache_write_tokens.to_string(),
@@ -515,7 +517,7 @@ mod tests {
             provider: "claude".into(),
             model: "my, \"own\" model".into(),
             config_version: None,
-            role: "fallback".into(),
+            role: crate::server::llm::router::TargetRole::Fallback,
             is_fallback: true,
             streamed: false,
             input_tokens: 10,
@@ -530,7 +532,7 @@ mod tests {
             latency_ms: 120,
             ttft_ms: None,
             success: false,
-            error_class: Some("rateLimited".into()),
+            error_class: Some(crate::model::chat::ErrorClass::RateLimited),
             error_message: Some("slow down".into()),
             created_at: 1_720_000_000_123,
         };

@@ -56,7 +56,7 @@ impl RateBook {
 }
 
 /// Body of `PUT /api/admin/internal-rates/:model`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RateChange {
     /// From when (`YYYY-MM-DD`).

@@ -4,10 +4,9 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::AnthropicAdapter;
-use crate::server::llm::testkit::decode_every_split;
+use crate::server::llm::testkit::{decode_every_split, rich_request};
 use crate::server::llm::{
-    Adapter, ContentPart, ErrorKind, FinishReason, GenerateRequest, Message, Role, StreamEvent,
-    ToolCall, ToolChoice, ToolDefinition, Usage,
+    Adapter, ErrorKind, FinishReason, GenerateRequest, StreamEvent, ToolCall, Usage,
 };
 
 const BASIC_STREAM: &str = include_str!("fixtures/basic_stream.txt");
@@ -195,32 +194,7 @@ fn cache_reads_and_writes_land_in_their_own_buckets_because_input_tokens_exclude
 
 #[test]
 fn the_request_puts_system_at_top_level_always_sends_max_tokens_and_translates_images_and_tools() {
-    let mut r = req();
-    r.messages = vec![
-        Message::text(Role::System, "Be terse."),
-        Message::parts(
-            Role::User,
-            vec![
-                ContentPart::Image {
-                    media_type: "image/png".into(),
-                    data: "iVBORw0KGgo=".into(),
-                },
-                ContentPart::text("What is this?"),
-            ],
-        ),
-        Message::tool_calls(vec![ToolCall {
-            id: "toolu_1".into(),
-            name: "lookup".into(),
-            arguments: json!({"q": "x"}),
-        }]),
-        Message::tool_result("toolu_1", "42"),
-    ];
-    r.tools = vec![ToolDefinition {
-        name: "lookup".into(),
-        description: "Look up".into(),
-        parameters: json!({"type": "object"}),
-    }];
-    r.tool_choice = ToolChoice::Required;
+    let mut r = rich_request("claude-3-5-sonnet-20241022");
     r.parameters.top_k = Some(40);
     let http = adapter().chat_request(&r, true).expect("builds");
     assert_eq!(http.url, "https://api.anthropic.com/v1/messages");
@@ -231,18 +205,21 @@ fn the_request_puts_system_at_top_level_always_sends_max_tokens_and_translates_i
     assert_eq!(body["max_tokens"], 4096);
     assert_eq!(body["stream"], true);
     assert_eq!(body["top_k"], 40);
-    assert_eq!(body["tool_choice"], json!({"type": "any"}));
+    assert_eq!(
+        body["tool_choice"],
+        json!({"type": "tool", "name": "lookup"})
+    );
     assert_eq!(body["tools"][0]["input_schema"], json!({"type": "object"}));
     assert_eq!(
-        body["messages"][0]["content"][0],
-        json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}})
+        body["messages"][0]["content"][1],
+        json!({"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/4AAQ"}})
     );
     assert_eq!(
         body["messages"][1]["content"][0],
-        json!({"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"q": "x"}})
+        json!({"type": "tool_use", "id": "call_1", "name": "lookup", "input": {"q": 1}})
     );
     assert_eq!(
         body["messages"][2],
-        json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "42"}]})
+        json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "42"}]})
     );
 }

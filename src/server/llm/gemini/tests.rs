@@ -4,10 +4,9 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::GeminiAdapter;
-use crate::server::llm::testkit::{decode_every_split, text_of};
+use crate::server::llm::testkit::{decode_every_split, rich_request, text_of};
 use crate::server::llm::{
-    Adapter, ContentPart, ErrorKind, FinishReason, GenerateRequest, Message, Role, SafetySetting,
-    StreamEvent, ToolChoice, ToolDefinition,
+    Adapter, ErrorKind, FinishReason, GenerateRequest, SafetySetting, StreamEvent,
 };
 
 const TEXT_STREAM: &str = include_str!("fixtures/text_stream.txt");
@@ -117,34 +116,7 @@ fn cached_tokens_leave_the_prompt_bucket_and_thoughts_are_added_to_output() {
 
 #[test]
 fn the_key_goes_in_a_header_never_the_url_and_the_body_has_gemini_shapes() {
-    let mut r = req();
-    r.messages = vec![
-        Message::text(Role::System, "You are a cat."),
-        Message::parts(
-            Role::User,
-            vec![
-                ContentPart::text("Look"),
-                ContentPart::Image {
-                    media_type: "image/jpeg".into(),
-                    data: "/9j/".into(),
-                },
-            ],
-        ),
-        Message::tool_calls(vec![crate::server::llm::ToolCall {
-            id: "call_0".into(),
-            name: "find".into(),
-            arguments: json!({"q": 1}),
-        }]),
-        Message::tool_result("call_0", "done"),
-    ];
-    r.tools = vec![ToolDefinition {
-        name: "find".into(),
-        description: "Find".into(),
-        parameters: json!({"type": "object"}),
-    }];
-    r.tool_choice = ToolChoice::Tool {
-        name: "find".into(),
-    };
+    let mut r = rich_request("gemini-1.5-flash-002");
     r.parameters.temperature = Some(1.5);
     r.parameters.max_tokens = Some(800);
     r.parameters.safety_settings = vec![SafetySetting {
@@ -159,19 +131,19 @@ fn the_key_goes_in_a_header_never_the_url_and_the_body_has_gemini_shapes() {
     let body = http.body.expect("body");
     assert_eq!(
         body["systemInstruction"],
-        json!({"parts": [{"text": "You are a cat."}]})
+        json!({"parts": [{"text": "Be terse."}]})
     );
     assert_eq!(
         body["contents"][0]["parts"][1],
-        json!({"inlineData": {"mimeType": "image/jpeg", "data": "/9j/"}})
+        json!({"inlineData": {"mimeType": "image/jpeg", "data": "/9j/4AAQ"}})
     );
     assert_eq!(
         body["contents"][1],
-        json!({"role": "model", "parts": [{"functionCall": {"name": "find", "args": {"q": 1}}}]})
+        json!({"role": "model", "parts": [{"functionCall": {"name": "lookup", "args": {"q": 1}}}]})
     );
     assert_eq!(
         body["contents"][2]["parts"][0],
-        json!({"functionResponse": {"name": "find", "response": {"result": "done"}}})
+        json!({"functionResponse": {"name": "lookup", "response": {"result": "42"}}})
     );
     assert_eq!(
         body["generationConfig"],
@@ -180,7 +152,7 @@ fn the_key_goes_in_a_header_never_the_url_and_the_body_has_gemini_shapes() {
     assert_eq!(body["safetySettings"][0]["threshold"], "BLOCK_ONLY_HIGH");
     assert_eq!(
         body["toolConfig"],
-        json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["find"]}})
+        json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["lookup"]}})
     );
     assert_eq!(body["tools"][1], json!({"googleSearch": {}}));
 }

@@ -3,10 +3,8 @@
 use serde_json::json;
 
 use super::OllamaAdapter;
-use crate::server::llm::testkit::{decode_every_split, text_of};
-use crate::server::llm::{
-    Adapter, ContentPart, ErrorKind, FinishReason, GenerateRequest, Message, Role, StreamEvent,
-};
+use crate::server::llm::testkit::{decode_every_split, rich_request, text_of};
+use crate::server::llm::{Adapter, ErrorKind, FinishReason, GenerateRequest, StreamEvent};
 
 const STREAM: &str = include_str!("fixtures/chat_stream.ndjson");
 const TOOL_RESPONSE: &str = include_str!("fixtures/tool_call_response.json");
@@ -84,17 +82,7 @@ fn the_recorded_tool_call_response_parses_with_synthetic_ids_and_exact_counts() 
 
 #[test]
 fn the_request_maps_max_tokens_to_num_predict_sends_raw_base64_images_and_no_auth() {
-    let mut r = req();
-    r.messages = vec![Message::parts(
-        Role::User,
-        vec![
-            ContentPart::text("what is this?"),
-            ContentPart::Image {
-                media_type: "image/png".into(),
-                data: "iVBORw0KGgo=".into(),
-            },
-        ],
-    )];
+    let mut r = rich_request("llama3.2");
     r.parameters.max_tokens = Some(128);
     r.parameters.top_k = Some(40);
     let http = adapter().chat_request(&r, false).expect("builds");
@@ -104,7 +92,7 @@ fn the_request_maps_max_tokens_to_num_predict_sends_raw_base64_images_and_no_aut
     assert_eq!(body["stream"], false);
     assert_eq!(body["options"], json!({"top_k": 40, "num_predict": 128}));
     assert_eq!(
-        body["messages"][0],
-        json!({"role": "user", "content": "what is this?", "images": ["iVBORw0KGgo="]})
+        body["messages"][1],
+        json!({"role": "user", "content": "What is this?", "images": ["/9j/4AAQ"]})
     );
 }

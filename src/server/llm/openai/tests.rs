@@ -4,10 +4,9 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::OpenAiAdapter;
-use crate::server::llm::testkit::{decode_every_split, text_of};
+use crate::server::llm::testkit::{decode_every_split, rich_request, text_of};
 use crate::server::llm::{
-    Adapter, ContentPart, ErrorKind, FinishReason, GenerateRequest, Message, ProviderId, Role,
-    StreamEvent, ToolChoice, ToolDefinition, Usage,
+    Adapter, ErrorKind, FinishReason, GenerateRequest, ProviderId, StreamEvent, Usage,
 };
 
 const TOOL_STREAM: &str = include_str!("fixtures/tool_call_stream.txt");
@@ -192,32 +191,7 @@ fn cached_tokens_are_moved_out_of_prompt_tokens_and_reasoning_stays_inside_outpu
 
 #[test]
 fn the_request_uses_bearer_auth_include_usage_image_urls_penalties_and_string_arguments() {
-    let mut r = req();
-    r.messages = vec![
-        Message::text(Role::System, "Be terse."),
-        Message::parts(
-            Role::User,
-            vec![
-                ContentPart::text("What?"),
-                ContentPart::Image {
-                    media_type: "image/jpeg".into(),
-                    data: "/9j/4AAQ".into(),
-                },
-            ],
-        ),
-        Message::tool_calls(vec![crate::server::llm::ToolCall {
-            id: "call_1".into(),
-            name: "f".into(),
-            arguments: json!({"a": 1}),
-        }]),
-        Message::tool_result("call_1", "ok"),
-    ];
-    r.tools = vec![ToolDefinition {
-        name: "f".into(),
-        description: "F".into(),
-        parameters: json!({"type": "object"}),
-    }];
-    r.tool_choice = ToolChoice::Tool { name: "f".into() };
+    let mut r = rich_request("gpt-4o");
     r.parameters.frequency_penalty = Some(0.5);
     r.parameters.presence_penalty = Some(-0.5);
     r.parameters.max_tokens = Some(100);
@@ -236,15 +210,15 @@ fn the_request_uses_bearer_auth_include_usage_image_urls_penalties_and_string_ar
     assert_eq!(body["messages"][2]["content"], serde_json::Value::Null);
     assert_eq!(
         body["messages"][2]["tool_calls"][0]["function"]["arguments"],
-        r#"{"a":1}"#
+        r#"{"q":1}"#
     );
     assert_eq!(
         body["messages"][3],
-        json!({"role": "tool", "tool_call_id": "call_1", "content": "ok"})
+        json!({"role": "tool", "tool_call_id": "call_1", "content": "42"})
     );
     assert_eq!(
         body["tool_choice"],
-        json!({"type": "function", "function": {"name": "f"}})
+        json!({"type": "function", "function": {"name": "lookup"}})
     );
 }
 

@@ -94,6 +94,10 @@ impl Breakers {
             Circuit::HalfOpen { probing: true } => Admission::Rejected,
             Circuit::Open { .. } | Circuit::HalfOpen { probing: false } => {
                 *circuit = Circuit::HalfOpen { probing: true };
+                tracing::info!(
+                    breaker = key,
+                    "circuit half-open: one probe request may pass"
+                );
                 Admission::Probe
             }
         }
@@ -104,7 +108,10 @@ impl Breakers {
         let mut circuits = self.circuits();
         match outcome {
             Outcome::Success => {
-                circuits.remove(key);
+                if let Some(Circuit::Open { .. } | Circuit::HalfOpen { .. }) = circuits.remove(key)
+                {
+                    tracing::info!(breaker = key, "circuit closed: the probe succeeded");
+                }
             }
             Outcome::Failure => {
                 let reopened = Circuit::Open {
@@ -113,7 +120,8 @@ impl Breakers {
                 let circuit = circuits
                     .entry(key.to_owned())
                     .or_insert(Circuit::Closed { failures: 0 });
-                *circuit = match *circuit {
+                let before = *circuit;
+                *circuit = match before {
                     Circuit::Closed { failures } if failures + 1 >= self.threshold => reopened,
                     Circuit::Closed { failures } => Circuit::Closed {
                         failures: failures + 1,
@@ -122,6 +130,15 @@ impl Breakers {
                     // A request admitted before the circuit opened: the circuit already knows.
                     unchanged @ (Circuit::HalfOpen { .. } | Circuit::Open { .. }) => unchanged,
                 };
+                if matches!(*circuit, Circuit::Open { .. })
+                    && !matches!(before, Circuit::Open { .. })
+                {
+                    tracing::warn!(
+                        breaker = key,
+                        cooldown_ms = self.cooldown.as_millis() as u64,
+                        "circuit opened: requests skip this provider and key until the cool-down ends"
+                    );
+                }
             }
             Outcome::Neutral if probe => {
                 if let Some(circuit) = circuits.get_mut(key) {

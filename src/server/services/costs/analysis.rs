@@ -6,8 +6,8 @@
 use crate::model::account::UseCase;
 use crate::model::catalog::{Catalog, ModelInfo};
 use crate::model::chat::TokenUsage;
-use crate::model::costs::{CostRecommendation, SpendLine, Suggestion, WhatIf};
-use crate::model::money::format_usd;
+use crate::model::costs::{CostRecommendation, SpendLine, Suggestion, SuggestionKind, WhatIf};
+use crate::model::money::{format_usd, percent, permille, rounded_div};
 use crate::model::pricing::{cost_of, Cost};
 use crate::model::recommend::recommend;
 use crate::server::ledger::reports::DailyUsage;
@@ -100,33 +100,6 @@ pub fn lines_by(
             .then_with(|| a.key.cmp(&b.key))
     });
     lines
-}
-
-/// `numerator / denominator` rounded half away from zero; `None` for 0.
-pub fn rounded_div(numerator: i64, denominator: i64) -> Option<i64> {
-    if denominator == 0 {
-        return None;
-    }
-    let (n, d) = (i128::from(numerator), i128::from(denominator));
-    let half = d.abs() / 2;
-    let rounded = if (n < 0) == (d < 0) {
-        (n.abs() + half) / d.abs()
-    } else {
-        -((n.abs() + half) / d.abs())
-    };
-    i64::try_from(rounded).ok()
-}
-
-/// `part` in per mille of `whole`, rounded; `None` when `whole` is 0.
-pub fn permille(part: i64, whole: i64) -> Option<i64> {
-    rounded_div(part.checked_mul(1000)?, whole)
-}
-
-/// Per mille as a percentage with one decimal: 700 → "70.0%".
-pub fn percent(permille: i64) -> String {
-    let sign = if permille < 0 { "-" } else { "" };
-    let abs = permille.unsigned_abs();
-    format!("{sign}{}.{}%", abs / 10, abs % 10)
 }
 
 /// Nano-dollars for a sentence: to the cent ("$12.35"), exact below a cent.
@@ -372,7 +345,7 @@ fn prompt_caching(evidence: &Evidence, total: &Tally) -> Option<Suggestion> {
             Some(buckets.price(model)? - buckets.map(cached_share).price(model)?)
         });
     (saving > 0).then(|| Suggestion {
-        kind: "promptCaching".into(),
+        kind: SuggestionKind::PromptCaching,
         message: format!(
             "Prompts average {average_prompt} tokens and {} of prompt tokens were read from a cache, \
              while a conversation averages {} answers, so earlier turns are sent again with every question. \
@@ -428,7 +401,7 @@ fn cheaper_output(evidence: &Evidence) -> Option<Suggestion> {
         .min_by_key(|(_, cost)| *cost)
         .or_else(|| cheaper.iter().min_by_key(|(_, cost)| *cost))?;
     Some(Suggestion {
-        kind: "cheaperOutput".into(),
+        kind: SuggestionKind::CheaperOutput,
         message: format!(
             "Output tokens are {} of the spend ({} of {}). {} bills output at {} instead of {} per 1M: \
              the same usage would have cost {} ({} less).",
@@ -459,7 +432,7 @@ fn long_prompts(evidence: &Evidence) -> Option<Suggestion> {
         .map(|r| r.sums.attempts)
         .sum();
     (extra > 0).then(|| Suggestion {
-        kind: "trimLongPrompts".into(),
+        kind: SuggestionKind::TrimLongPrompts,
         message: format!(
             "{attempts} attempts sent prompts over {} tokens and were billed at the long-context rates: \
              keeping prompts under that (a shorter history or less retrieved context) would have saved {}.",
@@ -475,7 +448,7 @@ fn check_primary(total: &Tally) -> Option<Suggestion> {
     let fallback = total.fallback_attempts;
     let share = permille(fallback, attempts)?;
     (fallback >= FALLBACK_ALERT_MIN && share >= FALLBACK_ALERT_PERMILLE).then(|| Suggestion {
-        kind: "checkPrimary".into(),
+        kind: SuggestionKind::CheckPrimary,
         message: format!(
             "{fallback} of {attempts} attempts ({}) went to a fallback or degraded model and {} failed: \
              check the primary model's key, quota and rate limits.",
@@ -653,19 +626,26 @@ mod tests {
         let mut rows = vec![row(SONNET, false, 200_000, 0, 4_000)];
         rows[0].sums.attempts = 40;
         let found = kinds(&rows, 10);
-        let caching = found.iter().find(|s| s.kind == "promptCaching").unwrap();
+        let caching = found
+            .iter()
+            .find(|s| s.kind.as_str() == "promptCaching")
+            .unwrap();
         // 75 % repeated: 150k tokens at $0.30 instead of $3.00 = $0.405 saved.
         assert_eq!(
             caching.message,
-            "Prompts average 5000 tokens and 0.0% of prompt tokens were read from a cache, while a conversation \
+            "Prompts average 5000 tokens and 0% of prompt tokens were read from a cache, while a conversation \
              averages 4.0 answers, so earlier turns are sent again with every question. Prompt caching the repeated \
-             part (about 75.0%) would have saved up to $0.41 in this period."
+             part (about 75%) would have saved up to $0.41 in this period."
         );
         // One answer per conversation: nothing repeats.
-        assert!(kinds(&rows, 40).iter().all(|s| s.kind != "promptCaching"));
+        assert!(kinds(&rows, 40)
+            .iter()
+            .all(|s| s.kind.as_str() != "promptCaching"));
         // Already cached: nothing to suggest.
         let cached = [row(SONNET, false, 100_000, 100_000, 4_000)];
-        assert!(kinds(&cached, 2).iter().all(|s| s.kind != "promptCaching"));
+        assert!(kinds(&cached, 2)
+            .iter()
+            .all(|s| s.kind.as_str() != "promptCaching"));
     }
 
     #[test]
@@ -673,7 +653,10 @@ mod tests {
         // 100k in ($0.30) and 100k out ($1.50): output is 83.3 % of the spend.
         let rows = [row(SONNET, false, 100_000, 0, 100_000)];
         let found = kinds(&rows, 10);
-        let output = found.iter().find(|s| s.kind == "cheaperOutput").unwrap();
+        let output = found
+            .iter()
+            .find(|s| s.kind.as_str() == "cheaperOutput")
+            .unwrap();
         // Haiku: 100k × $0.80 + 100k × $4 = $0.48 against $1.80.
         assert_eq!(
             output.message,
@@ -683,14 +666,17 @@ mod tests {
         let input_heavy = [row(SONNET, false, 1_000_000, 0, 10_000)];
         assert!(kinds(&input_heavy, 10)
             .iter()
-            .all(|s| s.kind != "cheaperOutput"));
+            .all(|s| s.kind.as_str() != "cheaperOutput"));
     }
 
     #[test]
     fn long_prompts_on_a_tiered_model_show_what_the_tier_cost() {
         let rows = [row("gemini-1.5-pro", true, 1_000_000, 0, 0)];
         let found = kinds(&rows, 10);
-        let long = found.iter().find(|s| s.kind == "trimLongPrompts").unwrap();
+        let long = found
+            .iter()
+            .find(|s| s.kind.as_str() == "trimLongPrompts")
+            .unwrap();
         // 1M at $2.50 instead of $1.25.
         assert!(
             long.message
@@ -706,7 +692,7 @@ mod tests {
         let untiered = [row(SONNET, true, 1_000_000, 0, 0)];
         assert!(kinds(&untiered, 10)
             .iter()
-            .all(|s| s.kind != "trimLongPrompts"));
+            .all(|s| s.kind.as_str() != "trimLongPrompts"));
     }
 
     #[test]
@@ -718,25 +704,23 @@ mod tests {
         primary.sums.attempts = 94;
         primary.sums.failed_attempts = 6;
         let found = kinds(&[primary.clone(), fallback.clone()], 50);
-        let check = found.iter().find(|s| s.kind == "checkPrimary").unwrap();
+        let check = found
+            .iter()
+            .find(|s| s.kind.as_str() == "checkPrimary")
+            .unwrap();
         assert_eq!(
             check.message,
-            "6 of 100 attempts (6.0%) went to a fallback or degraded model and 6 failed: check the primary \
+            "6 of 100 attempts (6%) went to a fallback or degraded model and 6 failed: check the primary \
              model's key, quota and rate limits."
         );
         primary.sums.attempts = 200;
         assert!(kinds(&[primary, fallback], 50)
             .iter()
-            .all(|s| s.kind != "checkPrimary"));
+            .all(|s| s.kind.as_str() != "checkPrimary"));
     }
 
     #[test]
-    fn shares_and_amounts_round_half_away_from_zero() {
-        assert_eq!(permille(1, 3), Some(333));
-        assert_eq!(permille(2, 3), Some(667));
-        assert_eq!(permille(-2, 3), Some(-667));
-        assert_eq!(permille(1, 0), None);
-        assert_eq!(percent(-700), "-70.0%");
+    fn amounts_in_sentences_round_to_the_cent_half_away_from_zero() {
         assert_eq!(usd(127_454_999_999), "$127.45");
         assert_eq!(usd(127_455_000_000), "$127.46");
         assert_eq!(usd(3_456_000), "$0.003456");

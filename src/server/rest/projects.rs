@@ -1,0 +1,112 @@
+//! The project part of the JSON API: list, create, read, rename, members.
+
+use crate::model::account::ProjectView;
+use crate::server::auth::CurrentUser;
+use crate::server::error::Result;
+use crate::server::rest::ApiJson;
+use crate::server::services::projects;
+use crate::server::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+/// The project routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/projects", get(list_projects).post(create_project))
+        .route("/api/projects/{id}", get(get_project).patch(update_project))
+        .route("/api/projects/{id}/members", post(add_member))
+}
+
+/// The projects list answer.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct ProjectList {
+    projects: Vec<ProjectView>,
+}
+
+async fn list_projects(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<ProjectList>> {
+    let projects = projects::list(&state.db.pool, &user).await?;
+    Ok(Json(ProjectList { projects }))
+}
+
+/// Body of `POST /api/projects`.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewProject {
+    /// 1 to 80 characters.
+    name: String,
+    /// `customer_support` (default), `sales`, `technical_docs` or `other`.
+    use_case: Option<String>,
+}
+
+async fn create_project(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiJson(body): ApiJson<NewProject>,
+) -> Result<(StatusCode, Json<ProjectView>)> {
+    let use_case = match body.use_case.as_deref() {
+        Some(value) => projects::parse_use_case(value)?,
+        None => crate::model::account::UseCase::CustomerSupport,
+    };
+    let project = projects::create(&state.db, &state.catalog, &user, &body.name, use_case).await?;
+    Ok((StatusCode::CREATED, Json(project)))
+}
+
+async fn get_project(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<ProjectView>> {
+    Ok(Json(projects::get(&state.db.pool, &user, &id).await?))
+}
+
+/// Body of `PATCH /api/projects/:id`.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectPatch {
+    /// A new name.
+    name: Option<String>,
+    /// A new use case.
+    use_case: Option<String>,
+}
+
+async fn update_project(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ProjectPatch>,
+) -> Result<Json<ProjectView>> {
+    let use_case = body
+        .use_case
+        .as_deref()
+        .map(projects::parse_use_case)
+        .transpose()?;
+    let project = projects::update(&state.db, &user, &id, body.name.as_deref(), use_case).await?;
+    Ok(Json(project))
+}
+
+/// Body of `POST /api/projects/:id/members`.
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct NewMember {
+    /// The email of an existing account.
+    email: String,
+}
+
+async fn add_member(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NewMember>,
+) -> Result<StatusCode> {
+    let added = projects::add_member(&state.db, &user, &id, &body.email).await?;
+    Ok(if added {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    })
+}
