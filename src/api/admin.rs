@@ -32,7 +32,7 @@ pub async fn list_internal_rates() -> Result<SelfHostedRates, AppError> {
             .filter(|m| m.capabilities.self_hosted)
             .map(|m| (m.id.clone(), m.name.clone()))
             .collect(),
-        rates: crate::server::services::internal_rates::list(&state),
+        rates: state.internal_rates.list(),
     })
 }
 
@@ -45,14 +45,17 @@ pub async fn set_internal_rate(
     per_hour_usd: String,
     per_m_tok_usd: String,
 ) -> Result<crate::model::pricing::InternalRate, AppError> {
-    use crate::server::services::internal_rates::{self, RateChange};
+    use crate::server::services::internal_rates::RateChange;
     let (state, admin) = admin_user().await?;
     let change = RateChange {
         effective_date,
         per_hour_usd: Some(per_hour_usd),
         per_m_tok_usd: Some(per_m_tok_usd),
     };
-    Ok(internal_rates::set(&state, &admin.user_id, &model, &change).await?)
+    Ok(state
+        .internal_rates
+        .set(&state.db, &state.catalog, &admin.user_id, &model, &change)
+        .await?)
 }
 
 /// The signed-in workspace admin, or 403 (every admin-only server function).

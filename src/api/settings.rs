@@ -7,6 +7,7 @@ use crate::model::account::UseCase;
 use crate::model::api_token::{ApiToken, CreatedApiToken};
 use crate::model::catalog::{Catalog, ProviderId};
 use crate::model::llm_config::{KeyCheck, KeySource, LlmConfig, LlmConfigPatch};
+use crate::model::parameters::{Param, GEMINI_SAFETY_CATEGORIES};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -26,25 +27,26 @@ pub struct SettingsData {
     pub tokens: Vec<ApiToken>,
 }
 
-/// The Gemini harm categories the page offers: API name, label, form field.
+/// The Gemini harm categories the page offers (the civic-integrity one is left
+/// at Gemini's default): API name, label, form field.
 pub const SAFETY_CATEGORIES: [(&str, &str, &str); 4] = [
     (
-        "HARM_CATEGORY_HARASSMENT",
+        GEMINI_SAFETY_CATEGORIES[0],
         "Harassment",
         "safety_harassment",
     ),
     (
-        "HARM_CATEGORY_HATE_SPEECH",
+        GEMINI_SAFETY_CATEGORIES[1],
         "Hate speech",
         "safety_hate_speech",
     ),
     (
-        "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+        GEMINI_SAFETY_CATEGORIES[2],
         "Sexually explicit",
         "safety_sexually_explicit",
     ),
     (
-        "HARM_CATEGORY_DANGEROUS_CONTENT",
+        GEMINI_SAFETY_CATEGORIES[3],
         "Dangerous content",
         "safety_dangerous_content",
     ),
@@ -160,16 +162,20 @@ impl SettingsForm {
             }
         };
         let provider = ProviderId::parse(&self.provider);
-        number("temperature", Some(&self.temperature), false);
-        number("maxTokens", Some(&self.max_tokens), true);
-        number("topP", Some(&self.top_p), false);
-        if provider == Some(ProviderId::OpenAi) {
-            number("frequencyPenalty", self.frequency_penalty.as_deref(), false);
-            number("presencePenalty", self.presence_penalty.as_deref(), false);
-        } else {
-            number("topK", self.top_k.as_deref(), true);
+        let takes = |param: Param| provider.is_some_and(|p| param.supported_by(p));
+        for (param, text) in [
+            (Param::Temperature, Some(&self.temperature)),
+            (Param::MaxTokens, Some(&self.max_tokens)),
+            (Param::TopP, Some(&self.top_p)),
+            (Param::TopK, self.top_k.as_ref()),
+            (Param::FrequencyPenalty, self.frequency_penalty.as_ref()),
+            (Param::PresencePenalty, self.presence_penalty.as_ref()),
+        ] {
+            if takes(param) {
+                number(param.as_str(), text.map(String::as_str), param.is_integer());
+            }
         }
-        if provider == Some(ProviderId::Gemini) {
+        if takes(Param::SafetySettings) {
             let safety: Vec<Value> = self
                 .safety_thresholds()
                 .into_iter()

@@ -21,6 +21,18 @@ crate::model::text_enum! {
     }
 }
 
+impl ProviderId {
+    /// The family's name in a sentence: "Claude", "OpenAI", "Gemini", "Llama".
+    pub fn label(self) -> &'static str {
+        match self {
+            ProviderId::Claude => "Claude",
+            ProviderId::OpenAi => "OpenAI",
+            ProviderId::Gemini => "Gemini",
+            ProviderId::Llama => "Llama",
+        }
+    }
+}
+
 /// A provider's facts as shown on the settings and compare pages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]

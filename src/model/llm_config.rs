@@ -2,6 +2,7 @@
 //! and the JSON API see it. The API key itself never appears here: only its
 //! masked form.
 
+use crate::error::FieldError;
 use crate::model::catalog::ProviderId;
 use crate::model::parameters::Parameters;
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,31 @@ pub struct FallbackConfig {
 
 /// Most attempts a project may configure on one provider.
 pub const MAX_RETRY_ATTEMPTS: u32 = 10;
+
+/// The fallback's own rules, shared by the settings page (inline errors) and
+/// the settings service (422): its retries within range and, when it is on, a
+/// model other than the primary.
+pub fn fallback_problems(
+    enabled: bool,
+    fallback_model: &str,
+    retry_attempts: u32,
+    primary_model: &str,
+) -> Vec<FieldError> {
+    let mut problems = Vec::new();
+    if retry_attempts > MAX_RETRY_ATTEMPTS {
+        problems.push(FieldError {
+            field: "fallbackConfig.retryAttempts".into(),
+            message: format!("must be between 0 and {MAX_RETRY_ATTEMPTS}"),
+        });
+    }
+    if enabled && fallback_model == primary_model {
+        problems.push(FieldError {
+            field: "fallbackConfig.model".into(),
+            message: "must differ from the primary model".into(),
+        });
+    }
+    problems
+}
 /// Longest system prompt accepted, in characters.
 pub const MAX_SYSTEM_PROMPT_CHARS: usize = 20_000;
 

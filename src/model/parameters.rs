@@ -102,6 +102,141 @@ pub const GEMINI_SAFETY_THRESHOLDS: &[&str] = &[
     "OFF",
 ];
 
+crate::model::text_enum! {
+    /// A parameter a configuration may set, by its JSON name: with [`Param::providers`]
+    /// and [`Param::range`] the one table of which provider takes which parameter
+    /// within which range, read by validation, the provider switch, the settings
+    /// page and its form parser, and the adapters.
+    pub enum Param {
+        /// Sampling temperature.
+        Temperature = "temperature",
+        /// Maximum output tokens.
+        MaxTokens = "maxTokens",
+        /// Nucleus sampling.
+        TopP = "topP",
+        /// Top-k sampling.
+        TopK = "topK",
+        /// OpenAI frequency penalty.
+        FrequencyPenalty = "frequencyPenalty",
+        /// OpenAI presence penalty.
+        PresencePenalty = "presencePenalty",
+        /// Stop sequences.
+        Stop = "stop",
+        /// Gemini safety settings.
+        SafetySettings = "safetySettings",
+        /// Gemini grounding with Google Search.
+        GoogleSearch = "googleSearch",
+    }
+}
+
+impl Param {
+    /// The providers that take it.
+    pub fn providers(self) -> &'static [ProviderId] {
+        use ProviderId::{Claude, Gemini, Llama, OpenAi};
+        match self {
+            Param::Temperature | Param::MaxTokens | Param::TopP | Param::Stop => {
+                &[Claude, OpenAi, Gemini, Llama]
+            }
+            Param::TopK => &[Claude, Gemini, Llama],
+            Param::FrequencyPenalty | Param::PresencePenalty => &[OpenAi],
+            Param::SafetySettings | Param::GoogleSearch => &[Gemini],
+        }
+    }
+
+    /// Whether `provider` takes it.
+    pub fn supported_by(self, provider: ProviderId) -> bool {
+        self.providers().contains(&provider)
+    }
+
+    /// The range of a decimal parameter on `provider`.
+    pub fn range(self, provider: ProviderId) -> Option<(f64, f64)> {
+        match self {
+            Param::Temperature if provider == ProviderId::Claude => Some((0.0, 1.0)),
+            Param::Temperature => Some((0.0, 2.0)),
+            Param::TopP => Some((0.0, 1.0)),
+            Param::FrequencyPenalty | Param::PresencePenalty => Some((-2.0, 2.0)),
+            _ => None,
+        }
+    }
+
+    /// The most stop sequences `provider` takes, when it limits them.
+    pub fn max_items(self, provider: ProviderId) -> Option<usize> {
+        match (self, provider) {
+            (Param::Stop, ProviderId::Gemini) => Some(5),
+            (Param::Stop, ProviderId::OpenAi) => Some(4),
+            _ => None,
+        }
+    }
+
+    /// Whether it is a whole number (the form parser's check).
+    pub fn is_integer(self) -> bool {
+        matches!(self, Param::MaxTokens | Param::TopK)
+    }
+
+    /// The providers that take it, for a sentence: "Claude, Gemini and Llama".
+    fn providers_text(self) -> String {
+        let names: Vec<&str> = self.providers().iter().map(|p| p.label()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => names.concat(),
+        }
+    }
+
+    /// Its decimal value in `params`, for the ranged parameters.
+    fn decimal(self, params: &Parameters) -> Option<f64> {
+        match self {
+            Param::Temperature => params.temperature,
+            Param::TopP => params.top_p,
+            Param::FrequencyPenalty => params.frequency_penalty,
+            Param::PresencePenalty => params.presence_penalty,
+            _ => None,
+        }
+    }
+
+    /// Whether `params` sets it.
+    pub fn is_set(self, params: &Parameters) -> bool {
+        match self {
+            Param::MaxTokens => params.max_tokens.is_some(),
+            Param::TopK => params.top_k.is_some(),
+            Param::Stop => !params.stop.is_empty(),
+            Param::SafetySettings => !params.safety_settings.is_empty(),
+            Param::GoogleSearch => params.google_search,
+            decimal => decimal.decimal(params).is_some(),
+        }
+    }
+
+    /// Unsets it in `params`.
+    pub fn clear(self, params: &mut Parameters) {
+        match self {
+            Param::Temperature => params.temperature = None,
+            Param::MaxTokens => params.max_tokens = None,
+            Param::TopP => params.top_p = None,
+            Param::TopK => params.top_k = None,
+            Param::FrequencyPenalty => params.frequency_penalty = None,
+            Param::PresencePenalty => params.presence_penalty = None,
+            Param::Stop => params.stop.clear(),
+            Param::SafetySettings => params.safety_settings.clear(),
+            Param::GoogleSearch => params.google_search = false,
+        }
+    }
+}
+
+impl Parameters {
+    /// These parameters as `provider` takes them: the ones it does not take
+    /// dropped, the temperature clamped to its range (a provider switch, and a
+    /// fallback to another provider, send only what the new provider accepts).
+    pub fn keep_supported(&mut self, provider: ProviderId) {
+        for param in Param::ALL {
+            if !param.supported_by(provider) {
+                param.clear(self);
+            }
+        }
+        if let Some((_, hi)) = Param::Temperature.range(provider) {
+            self.temperature = self.temperature.map(|t| t.min(hi));
+        }
+    }
+}
+
 /// Checks `params` against `provider`'s ranges and the model's limits.
 pub fn validate_parameters(
     provider: ProviderId,
@@ -116,119 +251,69 @@ pub fn validate_parameters(
             message,
         });
     };
-    let mut range = |field: &str, value: Option<f64>, lo: f64, hi: f64| {
-        if let Some(v) = value {
+    for param in Param::ALL.into_iter().filter(|p| p.is_set(params)) {
+        let field = param.as_str();
+        if !param.supported_by(provider) {
+            let providers = param.providers_text();
+            push(
+                field,
+                format!("only on {providers}"),
+                format!("{field} is not supported by {provider}; only on {providers}"),
+            );
+            continue;
+        }
+        if let (Some((lo, hi)), Some(v)) = (param.range(provider), param.decimal(params)) {
             if !(lo..=hi).contains(&v) {
-                let allowed = format!("{lo}–{hi}");
                 push(
                     field,
-                    allowed.clone(),
+                    format!("{lo}–{hi}"),
                     format!("{field} must be between {lo} and {hi} for {provider}, got {v}"),
                 );
             }
         }
-    };
-    let max_temperature = match provider {
-        ProviderId::Claude => 1.0,
-        ProviderId::OpenAi | ProviderId::Gemini | ProviderId::Llama => 2.0,
-    };
-    range("temperature", params.temperature, 0.0, max_temperature);
-    range("topP", params.top_p, 0.0, 1.0);
-    if provider == ProviderId::OpenAi {
-        range("frequencyPenalty", params.frequency_penalty, -2.0, 2.0);
-        range("presencePenalty", params.presence_penalty, -2.0, 2.0);
-    }
-    let mut unsupported = |field: &str, set: bool, providers: &str| {
-        if set {
-            errors_push_unsupported(&mut errors, field, provider, providers);
+        if let Some(most) = param.max_items(provider) {
+            if params.stop.len() > most {
+                push(
+                    field,
+                    format!("at most {most} sequences"),
+                    format!("{} accepts at most {most} stop sequences", provider.label()),
+                );
+            }
         }
-    };
-    if provider != ProviderId::OpenAi {
-        unsupported(
-            "frequencyPenalty",
-            params.frequency_penalty.is_some(),
-            "OpenAI",
-        );
-        unsupported(
-            "presencePenalty",
-            params.presence_penalty.is_some(),
-            "OpenAI",
-        );
-    }
-    if provider == ProviderId::OpenAi {
-        unsupported("topK", params.top_k.is_some(), "Claude, Gemini and Llama");
-    }
-    if provider != ProviderId::Gemini {
-        unsupported(
-            "safetySettings",
-            !params.safety_settings.is_empty(),
-            "Gemini",
-        );
-        unsupported("googleSearch", params.google_search, "Gemini");
     }
     if let Some(max) = params.max_tokens {
         let limit = limits.map_or(u32::MAX, |l| l.max_output_tokens);
         if max == 0 || max > limit {
-            let allowed = format!("1–{limit}");
-            errors.push(ParamError {
-                field: "maxTokens".into(),
-                message: format!(
-                    "maxTokens must be between 1 and {limit} for this model, got {max}"
-                ),
-                allowed,
-            });
+            push(
+                "maxTokens",
+                format!("1–{limit}"),
+                format!("maxTokens must be between 1 and {limit} for this model, got {max}"),
+            );
         }
     }
-    if provider == ProviderId::Gemini {
+    if Param::SafetySettings.supported_by(provider) {
         for s in &params.safety_settings {
             if !GEMINI_SAFETY_CATEGORIES.contains(&s.category.as_str()) {
-                errors.push(ParamError {
-                    field: "safetySettings".into(),
-                    allowed: GEMINI_SAFETY_CATEGORIES.join(", "),
-                    message: format!("unknown safety category {}", s.category),
-                });
+                push(
+                    "safetySettings",
+                    GEMINI_SAFETY_CATEGORIES.join(", "),
+                    format!("unknown safety category {}", s.category),
+                );
             }
             if !GEMINI_SAFETY_THRESHOLDS.contains(&s.threshold.as_str()) {
-                errors.push(ParamError {
-                    field: "safetySettings".into(),
-                    allowed: GEMINI_SAFETY_THRESHOLDS.join(", "),
-                    message: format!("unknown safety threshold {}", s.threshold),
-                });
+                push(
+                    "safetySettings",
+                    GEMINI_SAFETY_THRESHOLDS.join(", "),
+                    format!("unknown safety threshold {}", s.threshold),
+                );
             }
         }
-        if params.stop.len() > 5 {
-            errors.push(ParamError {
-                field: "stop".into(),
-                allowed: "at most 5 sequences".into(),
-                message: "Gemini accepts at most 5 stop sequences".into(),
-            });
-        }
-    }
-    if provider == ProviderId::OpenAi && params.stop.len() > 4 {
-        errors.push(ParamError {
-            field: "stop".into(),
-            allowed: "at most 4 sequences".into(),
-            message: "OpenAI accepts at most 4 stop sequences".into(),
-        });
     }
     if errors.is_empty() {
         Ok(())
     } else {
         Err(errors)
     }
-}
-
-fn errors_push_unsupported(
-    errors: &mut Vec<ParamError>,
-    field: &str,
-    provider: ProviderId,
-    providers: &str,
-) {
-    errors.push(ParamError {
-        field: field.to_owned(),
-        allowed: format!("only on {providers}"),
-        message: format!("{field} is not supported by {provider}; only on {providers}"),
-    });
 }
 
 #[cfg(test)]
@@ -320,5 +405,26 @@ mod tests {
             vec!["safetySettings", "safetySettings"]
         );
         assert_eq!(fields(ProviderId::OpenAi, &p), vec!["safetySettings"]);
+    }
+
+    #[test]
+    fn a_provider_switch_keeps_only_what_the_new_provider_takes() {
+        let mut p = Parameters {
+            temperature: Some(1.5),
+            top_k: Some(40),
+            frequency_penalty: Some(0.5),
+            google_search: true,
+            ..Parameters::default()
+        };
+        p.keep_supported(ProviderId::Claude);
+        assert_eq!(
+            p,
+            Parameters {
+                temperature: Some(1.0),
+                top_k: Some(40),
+                ..Parameters::default()
+            }
+        );
+        assert!(fields(ProviderId::Claude, &p).is_empty());
     }
 }

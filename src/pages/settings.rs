@@ -18,9 +18,11 @@ use crate::components::error_notice::{action_error, ErrorNotice, SignInNeeded};
 use crate::error::{AppError, FieldError};
 use crate::model::account::UseCase;
 use crate::model::catalog::{format_tokens, Catalog, ModelInfo, ProviderId};
-use crate::model::llm_config::{preset, KeySource, LlamaFlavour, MAX_RETRY_ATTEMPTS};
+use crate::model::llm_config::{
+    fallback_problems, preset, KeySource, LlamaFlavour, MAX_RETRY_ATTEMPTS,
+};
 use crate::model::parameters::{
-    validate_parameters, ModelLimits, Parameters, GEMINI_SAFETY_THRESHOLDS,
+    validate_parameters, ModelLimits, Param, Parameters, GEMINI_SAFETY_THRESHOLDS,
 };
 use crate::model::recommend::recommend;
 use crate::pages::project::use_project_id;
@@ -113,11 +115,14 @@ impl Fields {
         if let Some(info) = catalog.provider(provider) {
             self.model.set(info.default_model.clone());
         }
-        if provider == ProviderId::OpenAi {
-            self.top_k.set(String::new());
-        } else {
-            self.frequency_penalty.set(String::new());
-            self.presence_penalty.set(String::new());
+        for (param, value) in [
+            (Param::TopK, self.top_k),
+            (Param::FrequencyPenalty, self.frequency_penalty),
+            (Param::PresencePenalty, self.presence_penalty),
+        ] {
+            if !param.supported_by(provider) {
+                value.set(String::new());
+            }
         }
     }
 
@@ -200,19 +205,13 @@ impl Fields {
                 );
             }
         }
-        if self.fallback_enabled.get() && self.fallback_model.get() == self.model.get() {
-            bad(
-                "fallbackConfig.model",
-                "must differ from the primary model".into(),
-            );
-        }
-        match self.retry_attempts.get().trim().parse::<u32>() {
-            Ok(n) if n <= MAX_RETRY_ATTEMPTS => {}
-            _ => bad(
-                "fallbackConfig.retryAttempts",
-                format!("must be between 0 and {MAX_RETRY_ATTEMPTS}"),
-            ),
-        }
+        let retry_attempts = self.retry_attempts.get().trim().parse().unwrap_or(u32::MAX);
+        errors.extend(fallback_problems(
+            self.fallback_enabled.get(),
+            &self.fallback_model.get(),
+            retry_attempts,
+            &self.model.get(),
+        ));
         errors
     }
 }
@@ -360,12 +359,9 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
                 .map_or(1, |m| m.max_output)
         }
     };
-    let temperature_max = move || {
-        if fields.provider.get() == ProviderId::Claude {
-            "1"
-        } else {
-            "2"
-        }
+    let temperature_max = move || match Param::Temperature.range(fields.provider.get()) {
+        Some((_, most)) if most <= 1.0 => "1",
+        _ => "2",
     };
     let fallback_options = {
         let catalog = catalog.clone();
@@ -477,14 +473,14 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
 
                 <details class="advanced" data-test="advanced">
                     <summary>"Advanced Settings"</summary>
-                    <Show when=move || fields.provider.get() != ProviderId::OpenAi>
+                    <Show when=move || Param::TopK.supported_by(fields.provider.get())>
                         <TextField id="top-k" label="Top K (optional)" name="form[top_k]" value=fields.top_k inputmode="numeric" test="top-k" field="parameters.topK" problems=problems/>
                     </Show>
-                    <Show when=move || fields.provider.get() == ProviderId::OpenAi>
+                    <Show when=move || Param::FrequencyPenalty.supported_by(fields.provider.get())>
                         <TextField id="frequency-penalty" label="Frequency penalty" name="form[frequency_penalty]" value=fields.frequency_penalty inputmode="decimal" test="frequency-penalty" field="parameters.frequencyPenalty" problems=problems hint="−2 – 2"/>
                         <TextField id="presence-penalty" label="Presence penalty" name="form[presence_penalty]" value=fields.presence_penalty inputmode="decimal" test="presence-penalty" field="parameters.presencePenalty" problems=problems hint="−2 – 2"/>
                     </Show>
-                    <Show when=move || fields.provider.get() == ProviderId::Gemini>
+                    <Show when=move || Param::SafetySettings.supported_by(fields.provider.get())>
                         <fieldset data-test="safety-settings">
                             <legend>"Safety settings (Gemini)"</legend>
                             {SAFETY_CATEGORIES

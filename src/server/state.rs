@@ -9,7 +9,7 @@ use crate::server::llm::router::LlmRouter;
 use crate::server::llm::{BaseUrls, Executor};
 use crate::server::services::capacity::AnswerSlots;
 use crate::server::services::internal_rates::RateBook;
-use crate::server::services::llm_settings::PinnedConfigs;
+use crate::server::services::llm_settings::draft::PinnedConfigs;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;

@@ -10,6 +10,7 @@ mod chat;
 mod compare;
 mod costs;
 mod durability;
+mod layout;
 mod openapi;
 mod pages;
 mod prices;

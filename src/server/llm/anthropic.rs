@@ -94,7 +94,7 @@ impl AnthropicAdapter {
             body.insert("system".into(), json!(system.join("\n\n")));
         }
         body.insert("messages".into(), json!(messages));
-        put_parameters(&mut body, &req.parameters, &PARAMS);
+        put_parameters(&mut body, ProviderId::Claude, &req.parameters, &PARAMS);
         // NOTE: `max_tokens` is required by the Messages API.
         let default_max = req
             .limits

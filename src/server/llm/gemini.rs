@@ -74,7 +74,7 @@ impl GeminiAdapter {
         }
         let p = &req.parameters;
         let mut config = Map::new();
-        put_parameters(&mut config, p, &PARAMS);
+        put_parameters(&mut config, ProviderId::Gemini, p, &PARAMS);
         if !config.is_empty() {
             body.insert("generationConfig".into(), Value::Object(config));
         }

@@ -89,7 +89,7 @@ fn body(req: &GenerateRequest, stream: bool) -> Value {
         })
         .collect();
     let mut options = Map::new();
-    put_parameters(&mut options, &req.parameters, &PARAMS);
+    put_parameters(&mut options, ProviderId::Llama, &req.parameters, &PARAMS);
     let mut body = json!({"model": req.model, "messages": messages, "stream": stream});
     if !options.is_empty() {
         body["options"] = Value::Object(options);

@@ -72,7 +72,7 @@ impl OpenAiAdapter {
         } else {
             &COMPATIBLE_PARAMS
         };
-        put_parameters(&mut body, &req.parameters, names);
+        put_parameters(&mut body, self.provider, &req.parameters, names);
         if !req.tools.is_empty() {
             let tools: Vec<Value> = req
                 .tools

@@ -7,6 +7,7 @@ use serde_json::{json, Map};
 
 use super::types::{ModelInfo, Parameters, StreamEvent};
 use super::ProviderId;
+use crate::model::parameters::Param;
 
 /// Parses JSON, keeping the raw text in the error when the provider sent something else.
 pub(crate) fn parse_json(
@@ -121,26 +122,43 @@ pub(crate) struct ParamNames {
     pub penalties: Option<(&'static str, &'static str)>,
 }
 
-/// Maps the parameters that are set onto `target` under the provider's names.
-pub(crate) fn put_parameters(target: &mut Map<String, Value>, p: &Parameters, names: &ParamNames) {
-    let mut put = |key: Option<&str>, value: Option<Value>| {
-        if let (Some(key), Some(value)) = (key, value) {
+/// Maps the parameters that are set and that `provider` takes (the table of
+/// [`Param`]) onto `target` under the dialect's names.
+pub(crate) fn put_parameters(
+    target: &mut Map<String, Value>,
+    provider: ProviderId,
+    p: &Parameters,
+    names: &ParamNames,
+) {
+    let mut put = |param: Param, key: Option<&str>, value: Option<Value>| {
+        if let (true, Some(key), Some(value)) = (param.supported_by(provider), key, value) {
             target.insert(key.to_owned(), value);
         }
     };
-    put(Some(names.temperature), p.temperature.map(Value::from));
-    put(Some(names.top_p), p.top_p.map(Value::from));
-    put(names.top_k, p.top_k.map(Value::from));
-    put(Some(names.max_tokens), p.max_tokens.map(Value::from));
     put(
+        Param::Temperature,
+        Some(names.temperature),
+        p.temperature.map(Value::from),
+    );
+    put(Param::TopP, Some(names.top_p), p.top_p.map(Value::from));
+    put(Param::TopK, names.top_k, p.top_k.map(Value::from));
+    put(
+        Param::MaxTokens,
+        Some(names.max_tokens),
+        p.max_tokens.map(Value::from),
+    );
+    put(
+        Param::Stop,
         Some(names.stop),
         (!p.stop.is_empty()).then(|| json!(p.stop)),
     );
     put(
+        Param::FrequencyPenalty,
         names.penalties.map(|(f, _)| f),
         p.frequency_penalty.map(Value::from),
     );
     put(
+        Param::PresencePenalty,
         names.penalties.map(|(_, pr)| pr),
         p.presence_penalty.map(Value::from),
     );

@@ -4,7 +4,7 @@ use crate::model::pricing::InternalRate;
 use crate::server::auth::AdminUser;
 use crate::server::error::Result;
 use crate::server::rest::ApiJson;
-use crate::server::services::internal_rates::{self, RateChange};
+use crate::server::services::internal_rates::RateChange;
 use crate::server::state::AppState;
 use axum::extract::{Path, State};
 use axum::routing::{get, put};
@@ -27,7 +27,7 @@ pub struct RateList {
 
 async fn list_rates(State(state): State<AppState>, _admin: AdminUser) -> Json<RateList> {
     Json(RateList {
-        rates: internal_rates::list(&state),
+        rates: state.internal_rates.list(),
     })
 }
 
@@ -38,6 +38,9 @@ async fn set_rate(
     ApiJson(change): ApiJson<RateChange>,
 ) -> Result<Json<InternalRate>> {
     Ok(Json(
-        internal_rates::set(&state, &admin.user_id, &model, &change).await?,
+        state
+            .internal_rates
+            .set(&state.db, &state.catalog, &admin.user_id, &model, &change)
+            .await?,
     ))
 }

@@ -5,11 +5,11 @@
 //! PostgreSQL database picks up a change.
 
 use crate::error::{AppError, FieldError};
+use crate::model::catalog::Catalog;
 use crate::model::money::parse_usd_nanos;
 use crate::model::pricing::InternalRate;
-use crate::server::db::{internal_rates, now_ms};
+use crate::server::db::{internal_rates, now_ms, Db};
 use crate::server::error::Result;
-use crate::server::state::AppState;
 use serde::Deserialize;
 use sqlx::AnyPool;
 use std::sync::{Arc, RwLock};
@@ -67,67 +67,72 @@ pub struct RateChange {
     pub per_m_tok_usd: Option<String>,
 }
 
-/// Every rate set so far.
-pub fn list(state: &AppState) -> Vec<InternalRate> {
-    state.internal_rates.snapshot().as_ref().clone()
-}
+impl RateBook {
+    /// Every rate set so far.
+    pub fn list(&self) -> Vec<InternalRate> {
+        self.snapshot().as_ref().clone()
+    }
 
-/// Sets a self-hosted model's rate from a date; every invalid field is named.
-pub async fn set(
-    state: &AppState,
-    admin_id: &str,
-    model: &str,
-    change: &RateChange,
-) -> Result<InternalRate> {
-    let mut errors = Vec::new();
-    let mut invalid = |field: &str, message: String| {
-        errors.push(FieldError {
-            field: field.into(),
-            message,
-        })
-    };
-    match state.catalog.model(model) {
-        Some(m) if m.capabilities.self_hosted => {}
-        Some(m) => invalid(
-            "model",
-            format!(
-                "{} has list prices; internal rates are for self-hosted models",
-                m.name
+    /// Sets a self-hosted model's rate from a date (the model must be a
+    /// self-hosted one of `catalog`); every invalid field is named.
+    pub async fn set(
+        &self,
+        db: &Db,
+        catalog: &Catalog,
+        admin_id: &str,
+        model: &str,
+        change: &RateChange,
+    ) -> Result<InternalRate> {
+        let mut errors = Vec::new();
+        let mut invalid = |field: &str, message: String| {
+            errors.push(FieldError {
+                field: field.into(),
+                message,
+            })
+        };
+        match catalog.model(model) {
+            Some(m) if m.capabilities.self_hosted => {}
+            Some(m) => invalid(
+                "model",
+                format!(
+                    "{} has list prices; internal rates are for self-hosted models",
+                    m.name
+                ),
             ),
-        ),
-        None => invalid("model", format!("unknown model `{model}`")),
+            None => invalid("model", format!("unknown model `{model}`")),
+        }
+        if chrono::NaiveDate::parse_from_str(&change.effective_date, "%Y-%m-%d").is_err() {
+            invalid("effectiveDate", "a date like 2026-01-31".into());
+        }
+        let mut amount = |field: &str, text: &Option<String>| match text.as_deref().map(str::trim) {
+            None | Some("") => 0,
+            Some(text) => parse_usd_nanos(text).unwrap_or_else(|message| {
+                invalid(field, message);
+                0
+            }),
+        };
+        let per_hour_nanos = amount("perHourUsd", &change.per_hour_usd);
+        let per_m_tok_nanos = amount("perMTokUsd", &change.per_m_tok_usd);
+        let neither = [&change.per_hour_usd, &change.per_m_tok_usd]
+            .iter()
+            .all(|v| v.as_deref().is_none_or(|t| t.trim().is_empty()));
+        if neither {
+            invalid(
+                "perHourUsd",
+                "give a rate per hour, per 1M tokens, or both".into(),
+            );
+        }
+        if !errors.is_empty() {
+            return Err(AppError::InvalidFields { errors }.into());
+        }
+        let rate = InternalRate {
+            model: model.to_owned(),
+            effective_date: change.effective_date.clone(),
+            per_hour_nanos,
+            per_m_tok_nanos,
+        };
+        internal_rates::upsert(&db.writer, &rate, admin_id, now_ms()).await?;
+        self.reload(&db.pool).await?;
+        Ok(rate)
     }
-    if chrono::NaiveDate::parse_from_str(&change.effective_date, "%Y-%m-%d").is_err() {
-        invalid("effectiveDate", "a date like 2026-01-31".into());
-    }
-    let mut amount = |field: &str, text: &Option<String>| match text.as_deref().map(str::trim) {
-        None | Some("") => 0,
-        Some(text) => parse_usd_nanos(text).unwrap_or_else(|message| {
-            invalid(field, message);
-            0
-        }),
-    };
-    let per_hour_nanos = amount("perHourUsd", &change.per_hour_usd);
-    let per_m_tok_nanos = amount("perMTokUsd", &change.per_m_tok_usd);
-    let neither = [&change.per_hour_usd, &change.per_m_tok_usd]
-        .iter()
-        .all(|v| v.as_deref().is_none_or(|t| t.trim().is_empty()));
-    if neither {
-        invalid(
-            "perHourUsd",
-            "give a rate per hour, per 1M tokens, or both".into(),
-        );
-    }
-    if !errors.is_empty() {
-        return Err(AppError::InvalidFields { errors }.into());
-    }
-    let rate = InternalRate {
-        model: model.to_owned(),
-        effective_date: change.effective_date.clone(),
-        per_hour_nanos,
-        per_m_tok_nanos,
-    };
-    internal_rates::upsert(&state.db.writer, &rate, admin_id, now_ms()).await?;
-    state.internal_rates.reload(&state.db.pool).await?;
-    Ok(rate)
 }

@@ -4,166 +4,32 @@
 //! a new BYOK key, checking it with the provider before it is encrypted and
 //! stored. Nothing is saved unless everything is valid.
 
+pub mod draft;
+
 use crate::error::{AppError, FieldError};
 use crate::model::catalog::{Catalog, ProviderId};
 use crate::model::llm_config::{
-    FallbackConfig, KeyCheck, KeySource, LlamaFlavour, LlmConfig, LlmConfigPatch,
-    MAX_RETRY_ATTEMPTS, MAX_SYSTEM_PROMPT_CHARS,
+    fallback_problems, FallbackConfig, KeyCheck, KeySource, LlamaFlavour, LlmConfig,
+    LlmConfigPatch, MAX_SYSTEM_PROMPT_CHARS,
 };
-use crate::model::parameters::{validate_parameters, ModelLimits, Parameters};
+use crate::model::parameters::{validate_parameters, ModelLimits, Param, Parameters};
 use crate::server::crypto::{mask_key, Sealed};
 use crate::server::db::llm_configs::{self, ConfigRow};
 use crate::server::db::provider_keys::{self, StoredKey};
-use crate::server::db::{now_ms, rfc3339};
+use crate::server::db::rfc3339;
 use crate::server::error::{Error, Result};
 use crate::server::llm::{build_provider, ErrorKind};
 use crate::server::state::AppState;
+pub use draft::{Draft, DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE};
 use secrecy::SecretString;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Max tokens a new configuration starts with (capped by the model's maximum).
-pub const DEFAULT_MAX_TOKENS: u32 = 4096;
-/// Temperature a new configuration starts with (valid for every provider).
-pub const DEFAULT_TEMPERATURE: f64 = 0.7;
-
-/// Parameter names a PATCH may set, as in the JSON.
-const PARAMETER_FIELDS: [&str; 9] = [
-    "temperature",
-    "maxTokens",
-    "topP",
-    "topK",
-    "frequencyPenalty",
-    "presencePenalty",
-    "stop",
-    "safetySettings",
-    "googleSearch",
-];
-
-/// A configuration as the service works with it: typed, not JSON.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Draft {
-    /// Active provider.
-    pub provider: ProviderId,
-    /// Catalog model id.
-    pub model: String,
-    /// Parameters.
-    pub parameters: Parameters,
-    /// System prompt.
-    pub system_prompt: String,
-    /// Managed or BYOK.
-    pub key_source: KeySource,
-    /// Fallback.
-    pub fallback: FallbackConfig,
-    /// Llama server.
-    pub base_url: Option<String>,
-    /// Llama API style.
-    pub llama_flavour: LlamaFlavour,
-}
-
-impl Draft {
-    /// What a new project starts with: the catalog's default model (Claude 3.5
-    /// Sonnet), temperature 0.7, top P 1, Cover-managed key, fallback off.
-    pub fn default_for(catalog: &Catalog) -> Draft {
-        let model = catalog.model(&catalog.default_model);
-        let max_output = model.map_or(DEFAULT_MAX_TOKENS, |m| {
-            ModelLimits::from(m).max_output_tokens
-        });
-        Draft {
-            provider: model.map_or(ProviderId::Claude, |m| m.provider),
-            model: catalog.default_model.clone(),
-            parameters: Parameters {
-                temperature: Some(DEFAULT_TEMPERATURE),
-                top_p: Some(1.0),
-                max_tokens: Some(DEFAULT_MAX_TOKENS.min(max_output)),
-                ..Parameters::default()
-            },
-            system_prompt: String::new(),
-            key_source: KeySource::Managed,
-            fallback: FallbackConfig {
-                enabled: false,
-                provider: ProviderId::OpenAi,
-                model: "gpt-4o-mini".into(),
-                retry_attempts: 3,
-            },
-            base_url: None,
-            llama_flavour: LlamaFlavour::Ollama,
-        }
-    }
-
-    /// The row storing this draft as `version` of `project_id`.
-    pub fn to_row(&self, project_id: &str, version: i64, created_by: Option<&str>) -> ConfigRow {
-        ConfigRow {
-            project_id: project_id.to_owned(),
-            version,
-            provider: self.provider.as_str().to_owned(),
-            model: self.model.clone(),
-            parameters: serde_json::to_string(&self.parameters).unwrap_or_else(|_| "{}".into()),
-            system_prompt: self.system_prompt.clone(),
-            key_source: self.key_source.as_str().to_owned(),
-            fallback: serde_json::to_string(&self.fallback).unwrap_or_else(|_| "{}".into()),
-            base_url: self.base_url.clone(),
-            llama_flavour: self.llama_flavour.as_str().to_owned(),
-            created_by: created_by.map(str::to_owned),
-            created_at: now_ms(),
-        }
-    }
-
-    /// Reads a stored row.
-    pub fn from_row(row: &ConfigRow) -> Result<Draft> {
-        let corrupt = |what: &str| {
-            Error::internal(format!(
-                "llm_config {} v{}: bad {what}",
-                row.project_id, row.version
-            ))
-        };
-        Ok(Draft {
-            provider: ProviderId::parse(&row.provider).ok_or_else(|| corrupt("provider"))?,
-            model: row.model.clone(),
-            parameters: serde_json::from_str(&row.parameters).map_err(|_| corrupt("parameters"))?,
-            system_prompt: row.system_prompt.clone(),
-            key_source: match row.key_source.as_str() {
-                "byok" => KeySource::Byok,
-                _ => KeySource::Managed,
-            },
-            fallback: serde_json::from_str(&row.fallback).map_err(|_| corrupt("fallback"))?,
-            base_url: row.base_url.clone(),
-            llama_flavour: LlamaFlavour::parse(&row.llama_flavour)
-                .ok_or_else(|| corrupt("llama flavour"))?,
-        })
-    }
-
-    /// Drops parameters the provider does not take (after a provider switch).
-    fn keep_supported_parameters(&mut self) {
-        keep_supported_parameters(self.provider, &mut self.parameters);
-    }
-}
-
-/// Drops the parameters `provider` does not take and clamps the temperature to
-/// its range: a provider switch, and a fallback to another provider, send only
-/// what the new provider accepts.
-fn keep_supported_parameters(provider: ProviderId, p: &mut Parameters) {
-    if provider != ProviderId::OpenAi {
-        p.frequency_penalty = None;
-        p.presence_penalty = None;
-    } else {
-        p.top_k = None;
-    }
-    if provider != ProviderId::Gemini {
-        p.safety_settings.clear();
-        p.google_search = false;
-    }
-    if provider == ProviderId::Claude {
-        p.temperature = p.temperature.map(|t| t.min(1.0));
-    }
-}
 
 /// The project's parameters as another model (a fallback) takes them:
 /// unsupported ones dropped, max tokens capped at the model's maximum.
 pub fn parameters_for(provider: ProviderId, limits: ModelLimits, base: &Parameters) -> Parameters {
     let mut parameters = base.clone();
-    keep_supported_parameters(provider, &mut parameters);
+    parameters.keep_supported(provider);
     parameters.max_tokens = parameters
         .max_tokens
         .map(|m| m.min(limits.max_output_tokens));
@@ -199,50 +65,10 @@ pub fn base_url_for(state: &AppState, draft: &Draft, provider: ProviderId) -> St
     }
 }
 
-/// Saved configuration versions, by project and version. A version is never
-/// changed once saved, so a cached one is right on every app server; answers
-/// read their conversation's pinned version from here.
-#[derive(Debug, Default)]
-pub struct PinnedConfigs {
-    versions: std::sync::Mutex<HashMap<(String, i64), Arc<Draft>>>,
-}
-
-/// Versions kept before the cache starts over.
-const PINNED_CONFIGS_KEPT: usize = 10_000;
-
-impl PinnedConfigs {
-    fn get(&self, project_id: &str, version: i64) -> Option<Arc<Draft>> {
-        let versions = self.versions.lock().unwrap_or_else(|e| e.into_inner());
-        versions.get(&(project_id.to_owned(), version)).cloned()
-    }
-
-    fn keep(&self, project_id: &str, version: i64, draft: Arc<Draft>) {
-        let mut versions = self.versions.lock().unwrap_or_else(|e| e.into_inner());
-        if versions.len() >= PINNED_CONFIGS_KEPT {
-            versions.clear();
-        }
-        versions.insert((project_id.to_owned(), version), draft);
-    }
-}
-
 /// Version `version` of a project's configuration (the one a conversation
 /// pinned).
 pub async fn pinned_draft(state: &AppState, project_id: &str, version: i64) -> Result<Arc<Draft>> {
-    if let Some(draft) = state.pinned_configs.get(project_id, version) {
-        return Ok(draft);
-    }
-    let row = llm_configs::version(&state.db.pool, project_id, version)
-        .await?
-        .ok_or_else(|| {
-            Error::internal(format!(
-                "a conversation of {project_id} pins missing config v{version}"
-            ))
-        })?;
-    let draft = Arc::new(Draft::from_row(&row)?);
-    state
-        .pinned_configs
-        .keep(project_id, version, draft.clone());
-    Ok(draft)
+    draft::pinned(&state.db.pool, &state.pinned_configs, project_id, version).await
 }
 
 /// The current configuration of a project (the newest version).
@@ -351,41 +177,69 @@ pub async fn update(
     view(state, &new_row, draft).await
 }
 
-/// The patched configuration, or every invalid field. Pure: no I/O.
+/// Collects every invalid field of a patch, so one answer names them all.
+#[derive(Default)]
+struct Problems(Vec<FieldError>);
+
+impl Problems {
+    fn add(&mut self, field: &str, message: String) {
+        self.0.push(FieldError {
+            field: field.to_owned(),
+            message,
+        });
+    }
+}
+
+/// The patched configuration, or every invalid field. Pure: no I/O. One
+/// function per field group, in the order their rules depend on each other
+/// (the model decides the parameters' limits and the fallback's rule).
 pub fn apply(
     catalog: &Catalog,
     before: &Draft,
     patch: &LlmConfigPatch,
 ) -> std::result::Result<Draft, Vec<FieldError>> {
-    let mut errors = Vec::new();
-    let mut invalid = |field: &str, message: String| {
-        errors.push(FieldError {
-            field: field.to_owned(),
-            message,
-        })
-    };
+    let mut problems = Problems::default();
     let mut draft = before.clone();
+    apply_model(catalog, &mut draft, patch, &mut problems);
+    apply_parameters(catalog, before, &mut draft, patch, &mut problems);
+    apply_prompt_and_key(&mut draft, patch, &mut problems);
+    apply_fallback(catalog, &mut draft, patch, &mut problems);
+    apply_llama_server(&mut draft, patch, &mut problems);
+    if problems.0.is_empty() {
+        Ok(draft)
+    } else {
+        Err(problems.0)
+    }
+}
 
+/// Provider and model: a new provider brings its default model and keeps only
+/// the parameters it takes; a model must be one of the provider's.
+fn apply_model(
+    catalog: &Catalog,
+    draft: &mut Draft,
+    patch: &LlmConfigPatch,
+    problems: &mut Problems,
+) {
     if let Some(provider) = patch.provider {
         if provider != draft.provider {
             draft.provider = provider;
             if let Some(info) = catalog.provider(provider) {
                 draft.model = info.default_model.clone();
             }
-            draft.keep_supported_parameters();
+            draft.parameters.keep_supported(provider);
         }
     }
     if let Some(model) = &patch.model {
         match catalog.model(model) {
             Some(info) if info.provider == draft.provider => draft.model = info.id.clone(),
-            Some(info) => invalid(
+            Some(info) => problems.add(
                 "model",
                 format!(
                     "{} is a {} model, not a {} one",
                     info.name, info.provider, draft.provider
                 ),
             ),
-            None => invalid(
+            None => problems.add(
                 "model",
                 format!(
                     "unknown model `{model}`; see GET /api/llm/providers/{}/models",
@@ -394,11 +248,23 @@ pub fn apply(
             ),
         }
     }
+}
+
+/// Parameters: merged into the current ones (null clears one), then checked
+/// against the provider's ranges and the model's limits; a new model caps a
+/// max tokens it cannot give unless the patch sets one.
+fn apply_parameters(
+    catalog: &Catalog,
+    before: &Draft,
+    draft: &mut Draft,
+    patch: &LlmConfigPatch,
+    problems: &mut Problems,
+) {
     let limits = catalog.model(&draft.model).map(ModelLimits::from);
     let sets_max_tokens = patch
         .parameters
         .as_ref()
-        .is_some_and(|p| p.contains_key("maxTokens"));
+        .is_some_and(|p| p.contains_key(Param::MaxTokens.as_str()));
     if draft.model != before.model && !sets_max_tokens {
         if let (Some(limits), Some(max)) = (limits, draft.parameters.max_tokens) {
             draft.parameters.max_tokens = Some(max.min(limits.max_output_tokens));
@@ -407,10 +273,11 @@ pub fn apply(
     if let Some(changes) = &patch.parameters {
         let mut merged = serde_json::to_value(&draft.parameters).unwrap_or_default();
         for (name, value) in changes {
-            if !PARAMETER_FIELDS.contains(&name.as_str()) {
-                invalid(
+            if Param::parse(name).is_none() {
+                let known: Vec<&str> = Param::ALL.iter().map(|p| p.as_str()).collect();
+                problems.add(
                     &format!("parameters.{name}"),
-                    format!("unknown parameter; known: {}", PARAMETER_FIELDS.join(", ")),
+                    format!("unknown parameter; known: {}", known.join(", ")),
                 );
             } else if value.is_null() {
                 if let Some(object) = merged.as_object_mut() {
@@ -422,22 +289,26 @@ pub fn apply(
         }
         match serde_json::from_value::<Parameters>(merged) {
             Ok(parameters) => draft.parameters = parameters,
-            Err(e) => invalid("parameters", format!("wrong type: {e}")),
+            Err(e) => problems.add("parameters", format!("wrong type: {e}")),
         }
     }
     if let Err(param_errors) =
         validate_parameters(draft.provider, &draft.parameters, limits.as_ref())
     {
         for e in param_errors {
-            invalid(
+            problems.add(
                 &format!("parameters.{}", e.field),
                 format!("{} (allowed: {})", e.message, e.allowed),
             );
         }
     }
+}
+
+/// System prompt and key source (a new key means the project's own key).
+fn apply_prompt_and_key(draft: &mut Draft, patch: &LlmConfigPatch, problems: &mut Problems) {
     if let Some(prompt) = &patch.system_prompt {
         if prompt.chars().count() > MAX_SYSTEM_PROMPT_CHARS {
-            invalid(
+            problems.add(
                 "systemPrompt",
                 format!("must be at most {MAX_SYSTEM_PROMPT_CHARS} characters"),
             );
@@ -455,6 +326,15 @@ pub fn apply(
     {
         draft.key_source = KeySource::Byok;
     }
+}
+
+/// Fallback: a known model of its provider, with the shared fallback rules.
+fn apply_fallback(
+    catalog: &Catalog,
+    draft: &mut Draft,
+    patch: &LlmConfigPatch,
+    problems: &mut Problems,
+) {
     if let Some(fallback) = &patch.fallback_config {
         match catalog.model(&fallback.model) {
             Some(info) if info.provider == fallback.provider => {
@@ -464,31 +344,35 @@ pub fn apply(
                 };
                 draft.fallback = fallback;
             }
-            Some(info) => invalid(
+            Some(info) => problems.add(
                 "fallbackConfig.model",
                 format!(
                     "{} is a {} model, not a {} one",
                     info.name, info.provider, fallback.provider
                 ),
             ),
-            None => invalid(
+            None => problems.add(
                 "fallbackConfig.model",
                 format!("unknown model `{}`", fallback.model),
             ),
         }
-        if fallback.retry_attempts > MAX_RETRY_ATTEMPTS {
-            invalid(
-                "fallbackConfig.retryAttempts",
-                format!("must be between 0 and {MAX_RETRY_ATTEMPTS}"),
-            );
-        }
     }
-    if draft.fallback.enabled && draft.fallback.model == draft.model {
-        invalid(
-            "fallbackConfig.model",
-            "must differ from the primary model".into(),
-        );
+    let retry_attempts = patch
+        .fallback_config
+        .as_ref()
+        .map_or(draft.fallback.retry_attempts, |f| f.retry_attempts);
+    for problem in fallback_problems(
+        draft.fallback.enabled,
+        &draft.fallback.model,
+        retry_attempts,
+        &draft.model,
+    ) {
+        problems.add(&problem.field, problem.message);
     }
+}
+
+/// The self-hosted Llama server: an http(s) URL (empty removes it) and its API style.
+fn apply_llama_server(draft: &mut Draft, patch: &LlmConfigPatch, problems: &mut Problems) {
     if let Some(url) = &patch.base_url {
         let url = url.trim();
         if url.is_empty() {
@@ -500,7 +384,7 @@ pub fn apply(
                 {
                     draft.base_url = Some(url.trim_end_matches('/').to_owned());
                 }
-                _ => invalid(
+                _ => problems.add(
                     "baseUrl",
                     "must be an http:// or https:// URL, e.g. http://127.0.0.1:11434".into(),
                 ),
@@ -509,11 +393,6 @@ pub fn apply(
     }
     if let Some(flavour) = patch.llama_flavour {
         draft.llama_flavour = flavour;
-    }
-    if errors.is_empty() {
-        Ok(draft)
-    } else {
-        Err(errors)
     }
 }
 
