@@ -1,11 +1,11 @@
 //! The HTML shell and the routes of every screen.
 
-use crate::api::auth::{current_user, LogOut};
 use crate::pages::{
     admin::AdminPage, auth::LogInPage, auth::SignUpPage, chat::ChatPage, compare::ComparePage,
     costs::CostsPage, not_found::NotFoundPage, performance::PerformancePage,
     project::ProjectLayout, projects::ProjectsPage, settings::SettingsPage,
 };
+use crate::server_fns::auth::{current_user, LogOut};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes, A};

@@ -9,7 +9,6 @@
 
 #![recursion_limit = "256"]
 
-pub mod api;
 pub mod app;
 pub mod components;
 pub mod error;
@@ -17,6 +16,7 @@ pub mod model;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;
+pub mod server_fns;
 
 /// Browser entry point: hydrates the server-rendered page.
 #[cfg(feature = "hydrate")]

@@ -58,3 +58,4 @@ pub mod money;
 pub mod parameters;
 pub mod pricing;
 pub mod recommend;
+pub mod settings_form;

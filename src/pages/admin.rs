@@ -4,15 +4,15 @@
 //! conversations, and CSV export. Renders fully on the server; the period
 //! picker is a GET form.
 
-use crate::api::admin::{list_internal_rates, workspace_projects, SetInternalRate};
-use crate::api::chat::conversation_path;
-use crate::api::costs::get_workspace_costs;
 use crate::components::error_notice::{ErrorNotice, SignInNeeded};
 use crate::components::period::{use_period, PeriodPicker};
 use crate::components::spend::{format_count, spend_text, SpendBars, UnpricedWarning};
 use crate::error::AppError;
 use crate::model::costs::{ConversationCost, SpendLine, WorkspaceCosts};
 use crate::model::money::format_usd;
+use crate::server_fns::admin::{list_internal_rates, workspace_projects, SetInternalRate};
+use crate::server_fns::chat::conversation_path;
+use crate::server_fns::costs::get_workspace_costs;
 use leptos::prelude::*;
 use std::collections::BTreeMap;
 

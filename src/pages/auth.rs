@@ -1,8 +1,8 @@
 //! Log-in and sign-up screens. Plain forms: they work before hydration (a
 //! normal POST and redirect) and after it (fetch, errors shown in place).
 
-use crate::api::auth::{LogIn, SignUp};
 use crate::components::error_notice::{action_error, ErrorNotice};
+use crate::server_fns::auth::{LogIn, SignUp};
 use leptos::prelude::*;
 
 /// `/`: log in.

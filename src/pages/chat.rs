@@ -11,10 +11,6 @@
 //! attached when the pinned model has vision. When an answer settles the page
 //! reloads the conversation, so it always ends up showing what was stored.
 
-use crate::api::chat::{
-    conversation_path, get_conversation, list_conversations, NewConversation, RateAnswer,
-    SendMessage,
-};
 use crate::components::chat_stream::{self, messages_url, StreamHandle, StreamUpdate};
 use crate::components::error_notice::{action_error, ErrorNotice, SignInNeeded};
 use crate::components::image_attach::{ImageAttach, Thumbnails};
@@ -26,6 +22,10 @@ use crate::model::chat::{
 };
 use crate::model::money::format_usd;
 use crate::pages::project::use_project_id;
+use crate::server_fns::chat::{
+    conversation_path, get_conversation, list_conversations, NewConversation, RateAnswer,
+    SendMessage,
+};
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_router::hooks::use_query_map;

@@ -10,9 +10,6 @@
 //! side with latency, tokens and cost. It needs the browser side: its button
 //! is enabled once the page has hydrated.
 
-use crate::api::catalog::get_catalog;
-use crate::api::compare::CompareSample;
-use crate::api::settings::SelectModel;
 use crate::components::capability::CapabilityMark;
 use crate::components::error_notice::{action_error, ErrorNotice};
 use crate::components::spend::format_count;
@@ -20,6 +17,9 @@ use crate::model::catalog::{format_tokens, Catalog, ModelInfo, ProviderId};
 use crate::model::costs::{CompareRequest, CompareResult};
 use crate::model::money::{format_usd, PricePerMTok};
 use crate::pages::project::use_project_id;
+use crate::server_fns::catalog::get_catalog;
+use crate::server_fns::compare::CompareSample;
+use crate::server_fns::settings::SelectModel;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use std::sync::Arc;

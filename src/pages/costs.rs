@@ -12,9 +12,6 @@
 //! (Switch Model asks for confirmation first) and the report reloads after a
 //! successful change.
 
-use crate::api::budgets::{list_notifications, MarkNotificationsRead, SaveBudget};
-use crate::api::costs::get_cost_report;
-use crate::api::settings::SelectModel;
 use crate::components::error_notice::{action_error, ErrorNotice};
 use crate::components::period::{use_period, PeriodPicker};
 use crate::components::spend::{format_count, spend_text, SpendBars, UnpricedWarning};
@@ -26,6 +23,9 @@ use crate::model::costs::{
 };
 use crate::model::money::{format_decimal, format_usd, percent, permille};
 use crate::pages::project::use_project_id;
+use crate::server_fns::budgets::{list_notifications, MarkNotificationsRead, SaveBudget};
+use crate::server_fns::costs::get_cost_report;
+use crate::server_fns::settings::SelectModel;
 use leptos::prelude::*;
 
 /// The page's changes, shared by its parts (and kept across report reloads, so

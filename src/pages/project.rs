@@ -1,9 +1,9 @@
 //! `/projects/:id/*`: the project's frame — its name and navigation (LLM
 //! settings, Compare, Chat, Costs, Performance) around the chosen screen.
 
-use crate::api::projects::get_project;
 use crate::components::error_notice::SignInNeeded;
 use crate::error::AppError;
+use crate::server_fns::projects::get_project;
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 use leptos_router::hooks::use_params_map;

@@ -1,9 +1,9 @@
 //! `/projects`: the caller's projects and a form to create one.
 
-use crate::api::projects::{list_projects, CreateProject};
 use crate::components::error_notice::{action_error, ErrorNotice, SignInNeeded};
 use crate::error::AppError;
 use crate::model::account::UseCase;
+use crate::server_fns::projects::{list_projects, CreateProject};
 use leptos::prelude::*;
 
 /// Lists projects; creating one refreshes the list.

@@ -9,10 +9,6 @@
 //! and Save is refused until they are fixed. Cancel reloads the saved
 //! configuration, discarding unsaved changes.
 
-use crate::api::settings::{
-    get_settings, CreateApiToken, RevokeApiToken, SaveSettings, SettingsData, TestConnection,
-    SAFETY_CATEGORIES,
-};
 use crate::components::capability::CapabilityMark;
 use crate::components::error_notice::{action_error, ErrorNotice, SignInNeeded};
 use crate::error::{AppError, FieldError};
@@ -25,7 +21,11 @@ use crate::model::parameters::{
     validate_parameters, ModelLimits, Param, Parameters, GEMINI_SAFETY_THRESHOLDS,
 };
 use crate::model::recommend::recommend;
+use crate::model::settings_form::SAFETY_CATEGORIES;
 use crate::pages::project::use_project_id;
+use crate::server_fns::settings::{
+    get_settings, CreateApiToken, RevokeApiToken, SaveSettings, SettingsData, TestConnection,
+};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use std::sync::Arc;

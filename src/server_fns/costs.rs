@@ -19,6 +19,6 @@ pub async fn get_cost_report(
 /// Spend across every project (workspace admins only; 403 for members).
 #[server(prefix = "/sfn", endpoint = "costs/workspace")]
 pub async fn get_workspace_costs(filter: UsageFilter) -> Result<WorkspaceCosts, AppError> {
-    let (state, _) = crate::api::admin::admin_user().await?;
+    let (state, _) = crate::server_fns::admin::admin_user().await?;
     Ok(crate::server::services::costs::workspace(&state, &filter).await?)
 }
