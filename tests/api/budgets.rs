@@ -489,3 +489,78 @@ async fn a_self_hosted_llama_project_keeps_answering_with_the_budget_used_up() {
     }
     assert_eq!(status(&app, &project).await["spentNanos"], 0);
 }
+
+both_engines!(
+    compare_and_chat_pass_the_one_budget_gate_and_nothing_passes_a_spent_budget,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        let project = project(&app).await;
+        let limit: i64 = 5_000_000; // $0.005
+        let set = app
+            .client
+            .put(app.url(&format!("/api/projects/{project}/budget")))
+            .json(&json!({"limitUsd": "0.005"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(set.status(), StatusCode::OK);
+        let conversation = app.conversation_id(&project).await;
+        let compare = json!({"projectId": project, "prompt": "Hello?",
+            "models": ["claude-3-5-sonnet-20241022", "gpt-4o"]});
+        let (mut chat_open, mut compare_open, mut rounds) = (true, true, 0);
+        while chat_open || compare_open {
+            rounds += 1;
+            assert!(rounds < 100, "the budget never ran out");
+            let asked = app.ask(&project, &conversation, "And then?").await.status();
+            assert!(matches!(asked.as_u16(), 200 | 402), "chat answered {asked}");
+            chat_open = asked == StatusCode::OK;
+            let results: Vec<Value> = app
+                .post("/api/llm/compare", compare.clone())
+                .await
+                .json()
+                .await
+                .unwrap();
+            compare_open = results.iter().any(|r| r["error"].is_null());
+            for refused in results.iter().filter(|r| !r["error"].is_null()) {
+                assert!(
+                    refused["error"].as_str().unwrap().contains("budget"),
+                    "{refused}"
+                );
+                assert_eq!(refused["costNanos"], 0);
+            }
+        }
+        // Spent: no request reaches a provider any more, by either path.
+        let before = app.simulator_requests().await;
+        assert_eq!(
+            app.ask(&project, &conversation, "One more?").await.status(),
+            StatusCode::PAYMENT_REQUIRED
+        );
+        app.post("/api/llm/compare", compare).await;
+        assert_eq!(
+            app.simulator_requests().await,
+            before,
+            "a spent budget lets nothing through"
+        );
+
+        app.state.ledger.flush().await;
+        let (spent, reserved) = month_figures(&app, &project).await;
+        let billed: i64 = sqlx::query_scalar(
+            "select cast(coalesce(sum(cost_nanos), 0) as bigint) from llm_usage where project_id = $1",
+        )
+        .bind(&project)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+        let compared: i64 = sqlx::query_scalar(
+            "select count(*) from llm_usage where project_id = $1 and conversation_id is null",
+        )
+        .bind(&project)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+        assert!(compared > 0, "comparisons were answered and billed");
+        assert_eq!(reserved, 0, "every hold was released");
+        assert_eq!(spent, billed, "the budget counted exactly the ledger");
+        assert!(spent <= limit, "spent {spent} of {limit}");
+    }
+);

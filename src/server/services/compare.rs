@@ -5,14 +5,16 @@
 //! each model), and every attempt is billed in the usage ledger like any other.
 
 use crate::error::AppError;
+use crate::model::catalog::ProviderId;
 use crate::model::chat::MAX_MESSAGE_CHARS;
 use crate::model::costs::{CompareRequest, CompareResult};
-use crate::server::error::Result;
+use crate::model::llm_config::MAX_SYSTEM_PROMPT_CHARS;
+use crate::server::error::{Error, Result};
 use crate::server::ledger::pricing::UsageContext;
 use crate::server::llm::router::{AttemptRecord, AttemptSink, Route, TargetRole};
 use crate::server::llm::{Message, Role, ToolChoice};
-use crate::server::services::llm_settings;
 use crate::server::services::routing;
+use crate::server::services::{budgets, llm_settings};
 use crate::server::state::AppState;
 use async_trait::async_trait;
 use std::sync::Mutex;
@@ -52,6 +54,17 @@ fn validate(state: &AppState, request: &CompareRequest) -> Result<()> {
             AppError::invalid("prompt", format!("at most {MAX_MESSAGE_CHARS} characters")).into(),
         );
     }
+    if request
+        .system_prompt
+        .as_ref()
+        .is_some_and(|prompt| prompt.chars().count() > MAX_SYSTEM_PROMPT_CHARS)
+    {
+        return Err(AppError::invalid(
+            "systemPrompt",
+            format!("at most {MAX_SYSTEM_PROMPT_CHARS} characters"),
+        )
+        .into());
+    }
     if request.models.is_empty() || request.models.len() > MAX_MODELS {
         return Err(AppError::invalid("models", format!("choose 1 to {MAX_MODELS} models")).into());
     }
@@ -74,7 +87,25 @@ fn validate(state: &AppState, request: &CompareRequest) -> Result<()> {
     Ok(())
 }
 
-/// Sends the sample to every model at once; answers come back in the order asked.
+impl CompareResult {
+    /// A model the budget did not admit: no request was sent.
+    fn refused(model: String, name: String, provider: ProviderId, refusal: &Error) -> Self {
+        CompareResult {
+            model,
+            name,
+            provider,
+            content: String::new(),
+            error: Some(refusal.to_string()),
+            latency_ms: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_nanos: Some(0),
+        }
+    }
+}
+
+/// Sends the sample to every model at once, each admitted by the budget
+/// first; answers come back in the order asked.
 pub async fn sample(state: &AppState, request: &CompareRequest) -> Result<Vec<CompareResult>> {
     validate(state, request)?;
     let (config, draft) = llm_settings::current(state, &request.project_id).await?;
@@ -103,12 +134,15 @@ pub async fn sample(state: &AppState, request: &CompareRequest) -> Result<Vec<Co
             1,
         )
         .await?;
-        let route = Route {
+        let mut route = Route {
             targets: vec![target],
             messages: messages.clone(),
             tools: Vec::new(),
             tool_choice: ToolChoice::Auto,
         };
+        // The one budget gate: each model's answer is admitted (and its most
+        // cost held) before it is asked, like a chat answer.
+        let admission = budgets::admit(state, &request.project_id, &mut route, None).await;
         let sink = CompareSink {
             state: state.clone(),
             context: context.clone(),
@@ -116,8 +150,16 @@ pub async fn sample(state: &AppState, request: &CompareRequest) -> Result<Vec<Co
         };
         let (id, name, provider) = (model.id.clone(), model.name.clone(), model.provider);
         runs.push(async move {
+            let admission = match admission {
+                Ok(admission) => admission,
+                Err(refused) => return CompareResult::refused(id, name, provider, &refused),
+            };
             let started = Instant::now();
             let outcome = state.router.generate(route, &sink).await;
+            match state.ledger.settle(admission.settlement()).await {
+                Ok(month) => budgets::after_settlement(state, &admission, month).await,
+                Err(error) => tracing::error!(%error, "settling a comparison's hold failed"),
+            }
             let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let cost_nanos = *sink.cost.lock().unwrap_or_else(|e| e.into_inner());
             match outcome {
