@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod ledger;
 pub mod llm;
+pub mod outbound;
 pub mod rest;
 pub mod services;
 pub mod simulator;

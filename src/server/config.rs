@@ -7,6 +7,7 @@ use crate::server::crypto::{self, Keyring};
 use crate::server::error::{Error, Result};
 use crate::server::llm::router::RouterSettings;
 use crate::server::llm::{BaseUrls, Timeouts};
+use crate::server::outbound::AddressPolicy;
 use crate::server::services::capacity::CapacityLimits;
 use leptos::config::LeptosOptions;
 use secrecy::SecretString;
@@ -39,6 +40,9 @@ pub struct Config {
     /// in line (`COVER_MAX_ANSWERS_IN_FLIGHT`, `COVER_MAX_ANSWERS_PER_PROJECT`,
     /// `COVER_ANSWER_QUEUE_MS`).
     pub capacity: CapacityLimits,
+    /// Non-public hosts and networks user-supplied URLs may reach
+    /// (`COVER_ALLOWED_PRIVATE_HOSTS`, comma-separated; none by default).
+    pub allowed_private_hosts: AddressPolicy,
 }
 
 /// Where the master key that encrypts BYOK keys comes from.
@@ -137,6 +141,7 @@ impl Config {
             timeouts: Timeouts::default(),
             router: RouterSettings::default(),
             capacity: CapacityLimits::default(),
+            allowed_private_hosts: AddressPolicy::default(),
         }
     }
 
@@ -182,6 +187,10 @@ impl Config {
                     queue_deadline: duration_ms("COVER_ANSWER_QUEUE_MS", defaults.queue_deadline)?,
                 }
             },
+            allowed_private_hosts: AddressPolicy::parse(
+                &std::env::var("COVER_ALLOWED_PRIVATE_HOSTS").unwrap_or_default(),
+            )
+            .map_err(|e| Error::internal(format!("COVER_ALLOWED_PRIVATE_HOSTS: {e}")))?,
         })
     }
 }

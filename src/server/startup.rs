@@ -55,6 +55,7 @@ impl Application {
         recovery::sweep(&db, config.router.total_timeout).await?;
         let pool_for_ledger = db.writer.clone();
         let internal_rates = RateBook::load(&db.pool).await?;
+        let outbound = Arc::new(config.allowed_private_hosts.clone());
         let state = AppState {
             leptos_options: config.leptos.clone(),
             db,
@@ -63,6 +64,9 @@ impl Application {
             managed_keys: Arc::new(config.managed_keys.clone()),
             base_urls: Arc::new(config.base_urls.clone()),
             executor: Executor::new(config.timeouts).map_err(Error::internal)?,
+            guarded_executor: Executor::guarded(config.timeouts, outbound.clone())
+                .map_err(Error::internal)?,
+            outbound,
             router: Arc::new(LlmRouter::new(config.router)),
             ledger: Ledger::start(pool_for_ledger, ledger::QUEUE_CAPACITY),
             background: Background::default(),

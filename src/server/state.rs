@@ -1,12 +1,14 @@
 //! The one application state every handler and server function gets.
 
 use crate::model::catalog::Catalog;
+use crate::model::catalog::ProviderId;
 use crate::server::config::ManagedKeys;
 use crate::server::crypto::Keyring;
 use crate::server::db::Db;
 use crate::server::ledger::Ledger;
 use crate::server::llm::router::LlmRouter;
 use crate::server::llm::{BaseUrls, Executor};
+use crate::server::outbound::AddressPolicy;
 use crate::server::services::capacity::AnswerSlots;
 use crate::server::services::internal_rates::RateBook;
 use crate::server::services::llm_settings::draft::PinnedConfigs;
@@ -32,8 +34,13 @@ pub struct AppState {
     pub managed_keys: Arc<ManagedKeys>,
     /// Provider base URLs.
     pub base_urls: Arc<BaseUrls>,
-    /// The one HTTP client every provider call goes through.
+    /// The HTTP client of provider calls to the operator's own base URLs.
     pub executor: Executor,
+    /// The guarded client of calls to URLs a user supplied (Llama base URLs, Validate).
+    #[from_ref(skip)]
+    pub guarded_executor: Executor,
+    /// Which non-public addresses user-supplied URLs (webhooks too) may reach.
+    pub outbound: Arc<AddressPolicy>,
     /// Retry, fallback and circuit breakers for every provider call of a chat.
     pub router: Arc<LlmRouter>,
     /// The usage ledger's writer.
@@ -46,6 +53,19 @@ pub struct AppState {
     pub pinned_configs: Arc<PinnedConfigs>,
     /// How many answers run at once, on this server and per project.
     pub answer_slots: Arc<AnswerSlots>,
+}
+
+impl AppState {
+    /// The executor for a call to `provider` at `base_url`: the operator's own
+    /// base URL (from the environment) is trusted; any other is one a user
+    /// supplied and goes through the guard.
+    pub fn executor_for(&self, provider: ProviderId, base_url: &str) -> &Executor {
+        if self.base_urls.base_url(provider) == base_url {
+            &self.executor
+        } else {
+            &self.guarded_executor
+        }
+    }
 }
 
 /// Work that outlives the request that started it (an answer whose client went

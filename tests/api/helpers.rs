@@ -6,6 +6,7 @@ use cover::server::config::{Config, ManagedKeys, MasterKeySource};
 use cover::server::db::Db;
 use cover::server::llm::router::RouterSettings;
 use cover::server::llm::Timeouts;
+use cover::server::outbound::AddressPolicy;
 use cover::server::services::capacity::CapacityLimits;
 use cover::server::simulator::{self, SimulatorOptions};
 use cover::server::startup::Application;
@@ -204,6 +205,9 @@ pub struct TestOptions {
     pub simulator: SimulatorOptions,
     /// Answers in flight and how long one waits in line.
     pub capacity: CapacityLimits,
+    /// Non-public hosts user-supplied URLs may reach: the tests' loopback
+    /// servers (a Llama at the simulator, webhook receivers) by default.
+    pub allowed_private_hosts: AddressPolicy,
 }
 
 impl Default for TestOptions {
@@ -229,6 +233,8 @@ impl Default for TestOptions {
                 queue_deadline: Duration::from_secs(60),
                 ..CapacityLimits::default()
             },
+            allowed_private_hosts: AddressPolicy::parse("127.0.0.1, localhost")
+                .expect("a valid allow-list"),
         }
     }
 }
@@ -279,6 +285,7 @@ impl TestApp {
             timeouts: options.timeouts,
             router: options.router,
             capacity: options.capacity,
+            allowed_private_hosts: options.allowed_private_hosts,
             ..Config::loopback(database_url, &simulator)
         };
         let app = Application::build(config).await.expect("app builds");

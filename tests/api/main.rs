@@ -12,6 +12,7 @@ mod costs;
 mod durability;
 mod layout;
 mod openapi;
+mod outbound;
 mod pages;
 mod prices;
 mod projects;

@@ -6,7 +6,9 @@
 //! handed back. Streams are wrapped with an idle timeout; dropping a stream drops the
 //! upstream response (and so closes the connection).
 
+use crate::server::outbound::{guarded_client_builder, AddressPolicy, OutboundRefusal};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -113,6 +115,9 @@ impl Default for Timeouts {
 pub struct Executor {
     client: reqwest::Client,
     timeouts: Timeouts,
+    /// Set for URLs a user supplied: the policy their requests must pass; a
+    /// failure then says only its status and class, never the body or URL.
+    guard: Option<Arc<AddressPolicy>>,
 }
 
 impl Executor {
@@ -122,7 +127,23 @@ impl Executor {
             .connect_timeout(timeouts.connect)
             .user_agent(concat!("cover/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { client, timeouts })
+        Ok(Self {
+            client,
+            timeouts,
+            guard: None,
+        })
+    }
+
+    /// The executor for URLs a user supplied: the guarded client of
+    /// [`crate::server::outbound`] (public addresses or the allow-list only,
+    /// no redirects), and failures reported without the upstream's words.
+    pub fn guarded(timeouts: Timeouts, policy: Arc<AddressPolicy>) -> Result<Self, reqwest::Error> {
+        let client = guarded_client_builder(policy.clone(), timeouts.connect).build()?;
+        Ok(Self {
+            client,
+            timeouts,
+            guard: Some(policy),
+        })
     }
 
     /// The timeouts in force.
@@ -136,6 +157,15 @@ impl Executor {
         req: HttpRequest,
         extract: DetailExtractor,
     ) -> Result<reqwest::Response, LlmError> {
+        if let Some(policy) = &self.guard {
+            if let Err(refusal) = policy.check_url(&req.url) {
+                return Err(LlmError::new(
+                    provider,
+                    ErrorKind::InvalidRequest,
+                    refusal.to_string(),
+                ));
+            }
+        }
         let mut builder = self
             .client
             .request(req.method, &req.url)
@@ -146,7 +176,7 @@ impl Executor {
         let send = builder.send();
         let response = match tokio::time::timeout(self.timeouts.request, send).await {
             Ok(Ok(response)) => response,
-            Ok(Err(err)) => return Err(transport_error(provider, &err)),
+            Ok(Err(err)) => return Err(self.transport_error(provider, &err)),
             Err(_) => {
                 return Err(LlmError::new(
                     provider,
@@ -167,13 +197,18 @@ impl Executor {
             message: text.chars().take(500).collect(),
             retry_delay: None,
         });
-        let err = classify(
+        let mut err = classify(
             provider,
             Some(status.as_u16()),
             Some(&headers),
             detail,
             &text,
         );
+        if self.guard.is_some() {
+            // A server a user named could be anything: its words never go back.
+            err.message = format!("{provider} answered HTTP {}", status.as_u16());
+            err.raw_body = None;
+        }
         // Only the provider, status, class and message: never headers, so never a key.
         tracing::debug!(%provider, status = status.as_u16(), class = err.kind_name(), message = %err.message, "provider error");
         Err(err)
@@ -278,9 +313,28 @@ async fn read_body(
     }
 }
 
-/// Maps a reqwest failure to a transient error; reqwest's text has the URL but never a header.
-fn transport_error(provider: ProviderId, err: &reqwest::Error) -> LlmError {
-    let what = if err.is_connect() {
+impl Executor {
+    /// A transport failure as an error: for a guarded executor only what
+    /// happened (and whether the guard refused the address), never the URL or
+    /// the underlying errors' text.
+    fn transport_error(&self, provider: ProviderId, err: &reqwest::Error) -> LlmError {
+        if self.guard.is_none() {
+            return transport_error(provider, err);
+        }
+        let mut source: Option<&dyn std::error::Error> = Some(err);
+        while let Some(e) = source {
+            if let Some(refusal) = e.downcast_ref::<OutboundRefusal>() {
+                return LlmError::new(provider, ErrorKind::InvalidRequest, refusal.to_string());
+            }
+            source = e.source();
+        }
+        LlmError::new(provider, ErrorKind::Transient, failure_kind(err))
+    }
+}
+
+/// What kind of transport failure `err` is, in words.
+fn failure_kind(err: &reqwest::Error) -> &'static str {
+    if err.is_connect() {
         "connection failed"
     } else if err.is_timeout() {
         "timed out"
@@ -288,7 +342,12 @@ fn transport_error(provider: ProviderId, err: &reqwest::Error) -> LlmError {
         "connection lost while reading"
     } else {
         "request failed"
-    };
+    }
+}
+
+/// Maps a reqwest failure to a transient error; reqwest's text has the URL but never a header.
+fn transport_error(provider: ProviderId, err: &reqwest::Error) -> LlmError {
+    let what = failure_kind(err);
     let mut source: Option<&dyn std::error::Error> = Some(err);
     let mut chain = Vec::new();
     while let Some(e) = source {

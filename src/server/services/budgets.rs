@@ -40,6 +40,7 @@ use crate::server::ledger::{Opening, Settlement};
 use crate::server::llm::router::Route;
 use crate::server::llm::tokens::{count_request_tokens, estimate_text_tokens};
 use crate::server::llm::GenerateRequest;
+use crate::server::outbound::{guarded_client_builder, AddressPolicy};
 use crate::server::services::{llm_settings, routing};
 use crate::server::state::AppState;
 use std::sync::Arc;
@@ -79,6 +80,12 @@ pub async fn save(
 ) -> Result<BudgetStatus> {
     let limit_nanos = parse_limit(limit_usd)?;
     let webhook_url = parse_webhook(webhook_url)?;
+    if let Some(url) = &webhook_url {
+        state
+            .outbound
+            .check_url(url)
+            .map_err(|refusal| AppError::invalid("webhookUrl", refusal.to_string()))?;
+    }
     let pool = &state.db.writer;
     match limit_nanos {
         None => db::remove(pool, project_id).await?,
@@ -320,20 +327,28 @@ async fn fire_reached_alerts(
                 "limitUsd": format_decimal(budget.limit_nanos),
                 "month": admission.month,
             });
-            tokio::spawn(deliver(url.clone(), payload));
+            tokio::spawn(deliver(state.outbound.clone(), url.clone(), payload));
         }
     }
     Ok(())
 }
 
 /// Posts an alert to the project's webhook, off the request path, retrying
-/// with backoff. The URL can hold a secret token, so only its host is logged.
-async fn deliver(url: String, payload: serde_json::Value) {
+/// with backoff, through the guarded client (a webhook is a URL a user
+/// supplied). The URL can hold a secret token, so only its host is logged.
+async fn deliver(policy: Arc<AddressPolicy>, url: String, payload: serde_json::Value) {
     let host = reqwest::Url::parse(&url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
         .unwrap_or_default();
-    let client = match reqwest::Client::builder().timeout(WEBHOOK_TIMEOUT).build() {
+    if let Err(refusal) = policy.check_url(&url) {
+        tracing::warn!(%host, %refusal, "budget webhook not called");
+        return;
+    }
+    let client = match guarded_client_builder(policy, WEBHOOK_TIMEOUT)
+        .timeout(WEBHOOK_TIMEOUT)
+        .build()
+    {
         Ok(client) => client,
         Err(error) => {
             tracing::error!(error = %error.without_url(), "no HTTP client for budget webhooks");

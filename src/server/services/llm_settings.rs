@@ -117,6 +117,16 @@ pub async fn update(
     let (row, before) = current(state, project_id).await?;
     let draft = apply(&state.catalog, &before, &patch)
         .map_err(|errors| Error::App(AppError::InvalidFields { errors }))?;
+    if let Some(url) = draft
+        .base_url
+        .as_deref()
+        .filter(|_| draft.base_url != before.base_url)
+    {
+        state
+            .outbound
+            .check_url(url)
+            .map_err(|refusal| AppError::invalid("baseUrl", refusal.to_string()))?;
+    }
 
     let new_key = match patch.api_key.as_deref().map(str::trim) {
         Some(key) if !key.is_empty() => Some(SecretString::from(key.to_owned())),
@@ -405,7 +415,8 @@ pub async fn check_key(
     base_url: &str,
     flavour: LlamaFlavour,
 ) -> KeyCheck {
-    let client = build_provider(&state.executor, provider, base_url, Some(key), flavour);
+    let executor = state.executor_for(provider, base_url);
+    let client = build_provider(executor, provider, base_url, Some(key), flavour);
     let started = Instant::now();
     let outcome = client.validate_api_key().await;
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

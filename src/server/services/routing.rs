@@ -106,11 +106,12 @@ pub async fn target(
     let key = llm_settings::project_key(state, project_id, draft, provider).await?;
     let breaker_key = format!("{provider}:{}", key_fingerprint(key.as_ref()));
     let parameters = chain_parameters(draft, model);
+    let base_url = base_url_for(state, draft, provider);
     Ok(Target {
         provider: build_provider(
-            &state.executor,
+            state.executor_for(provider, &base_url),
             provider,
-            &base_url_for(state, draft, provider),
+            &base_url,
             key,
             draft.llama_flavour,
         ),
