@@ -61,6 +61,12 @@ pub enum AppError {
         /// What conflicts.
         message: String,
     },
+    /// 413: the body is larger than this route takes.
+    #[error("{message}")]
+    TooLarge {
+        /// The limit, in words.
+        message: String,
+    },
     /// 429: slow down; try again after `retry_after_secs`.
     #[error("{message}")]
     TooManyRequests {
@@ -143,6 +149,7 @@ impl AppError {
             AppError::Forbidden { .. } => 403,
             AppError::NotFound => 404,
             AppError::Conflict { .. } => 409,
+            AppError::TooLarge { .. } => 413,
             AppError::TooManyRequests { .. } => 429,
             AppError::ProviderFailed { .. } => 502,
             AppError::Busy { .. } | AppError::Unavailable => 503,

@@ -12,6 +12,7 @@ pub mod error;
 pub mod ledger;
 pub mod llm;
 pub mod outbound;
+pub mod protections;
 pub mod rest;
 pub mod services;
 pub mod simulator;

@@ -48,6 +48,12 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(AppError::TooLarge {
+                    message: "the request body is too large for this route".into(),
+                }
+                .into())
+            }
             Err(rejection) => Err(AppError::BadRequest {
                 message: rejection.body_text(),
             }

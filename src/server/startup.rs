@@ -9,12 +9,14 @@ use crate::server::error::{Error, Result};
 use crate::server::ledger::{self, Ledger};
 use crate::server::llm::router::LlmRouter;
 use crate::server::llm::Executor;
+use crate::server::protections;
 use crate::server::services::capacity::AnswerSlots;
 use crate::server::services::internal_rates::RateBook;
 use crate::server::services::recovery;
 use crate::server::state::{AppState, Background};
 use crate::server::{catalog, rest};
 use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -162,6 +164,26 @@ fn router(state: AppState, secure_cookies: bool) -> Router {
         .with_state(state.clone());
     with_sessions(pages, &state.db, secure_cookies)
         .layer(axum::middleware::map_response(server_fn_error_status))
+        .layer(axum::middleware::map_response(
+            protections::explain_too_large,
+        ))
+        .layer(DefaultBodyLimit::max(protections::BODY_LIMIT))
+        // Server functions read their bodies themselves (no axum extractor,
+        // so no DefaultBodyLimit): a limit on every body, as large as a
+        // question with its images (the chat page sends them through one).
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            protections::MESSAGE_BODY_LIMIT,
+        ))
+        .layer(axum::middleware::map_response(
+            protections::explain_too_large,
+        ))
+        .layer(axum::middleware::from_fn(protections::refuse_cross_site))
+        .layer(axum::middleware::map_response(
+            move |mut response: Response| async move {
+                protections::add_security_headers(response.headers_mut(), secure_cookies);
+                response
+            },
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 

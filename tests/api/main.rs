@@ -16,5 +16,6 @@ mod outbound;
 mod pages;
 mod prices;
 mod projects;
+mod protections;
 mod repository;
 mod settings;

@@ -1,0 +1,144 @@
+//! What every response and every unsafe request passes through before a
+//! route sees it: cross-site request refusal (CSRF), the security headers,
+//! and body limits that answer `413` in the API's error shape.
+
+use crate::error::AppError;
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// Largest body of most routes (settings, budgets, sign-in, …).
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// Largest body of a question: its text and up to four 5 MiB images, as
+/// base64 (4/3 larger) in JSON.
+pub const MESSAGE_BODY_LIMIT: usize = 4 * 5 * 1024 * 1024 * 4 / 3 + 256 * 1024;
+
+/// Refuses an unsafe request a browser sent from another site, whatever it
+/// authenticates with: it passes with `Sec-Fetch-Site: same-origin` or `none`
+/// (typed into the address bar), or, from browsers that do not send it, with
+/// an `Origin` equal to the site's own. Requests without either header do not
+/// come from a browser page (programs with a token, curl) and pass.
+pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
+    if is_safe(request.method()) || comes_from_this_site(request.headers()) {
+        return next.run(request).await;
+    }
+    AppError::Forbidden {
+        message: "cross-site request refused: send it from the Cover site itself".into(),
+    }
+    .into_response()
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+fn comes_from_this_site(headers: &HeaderMap) -> bool {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return matches!(site, "same-origin" | "none");
+    }
+    match (text(header::ORIGIN), text(header::HOST)) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)),
+        (Some(_), None) => false,
+    }
+}
+
+/// Adds the security headers to every response: no sniffing, no framing, the
+/// referrer only to this site, a content policy that allows nothing from
+/// elsewhere, and (over TLS) HSTS.
+pub fn add_security_headers(headers: &mut HeaderMap, over_tls: bool) {
+    let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
+        headers
+            .entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
+    };
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "x-frame-options", "DENY");
+    set(headers, "referrer-policy", "same-origin");
+    set(
+        headers,
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; \
+         script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; connect-src 'self'; \
+         frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'",
+    );
+    if over_tls {
+        set(
+            headers,
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        );
+    }
+}
+
+/// A body larger than the route's limit, as the API's `413` (axum's own
+/// rejection is plain text).
+pub async fn explain_too_large(response: Response) -> Response {
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE
+        || response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+    {
+        return response;
+    }
+    AppError::TooLarge {
+        message: "the request body is too large for this route".into(),
+    }
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn a_request_passes_from_this_site_or_from_no_browser_page() {
+        assert!(comes_from_this_site(&headers(&[(
+            "sec-fetch-site",
+            "same-origin"
+        )])));
+        assert!(comes_from_this_site(&headers(&[(
+            "sec-fetch-site",
+            "none"
+        )])));
+        assert!(comes_from_this_site(&headers(&[
+            ("origin", "https://cover.example"),
+            ("host", "cover.example")
+        ])));
+        assert!(
+            comes_from_this_site(&headers(&[("host", "cover.example")])),
+            "curl, SDKs"
+        );
+        assert!(
+            !comes_from_this_site(&headers(&[("sec-fetch-site", "same-site")])),
+            "a sibling subdomain"
+        );
+        assert!(!comes_from_this_site(&headers(&[
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://cover.example"),
+            ("host", "cover.example")
+        ])));
+        assert!(!comes_from_this_site(&headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "cover.example")
+        ])));
+        assert!(!comes_from_this_site(&headers(&[
+            ("origin", "null"),
+            ("host", "cover.example")
+        ])));
+    }
+}
