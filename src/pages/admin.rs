@@ -14,7 +14,23 @@ use crate::error::AppError;
 use crate::model::costs::{ConversationCost, SpendLine, WorkspaceCosts};
 use crate::model::money::format_usd;
 use leptos::prelude::*;
+use leptos_router::{lazy_route, LazyRoute};
 use std::collections::BTreeMap;
+
+/// The admin area as a lazily loaded route: its code is a separate wasm chunk,
+/// fetched when the route is first shown (see `scripts/build`).
+pub struct AdminRoute;
+
+#[lazy_route]
+impl LazyRoute for AdminRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <AdminPage/> }.into_any()
+    }
+}
 
 /// Every project of the workspace and the workspace's spend.
 #[component]
