@@ -13,6 +13,11 @@ export PATH="$HOME/.cargo/bin:$PATH"
 BINARYEN_VERSION="132.0.0"
 BINARYEN_DIR="${COVER_BINARYEN_DIR:-$HOME/.cache/cover/binaryen}"
 WASM_OPT="$BINARYEN_DIR/node_modules/binaryen/bin/wasm-opt"
+# wasm-split-cli (crate wasm_split_cli_support) cuts the lazy routes out of the
+# browser bundle into their own chunks (installed by scripts/setup). Its 0.2
+# line reads the split points that leptos's `#[lazy]` helpers,
+# wasm_split_helpers 0.2 in Cargo.lock, write; bump both together.
+WASM_SPLIT_VERSION="0.2.4"
 # Builds here are one-shot (CI, fresh clones): incremental caches only cost disk.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 

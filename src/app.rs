@@ -1,16 +1,16 @@
 //! The HTML shell and the routes of every screen.
 
 use crate::pages::{
-    admin::AdminPage, auth::LogInPage, auth::SignUpPage, chat::ChatPage, compare::ComparePage,
-    costs::CostsPage, not_found::NotFoundPage, performance::PerformancePage,
-    project::ProjectLayout, projects::ProjectsPage, settings::SettingsPage,
+    admin::AdminRoute, auth::LogInPage, auth::SignUpPage, chat::ChatRoute, compare::CompareRoute,
+    costs::CostsRoute, not_found::NotFoundPage, performance::PerformancePage,
+    project::ProjectLayout, projects::ProjectsPage, settings::SettingsRoute,
 };
 use crate::server_fns::auth::{current_user, LogOut};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes, A};
 use leptos_router::hooks::use_location;
-use leptos_router::{path, SsrMode};
+use leptos_router::{path, Lazy, SsrMode};
 
 /// The document around every page (rendered on the server only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -31,6 +31,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 }
 
 /// The application: header and routes.
+///
+/// The heavy screens (LLM settings, Compare, Chat, Costs, Admin) are lazy
+/// routes: the browser bundle a first visit downloads holds only the shell,
+/// the header and the light screens; each heavy screen's code is its own wasm
+/// chunk, fetched the first time that screen is shown (on the server they
+/// render as before). The hydrate entry point must be `hydrate_lazy` for this.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -45,14 +51,14 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/signup") view=SignUpPage/>
                     <Route path=path!("/projects") view=ProjectsPage/>
                     <ParentRoute path=path!("/projects/:id") view=ProjectLayout>
-                        <Route path=path!("") view=SettingsPage/>
-                        <Route path=path!("settings") view=SettingsPage/>
-                        <Route path=path!("compare") view=ComparePage ssr=SsrMode::Async/>
-                        <Route path=path!("chat") view=ChatPage ssr=SsrMode::Async/>
-                        <Route path=path!("costs") view=CostsPage ssr=SsrMode::Async/>
+                        <Route path=path!("") view={Lazy::<SettingsRoute>::new()}/>
+                        <Route path=path!("settings") view={Lazy::<SettingsRoute>::new()}/>
+                        <Route path=path!("compare") view={Lazy::<CompareRoute>::new()} ssr=SsrMode::Async/>
+                        <Route path=path!("chat") view={Lazy::<ChatRoute>::new()} ssr=SsrMode::Async/>
+                        <Route path=path!("costs") view={Lazy::<CostsRoute>::new()} ssr=SsrMode::Async/>
                         <Route path=path!("performance") view=PerformancePage/>
                     </ParentRoute>
-                    <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

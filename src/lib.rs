@@ -18,10 +18,13 @@ pub mod pages;
 pub mod server;
 pub mod server_fns;
 
-/// Browser entry point: hydrates the server-rendered page.
+/// Browser entry point: hydrates the server-rendered page. `hydrate_lazy`
+/// (not `hydrate_body`): the heavy screens are lazy routes whose code is
+/// fetched as separate wasm chunks, so hydration waits for a route's chunk
+/// before it hydrates that route.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    leptos::mount::hydrate_lazy(app::App);
 }

@@ -14,7 +14,23 @@ use crate::server_fns::admin::{list_internal_rates, workspace_projects, SetInter
 use crate::server_fns::chat::conversation_path;
 use crate::server_fns::costs::get_workspace_costs;
 use leptos::prelude::*;
+use leptos_router::{lazy_route, LazyRoute};
 use std::collections::BTreeMap;
+
+/// The admin area as a lazily loaded route: its code is a separate wasm chunk,
+/// fetched when the route is first shown (see `scripts/build`).
+pub struct AdminRoute;
+
+#[lazy_route]
+impl LazyRoute for AdminRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <AdminPage/> }.into_any()
+    }
+}
 
 /// Every project of the workspace and the workspace's spend.
 #[component]

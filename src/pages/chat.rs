@@ -29,6 +29,7 @@ use crate::server_fns::chat::{
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_router::hooks::use_query_map;
+use leptos_router::{lazy_route, LazyRoute};
 use std::time::Duration;
 
 /// How often the page asks again for an answer the server has not settled yet
@@ -36,6 +37,21 @@ use std::time::Duration;
 const RELOAD_ATTEMPTS: u32 = 10;
 /// The pause between those asks.
 const RELOAD_PAUSE: Duration = Duration::from_millis(300);
+
+/// The chat playground as a lazily loaded route: its code is a separate wasm chunk,
+/// fetched when the route is first shown (see `scripts/build`).
+pub struct ChatRoute;
+
+#[lazy_route]
+impl LazyRoute for ChatRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <ChatPage/> }.into_any()
+    }
+}
 
 /// The conversation list and the chosen conversation (`?c=`, else the newest).
 #[component]

@@ -22,7 +22,23 @@ use crate::server_fns::compare::CompareSample;
 use crate::server_fns::settings::SelectModel;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
+use leptos_router::{lazy_route, LazyRoute};
 use std::sync::Arc;
+
+/// The comparison screen as a lazily loaded route: its code is a separate wasm chunk,
+/// fetched when the route is first shown (see `scripts/build`).
+pub struct CompareRoute;
+
+#[lazy_route]
+impl LazyRoute for CompareRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <ComparePage/> }.into_any()
+    }
+}
 
 /// Loads the catalog and shows the table.
 #[component]

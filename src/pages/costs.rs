@@ -27,6 +27,7 @@ use crate::server_fns::budgets::{list_notifications, MarkNotificationsRead, Save
 use crate::server_fns::costs::get_cost_report;
 use crate::server_fns::settings::SelectModel;
 use leptos::prelude::*;
+use leptos_router::{lazy_route, LazyRoute};
 
 /// The page's changes, shared by its parts (and kept across report reloads, so
 /// their confirmations and errors stay on screen).
@@ -35,6 +36,21 @@ struct Actions {
     switch: ServerAction<SelectModel>,
     budget: ServerAction<SaveBudget>,
     read: ServerAction<MarkNotificationsRead>,
+}
+
+/// The cost analysis as a lazily loaded route: its code is a separate wasm chunk,
+/// fetched when the route is first shown (see `scripts/build`).
+pub struct CostsRoute;
+
+#[lazy_route]
+impl LazyRoute for CostsRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <CostsPage/> }.into_any()
+    }
 }
 
 /// The cost analysis of the project in the URL.

@@ -28,7 +28,23 @@ use crate::server_fns::settings::{
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
+use leptos_router::{lazy_route, LazyRoute};
 use std::sync::Arc;
+
+/// The settings screen as a lazily loaded route: its code is a separate wasm chunk,
+/// fetched when the route is first shown (see `scripts/build`).
+pub struct SettingsRoute;
+
+#[lazy_route]
+impl LazyRoute for SettingsRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <SettingsPage/> }.into_any()
+    }
+}
 
 /// Loads the configuration and shows the editor.
 #[component]

@@ -153,3 +153,55 @@ async fn server_functions_answer_with_their_errors_own_status() {
     let body: serde_json::Value = missing.json().await.unwrap();
     assert_eq!(body["code"], "not_found");
 }
+
+/// The browser bundle goes out precompressed: `scripts/build` writes a `.gz`
+/// next to every wasm, js and css file, and the static files handler sends
+/// it, with `Content-Encoding: gzip`, to a client that accepts gzip (the
+/// plain file to one that does not). Lazy-route chunks are served the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bundle_is_sent_gzipped_to_clients_that_accept_gzip() {
+    use cover::server::config::Config;
+    use cover::server::startup::Application;
+
+    let site = tempfile::tempdir().expect("temp dir");
+    let pkg = site.path().join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let plain: &[u8] = b"\0asm\x01\0\0\0 the plain module";
+    let gzipped: &[u8] = b"\x1f\x8b the gzipped module";
+    for name in ["cover.wasm", "chunk_8.wasm"] {
+        std::fs::write(pkg.join(name), plain).unwrap();
+        std::fs::write(pkg.join(format!("{name}.gz")), gzipped).unwrap();
+    }
+    let database = crate::helpers::TestDatabase::create(Engine::Sqlite).await;
+    let mut config = Config::loopback(&database.url, "http://127.0.0.1:9");
+    config.leptos.site_root = site.path().to_string_lossy().as_ref().into();
+    let app = Application::build(config).await.expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let client = crate::helpers::new_client();
+
+    for name in ["cover.wasm", "chunk_8.wasm"] {
+        let url = format!("{base}/pkg/{name}");
+        let response = client
+            .get(&url)
+            .header("accept-encoding", "gzip, deflate, br")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-encoding"], "gzip");
+        assert_eq!(response.headers()["content-type"], "application/wasm");
+        assert_eq!(response.bytes().await.unwrap().as_ref(), gzipped);
+
+        let response = client.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(!response.headers().contains_key("content-encoding"));
+        assert_eq!(response.bytes().await.unwrap().as_ref(), plain);
+    }
+
+    let _ = stop.send(());
+    serving.await.unwrap().expect("graceful shutdown");
+}
