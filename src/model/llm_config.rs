@@ -4,7 +4,7 @@
 
 use crate::error::FieldError;
 use crate::model::catalog::ProviderId;
-use crate::model::parameters::Parameters;
+use crate::model::parameters::{Parameters, ParametersPatch};
 use serde::{Deserialize, Serialize};
 
 crate::model::text_enum! {
@@ -119,7 +119,7 @@ pub struct LlmConfigPatch {
     /// New model.
     pub model: Option<String>,
     /// Parameters to change (others keep their value).
-    pub parameters: Option<serde_json::Map<String, serde_json::Value>>,
+    pub parameters: Option<ParametersPatch>,
     /// New system prompt.
     pub system_prompt: Option<String>,
     /// Managed or BYOK.

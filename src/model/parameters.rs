@@ -237,6 +237,196 @@ impl Parameters {
     }
 }
 
+/// A parameter's new value in a [`ParametersPatch`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamValue {
+    /// Temperature, top P, the penalties.
+    Decimal(f64),
+    /// Max tokens, top K.
+    Count(u32),
+    /// Stop sequences.
+    Texts(Vec<String>),
+    /// Gemini safety settings.
+    Safety(Vec<SafetySetting>),
+    /// Gemini grounding.
+    Flag(bool),
+}
+
+impl Param {
+    /// Reads this parameter's value from JSON, or says what it should be.
+    fn read(self, value: &serde_json::Value) -> Result<ParamValue, String> {
+        let wrong = |what: &str| format!("wrong type: {self} must be {what}");
+        match self {
+            Param::Temperature | Param::TopP | Param::FrequencyPenalty | Param::PresencePenalty => {
+                value
+                    .as_f64()
+                    .filter(|v| v.is_finite())
+                    .map(ParamValue::Decimal)
+                    .ok_or_else(|| wrong("a number"))
+            }
+            Param::MaxTokens | Param::TopK => value
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .map(ParamValue::Count)
+                .ok_or_else(|| wrong("a whole number")),
+            Param::Stop => serde_json::from_value(value.clone())
+                .map(ParamValue::Texts)
+                .map_err(|_| wrong("a list of texts")),
+            Param::SafetySettings => serde_json::from_value(value.clone())
+                .map(ParamValue::Safety)
+                .map_err(|_| wrong("a list of {category, threshold}")),
+            Param::GoogleSearch => value
+                .as_bool()
+                .map(ParamValue::Flag)
+                .ok_or_else(|| wrong("true or false")),
+        }
+    }
+
+    /// Sets it in `params` (`None` clears it); a value of another kind is ignored.
+    fn set(self, params: &mut Parameters, value: Option<&ParamValue>) {
+        let Some(value) = value else {
+            self.clear(params);
+            return;
+        };
+        match (self, value) {
+            (Param::Temperature, ParamValue::Decimal(v)) => params.temperature = Some(*v),
+            (Param::TopP, ParamValue::Decimal(v)) => params.top_p = Some(*v),
+            (Param::FrequencyPenalty, ParamValue::Decimal(v)) => {
+                params.frequency_penalty = Some(*v)
+            }
+            (Param::PresencePenalty, ParamValue::Decimal(v)) => params.presence_penalty = Some(*v),
+            (Param::MaxTokens, ParamValue::Count(v)) => params.max_tokens = Some(*v),
+            (Param::TopK, ParamValue::Count(v)) => params.top_k = Some(*v),
+            (Param::Stop, ParamValue::Texts(v)) => params.stop = v.clone(),
+            (Param::SafetySettings, ParamValue::Safety(v)) => params.safety_settings = v.clone(),
+            (Param::GoogleSearch, ParamValue::Flag(v)) => params.google_search = *v,
+            _ => {}
+        }
+    }
+
+    fn to_json(value: &ParamValue) -> serde_json::Value {
+        match value {
+            ParamValue::Decimal(v) => serde_json::json!(v),
+            ParamValue::Count(v) => serde_json::json!(v),
+            ParamValue::Texts(v) => serde_json::json!(v),
+            ParamValue::Safety(v) => serde_json::json!(v),
+            ParamValue::Flag(v) => serde_json::json!(v),
+        }
+    }
+}
+
+/// A change to the parameters, typed: each parameter it names is set (or,
+/// as `null`, cleared); the others keep their values. What could not be read
+/// (an unknown name, a value of the wrong type) stays with the patch as its
+/// problems, so the answer names them with every other invalid field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParametersPatch {
+    /// The parameters it changes, in the order given.
+    pub changes: Vec<(Param, Option<ParamValue>)>,
+    /// What could not be read, by field (`parameters.<name>` or `parameters`).
+    pub problems: Vec<crate::error::FieldError>,
+}
+
+impl ParametersPatch {
+    /// Sets (or with `None` clears) one parameter.
+    pub fn change(&mut self, param: Param, value: Option<ParamValue>) {
+        self.changes.retain(|(p, _)| *p != param);
+        self.changes.push((param, value));
+    }
+
+    /// Whether it changes `param`.
+    pub fn changes(&self, param: Param) -> bool {
+        self.changes.iter().any(|(p, _)| *p == param)
+    }
+
+    /// `params` with the changes made.
+    pub fn apply_to(&self, params: &mut Parameters) {
+        for (param, value) in &self.changes {
+            param.set(params, value.as_ref());
+        }
+    }
+
+    /// Reads a patch from its JSON object (the API's shape).
+    pub fn from_json(object: &serde_json::Map<String, serde_json::Value>) -> ParametersPatch {
+        let mut patch = ParametersPatch::default();
+        for (name, value) in object {
+            let problem =
+                |field: String, message: String| crate::error::FieldError { field, message };
+            match Param::parse(name) {
+                None => {
+                    let known: Vec<&str> = Param::ALL.iter().map(|p| p.as_str()).collect();
+                    patch.problems.push(problem(
+                        format!("parameters.{name}"),
+                        format!("unknown parameter; known: {}", known.join(", ")),
+                    ));
+                }
+                Some(param) if value.is_null() => patch.change(param, None),
+                Some(param) => match param.read(value) {
+                    Ok(read) => patch.change(param, Some(read)),
+                    Err(message) => patch.problems.push(problem("parameters".into(), message)),
+                },
+            }
+        }
+        patch
+    }
+}
+
+impl Serialize for ParametersPatch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.changes.len()))?;
+        for (param, value) in &self.changes {
+            map.serialize_entry(param.as_str(), &value.as_ref().map(Param::to_json))?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ParametersPatch {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let object = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        Ok(ParametersPatch::from_json(&object))
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl schemars::JsonSchema for ParametersPatch {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ParametersPatch".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let safety = generator.subschema_for::<Vec<SafetySetting>>();
+        let properties: serde_json::Map<String, serde_json::Value> = Param::ALL
+            .iter()
+            .map(|param| {
+                let value = match param {
+                    Param::Temperature
+                    | Param::TopP
+                    | Param::FrequencyPenalty
+                    | Param::PresencePenalty => serde_json::json!({"type": "number"}),
+                    Param::MaxTokens | Param::TopK => {
+                        serde_json::json!({"type": "integer", "minimum": 0})
+                    }
+                    Param::Stop => {
+                        serde_json::json!({"type": "array", "items": {"type": "string"}})
+                    }
+                    Param::SafetySettings => safety.clone().to_value(),
+                    Param::GoogleSearch => serde_json::json!({"type": "boolean"}),
+                };
+                let nullable = serde_json::json!({"anyOf": [value, {"type": "null"}]});
+                (param.as_str().to_owned(), nullable)
+            })
+            .collect();
+        schemars::json_schema!({
+            "type": "object",
+            "description": "The parameters to change: null clears one, absent ones keep their values",
+            "properties": properties,
+            "additionalProperties": false,
+        })
+    }
+}
+
 /// Checks `params` against `provider`'s ranges and the model's limits.
 pub fn validate_parameters(
     provider: ProviderId,

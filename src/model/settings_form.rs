@@ -5,7 +5,9 @@
 use crate::error::FieldError;
 use crate::model::catalog::{Catalog, ProviderId};
 use crate::model::llm_config::{KeySource, LlmConfigPatch};
-use crate::model::parameters::{Param, GEMINI_SAFETY_CATEGORIES};
+use crate::model::parameters::{
+    Param, ParamValue, ParametersPatch, SafetySetting, GEMINI_SAFETY_CATEGORIES,
+};
 use serde::{Deserialize, Serialize};
 
 /// The Gemini harm categories the page offers (the civic-integrity one is left
@@ -99,34 +101,8 @@ impl SettingsForm {
 
     /// The JSON-API patch this form means, or the fields that are not numbers.
     pub fn to_patch(&self, catalog: &Catalog) -> Result<LlmConfigPatch, Vec<FieldError>> {
-        use serde_json::{Map, Value};
         let mut errors = Vec::new();
-        let mut parameters = Map::new();
-        let mut number = |name: &str, text: Option<&str>, integer: bool| {
-            let text = text.map(str::trim).unwrap_or_default();
-            let value = if text.is_empty() {
-                Some(Value::Null)
-            } else if integer {
-                text.parse::<u32>().ok().map(Value::from)
-            } else {
-                text.parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-                    .map(Value::from)
-            };
-            match value {
-                Some(value) => {
-                    parameters.insert(name.to_owned(), value);
-                }
-                None => errors.push(FieldError {
-                    field: format!("parameters.{name}"),
-                    message: format!(
-                        "`{text}` is not a {}",
-                        if integer { "whole number" } else { "number" }
-                    ),
-                }),
-            }
-        };
+        let mut parameters = ParametersPatch::default();
         let provider = ProviderId::parse(&self.provider);
         let takes = |param: Param| provider.is_some_and(|p| param.supported_by(p));
         for (param, text) in [
@@ -137,24 +113,47 @@ impl SettingsForm {
             (Param::FrequencyPenalty, self.frequency_penalty.as_ref()),
             (Param::PresencePenalty, self.presence_penalty.as_ref()),
         ] {
-            if takes(param) {
-                number(param.as_str(), text.map(String::as_str), param.is_integer());
+            if !takes(param) {
+                continue;
+            }
+            let text = text.map(|t| t.trim()).unwrap_or_default();
+            let value = if text.is_empty() {
+                Ok(None)
+            } else if param.is_integer() {
+                text.parse::<u32>()
+                    .map(|v| Some(ParamValue::Count(v)))
+                    .map_err(|_| "whole number")
+            } else {
+                text.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .map(|v| Some(ParamValue::Decimal(v)))
+                    .ok_or("number")
+            };
+            match value {
+                Ok(value) => parameters.change(param, value),
+                Err(kind) => errors.push(FieldError {
+                    field: format!("parameters.{param}"),
+                    message: format!("`{text}` is not a {kind}"),
+                }),
             }
         }
         if takes(Param::SafetySettings) {
-            let safety: Vec<Value> = self
+            let safety: Vec<SafetySetting> = self
                 .safety_thresholds()
                 .into_iter()
                 .filter_map(|(category, threshold)| {
                     let threshold = threshold?.trim().to_owned();
-                    (!threshold.is_empty())
-                        .then(|| serde_json::json!({"category": category, "threshold": threshold}))
+                    (!threshold.is_empty()).then(|| SafetySetting {
+                        category: category.to_owned(),
+                        threshold,
+                    })
                 })
                 .collect();
-            parameters.insert("safetySettings".into(), Value::Array(safety));
-            parameters.insert(
-                "googleSearch".into(),
-                Value::Bool(self.google_search.is_some()),
+            parameters.change(Param::SafetySettings, Some(ParamValue::Safety(safety)));
+            parameters.change(
+                Param::GoogleSearch,
+                Some(ParamValue::Flag(self.google_search.is_some())),
             );
         }
         let retry_attempts = match self.retry_attempts.trim().parse::<u32>() {

@@ -274,33 +274,17 @@ fn apply_parameters(
     let sets_max_tokens = patch
         .parameters
         .as_ref()
-        .is_some_and(|p| p.contains_key(Param::MaxTokens.as_str()));
+        .is_some_and(|p| p.changes(Param::MaxTokens));
     if draft.model != before.model && !sets_max_tokens {
         if let (Some(limits), Some(max)) = (limits, draft.parameters.max_tokens) {
             draft.parameters.max_tokens = Some(max.min(limits.max_output_tokens));
         }
     }
     if let Some(changes) = &patch.parameters {
-        let mut merged = serde_json::to_value(&draft.parameters).unwrap_or_default();
-        for (name, value) in changes {
-            if Param::parse(name).is_none() {
-                let known: Vec<&str> = Param::ALL.iter().map(|p| p.as_str()).collect();
-                problems.add(
-                    &format!("parameters.{name}"),
-                    format!("unknown parameter; known: {}", known.join(", ")),
-                );
-            } else if value.is_null() {
-                if let Some(object) = merged.as_object_mut() {
-                    object.remove(name);
-                }
-            } else {
-                merged[name.as_str()] = value.clone();
-            }
+        for problem in &changes.problems {
+            problems.add(&problem.field, problem.message.clone());
         }
-        match serde_json::from_value::<Parameters>(merged) {
-            Ok(parameters) => draft.parameters = parameters,
-            Err(e) => problems.add("parameters", format!("wrong type: {e}")),
-        }
+        changes.apply_to(&mut draft.parameters);
     }
     if let Err(param_errors) =
         validate_parameters(draft.provider, &draft.parameters, limits.as_ref())
