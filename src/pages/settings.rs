@@ -18,7 +18,7 @@ use crate::model::llm_config::{
     fallback_problems, preset, KeySource, LlamaFlavour, MAX_RETRY_ATTEMPTS,
 };
 use crate::model::parameters::{
-    validate_parameters, ModelLimits, Param, Parameters, GEMINI_SAFETY_THRESHOLDS,
+    validate_parameters, ModelLimits, Param, Parameters, SafetySetting, GEMINI_SAFETY_THRESHOLDS,
 };
 use crate::model::recommend::recommend;
 use crate::model::settings_form::SAFETY_CATEGORIES;
@@ -245,6 +245,8 @@ fn model_facts(model: &ModelInfo) -> String {
     )
 }
 
+/// The whole settings form: the page's state (fields, the save and Test
+/// Connection actions, every field problem) and its sections.
 #[component]
 fn SettingsEditor(data: SettingsData) -> impl IntoView {
     let query = use_query_map();
@@ -260,11 +262,8 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
     let project_id = data.config.project_id.clone();
     // The saved provider and its masked key: from the page load, then from each save.
     let stored_key = RwSignal::new((data.config.provider, data.config.api_key_masked.clone()));
-    let managed = data.managed.clone();
-    let use_case = data.use_case;
 
     let save = ServerAction::<SaveSettings>::new();
-    let test = ServerAction::<TestConnection>::new();
     Effect::new(move |_| {
         if let Some(Ok(config)) = save.value().get() {
             stored_key.set((config.provider, config.api_key_masked.clone()));
@@ -287,6 +286,7 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
         all.extend(server_problems.get());
         all
     });
+    let blocked = Signal::derive(move || !client_problems.get().is_empty());
     let saved_notice = move || {
         let version = save
             .value()
@@ -300,7 +300,38 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
             </p>
         })
     };
+    let cancel_href = format!("/projects/{project_id}/settings");
 
+    view! {
+        <section class="card" data-test="settings">
+            <h2>"LLM Provider & Model"</h2>
+            {saved_notice}
+            <ProviderPicker catalog=catalog.clone() fields=fields/>
+            <ActionForm action=save attr:data-test="settings-form" attr:class="settings-form">
+                <input type="hidden" name="project_id" value=project_id.clone()/>
+                <input type="hidden" name="form[provider]" prop:value=move || fields.provider.get().as_str()/>
+                <ModelSection catalog=catalog.clone() fields=fields use_case=data.use_case problems=problems/>
+                <ParametersSection catalog=catalog.clone() fields=fields problems=problems
+                    safety=data.config.parameters.safety_settings.clone()/>
+                <LlamaServerSection fields=fields problems=problems
+                    base_url=data.config.base_url.clone().unwrap_or_default() flavour=data.config.llama_flavour/>
+                <KeySection fields=fields problems=problems blocked=blocked managed=data.managed.clone()
+                    stored_key=stored_key project_id=project_id.clone()/>
+                <FallbackSection catalog=catalog.clone() fields=fields problems=problems/>
+                <ErrorNotice error=action_error(save) test_id="save-error"/>
+                <div class="row end">
+                    <a href=cancel_href class="button secondary" rel="external" data-test="cancel">"Cancel"</a>
+                    <button type="submit" data-test="save" disabled=move || blocked.get()>"Save Changes"</button>
+                </div>
+            </ActionForm>
+        </section>
+        <ApiTokens project_id=data.config.project_id.clone() initial=data.tokens.clone()/>
+    }
+}
+
+/// "Active Provider": a GET form before hydration, an instant switch after.
+#[component]
+fn ProviderPicker(catalog: Arc<Catalog>, fields: Fields) -> impl IntoView {
     let provider_options = {
         let catalog = catalog.clone();
         move || {
@@ -314,6 +345,35 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
                 .collect_view()
         }
     };
+    let on_provider_change = {
+        let catalog = catalog.clone();
+        move |ev: leptos::ev::Event| {
+            if let Some(provider) = ProviderId::parse(&event_target_value(&ev)) {
+                fields.switch_provider(&catalog, provider);
+            }
+        }
+    };
+    view! {
+        <h3>"Active Provider"</h3>
+        <form method="get" class="inline" data-test="provider-form">
+            <label for="provider">"Provider"</label>
+            <select id="provider" name="provider" data-test="provider" on:change=on_provider_change>
+                {provider_options}
+            </select>
+            <button type="submit" class="secondary" data-test="provider-change">"Change"</button>
+        </form>
+    }
+}
+
+/// "Model Selection": the provider's models, the recommendation for the
+/// project's use case and the chosen model's facts.
+#[component]
+fn ModelSection(
+    catalog: Arc<Catalog>,
+    fields: Fields,
+    use_case: UseCase,
+    problems: Signal<Vec<FieldError>>,
+) -> impl IntoView {
     let model_options = {
         let catalog = catalog.clone();
         move || {
@@ -367,6 +427,27 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
             })
         }
     };
+    view! {
+        <h3>"Model Selection"</h3>
+        <label for="model">"Model"</label>
+        <select id="model" name="form[model]" data-test="model" on:change=move |ev| fields.model.set(event_target_value(&ev))>
+            {model_options}
+        </select>
+        <FieldProblem field="model" problems=problems/>
+        {recommendation}
+        {facts}
+    }
+}
+
+/// "Model Parameters" and "Advanced Settings": what the provider takes (the
+/// parameter table decides), the system prompt and the use-case presets.
+#[component]
+fn ParametersSection(
+    catalog: Arc<Catalog>,
+    fields: Fields,
+    problems: Signal<Vec<FieldError>>,
+    safety: Vec<SafetySetting>,
+) -> impl IntoView {
     let max_tokens_limit = {
         let catalog = catalog.clone();
         move || {
@@ -379,41 +460,6 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
         Some((_, most)) if most <= 1.0 => "1",
         _ => "2",
     };
-    let fallback_options = {
-        let catalog = catalog.clone();
-        catalog
-            .providers
-            .iter()
-            .map(|p| {
-                let options = catalog
-                    .models_of(p.id)
-                    .map(|m| {
-                        let id = m.id.clone();
-                        view! { <option value=m.id.clone() selected=move || fields.fallback_model.get() == id>{m.name.clone()}</option> }
-                    })
-                    .collect_view();
-                view! { <optgroup label=p.name.clone()>{options}</optgroup> }
-            })
-            .collect_view()
-    };
-    let managed_note = {
-        let managed = managed.clone();
-        move || {
-            if managed.contains(&fields.provider.get()) {
-                "Included in plan: Cover's key for this provider is configured."
-            } else {
-                "Cover has no managed key for this provider on this server: use your own key."
-            }
-        }
-    };
-    let on_provider_change = {
-        let catalog = catalog.clone();
-        move |ev: leptos::ev::Event| {
-            if let Some(provider) = ProviderId::parse(&event_target_value(&ev)) {
-                fields.switch_provider(&catalog, provider);
-            }
-        }
-    };
     let on_preset = {
         let catalog = catalog.clone();
         move |use_case: UseCase| {
@@ -424,62 +470,8 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
             }
         }
     };
-    let project_for_test = project_id.clone();
-    let run_test = move |_| {
-        test.dispatch(TestConnection {
-            project_id: project_for_test.clone(),
-            provider: fields.provider.get_untracked().as_str().to_owned(),
-            api_key: fields.api_key.get_untracked(),
-        });
-    };
-    let test_result = move || {
-        if test.pending().get() {
-            return Some(view! {
-                <span class="spinner" role="progressbar" aria-label="Testing connection" data-test="test-connection-spinner"></span>
-                <span class="muted">"Testing connection…"</span>
-            }.into_any());
-        }
-        test.value().get().map(|outcome| match outcome {
-            Ok(check) => {
-                let class = if check.valid { "notice ok" } else { "notice error" };
-                let text = format!("{} ({} ms)", check.message, check.latency_ms);
-                view! { <span class=class data-test="test-connection-result">{text}</span> }.into_any()
-            }
-            Err(error) => view! { <span class="notice error" data-test="test-connection-result">{error.to_string()}</span> }.into_any(),
-        })
-    };
-    let cancel_href = format!("/projects/{project_id}/settings");
-    let gemini_safety = data.config.parameters.safety_settings.clone();
-    let llama_base_url = data.config.base_url.clone().unwrap_or_default();
-    let llama_flavour = data.config.llama_flavour;
-    let tokens = data.tokens.clone();
-
+    let gemini_safety = safety;
     view! {
-        <section class="card" data-test="settings">
-            <h2>"LLM Provider & Model"</h2>
-            {saved_notice}
-            <h3>"Active Provider"</h3>
-            <form method="get" class="inline" data-test="provider-form">
-                <label for="provider">"Provider"</label>
-                <select id="provider" name="provider" data-test="provider" on:change=on_provider_change>
-                    {provider_options}
-                </select>
-                <button type="submit" class="secondary" data-test="provider-change">"Change"</button>
-            </form>
-
-            <ActionForm action=save attr:data-test="settings-form" attr:class="settings-form">
-                <input type="hidden" name="project_id" value=project_id.clone()/>
-                <input type="hidden" name="form[provider]" prop:value=move || fields.provider.get().as_str()/>
-
-                <h3>"Model Selection"</h3>
-                <label for="model">"Model"</label>
-                <select id="model" name="form[model]" data-test="model" on:change=move |ev| fields.model.set(event_target_value(&ev))>
-                    {model_options}
-                </select>
-                <FieldProblem field="model" problems=problems/>
-                {recommendation}
-                {facts}
-
                 <h3>"Model Parameters"</h3>
                 <SliderField id="temperature" label="Temperature" name="form[temperature]" value=fields.temperature
                     max=Signal::derive(temperature_max) field="parameters.temperature" problems=problems/>
@@ -544,6 +536,19 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
                     </p>
                 </details>
 
+    }
+}
+
+/// A self-hosted Llama's server URL and API style.
+#[component]
+fn LlamaServerSection(
+    fields: Fields,
+    problems: Signal<Vec<FieldError>>,
+    base_url: String,
+    flavour: LlamaFlavour,
+) -> impl IntoView {
+    let (llama_base_url, llama_flavour) = (base_url, flavour);
+    view! {
                 <Show when=move || fields.provider.get() == ProviderId::Llama>
                     <fieldset data-test="llama-server">
                         <legend>"Self-hosted server"</legend>
@@ -559,6 +564,56 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
                     </fieldset>
                 </Show>
 
+    }
+}
+
+/// "API Key Management": managed or own key, the stored key masked, a new
+/// key (write-only) and Test Connection with its spinner and result.
+#[component]
+fn KeySection(
+    fields: Fields,
+    problems: Signal<Vec<FieldError>>,
+    blocked: Signal<bool>,
+    managed: Vec<ProviderId>,
+    stored_key: RwSignal<(ProviderId, Option<String>)>,
+    project_id: String,
+) -> impl IntoView {
+    let test = ServerAction::<TestConnection>::new();
+    let managed_note = {
+        let managed = managed.clone();
+        move || {
+            if managed.contains(&fields.provider.get()) {
+                "Included in plan: Cover's key for this provider is configured."
+            } else {
+                "Cover has no managed key for this provider on this server: use your own key."
+            }
+        }
+    };
+    let project_for_test = project_id.clone();
+    let run_test = move |_| {
+        test.dispatch(TestConnection {
+            project_id: project_for_test.clone(),
+            provider: fields.provider.get_untracked().as_str().to_owned(),
+            api_key: fields.api_key.get_untracked(),
+        });
+    };
+    let test_result = move || {
+        if test.pending().get() {
+            return Some(view! {
+                <span class="spinner" role="progressbar" aria-label="Testing connection" data-test="test-connection-spinner"></span>
+                <span class="muted">"Testing connection…"</span>
+            }.into_any());
+        }
+        test.value().get().map(|outcome| match outcome {
+            Ok(check) => {
+                let class = if check.valid { "notice ok" } else { "notice error" };
+                let text = format!("{} ({} ms)", check.message, check.latency_ms);
+                view! { <span class=class data-test="test-connection-result">{text}</span> }.into_any()
+            }
+            Err(error) => view! { <span class="notice error" data-test="test-connection-result">{error.to_string()}</span> }.into_any(),
+        })
+    };
+    view! {
                 <h3>"API Key Management"</h3>
                 <fieldset data-test="key-source">
                     <legend class="sr-only">"Key source"</legend>
@@ -599,12 +654,40 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
                 <FieldProblem field="apiKey" problems=problems/>
                 <div class="row">
                     <button type="submit" class="secondary" data-test="api-key-update"
-                        disabled=move || !client_problems.get().is_empty()>"Update"</button>
+                        disabled=move || blocked.get()>"Update"</button>
                     <button type="button" class="secondary" data-test="test-connection" on:click=run_test
                         disabled=move || test.pending().get()>"Test Connection"</button>
                     <span class="test-result" aria-live="polite">{test_result}</span>
                 </div>
 
+    }
+}
+
+/// "Fallback Configuration": on or off, the fallback model and the retries.
+#[component]
+fn FallbackSection(
+    catalog: Arc<Catalog>,
+    fields: Fields,
+    problems: Signal<Vec<FieldError>>,
+) -> impl IntoView {
+    let fallback_options = {
+        let catalog = catalog.clone();
+        catalog
+            .providers
+            .iter()
+            .map(|p| {
+                let options = catalog
+                    .models_of(p.id)
+                    .map(|m| {
+                        let id = m.id.clone();
+                        view! { <option value=m.id.clone() selected=move || fields.fallback_model.get() == id>{m.name.clone()}</option> }
+                    })
+                    .collect_view();
+                view! { <optgroup label=p.name.clone()>{options}</optgroup> }
+            })
+            .collect_view()
+    };
+    view! {
                 <h3>"Fallback Configuration"</h3>
                 <label class="check">
                     <input type="checkbox" name="form[fallback_enabled]"
@@ -626,14 +709,6 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
                     data-test="retry-attempts"/>
                 <FieldProblem field="fallbackConfig.retryAttempts" problems=problems/>
 
-                <ErrorNotice error=action_error(save) test_id="save-error"/>
-                <div class="row end">
-                    <a href=cancel_href class="button secondary" rel="external" data-test="cancel">"Cancel"</a>
-                    <button type="submit" data-test="save" disabled=move || !client_problems.get().is_empty()>"Save Changes"</button>
-                </div>
-            </ActionForm>
-        </section>
-        <ApiTokens project_id=data.config.project_id.clone() initial=tokens/>
     }
 }
 
