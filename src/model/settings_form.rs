@@ -99,8 +99,10 @@ impl SettingsForm {
         ]
     }
 
-    /// The JSON-API patch this form means, or the fields that are not numbers.
-    pub fn to_patch(&self, catalog: &Catalog) -> Result<LlmConfigPatch, Vec<FieldError>> {
+    /// The parameters this form sets (only those its provider takes; an
+    /// empty field clears one), or the fields that are not numbers. The one
+    /// parser of the form's numbers: the page's inline check uses it too.
+    pub fn parameters_patch(&self) -> (ParametersPatch, Vec<FieldError>) {
         let mut errors = Vec::new();
         let mut parameters = ParametersPatch::default();
         let provider = ProviderId::parse(&self.provider);
@@ -156,6 +158,13 @@ impl SettingsForm {
                 Some(ParamValue::Flag(self.google_search.is_some())),
             );
         }
+        (parameters, errors)
+    }
+
+    /// The JSON-API patch this form means, or the fields that are not numbers.
+    pub fn to_patch(&self, catalog: &Catalog) -> Result<LlmConfigPatch, Vec<FieldError>> {
+        let (parameters, mut errors) = self.parameters_patch();
+        let provider = ProviderId::parse(&self.provider);
         let retry_attempts = match self.retry_attempts.trim().parse::<u32>() {
             Ok(n) => n,
             Err(_) => {

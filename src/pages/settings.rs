@@ -21,7 +21,7 @@ use crate::model::parameters::{
     validate_parameters, ModelLimits, Param, Parameters, SafetySetting, GEMINI_SAFETY_THRESHOLDS,
 };
 use crate::model::recommend::recommend;
-use crate::model::settings_form::SAFETY_CATEGORIES;
+use crate::model::settings_form::{SettingsForm, SAFETY_CATEGORIES};
 use crate::pages::project::use_project_id;
 use crate::server_fns::settings::{
     get_settings, CreateApiToken, RevokeApiToken, SaveSettings, SettingsData, TestConnection,
@@ -157,59 +157,29 @@ impl Fields {
         self.system_prompt.set(preset.system_prompt.to_owned());
     }
 
-    /// Every problem the browser can see before saving (the server checks again).
+    /// Every problem the browser can see before saving (the server checks
+    /// again): the form's numbers read by the same parser the server uses,
+    /// then the same parameter and fallback rules.
     fn problems(&self, catalog: &Catalog) -> Vec<FieldError> {
-        let mut errors = Vec::new();
+        let form = SettingsForm {
+            provider: self.provider.get().as_str().to_owned(),
+            temperature: self.temperature.get(),
+            max_tokens: self.max_tokens.get(),
+            top_p: self.top_p.get(),
+            top_k: Some(self.top_k.get()),
+            frequency_penalty: Some(self.frequency_penalty.get()),
+            presence_penalty: Some(self.presence_penalty.get()),
+            ..SettingsForm::default()
+        };
+        let (patch, mut errors) = form.parameters_patch();
+        let mut parameters = Parameters::default();
+        patch.apply_to(&mut parameters);
         let mut bad = |field: &str, message: String| {
             errors.push(FieldError {
                 field: field.to_owned(),
                 message,
             })
         };
-        let number = |signal: RwSignal<String>| -> Result<Option<f64>, ()> {
-            let text = signal.get();
-            let text = text.trim();
-            if text.is_empty() {
-                Ok(None)
-            } else {
-                text.parse::<f64>().map(Some).map_err(|_| ())
-            }
-        };
-        let mut parameters = Parameters::default();
-        for (field, signal, slot) in [
-            ("temperature", self.temperature, &mut parameters.temperature),
-            ("topP", self.top_p, &mut parameters.top_p),
-            (
-                "frequencyPenalty",
-                self.frequency_penalty,
-                &mut parameters.frequency_penalty,
-            ),
-            (
-                "presencePenalty",
-                self.presence_penalty,
-                &mut parameters.presence_penalty,
-            ),
-        ] {
-            match number(signal) {
-                Ok(value) => *slot = value,
-                Err(()) => bad(&format!("parameters.{field}"), "must be a number".into()),
-            }
-        }
-        for (field, signal, slot) in [
-            ("maxTokens", self.max_tokens, &mut parameters.max_tokens),
-            ("topK", self.top_k, &mut parameters.top_k),
-        ] {
-            let text = signal.get();
-            if !text.trim().is_empty() {
-                match text.trim().parse::<u32>() {
-                    Ok(value) => *slot = Some(value),
-                    Err(_) => bad(
-                        &format!("parameters.{field}"),
-                        "must be a whole number".into(),
-                    ),
-                }
-            }
-        }
         let limits = catalog.model(&self.model.get()).map(ModelLimits::from);
         if let Err(param_errors) =
             validate_parameters(self.provider.get(), &parameters, limits.as_ref())

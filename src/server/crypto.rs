@@ -218,6 +218,17 @@ pub fn pending_path(key_file: &Path) -> PathBuf {
 pub fn read_key_file(path: &Path) -> Result<Option<(i64, String)>, CryptoError> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
+            // Owner only, whatever mode an earlier copy or an operator gave it.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                    |source| CryptoError::KeyFile {
+                        path: path.to_owned(),
+                        source,
+                    },
+                )?;
+            }
             let text = text.trim();
             let (version, key) = text.split_once(':').ok_or_else(|| {
                 CryptoError::BadMasterKey(format!(
@@ -367,6 +378,19 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_left_readable_by_others_is_made_owner_only_when_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cover.key");
+        Keyring::load(None, None, &path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Keyring::load(None, None, &path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

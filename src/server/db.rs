@@ -89,12 +89,13 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10));
-            NativePool::Sqlite(
-                SqlitePoolOptions::new()
-                    .max_connections(4)
-                    .connect_with(options)
-                    .await?,
-            )
+            let file = options.get_filename().to_owned();
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?;
+            owner_only(&file)?;
+            NativePool::Sqlite(pool)
         } else {
             return Err(Error::internal(
                 "DATABASE_URL must start with sqlite: or postgres://",
@@ -294,6 +295,28 @@ impl Placeholders {
     }
 }
 
+/// Makes the SQLite file and its journal files readable by their owner only
+/// (0600), whatever mode they had: they hold sealed keys and conversations.
+fn owner_only(database: &std::path::Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = database.as_os_str().to_owned();
+            path.push(suffix);
+            let path = std::path::PathBuf::from(path);
+            if path.exists() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(
+                    |e| Error::internal(format!("making {} private: {e}", path.display())),
+                )?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = database;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -376,6 +399,26 @@ mod tests {
                 "{name}: the engines' migrations drifted"
             );
         }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_sqlite_files_are_owner_only_whatever_mode_they_had() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cover.db");
+        std::fs::write(&file, b"").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let url = format!("sqlite://{}", file.display());
+        let db = super::Db::connect(&url).await.unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let path = dir.path().join(format!("cover.db{suffix}"));
+            if path.exists() {
+                let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+            }
+        }
+        drop(db);
     }
 
     #[test]

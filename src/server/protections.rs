@@ -1,15 +1,54 @@
 //! What every response and every unsafe request passes through before a
 //! route sees it: cross-site request refusal (CSRF), the security headers,
-//! and body limits that answer `413` in the API's error shape.
+//! and body limits per route that answer `413` in the API's error shape.
 
 use crate::error::AppError;
+use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// Largest body of most routes (settings, budgets, sign-in, …).
 pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// The most a request to `path` may carry: a question with its images on
+/// the two routes that take one (the JSON API's and the chat page's server
+/// function), [`BODY_LIMIT`] everywhere else.
+pub fn body_limit(path: &str) -> usize {
+    let question = path == "/sfn/chat/send"
+        || (path.starts_with("/api/projects/") && path.ends_with("/messages"));
+    if question {
+        MESSAGE_BODY_LIMIT
+    } else {
+        BODY_LIMIT
+    }
+}
+
+/// Holds every body to its route's limit: a declared length over it is
+/// refused before a byte is read; a body without one is cut at the limit as
+/// it is read (server functions read bodies themselves, so an extractor's
+/// limit would not reach them).
+pub async fn limit_body(request: Request, next: Next) -> Response {
+    let limit = body_limit(request.uri().path());
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return too_large();
+    }
+    let request = request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
+    next.run(request).await
+}
+
+fn too_large() -> Response {
+    AppError::TooLarge {
+        message: "the request body is too large for this route".into(),
+    }
+    .into_response()
+}
 
 /// Largest body of a question: its text and up to four 5 MiB images, as
 /// base64 (4/3 larger) in JSON.
@@ -74,23 +113,6 @@ pub fn add_security_headers(headers: &mut HeaderMap, over_tls: bool) {
             "max-age=31536000; includeSubDomains",
         );
     }
-}
-
-/// A body larger than the route's limit, as the API's `413` (axum's own
-/// rejection is plain text).
-pub async fn explain_too_large(response: Response) -> Response {
-    if response.status() != StatusCode::PAYLOAD_TOO_LARGE
-        || response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
-    {
-        return response;
-    }
-    AppError::TooLarge {
-        message: "the request body is too large for this route".into(),
-    }
-    .into_response()
 }
 
 #[cfg(test)]

@@ -164,19 +164,10 @@ fn router(state: AppState, secure_cookies: bool) -> Router {
         .with_state(state.clone());
     with_sessions(pages, &state.db, secure_cookies)
         .layer(axum::middleware::map_response(server_fn_error_status))
-        .layer(axum::middleware::map_response(
-            protections::explain_too_large,
-        ))
-        .layer(DefaultBodyLimit::max(protections::BODY_LIMIT))
-        // Server functions read their bodies themselves (no axum extractor,
-        // so no DefaultBodyLimit): a limit on every body, as large as a
-        // question with its images (the chat page sends them through one).
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            protections::MESSAGE_BODY_LIMIT,
-        ))
-        .layer(axum::middleware::map_response(
-            protections::explain_too_large,
-        ))
+        // The limits are the routes' own (protections::limit_body), not
+        // axum's blanket 2 MB, which would refuse a question's images.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(protections::limit_body))
         .layer(axum::middleware::from_fn(protections::refuse_cross_site))
         .layer(axum::middleware::map_response(
             move |mut response: Response| async move {
@@ -240,13 +231,25 @@ fn with_sessions(router: Router, db: &Db, secure: bool) -> Router {
     }
 }
 
+/// The session cookie's name: over TLS with the `__Host-` prefix, so the
+/// browser keeps it only if it is Secure, for the whole site and from this
+/// host alone (a sibling subdomain cannot plant or overwrite it).
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-cover_session"
+    } else {
+        "cover_session"
+    }
+}
+
 fn session_layer<S: tower_sessions::SessionStore + Clone>(
     store: S,
     secure: bool,
     expiry: Expiry,
 ) -> SessionManagerLayer<S> {
     SessionManagerLayer::new(store)
-        .with_name("cover_session")
+        .with_name(session_cookie_name(secure))
+        .with_path("/")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(secure)

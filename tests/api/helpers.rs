@@ -208,6 +208,8 @@ pub struct TestOptions {
     /// Non-public hosts user-supplied URLs may reach: the tests' loopback
     /// servers (a Llama at the simulator, webhook receivers) by default.
     pub allowed_private_hosts: AddressPolicy,
+    /// Cookies marked Secure (as behind TLS).
+    pub secure_cookies: bool,
 }
 
 impl Default for TestOptions {
@@ -235,6 +237,7 @@ impl Default for TestOptions {
             },
             allowed_private_hosts: AddressPolicy::parse("127.0.0.1, localhost")
                 .expect("a valid allow-list"),
+            secure_cookies: false,
         }
     }
 }
@@ -286,6 +289,7 @@ impl TestApp {
             router: options.router,
             capacity: options.capacity,
             allowed_private_hosts: options.allowed_private_hosts,
+            secure_cookies: options.secure_cookies,
             ..Config::loopback(database_url, &simulator)
         };
         let app = Application::build(config).await.expect("app builds");

@@ -2,7 +2,7 @@
 //! are refused, whatever they authenticate with; every answer carries the
 //! security headers; bodies over a route's limit get a JSON `413`.
 
-use crate::helpers::{new_client, Engine, TestApp, PASSWORD};
+use crate::helpers::{new_client, post_with, Engine, TestApp, TestOptions, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -126,23 +126,18 @@ async fn every_answer_carries_the_security_headers() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_body_over_the_routes_limit_is_a_json_413_and_a_question_may_carry_its_images() {
-    let app = TestApp::spawn(Engine::Sqlite).await;
-    app.sign_up("limits@example.com").await;
-    let project = app.new_project("Limits").await;
-    let big_name = "x".repeat(1024 * 1024);
-    let (status, code, _) =
-        error_of(app.post("/api/projects", json!({"name": big_name})).await).await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(code.as_deref(), Some("too_large"));
-    // Server functions: refused on the declared length, before the body is
-    // read (so a raw request that only announces it is enough).
+/// Sends a POST to `path` that announces a body of `length` bytes without
+/// sending it, and answers the whole response.
+async fn announce_body(app: &TestApp, path: &str, cookie: &str, length: usize) -> String {
     let address = app.address.trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let cookie = if cookie.is_empty() {
+        String::new()
+    } else {
+        format!("Cookie: {cookie}\r\n")
+    };
     let head = format!(
-        "POST /sfn/auth/login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        cover::server::protections::MESSAGE_BODY_LIMIT + 1
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n{cookie}Content-Length: {length}\r\nConnection: close\r\n\r\n"
     );
     tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes())
         .await
@@ -155,6 +150,35 @@ async fn a_body_over_the_routes_limit_is_a_json_413_and_a_question_may_carry_its
     .await
     .expect("the server answers without waiting for the body")
     .unwrap();
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_routes_limit_is_a_json_413_and_a_question_may_carry_its_images() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    app.sign_up("limits@example.com").await;
+    let project = app.new_project("Limits").await;
+    // Refused on the declared length, before the body is read: a raw
+    // request that only announces its body is enough (a client still sending
+    // it would see the connection close under it).
+    let signed_up = post_with(
+        &new_client(),
+        &app.url("/api/auth/signup"),
+        json!({"email": "big@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let cookie = signed_up.headers()["set-cookie"].to_str().unwrap();
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let answer = announce_body(&app, "/api/projects", &session, 1024 * 1024).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains(r#""code":"too_large""#), "{answer}");
+    let answer = announce_body(
+        &app,
+        "/sfn/auth/login",
+        "",
+        cover::server::protections::MESSAGE_BODY_LIMIT + 1,
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains(r#""code":"too_large""#), "{answer}");
 
@@ -168,4 +192,31 @@ async fn a_body_over_the_routes_limit_is_a_json_413_and_a_question_may_carry_its
         )
         .await;
     assert_ne!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_tls_the_session_cookie_is_host_only_secure_and_sent_with_hsts() {
+    let options = TestOptions {
+        secure_cookies: true,
+        ..TestOptions::default()
+    };
+    let app = TestApp::spawn_with(Engine::Sqlite, options).await;
+    let signed_up = post_with(
+        &new_client(),
+        &app.url("/api/auth/signup"),
+        json!({"email": "tls@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let cookie = signed_up.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("__Host-cover_session="), "{cookie}");
+    for attribute in ["Secure", "HttpOnly", "Path=/", "SameSite=Lax"] {
+        assert!(cookie.contains(attribute), "{attribute}: {cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    assert!(signed_up
+        .headers()
+        .contains_key("strict-transport-security"));
 }

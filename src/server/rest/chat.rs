@@ -7,11 +7,9 @@ use crate::model::chat::{
 };
 use crate::server::auth::ProjectCaller;
 use crate::server::error::Result;
-use crate::server::protections::MESSAGE_BODY_LIMIT;
 use crate::server::rest::ApiJson;
 use crate::server::services::chat;
 use crate::server::state::AppState;
-use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -35,7 +33,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/api/projects/{id}/conversations/{conversation_id}/messages",
-            post(send_message).layer(DefaultBodyLimit::max(MESSAGE_BODY_LIMIT)),
+            post(send_message),
         )
         .route(
             "/api/projects/{id}/conversations/{conversation_id}/messages/{message_id}/rating",

@@ -434,7 +434,7 @@ pub fn build() -> Value {
         "components": {
             "schemas": generator.take_definitions(true),
             "securitySchemes": {
-                "session": { "type": "apiKey", "in": "cookie", "name": "cover_session" },
+                "session": { "type": "apiKey", "in": "cookie", "name": "cover_session", "description": "`__Host-cover_session` when the site is served over TLS" },
                 "projectToken": { "type": "http", "scheme": "bearer", "description": "a project API token (cov_…)" }
             }
         }
