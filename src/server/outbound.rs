@@ -170,6 +170,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         return false;
     }
     let reserved = [
+        (IpAddr::V6(Ipv6Addr::UNSPECIFIED), 96), // IPv4-compatible (::a.b.c.d), deprecated
         (v6(0x0064), 16), // 64:ff9b::/96 NAT64 and friends, to an IPv4 inside
         (v6(0x0100), 64), // discard
         (v6(0x2001), 23), // protocol assignments (Teredo, ORCHID, …)
@@ -250,6 +251,7 @@ mod tests {
             "fe80::1",
             "fd00:ec2::254",
             "fc00::1",
+            "::127.0.0.1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",

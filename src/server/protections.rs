@@ -12,6 +12,10 @@ use axum::response::{IntoResponse, Response};
 /// Largest body of most routes (settings, budgets, sign-in, …).
 pub const BODY_LIMIT: usize = 256 * 1024;
 
+/// Largest body of a question: its text and up to four 5 MiB images, as
+/// base64 (4/3 larger) in JSON.
+pub const MESSAGE_BODY_LIMIT: usize = 4 * 5 * 1024 * 1024 * 4 / 3 + 256 * 1024;
+
 /// The most a request to `path` may carry: a question with its images on
 /// the two routes that take one (the JSON API's and the chat page's server
 /// function), [`BODY_LIMIT`] everywhere else.
@@ -49,10 +53,6 @@ fn too_large() -> Response {
     }
     .into_response()
 }
-
-/// Largest body of a question: its text and up to four 5 MiB images, as
-/// base64 (4/3 larger) in JSON.
-pub const MESSAGE_BODY_LIMIT: usize = 4 * 5 * 1024 * 1024 * 4 / 3 + 256 * 1024;
 
 /// Refuses an unsafe request a browser sent from another site, whatever it
 /// authenticates with: it passes with `Sec-Fetch-Site: same-origin` or `none`
