@@ -74,6 +74,9 @@ pub fn AdminPage() -> impl IntoView {
 fn SelfHostedRates() -> impl IntoView {
     let save = ServerAction::<SetInternalRate>::new();
     let rates = Resource::new(move || save.version().get(), |_| list_internal_rates());
+    // Set once the form runs in the browser (its errors then show in place).
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
     let error = Signal::derive(move || save.value().get().and_then(Result::err));
     let list = move || {
         Suspend::new(async move {
@@ -89,7 +92,7 @@ fn SelfHostedRates() -> impl IntoView {
         })
     };
     view! {
-        <section class="card" data-test="self-hosted-rates">
+        <section class="card" data-test="self-hosted-rates" data-hydrated=move || hydrated.get().then_some("true")>
             <h2>"Self-hosted model costs"</h2>
             <p class="muted">"Llama runs on your own servers: without a rate its answers cost $0. Set what a GPU hour of answering or 1M tokens costs you, from a date; usage from that day on is priced with it."</p>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>{list}</Transition>

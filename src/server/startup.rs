@@ -194,9 +194,12 @@ const SERVER_FN_ERROR_BYTES: usize = 64 * 1024;
 /// API does, so a wrong password is a 401 and only real failures count as
 /// 5xx. The browser's client reads the error from any 4xx or 5xx body.
 async fn server_fn_error_status(response: Response) -> Response {
-    if !response
-        .headers()
-        .contains_key(leptos::server_fn::error::SERVER_FN_ERROR_HEADER)
+    // A plain form post (no JavaScript yet) is redirected back to its page
+    // whatever happened: that redirect must stay one.
+    if response.status().is_redirection()
+        || !response
+            .headers()
+            .contains_key(leptos::server_fn::error::SERVER_FN_ERROR_HEADER)
     {
         return response;
     }

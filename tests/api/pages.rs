@@ -154,6 +154,36 @@ async fn server_functions_answer_with_their_errors_own_status() {
     assert_eq!(body["code"], "not_found");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_plain_form_post_is_redirected_back_to_its_page() {
+    // Before hydration a form posts natively (Accept: text/html): whatever
+    // the error, the browser must land back on the page, never on raw JSON.
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let referer = app.url("/signup");
+    let response = client
+        .post(app.url("/sfn/auth/signup"))
+        .header("accept", "text/html")
+        .header("referer", &referer)
+        .form(&[
+            ("email", "not-an-email"),
+            ("password", crate::helpers::PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = response.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with(&referer) && location.contains("__err="),
+        "back to the page, carrying the error to show: {location}"
+    );
+}
+
 /// The browser bundle goes out precompressed: `scripts/build` writes a `.gz`
 /// next to every wasm, js and css file, and the static files handler sends
 /// it, with `Content-Encoding: gzip`, to a client that accepts gzip (the
