@@ -41,17 +41,18 @@ pub async fn limit_body(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|length| length > limit) {
-        return too_large();
+        return too_large().into_response();
     }
     let request = request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
     next.run(request).await
 }
 
-fn too_large() -> Response {
+/// The answer to a body over its route's limit (here, and from an
+/// extractor that read past it).
+pub fn too_large() -> AppError {
     AppError::TooLarge {
         message: "the request body is too large for this route".into(),
     }
-    .into_response()
 }
 
 /// Refuses an unsafe request a browser sent from another site, whatever it

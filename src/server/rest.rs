@@ -49,10 +49,7 @@ where
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(ApiJson(value)),
             Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(AppError::TooLarge {
-                    message: "the request body is too large for this route".into(),
-                }
-                .into())
+                Err(crate::server::protections::too_large().into())
             }
             Err(rejection) => Err(AppError::BadRequest {
                 message: rejection.body_text(),
