@@ -48,6 +48,7 @@ macro_rules! text_enum {
 }
 pub(crate) use text_enum;
 
+pub mod access;
 pub mod account;
 pub mod api_token;
 pub mod catalog;

@@ -18,7 +18,7 @@ pub const BENCH_PASSWORD: &str = "bench password 1";
 
 /// Signs up the bench's account and creates its project.
 pub async fn bench_project(state: &AppState) -> ProjectView {
-    let user = accounts::sign_up(&state.db, BENCH_EMAIL, BENCH_PASSWORD)
+    let (user, _) = accounts::create_or_update(&state.db, BENCH_EMAIL, BENCH_PASSWORD, false)
         .await
         .expect("bench account");
     projects::create(

@@ -1,5 +1,6 @@
 //! Project API tokens as the settings page and programs see them.
 
+use crate::model::access::Scope;
 use serde::{Deserialize, Serialize};
 
 /// A token, without its secret.
@@ -19,6 +20,8 @@ pub struct ApiToken {
     pub last_used_at: Option<String>,
     /// Whether it was revoked.
     pub revoked: bool,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
 }
 
 /// A token just created: the only answer that carries its secret.

@@ -152,6 +152,10 @@ pub struct Projection {
 pub struct BudgetStatus {
     /// The monthly limit in nano-dollars; `None` = no budget.
     pub limit_nanos: Option<i64>,
+    /// The limit is the workspace's default for projects on Cover's managed
+    /// keys: the project has no budget of its own.
+    #[serde(default)]
+    pub workspace_default: bool,
     /// Spent this month (nano-dollars), reservations of running answers included.
     pub spent_nanos: i64,
     /// Webhook called on alerts, if any.

@@ -10,7 +10,10 @@ use crate::components::spend::{format_count, spend_text, SpendBars, UnpricedWarn
 use crate::error::AppError;
 use crate::model::costs::{ConversationCost, SpendLine, WorkspaceCosts};
 use crate::model::money::format_usd;
-use crate::server_fns::admin::{list_internal_rates, workspace_projects, SetInternalRate};
+use crate::server_fns::admin::{
+    list_internal_rates, managed_budget, workspace_projects, InviteToWorkspace, SetInternalRate,
+    SetManagedBudget,
+};
 use crate::server_fns::chat::conversation_path;
 use crate::server_fns::costs::get_workspace_costs;
 use leptos::prelude::*;
@@ -64,7 +67,66 @@ pub fn AdminPage() -> impl IntoView {
             </Transition>
         </section>
         <WorkspaceSpend/>
+        <ManagedKeyBudget/>
+        <WorkspaceInvitation/>
         <SelfHostedRates/>
+    }
+}
+
+/// The monthly budget every project on Cover's managed keys has unless it
+/// sets its own (a plain form post before hydration).
+#[component]
+fn ManagedKeyBudget() -> impl IntoView {
+    let save = ServerAction::<SetManagedBudget>::new();
+    let current = Resource::new(move || save.version().get(), |_| managed_budget());
+    let error = Signal::derive(move || save.value().get().and_then(Result::err));
+    view! {
+        <section class="card" data-test="managed-budget">
+            <h2>"Budget for Cover's managed keys"</h2>
+            <p class="muted">"Every project that answers with Cover's own provider keys is held to this monthly budget unless its owner sets one."</p>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    current.await.ok().map(|usd| view! {
+                        <ActionForm action=save attr:class="inline" attr:data-test="managed-budget-form">
+                            <label for="managed-budget">"Monthly budget per project (USD)"</label>
+                            <input id="managed-budget" name="managed_budget_usd" type="text" inputmode="decimal"
+                                value=usd required data-test="managed-budget-usd"/>
+                            <button type="submit" data-test="managed-budget-save">"Save"</button>
+                        </ActionForm>
+                    })
+                })}
+            </Transition>
+            <ErrorNotice error=error test_id="managed-budget-error"/>
+        </section>
+    }
+}
+
+/// Invites someone to the workspace (without a project): a one-time link.
+#[component]
+fn WorkspaceInvitation() -> impl IntoView {
+    let invite = ServerAction::<InviteToWorkspace>::new();
+    let error = Signal::derive(move || invite.value().get().and_then(Result::err));
+    let link = move || {
+        invite.value().get().and_then(Result::ok).map(|created| {
+            view! {
+                <p class="notice ok" data-test="workspace-invitation-link">
+                    {format!("Send this link to {} (it works once, until {}): ", created.email, created.expires_at)}
+                    <code>{created.link}</code>
+                </p>
+            }
+        })
+    };
+    view! {
+        <section class="card" data-test="workspace-invitation">
+            <h2>"Invite someone"</h2>
+            <ActionForm action=invite attr:class="inline" attr:data-test="workspace-invite-form">
+                <label for="workspace-invite-email">"Email"</label>
+                <input id="workspace-invite-email" type="email" name="email" required data-test="workspace-invite-email"/>
+                <button type="submit" data-test="workspace-invite-submit">"Create invitation link"</button>
+            </ActionForm>
+            {link}
+            <ErrorNotice error=error test_id="workspace-invite-error"/>
+        </section>
     }
 }
 

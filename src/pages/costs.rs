@@ -590,10 +590,14 @@ fn BudgetForm(
             <div class="field">
                 <label for="budget-limit">"Monthly limit (USD)"</label>
                 <input id="budget-limit" name="limit_usd" type="text" inputmode="decimal"
-                    value=budget.limit_nanos.map(format_decimal).unwrap_or_default()
+                    value=budget.limit_nanos.filter(|_| !budget.workspace_default).map(format_decimal).unwrap_or_default()
                     placeholder="e.g. 250" aria-describedby="budget-limit-hint budget-limit-error"
                     aria-invalid=invalid("limit") data-test="budget-limit"/>
-                <span class="muted" id="budget-limit-hint">"Leave empty for no budget."</span>
+                <span class="muted" id="budget-limit-hint">{if budget.workspace_default {
+                    "Empty: the workspace's default applies while this project uses Cover's managed keys."
+                } else {
+                    "Leave empty for no budget (a project on Cover's managed keys keeps the workspace's default)."
+                }}</span>
                 {problem("limit")}
             </div>
             <div class="field">
@@ -692,6 +696,7 @@ mod tests {
     fn the_budget_is_described_with_its_state() {
         let mut budget = BudgetStatus {
             limit_nanos: None,
+            workspace_default: false,
             spent_nanos: 1_000_000_000,
             webhook_url: None,
             alerts_fired: Vec::new(),

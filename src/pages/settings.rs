@@ -12,7 +12,8 @@
 use crate::components::capability::CapabilityMark;
 use crate::components::error_notice::{action_error, ErrorNotice, SignInNeeded};
 use crate::error::{AppError, FieldError};
-use crate::model::account::UseCase;
+use crate::model::access::{scopes_to_text, Scope, DEFAULT_TOKEN_SCOPES};
+use crate::model::account::{ProjectRole, UseCase};
 use crate::model::catalog::{format_tokens, Catalog, ModelInfo, ProviderId};
 use crate::model::llm_config::{
     fallback_problems, preset, KeySource, LlamaFlavour, MAX_RETRY_ATTEMPTS,
@@ -23,6 +24,7 @@ use crate::model::parameters::{
 use crate::model::recommend::recommend;
 use crate::model::settings_form::{SettingsForm, SAFETY_CATEGORIES};
 use crate::pages::project::use_project_id;
+use crate::server_fns::projects::{list_members, InviteMember, RemoveMember};
 use crate::server_fns::settings::{
     get_settings, CreateApiToken, RevokeApiToken, SaveSettings, SettingsData, TestConnection,
 };
@@ -271,13 +273,23 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
         })
     };
     let cancel_href = format!("/projects/{project_id}/settings");
+    let can_manage = data.role.grants(Scope::Manage);
+    let read_only_notice = (!can_manage).then(|| {
+        view! {
+            <p class="notice" role="status" data-test="read-only">
+                "You are a member of this project: you can see its settings; its owners change them."
+            </p>
+        }
+    });
 
     view! {
         <section class="card" data-test="settings">
             <h2>"LLM Provider & Model"</h2>
             {saved_notice}
+            {read_only_notice}
             <ProviderPicker catalog=catalog.clone() fields=fields/>
             <ActionForm action=save attr:data-test="settings-form" attr:class="settings-form">
+                <fieldset class="plain" disabled=!can_manage data-test="settings-fields">
                 <input type="hidden" name="project_id" value=project_id.clone()/>
                 <input type="hidden" name="form[provider]" prop:value=move || fields.provider.get().as_str()/>
                 <ModelSection catalog=catalog.clone() fields=fields use_case=data.use_case problems=problems/>
@@ -293,9 +305,11 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
                     <a href=cancel_href class="button secondary" rel="external" data-test="cancel">"Cancel"</a>
                     <button type="submit" data-test="save" disabled=move || blocked.get()>"Save Changes"</button>
                 </div>
+                </fieldset>
             </ActionForm>
         </section>
-        <ApiTokens project_id=data.config.project_id.clone() initial=data.tokens.clone()/>
+        <Members project_id=data.config.project_id.clone() can_manage=can_manage/>
+        <ApiTokens project_id=data.config.project_id.clone() initial=data.tokens.clone() can_manage=can_manage/>
     }
 }
 
@@ -773,9 +787,86 @@ fn SliderField(
     }
 }
 
+/// The project's members: who is in it, an invitation form (owners get a
+/// one-time link to pass on) and Remove (owners; the member's tokens go too).
+#[component]
+fn Members(project_id: String, can_manage: bool) -> impl IntoView {
+    let invite = ServerAction::<InviteMember>::new();
+    let remove = ServerAction::<RemoveMember>::new();
+    let members = {
+        let project_id = project_id.clone();
+        Resource::new(
+            move || remove.version().get(),
+            move |_| list_members(project_id.clone()),
+        )
+    };
+    let link = move || {
+        invite.value().get().and_then(Result::ok).map(|created| {
+            view! {
+                <p class="notice ok" data-test="invitation-link">
+                    {format!("Send this link to {} (it works once, until {}): ", created.email, created.expires_at)}
+                    <code>{created.link}</code>
+                </p>
+            }
+        })
+    };
+    let invite_form = can_manage.then(|| {
+        let project_id = project_id.clone();
+        view! {
+            <ActionForm action=invite attr:class="inline" attr:data-test="invite-form">
+                <input type="hidden" name="project_id" value=project_id/>
+                <label for="invite-email">"Invite by email"</label>
+                <input id="invite-email" type="email" name="email" required data-test="invite-email"/>
+                <button type="submit" data-test="invite-submit">"Create invitation link"</button>
+            </ActionForm>
+            <ErrorNotice error=action_error(invite) test_id="invite-error"/>
+        }
+    });
+    view! {
+        <section class="card" data-test="members">
+            <h2>"Members"</h2>
+            <p class="muted">"Owners change settings, keys, budgets, members and tokens; members chat, rate and read costs."</p>
+            {invite_form}
+            {link}
+            <ErrorNotice error=action_error(remove) test_id="remove-member-error"/>
+            <Transition fallback=|| view! { <p class="muted">"Loading members…"</p> }>
+                {move || {
+                    let project_id = project_id.clone();
+                    Suspend::new(async move {
+                        let list = members.await.unwrap_or_default();
+                        view! {
+                            <ul class="member-list" data-test="member-list">
+                                {list.into_iter().map(|member| {
+                                    let project_id = project_id.clone();
+                                    let remove_form = (can_manage && member.role != ProjectRole::Owner).then(move || view! {
+                                        <ActionForm action=remove attr:class="inline">
+                                            <input type="hidden" name="project_id" value=project_id.clone()/>
+                                            <input type="hidden" name="user_id" value=member.user_id.clone()/>
+                                            <button type="submit" class="link" data-test="member-remove">"Remove"</button>
+                                        </ActionForm>
+                                    });
+                                    view! {
+                                        <li data-test="member-item">
+                                            {member.email.clone()} " · " {member.role.as_str()} {remove_form}
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        }
+                    })
+                }}
+            </Transition>
+        </section>
+    }
+}
+
 /// Project API tokens: create (shown once), list, revoke.
 #[component]
-fn ApiTokens(project_id: String, initial: Vec<crate::model::api_token::ApiToken>) -> impl IntoView {
+fn ApiTokens(
+    project_id: String,
+    initial: Vec<crate::model::api_token::ApiToken>,
+    can_manage: bool,
+) -> impl IntoView {
     let create = ServerAction::<CreateApiToken>::new();
     let revoke = ServerAction::<RevokeApiToken>::new();
     let tokens = RwSignal::new(initial);
@@ -807,27 +898,45 @@ fn ApiTokens(project_id: String, initial: Vec<crate::model::api_token::ApiToken>
         })
     };
     let revoke_project = project_id.clone();
-    view! {
-        <section class="card" data-test="api-tokens">
-            <h2>"API tokens for programs"</h2>
-            <p class="muted">"Send as Authorization: Bearer <token> to this project's JSON API."</p>
+    let create_form = can_manage.then(|| {
+        view! {
             <ActionForm action=create attr:class="inline" attr:data-test="token-form">
                 <input type="hidden" name="project_id" value=project_id/>
                 <label for="token-name">"Token name"</label>
                 <input id="token-name" name="name" required maxlength="60" data-test="token-name"/>
+                <fieldset class="plain inline" data-test="token-scopes">
+                    <legend>"Scopes"</legend>
+                    {Scope::ALL.into_iter().enumerate().map(|(i, scope)| {
+                        let id = format!("token-scope-{scope}");
+                        view! {
+                            <input type="checkbox" id=id.clone() name=format!("scopes[{i}]") value=scope.as_str()
+                                checked=DEFAULT_TOKEN_SCOPES.contains(&scope) data-test=id.clone()/>
+                            <label for=id>{scope.label()}</label>
+                        }
+                    }).collect_view()}
+                </fieldset>
                 <button type="submit" data-test="token-create">"Create token"</button>
             </ActionForm>
             <ErrorNotice error=action_error(create) test_id="token-error"/>
+        }
+    });
+    view! {
+        <section class="card" data-test="api-tokens">
+            <h2>"API tokens for programs"</h2>
+            <p class="muted">"Send as Authorization: Bearer <token> to this project's JSON API, within the token's scopes."</p>
+            {create_form}
             {secret}
             <ul class="token-list" data-test="token-list">
                 <For each=move || tokens.get() key=|t| (t.id.clone(), t.revoked) let:token>
                     {
                         let project_id = revoke_project.clone();
                         let status = if token.revoked { "revoked" } else { "active" };
+                        let scopes = scopes_to_text(&token.scopes).replace(',', ", ");
                         view! {
                             <li data-test="token-item">
                                 <code>{token.prefix.clone()} "…"</code> " " {token.name.clone()} " · " {status}
-                                {(!token.revoked).then(|| view! {
+                                " · " <span data-test="token-item-scopes">{scopes}</span>
+                                {(!token.revoked && can_manage).then(|| view! {
                                     <ActionForm action=revoke attr:class="inline">
                                         <input type="hidden" name="project_id" value=project_id/>
                                         <input type="hidden" name="token_id" value=token.id.clone()/>

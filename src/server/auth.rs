@@ -2,6 +2,8 @@
 //! the signed-in user, and the extractor that turns a request into that user.
 
 use crate::error::AppError;
+use crate::model::access::Scope;
+use crate::model::account::{ProjectView, WorkspaceRole};
 use crate::server::db::api_tokens::TokenRow;
 use crate::server::db::users::{self, UserRecord};
 use crate::server::error::{Error, Result};
@@ -12,15 +14,53 @@ use argon2::{Argon2, PasswordVerifier};
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::OnceLock;
 use tower_sessions::Session;
 
 /// The session key holding the signed-in user's id.
 const USER_ID_KEY: &str = "user_id";
 
-/// Hashes a password with argon2id (default parameters), off the async runtime.
+/// How long a password check waits for a free core before the caller is
+/// told to come back (`503` + `Retry-After`).
+pub const PASSWORD_QUEUE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Argon2 takes about 19 MiB and one core per hash: at most one hash per core
+/// runs at a time, so a burst of logins cannot take the server's memory (40
+/// at once once took it from 29 MB to 1 GB).
+fn password_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
+/// Runs one argon2 computation on a blocking thread once a core is free;
+/// `Busy` (503) when none frees up within [`PASSWORD_QUEUE_LIMIT`].
+async fn with_password_slot<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let permit = tokio::time::timeout(PASSWORD_QUEUE_LIMIT, password_slots().acquire())
+        .await
+        .map_err(|_| {
+            Error::App(AppError::Busy {
+                message: "the server is busy checking passwords; try again in a moment".into(),
+                retry_after_secs: 1,
+            })
+        })?
+        .map_err(Error::internal)?;
+    let result = tokio::task::spawn_blocking(work)
+        .await
+        .map_err(Error::internal)?;
+    drop(permit);
+    result
+}
+
+/// Hashes a password with argon2id (default parameters), off the async
+/// runtime, one per core at a time.
 pub async fn hash_password(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || {
+    with_password_slot(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
@@ -28,13 +68,13 @@ pub async fn hash_password(password: String) -> Result<String> {
             .map_err(Error::internal)
     })
     .await
-    .map_err(Error::internal)?
 }
 
-/// Checks a password against a stored hash, off the async runtime. An unknown
-/// account is checked against a fixed dummy hash, so both cost the same time.
+/// Checks a password against a stored hash, off the async runtime, one per
+/// core at a time. An unknown account is checked against a fixed dummy hash,
+/// so both cost the same time.
 pub async fn verify_password(password: String, stored: Option<String>) -> Result<bool> {
-    tokio::task::spawn_blocking(move || {
+    with_password_slot(move || {
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| dummy_hash().to_owned());
         let parsed = PasswordHash::new(&hash).map_err(Error::internal)?;
@@ -44,7 +84,6 @@ pub async fn verify_password(password: String, stored: Option<String>) -> Result
         Ok(known && matches)
     })
     .await
-    .map_err(Error::internal)?
 }
 
 fn dummy_hash() -> &'static str {
@@ -114,7 +153,7 @@ impl FromRequestParts<AppState> for AdminUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         let CurrentUser(user) = CurrentUser::from_request_parts(parts, state).await?;
-        if user.role != crate::model::account::WorkspaceRole::Admin {
+        if user.role != WorkspaceRole::Admin {
             return Err(AppError::Forbidden {
                 message: "only workspace admins can do this".into(),
             }
@@ -143,29 +182,119 @@ impl Caller {
         }
     }
 
-    /// Checks the caller may act on `project_id`: a member or workspace admin,
-    /// or that project's token. Everyone else gets 404 (ids cannot be probed).
-    pub async fn check_project(&self, state: &AppState, project_id: &str) -> Result<()> {
+    /// Who the caller is, for per-caller rate limits.
+    pub fn limit_key(&self) -> String {
+        match self {
+            Caller::User(user) => format!("user:{}", user.user_id),
+            Caller::Token(token) => format!("token:{}", token.api_token_id),
+        }
+    }
+
+    /// Checks the caller may act on `project_id` with `scope`. Strangers and
+    /// other projects' tokens get 404 (ids cannot be probed); a member without
+    /// the right (see [`crate::model::account::ProjectRole::grants`]) or a token without the scope 403.
+    pub async fn check_project(
+        &self,
+        state: &AppState,
+        project_id: &str,
+        scope: Scope,
+    ) -> Result<()> {
         match self {
             Caller::Token(token) if token.project_id != project_id => {
                 Err(AppError::NotFound.into())
             }
+            Caller::Token(token) if !token.scopes.contains(&scope) => Err(AppError::Forbidden {
+                message: format!("this API token lacks the `{scope}` scope"),
+            }
+            .into()),
             Caller::Token(_) => Ok(()),
-            Caller::User(user) => projects::get(&state.db.pool, user, project_id)
+            Caller::User(user) => check_role(&state.db.pool, user, project_id, scope)
                 .await
                 .map(|_| ()),
         }
     }
+
+    /// Checks the caller may change some project's settings: a workspace
+    /// admin, an owner of at least one project, or a `manage` token. What
+    /// reaches out to a server the caller names (a key check) needs it.
+    pub async fn check_manages_some_project(&self, state: &AppState) -> Result<()> {
+        let allowed = match self {
+            Caller::Token(token) => token.scopes.contains(&Scope::Manage),
+            Caller::User(user) => {
+                user.role == WorkspaceRole::Admin
+                    || projects::owns_any(&state.db.pool, &user.user_id).await?
+            }
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden {
+                message: "only project owners (or a token with the `manage` scope) can check keys"
+                    .into(),
+            }
+            .into())
+        }
+    }
+}
+
+/// A user's view of a project, checked against `scope`: 404 for strangers,
+/// 403 when their role does not grant it.
+pub async fn check_role(
+    pool: &sqlx::AnyPool,
+    user: &UserRecord,
+    project_id: &str,
+    scope: Scope,
+) -> Result<ProjectView> {
+    let project = projects::get(pool, user, project_id).await?;
+    if project.role.grants(scope) {
+        Ok(project)
+    } else {
+        Err(AppError::Forbidden {
+            message: "only the project's owners can change this; members may chat and read".into(),
+        }
+        .into())
+    }
+}
+
+/// The scope a route needs, as a type, so the route's extractor says it:
+/// `ProjectCaller<needs::Manage>`.
+pub mod needs {
+    use crate::model::access::Scope;
+
+    /// A scope named by a marker type.
+    pub trait Needs: Send + Sync + 'static {
+        /// The scope the route needs.
+        const SCOPE: Scope;
+    }
+
+    /// The route needs [`Scope::Chat`].
+    pub struct Chat;
+    /// The route needs [`Scope::Read`].
+    pub struct Read;
+    /// The route needs [`Scope::Manage`].
+    pub struct Manage;
+
+    impl Needs for Chat {
+        const SCOPE: Scope = Scope::Chat;
+    }
+    impl Needs for Read {
+        const SCOPE: Scope = Scope::Read;
+    }
+    impl Needs for Manage {
+        const SCOPE: Scope = Scope::Manage;
+    }
 }
 
 /// Extractor for `/api/projects/{id}/…`: resolves the caller and checks they may
-/// act on that project. Strangers and other projects' tokens get 404; unknown
-/// or revoked tokens 401.
-pub struct ProjectCaller {
+/// act on that project with the route's scope `N`. Strangers and other
+/// projects' tokens get 404; unknown or revoked tokens 401; a member or token
+/// without the scope 403.
+pub struct ProjectCaller<N: needs::Needs> {
     /// The project in the path.
     pub project_id: String,
     /// Who is calling.
     pub caller: Caller,
+    scope: PhantomData<N>,
 }
 
 fn bearer_token(parts: &Parts) -> Option<&str> {
@@ -177,7 +306,7 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
-impl FromRequestParts<AppState> for ProjectCaller {
+impl<N: needs::Needs> FromRequestParts<AppState> for ProjectCaller<N> {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
@@ -193,8 +322,12 @@ impl FromRequestParts<AppState> for ProjectCaller {
             .cloned()
             .ok_or(Error::App(AppError::NotFound))?;
         let caller = caller(parts, state).await?;
-        caller.check_project(state, &project_id).await?;
-        Ok(ProjectCaller { project_id, caller })
+        caller.check_project(state, &project_id, N::SCOPE).await?;
+        Ok(ProjectCaller {
+            project_id,
+            caller,
+            scope: PhantomData,
+        })
     }
 }
 
@@ -221,6 +354,54 @@ async fn caller(parts: &mut Parts, state: &AppState) -> Result<Caller> {
     require_user(state, &session).await.map(Caller::User)
 }
 
+/// The client's address, for the login throttles: the connection's peer, or
+/// with `COVER_TRUST_PROXY` the last `X-Forwarded-For` entry (the one the
+/// trusted proxy wrote; earlier entries are the client's own claims).
+pub fn client_address(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+) -> Option<std::net::IpAddr> {
+    if state.access.trust_proxy {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .and_then(|entry| entry.trim().parse().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    peer.map(|peer| peer.ip())
+}
+
+/// Extractor for the client's address (see [`client_address`]).
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0);
+        Ok(ClientAddress(client_address(state, &parts.headers, peer)))
+    }
+}
+
+/// The client's address inside a server function.
+pub async fn server_fn_client_address(state: &AppState) -> Option<std::net::IpAddr> {
+    let headers = leptos_axum::extract::<axum::http::HeaderMap>().await.ok()?;
+    let peer = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .ok()
+        .map(|info| info.0);
+    client_address(state, &headers, peer)
+}
+
 /// The session and user inside a server function.
 pub async fn server_fn_user() -> Result<(AppState, UserRecord), AppError> {
     let state = AppState::from_context()?;
@@ -238,9 +419,13 @@ pub async fn server_fn_session() -> Result<Session, AppError> {
 }
 
 /// Inside a server function: the signed-in user, checked against a project
-/// (404 for strangers, as in the JSON API).
-pub async fn server_fn_project_user(project_id: &str) -> Result<(AppState, UserRecord), AppError> {
+/// and the scope the function needs (404 for strangers, 403 without the
+/// right, as in the JSON API).
+pub async fn server_fn_project_user(
+    project_id: &str,
+    scope: Scope,
+) -> Result<(AppState, UserRecord), AppError> {
     let (state, user) = server_fn_user().await?;
-    projects::get(&state.db.pool, &user, project_id).await?;
+    check_role(&state.db.pool, &user, project_id, scope).await?;
     Ok((state, user))
 }

@@ -2,6 +2,7 @@
 //! Site settings (address, site root, output name) come from `Leptos.toml`, which
 //! `LEPTOS_*` variables override.
 
+use crate::model::account::SignupMode;
 use crate::model::catalog::ProviderId;
 use crate::server::crypto::{self, Keyring};
 use crate::server::error::{Error, Result};
@@ -43,6 +44,28 @@ pub struct Config {
     /// Non-public hosts and networks user-supplied URLs may reach
     /// (`COVER_ALLOWED_PRIVATE_HOSTS`, comma-separated; none by default).
     pub allowed_private_hosts: AddressPolicy,
+    /// Who may sign up and how clients are told apart.
+    pub access: AccessSettings,
+}
+
+/// Who may create an account, and where a client's address comes from (the
+/// login throttles count per address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessSettings {
+    /// `COVER_SIGNUP`: `invite` (default), `open` or `closed`.
+    pub signup: SignupMode,
+    /// `COVER_TRUST_PROXY`: take the client's address from the last
+    /// `X-Forwarded-For` entry (set only behind a proxy that writes it).
+    pub trust_proxy: bool,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        AccessSettings {
+            signup: SignupMode::Invite,
+            trust_proxy: false,
+        }
+    }
 }
 
 /// Where the master key that encrypts BYOK keys comes from.
@@ -142,6 +165,7 @@ impl Config {
             router: RouterSettings::default(),
             capacity: CapacityLimits::default(),
             allowed_private_hosts: AddressPolicy::default(),
+            access: AccessSettings::default(),
         }
     }
 
@@ -191,6 +215,20 @@ impl Config {
                 &std::env::var("COVER_ALLOWED_PRIVATE_HOSTS").unwrap_or_default(),
             )
             .map_err(|e| Error::internal(format!("COVER_ALLOWED_PRIVATE_HOSTS: {e}")))?,
+            access: AccessSettings {
+                signup: match std::env::var("COVER_SIGNUP") {
+                    Err(_) => SignupMode::Invite,
+                    Ok(value) => SignupMode::parse(value.trim()).ok_or_else(|| {
+                        Error::internal(format!(
+                            "COVER_SIGNUP must be invite, open or closed, got `{value}`"
+                        ))
+                    })?,
+                },
+                trust_proxy: match std::env::var("COVER_TRUST_PROXY") {
+                    Ok(value) => parse_bool("COVER_TRUST_PROXY", &value)?,
+                    Err(_) => false,
+                },
+            },
         })
     }
 }

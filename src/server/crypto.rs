@@ -296,6 +296,27 @@ pub fn mask_key(key: &SecretString) -> String {
     format!("{head}...{tail}")
 }
 
+/// A fresh bearer secret (`prefix` + 40 random letters and digits, 238 bits)
+/// for what is shown once and stored only as its [`sha256_hex`]: API tokens,
+/// invitation links, the setup token.
+pub fn one_time_secret(prefix: &str) -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    format!(
+        "{prefix}{}",
+        Alphanumeric.sample_string(&mut rand::rngs::OsRng, 40)
+    )
+}
+
+/// The SHA-256 (lower-case hex) stored in place of a one-time secret. A plain
+/// hash is enough: the secrets are random, so there is nothing to guess.
+pub fn sha256_hex(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,11 +18,13 @@ pub mod api_tokens;
 pub mod budgets;
 pub mod conversations;
 pub mod internal_rates;
+pub mod invitations;
 pub mod llm_configs;
-pub mod login_attempts;
+pub mod login_throttle;
 pub mod projects;
 pub mod provider_keys;
 pub mod users;
+pub mod workspace_settings;
 
 use crate::server::error::{Error, Result};
 use sqlx::any::{AnyPoolOptions, AnyRow};

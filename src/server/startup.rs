@@ -12,7 +12,7 @@ use crate::server::llm::Executor;
 use crate::server::protections;
 use crate::server::services::capacity::AnswerSlots;
 use crate::server::services::internal_rates::RateBook;
-use crate::server::services::recovery;
+use crate::server::services::{accounts, recovery};
 use crate::server::state::{AppState, Background};
 use crate::server::{catalog, rest};
 use axum::body::Body;
@@ -75,7 +75,18 @@ impl Application {
             internal_rates,
             pinned_configs: Arc::default(),
             answer_slots: Arc::new(AnswerSlots::new(config.capacity)),
+            access: config.access,
+            key_checks: Arc::default(),
+            workspace_limits: Arc::default(),
         };
+        if let Some(token) = accounts::fresh_setup_token(&state.db).await? {
+            // Printed so the operator (and only the operator, who reads this
+            // log) can make the first admin; it works once.
+            tracing::warn!(
+                "this workspace has no admin yet: open /signup?setup={token} to create one \
+                 (or run `cover user create --admin`); the link works once"
+            );
+        }
         let router = router(state.clone(), config.secure_cookies);
         let listener = tokio::net::TcpListener::bind(config.leptos.site_addr)
             .await
@@ -110,13 +121,17 @@ impl Application {
         let background = state.background.clone();
         let stopping = background.stopping.clone();
         recovery::spawn_sweeper(state.db.clone(), self.answer_limit, stopping.clone());
-        axum::serve(self.listener, self.router.into_make_service())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                stopping.cancel();
-            })
-            .await
-            .map_err(Error::internal)?;
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stopping.cancel();
+        })
+        .await
+        .map_err(Error::internal)?;
         background.tracker.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, background.tracker.wait())
             .await

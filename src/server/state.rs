@@ -2,7 +2,7 @@
 
 use crate::model::catalog::Catalog;
 use crate::model::catalog::ProviderId;
-use crate::server::config::ManagedKeys;
+use crate::server::config::{AccessSettings, ManagedKeys};
 use crate::server::crypto::Keyring;
 use crate::server::db::Db;
 use crate::server::ledger::Ledger;
@@ -11,7 +11,9 @@ use crate::server::llm::{BaseUrls, Executor};
 use crate::server::outbound::AddressPolicy;
 use crate::server::services::capacity::AnswerSlots;
 use crate::server::services::internal_rates::RateBook;
+use crate::server::services::key_checks::KeyCheckLimiter;
 use crate::server::services::llm_settings::draft::PinnedConfigs;
+use crate::server::services::workspace_limits::WorkspaceLimits;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
@@ -53,6 +55,12 @@ pub struct AppState {
     pub pinned_configs: Arc<PinnedConfigs>,
     /// How many answers run at once, on this server and per project.
     pub answer_slots: Arc<AnswerSlots>,
+    /// Who may sign up; where client addresses come from.
+    pub access: AccessSettings,
+    /// How often each caller may have a key checked.
+    pub key_checks: Arc<KeyCheckLimiter>,
+    /// The budget of projects on Cover's managed keys without their own.
+    pub workspace_limits: Arc<WorkspaceLimits>,
 }
 
 impl AppState {

@@ -59,6 +59,37 @@ pub async fn set_internal_rate(
 }
 
 /// The signed-in workspace admin, or 403 (every admin-only server function).
+/// The monthly budget (decimal dollars) of projects on Cover's managed keys
+/// that set none of their own.
+#[server(prefix = "/sfn", endpoint = "admin/managed-budget")]
+pub async fn managed_budget() -> Result<String, AppError> {
+    let (state, _) = admin_user().await?;
+    let nanos = state
+        .workspace_limits
+        .managed_budget_nanos(&state.db)
+        .await?;
+    Ok(crate::model::money::format_decimal(nanos))
+}
+
+/// Sets that budget.
+#[server(prefix = "/sfn", endpoint = "admin/managed-budget/set")]
+pub async fn set_managed_budget(managed_budget_usd: String) -> Result<String, AppError> {
+    let (state, _) = admin_user().await?;
+    Ok(state
+        .workspace_limits
+        .set_managed_budget(&state.db, &managed_budget_usd)
+        .await?)
+}
+
+/// Invites an email to the workspace (no project): a one-time sign-up link.
+#[server(prefix = "/sfn", endpoint = "admin/invite")]
+pub async fn invite_to_workspace(
+    email: String,
+) -> Result<crate::model::account::CreatedInvitation, AppError> {
+    let (state, admin) = admin_user().await?;
+    Ok(crate::server::services::invitations::create(&state.db, &admin, None, &email).await?)
+}
+
 #[cfg(feature = "ssr")]
 pub(crate) async fn admin_user() -> Result<
     (

@@ -6,6 +6,8 @@
 //! back to the conversation, the answer in place.
 
 use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::model::access::Scope;
 use crate::model::chat::{ChatAnswer, ConversationDetail, ConversationSummary, Rating};
 use leptos::prelude::*;
 
@@ -17,7 +19,7 @@ pub fn conversation_path(project_id: &str, conversation_id: &str) -> String {
 /// The project's conversations, newest first.
 #[server(prefix = "/sfn", endpoint = "chat/list")]
 pub async fn list_conversations(project_id: String) -> Result<Vec<ConversationSummary>, AppError> {
-    let (state, _) = crate::server::auth::server_fn_project_user(&project_id).await?;
+    let (state, _) = crate::server::auth::server_fn_project_user(&project_id, Scope::Chat).await?;
     Ok(crate::server::services::chat::list(&state, &project_id).await?)
 }
 
@@ -27,7 +29,7 @@ pub async fn get_conversation(
     project_id: String,
     conversation_id: String,
 ) -> Result<ConversationDetail, AppError> {
-    let (state, _) = crate::server::auth::server_fn_project_user(&project_id).await?;
+    let (state, _) = crate::server::auth::server_fn_project_user(&project_id, Scope::Chat).await?;
     Ok(crate::server::services::chat::get(&state, &project_id, &conversation_id).await?)
 }
 
@@ -35,7 +37,8 @@ pub async fn get_conversation(
 /// (before hydration) it redirects to the new conversation.
 #[server(prefix = "/sfn", endpoint = "chat/new")]
 pub async fn new_conversation(project_id: String) -> Result<ConversationSummary, AppError> {
-    let (state, user) = crate::server::auth::server_fn_project_user(&project_id).await?;
+    let (state, user) =
+        crate::server::auth::server_fn_project_user(&project_id, Scope::Chat).await?;
     let summary =
         crate::server::services::chat::create(&state, &project_id, Some(&user.user_id)).await?;
     leptos_axum::redirect(&conversation_path(&project_id, &summary.id));
@@ -50,7 +53,7 @@ pub async fn send_message(
     conversation_id: String,
     content: String,
 ) -> Result<ChatAnswer, AppError> {
-    let (state, _) = crate::server::auth::server_fn_project_user(&project_id).await?;
+    let (state, _) = crate::server::auth::server_fn_project_user(&project_id, Scope::Chat).await?;
     let message = crate::model::chat::NewMessage {
         content,
         images: Vec::new(),
@@ -69,7 +72,7 @@ pub async fn rate_answer(
     message_id: String,
     rating: Option<Rating>,
 ) -> Result<(), AppError> {
-    let (state, _) = crate::server::auth::server_fn_project_user(&project_id).await?;
+    let (state, _) = crate::server::auth::server_fn_project_user(&project_id, Scope::Chat).await?;
     Ok(crate::server::services::chat::rate(
         &state,
         &project_id,

@@ -3,6 +3,8 @@
 //! page and the API agree to the nano-dollar.
 
 use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::model::access::Scope;
 use crate::model::costs::{CostReport, UsageFilter, WorkspaceCosts};
 use leptos::prelude::*;
 
@@ -12,7 +14,7 @@ pub async fn get_cost_report(
     project_id: String,
     filter: UsageFilter,
 ) -> Result<CostReport, AppError> {
-    let (state, _) = crate::server::auth::server_fn_project_user(&project_id).await?;
+    let (state, _) = crate::server::auth::server_fn_project_user(&project_id, Scope::Read).await?;
     Ok(crate::server::services::costs::report(&state, &project_id, &filter).await?)
 }
 

@@ -3,7 +3,8 @@
 //! as the JSON API, so the page and programs follow one set of rules.
 
 use crate::error::AppError;
-use crate::model::account::UseCase;
+use crate::model::access::Scope;
+use crate::model::account::{ProjectRole, UseCase};
 use crate::model::api_token::{ApiToken, CreatedApiToken};
 use crate::model::catalog::{Catalog, ProviderId};
 use crate::model::llm_config::{KeyCheck, LlmConfig};
@@ -25,6 +26,8 @@ pub struct SettingsData {
     pub use_case: UseCase,
     /// The project's API tokens.
     pub tokens: Vec<ApiToken>,
+    /// The viewer's role: members see the settings read-only.
+    pub role: ProjectRole,
 }
 
 /// Loads the settings page.
@@ -34,6 +37,7 @@ pub async fn get_settings(project_id: String) -> Result<SettingsData, AppError> 
     let (state, user) = crate::server::auth::server_fn_user().await?;
     let project = projects::get(&state.db.pool, &user, &project_id).await?;
     Ok(SettingsData {
+        role: project.role,
         config: llm_settings::get(&state, &project_id).await?,
         catalog: state.catalog.as_ref().clone(),
         managed: state.managed_keys.available(),
@@ -46,7 +50,8 @@ pub async fn get_settings(project_id: String) -> Result<SettingsData, AppError> 
 #[server(prefix = "/sfn", endpoint = "settings/save")]
 pub async fn save_settings(project_id: String, form: SettingsForm) -> Result<LlmConfig, AppError> {
     use crate::server::services::llm_settings;
-    let (state, user) = crate::server::auth::server_fn_project_user(&project_id).await?;
+    let (state, user) =
+        crate::server::auth::server_fn_project_user(&project_id, Scope::Manage).await?;
     let patch = form
         .to_patch(&state.catalog)
         .map_err(|errors| AppError::InvalidFields { errors })?;
@@ -65,7 +70,8 @@ pub async fn test_connection(
     provider: String,
     api_key: String,
 ) -> Result<KeyCheck, AppError> {
-    let (state, _) = crate::server::auth::server_fn_project_user(&project_id).await?;
+    let (state, _) =
+        crate::server::auth::server_fn_project_user(&project_id, Scope::Manage).await?;
     let provider = ProviderId::parse(&provider)
         .ok_or_else(|| AppError::invalid("provider", "unknown provider"))?;
     Ok(crate::server::services::llm_settings::test_connection(
@@ -80,7 +86,8 @@ pub async fn test_connection(
 /// Compare's Select button: switches the project's model (a new version).
 #[server(prefix = "/sfn", endpoint = "settings/select-model")]
 pub async fn select_model(project_id: String, model: String) -> Result<LlmConfig, AppError> {
-    let (state, user) = crate::server::auth::server_fn_project_user(&project_id).await?;
+    let (state, user) =
+        crate::server::auth::server_fn_project_user(&project_id, Scope::Manage).await?;
     Ok(crate::server::services::llm_settings::select_model(
         &state,
         &project_id,
@@ -95,17 +102,24 @@ pub async fn select_model(project_id: String, model: String) -> Result<LlmConfig
 pub async fn create_api_token(
     project_id: String,
     name: String,
+    #[server(default)] scopes: Vec<Scope>,
 ) -> Result<CreatedApiToken, AppError> {
-    let (state, user) = crate::server::auth::server_fn_project_user(&project_id).await?;
-    Ok(
-        crate::server::services::api_tokens::create(&state.db, &project_id, &user.user_id, &name)
-            .await?,
+    let (state, user) =
+        crate::server::auth::server_fn_project_user(&project_id, Scope::Manage).await?;
+    Ok(crate::server::services::api_tokens::create(
+        &state.db,
+        &project_id,
+        &user.user_id,
+        &name,
+        &scopes,
     )
+    .await?)
 }
 
 /// Revokes a project API token.
 #[server(prefix = "/sfn", endpoint = "settings/tokens/revoke")]
 pub async fn revoke_api_token(project_id: String, token_id: String) -> Result<(), AppError> {
-    let (state, _) = crate::server::auth::server_fn_project_user(&project_id).await?;
+    let (state, _) =
+        crate::server::auth::server_fn_project_user(&project_id, Scope::Manage).await?;
     Ok(crate::server::services::api_tokens::revoke(&state.db, &project_id, &token_id).await?)
 }

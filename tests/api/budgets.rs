@@ -80,10 +80,12 @@ both_engines!(
     |engine| async move {
         let app = TestApp::spawn(engine).await;
         let project = project(&app).await;
+        // On Cover's managed keys, a project without a budget of its own has
+        // the workspace's default.
         let none = status(&app, &project).await;
         assert_eq!(
             none,
-            json!({"limitNanos": null, "spentNanos": 0, "webhookUrl": null, "alertsFired": [], "state": "ok"})
+            json!({"limitNanos": 25_000_000_000_i64, "workspaceDefault": true, "spentNanos": 0, "webhookUrl": null, "alertsFired": [], "state": "ok"})
         );
 
         for (body, field) in [
@@ -128,7 +130,7 @@ both_engines!(
         let saved = set_budget(&app, &project, "250.00", Some(hook)).await;
         assert_eq!(
             saved,
-            json!({"limitNanos": 250_000_000_000_i64, "spentNanos": cost, "webhookUrl": hook, "alertsFired": [], "state": "ok"})
+            json!({"limitNanos": 250_000_000_000_i64, "workspaceDefault": false, "spentNanos": cost, "webhookUrl": hook, "alertsFired": [], "state": "ok"})
         );
         assert_eq!(status(&app, &project).await, saved);
 
@@ -139,7 +141,7 @@ both_engines!(
             .unwrap();
         assert_eq!(
             removed,
-            json!({"limitNanos": null, "spentNanos": cost, "webhookUrl": null, "alertsFired": [], "state": "ok"})
+            json!({"limitNanos": 25_000_000_000_i64, "workspaceDefault": true, "spentNanos": cost, "webhookUrl": null, "alertsFired": [], "state": "ok"})
         );
 
         let notifications: Value = app

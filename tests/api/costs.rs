@@ -276,7 +276,8 @@ both_engines!(
         let projection = &costs["projection"];
         assert_eq!(int(&projection["spentNanos"]), answered);
         assert!(int(&projection["projectedNanos"]) >= answered);
-        assert!(costs["budget"]["limitNanos"].is_null());
+        // No budget of its own: the workspace's default for managed keys.
+        assert_eq!(costs["budget"]["workspaceDefault"], true);
     }
 );
 
@@ -372,7 +373,7 @@ both_engines!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_filters_are_422s_naming_the_field() {
     let app = TestApp::spawn(Engine::Sqlite).await;
-    app.sign_up("bad@example.com").await;
+    app.sign_up_admin("bad@example.com").await;
     let project = app.new_project("Bot").await;
     for (query, field) in [
         ("from=2024-13-01", "from"),
@@ -487,7 +488,7 @@ both_engines!(
     admins_see_the_whole_workspace_and_members_get_403,
     |engine| async move {
         let app = TestApp::spawn(engine).await;
-        app.sign_up("admin@example.com").await;
+        app.sign_up_admin("admin@example.com").await;
         let alpha = app.new_project("Alpha").await;
         let member = app.other_user("member@example.com").await;
         let beta = app.new_project_as(&member, "Beta").await;
@@ -750,7 +751,7 @@ both_engines!(
     the_most_expensive_conversations_are_exact_however_their_cost_is_spread,
     |engine| async move {
         let app = TestApp::spawn(engine).await;
-        app.sign_up("top@example.com").await;
+        app.sign_up_admin("top@example.com").await;
         let project = app.new_project("Bot").await;
         let today = now_ms() - DAY_MS / 2;
         let row = |conversation: &str, at: i64, cost: i64| {

@@ -2,7 +2,8 @@
 //! PostgreSQL database), the real application on port 0, and a cookie-keeping
 //! HTTP client.
 
-use cover::server::config::{Config, ManagedKeys, MasterKeySource};
+use cover::model::account::SignupMode;
+use cover::server::config::{AccessSettings, Config, ManagedKeys, MasterKeySource};
 use cover::server::db::Db;
 use cover::server::llm::router::RouterSettings;
 use cover::server::llm::Timeouts;
@@ -210,6 +211,8 @@ pub struct TestOptions {
     pub allowed_private_hosts: AddressPolicy,
     /// Cookies marked Secure (as behind TLS).
     pub secure_cookies: bool,
+    /// Who may sign up: open by default, so tests make accounts freely.
+    pub signup: SignupMode,
 }
 
 impl Default for TestOptions {
@@ -238,6 +241,7 @@ impl Default for TestOptions {
             allowed_private_hosts: AddressPolicy::parse("127.0.0.1, localhost")
                 .expect("a valid allow-list"),
             secure_cookies: false,
+            signup: SignupMode::Open,
         }
     }
 }
@@ -290,6 +294,10 @@ impl TestApp {
             capacity: options.capacity,
             allowed_private_hosts: options.allowed_private_hosts,
             secure_cookies: options.secure_cookies,
+            access: AccessSettings {
+                signup: options.signup,
+                trust_proxy: false,
+            },
             ..Config::loopback(database_url, &simulator)
         };
         let app = Application::build(config).await.expect("app builds");
@@ -451,6 +459,55 @@ impl TestApp {
             .await;
         assert_eq!(response.status(), StatusCode::CREATED);
         response.json().await.expect("json")
+    }
+
+    /// Signs up `email` as the workspace admin with this app's client, through
+    /// the one-time setup token (made afresh, as a start-up does).
+    pub async fn sign_up_admin(&self, email: &str) -> Value {
+        let token = cover::server::services::accounts::fresh_setup_token(&self.state.db)
+            .await
+            .expect("setup token")
+            .expect("no admin yet");
+        let response = self
+            .post(
+                "/api/auth/signup",
+                serde_json::json!({ "email": email, "password": PASSWORD, "setupToken": token }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.expect("json")
+    }
+
+    /// Invites `email` to `project` as the owner signed in on this app's
+    /// client, and has a new client sign up through the link; answers it.
+    pub async fn invited_member(&self, project: &str, email: &str) -> Client {
+        let invitation = self.invitation(project, email).await;
+        let client = new_client();
+        let response = post_with(
+            &client,
+            &self.url("/api/auth/signup"),
+            serde_json::json!({ "email": email, "password": PASSWORD, "invitation": invitation }),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        client
+    }
+
+    /// An invitation to `project` for `email`, made by this app's client (its secret).
+    pub async fn invitation(&self, project: &str, email: &str) -> String {
+        let response = self
+            .post(
+                &format!("/api/projects/{project}/members"),
+                serde_json::json!({ "email": email }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let created: Value = response.json().await.expect("json");
+        let link = created["link"].as_str().expect("invitation link");
+        link.split_once("invitation=")
+            .expect("the link carries the invitation")
+            .1
+            .to_owned()
     }
 
     /// Creates a project with this app's (signed-in) client; returns its id.
@@ -643,4 +700,19 @@ pub async fn create_admin(database_url: &str, email: &str) {
         "cover user create: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Stores an account straight in the database (repository tests); `None`
+/// when the email is taken.
+pub async fn insert_user(
+    pool: &sqlx::AnyPool,
+    email: &str,
+    role: cover::model::account::WorkspaceRole,
+) -> Option<cover::server::db::users::UserRecord> {
+    let mut tx = pool.begin().await.expect("a transaction");
+    let user = cover::server::db::users::insert(&mut tx, email, "h", role)
+        .await
+        .expect("the insert runs");
+    tx.commit().await.expect("the commit");
+    user
 }

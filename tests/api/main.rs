@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod authorization;
 mod budgets;
 mod catalog;
 mod chat;

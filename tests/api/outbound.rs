@@ -64,6 +64,8 @@ async fn guarded_app(allowed: &str) -> TestApp {
     };
     let app = TestApp::spawn_with(Engine::Sqlite, options).await;
     app.sign_up("outbound@example.com").await;
+    // Validate is for owners of some project.
+    app.new_project("Outbound").await;
     app
 }
 

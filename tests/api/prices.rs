@@ -12,7 +12,7 @@ const LLAMA: &str = "llama-3.1-70b";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_internal_rate_prices_self_hosted_usage_from_its_date() {
     let app = TestApp::spawn(Engine::Sqlite).await;
-    app.sign_up("admin@example.com").await; // the first account is the admin
+    app.sign_up_admin("admin@example.com").await;
     let project = app.new_project("Self-hosted").await;
     let ask = |label: &'static str| {
         let body =
@@ -69,7 +69,7 @@ async fn an_internal_rate_prices_self_hosted_usage_from_its_date() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_admins_set_rates_and_every_field_is_checked() {
     let app = TestApp::spawn(Engine::Sqlite).await;
-    app.sign_up("admin@example.com").await;
+    app.sign_up_admin("admin@example.com").await;
     let put = |client: reqwest::Client, model: &str, body: Value| {
         let url = app.url(&format!("/api/admin/internal-rates/{model}"));
         async move { client.put(url).json(&body).send().await.unwrap() }

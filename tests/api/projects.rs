@@ -49,7 +49,7 @@ both_engines!(
     another_users_project_answers_404_and_members_can_see_it,
     |engine| async move {
         let app = TestApp::spawn(engine).await;
-        app.sign_up("admin@example.com").await; // first account: workspace admin
+        app.sign_up_admin("admin@example.com").await;
         let owner = app.other_user("owner@example.com").await;
         let stranger = app.other_user("stranger@example.com").await;
         let id = app.new_project_as(&owner, "Private").await;
@@ -80,14 +80,32 @@ both_engines!(
         let admin_view: Value = as_admin.json().await.unwrap();
         assert_eq!(admin_view["role"], "admin");
 
-        // Once added, the stranger is a member.
-        let added = owner
+        // Once invited, the stranger accepts the link signed in and is a member.
+        let invited: Value = owner
             .post(app.url(&format!("{path}/members")))
             .json(&json!({"email": "stranger@example.com"}))
             .send()
             .await
+            .unwrap()
+            .json()
+            .await
             .unwrap();
-        assert_eq!(added.status(), StatusCode::CREATED);
+        let secret = invited["link"]
+            .as_str()
+            .unwrap()
+            .split_once("invitation=")
+            .unwrap()
+            .1;
+        let accepted: Value = stranger
+            .post(app.url("/api/invitations/accept"))
+            .json(&json!({"invitation": secret}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(accepted["projectId"], id.as_str());
         let now_member: Value = stranger
             .get(app.url(&path))
             .send()
@@ -98,6 +116,88 @@ both_engines!(
             .unwrap();
         assert_eq!(now_member["role"], "member");
         assert_eq!(now_member["name"], "Private");
+    }
+);
+
+both_engines!(
+    owners_remove_members_whose_tokens_go_with_them_and_the_last_owner_stays,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        app.sign_up("owner@example.com").await;
+        let id = app.new_project("Team").await;
+        let member = app.invited_member(&id, "member@example.com").await;
+        let path = format!("/api/projects/{id}");
+        let members: Value = app
+            .get(&format!("{path}/members"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let roles: Vec<(&str, &str)> = members["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["email"].as_str().unwrap(), m["role"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                ("owner@example.com", "owner"),
+                ("member@example.com", "member")
+            ]
+        );
+        let user_id = |email: &str| {
+            members["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["email"] == email)
+                .unwrap()["userId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        // A member cannot remove the owner, nor make tokens.
+        let refused = member
+            .delete(app.url(&format!("{path}/members/{}", user_id("owner@example.com"))))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        // A token made in the member's name (the API lets only owners make
+        // tokens; the service makes this one) is revoked when they leave.
+        let made = cover::server::services::api_tokens::create(
+            &app.state.db,
+            &id,
+            &user_id("member@example.com"),
+            "member's",
+            &[],
+        )
+        .await
+        .unwrap();
+        let removed = app
+            .client
+            .delete(app.url(&format!("{path}/members/{}", user_id("member@example.com"))))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+        let gone = member.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+        let with_token = new_client()
+            .get(app.url(&format!("{path}/llm-config")))
+            .bearer_auth(&made.secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(with_token.status(), StatusCode::UNAUTHORIZED);
+        let last_owner = app
+            .client
+            .delete(app.url(&format!("{path}/members/{}", user_id("owner@example.com"))))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(last_owner.status(), StatusCode::CONFLICT);
     }
 );
 

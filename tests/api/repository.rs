@@ -1,31 +1,30 @@
 //! The repository layer on both engines: the same tests, SQLite and PostgreSQL.
 
 use crate::both_engines;
-use crate::helpers::TestDatabase;
+use crate::helpers::{insert_user, TestDatabase};
 use cover::model::account::{UseCase, WorkspaceRole};
 use cover::server::catalog;
-use cover::server::db::{login_attempts, projects, users};
+use cover::server::db::{login_throttle, projects, users};
 use cover::server::services::accounts;
 use cover::server::services::llm_settings::Draft;
 
 both_engines!(
-    users_are_inserted_once_per_email_and_the_first_is_admin,
+    users_are_inserted_once_per_email_with_their_role,
     |engine| async move {
         let db = TestDatabase::create(engine).await.connect().await;
-        let first = users::insert(&db.pool, "a@example.com", "hash-a", false)
+        let first = insert_user(&db.pool, "a@example.com", WorkspaceRole::Admin)
             .await
-            .unwrap()
             .unwrap();
         assert_eq!(first.role, WorkspaceRole::Admin);
-        let second = users::insert(&db.pool, "b@example.com", "hash-b", false)
+        let second = insert_user(&db.pool, "b@example.com", WorkspaceRole::Member)
             .await
-            .unwrap()
             .unwrap();
         assert_eq!(second.role, WorkspaceRole::Member);
-        assert!(users::insert(&db.pool, "a@example.com", "other", false)
-            .await
-            .unwrap()
-            .is_none());
+        assert!(
+            insert_user(&db.pool, "a@example.com", WorkspaceRole::Member)
+                .await
+                .is_none()
+        );
         let found = users::find_by_email(&db.pool, "b@example.com")
             .await
             .unwrap()
@@ -43,34 +42,31 @@ both_engines!(
 );
 
 both_engines!(
-    concurrent_first_sign_ups_make_exactly_one_admin,
+    concurrent_sign_ups_of_one_email_make_exactly_one_account,
     |engine| async move {
         let db = TestDatabase::create(engine).await.connect().await;
-        let inserts = (0..8).map(|i| {
+        let inserts = (0..8).map(|_| {
             let pool = db.pool.clone();
             tokio::spawn(async move {
-                users::insert(&pool, &format!("u{i}@example.com"), "h", false).await
+                insert_user(&pool, "same@example.com", WorkspaceRole::Member).await
             })
         });
-        let mut admins = 0;
+        let mut created = 0;
         for handle in inserts {
-            if let Ok(Ok(Some(user))) = handle.await {
-                admins += usize::from(user.role == WorkspaceRole::Admin);
-            }
+            created += usize::from(handle.await.unwrap().is_some());
         }
-        assert_eq!(admins, 1);
+        assert_eq!(created, 1);
+        assert!(!users::admin_exists(&db.pool).await.unwrap());
     }
 );
 
 both_engines!(projects_are_listed_for_members_only, |engine| async move {
     let db = TestDatabase::create(engine).await.connect().await;
-    let owner = users::insert(&db.pool, "o@example.com", "h", false)
+    let owner = insert_user(&db.pool, "o@example.com", WorkspaceRole::Member)
         .await
-        .unwrap()
         .unwrap();
-    let other = users::insert(&db.pool, "x@example.com", "h", false)
+    let other = insert_user(&db.pool, "x@example.com", WorkspaceRole::Member)
         .await
-        .unwrap()
         .unwrap();
     let project = projects::insert(
         &db.pool,
@@ -104,16 +100,18 @@ both_engines!(projects_are_listed_for_members_only, |engine| async move {
         .unwrap()
         .unwrap();
     assert_eq!(seen.member_role, None);
+    let mut tx = db.pool.begin().await.unwrap();
     assert!(
-        projects::add_member(&db.pool, &project.project_id, &other.user_id)
+        projects::add_member(&mut tx, &project.project_id, &other.user_id)
             .await
             .unwrap()
     );
     assert!(
-        !projects::add_member(&db.pool, &project.project_id, &other.user_id)
+        !projects::add_member(&mut tx, &project.project_id, &other.user_id)
             .await
             .unwrap()
     );
+    tx.commit().await.unwrap();
     projects::update(&db.pool, &project.project_id, "Docs bot", UseCase::Sales)
         .await
         .unwrap();
@@ -135,7 +133,7 @@ both_engines!(
         let writers = (0..10).map(|_| {
             let pool = db.pool.clone();
             tokio::spawn(async move {
-                login_attempts::record_failure(&pool, "a@example.com", 1_000)
+                login_throttle::record_failure(&pool, "account:a@example.com", 1_000, 0)
                     .await
                     .unwrap()
             })
@@ -144,17 +142,17 @@ both_engines!(
             handle.await.unwrap();
         }
         assert_eq!(
-            login_attempts::get(&db.pool, "a@example.com")
+            login_throttle::get(&db.pool, "account:a@example.com")
                 .await
                 .unwrap()
                 .unwrap()
                 .count,
             10
         );
-        login_attempts::clear(&db.pool, "a@example.com")
+        login_throttle::clear(&db.pool, "account:a@example.com")
             .await
             .unwrap();
-        assert!(login_attempts::get(&db.pool, "a@example.com")
+        assert!(login_throttle::get(&db.pool, "account:a@example.com")
             .await
             .unwrap()
             .is_none());
@@ -165,7 +163,7 @@ both_engines!(
     the_cli_creates_an_admin_and_resets_a_password,
     |engine| async move {
         let db = TestDatabase::create(engine).await.connect().await;
-        users::insert(&db.pool, "first@example.com", "h", false)
+        insert_user(&db.pool, "first@example.com", WorkspaceRole::Member)
             .await
             .unwrap();
         let (user, created) =
@@ -180,11 +178,15 @@ both_engines!(
                 .unwrap();
         assert!(!created);
         assert_eq!(again.role, WorkspaceRole::Admin);
-        assert!(accounts::log_in(&db, "ops@example.com", "password-2", 0)
-            .await
-            .is_ok());
-        assert!(accounts::log_in(&db, "ops@example.com", "password-1", 0)
-            .await
-            .is_err());
+        assert!(
+            accounts::log_in(&db, "ops@example.com", "password-2", None, 0)
+                .await
+                .is_ok()
+        );
+        assert!(
+            accounts::log_in(&db, "ops@example.com", "password-1", None, 0)
+                .await
+                .is_err()
+        );
     }
 );

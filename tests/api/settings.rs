@@ -376,7 +376,10 @@ both_engines!(
             .unwrap();
         let other_id = other["id"].as_str().unwrap();
         let created = app
-            .post(&format!("/api/projects/{id}/tokens"), json!({"name": "CI"}))
+            .post(
+                &format!("/api/projects/{id}/tokens"),
+                json!({"name": "CI", "scopes": ["read", "manage"]}),
+            )
             .await;
         assert_eq!(created.status(), StatusCode::CREATED);
         let created: Value = created.json().await.unwrap();
@@ -412,7 +415,8 @@ both_engines!(
                 .await
                 .unwrap()
                 .status(),
-            StatusCode::FORBIDDEN
+            // Tokens are managed with the session only: a token is no one there.
+            StatusCode::UNAUTHORIZED
         );
 
         let list: Value = app
@@ -453,29 +457,29 @@ both_engines!(
 );
 
 both_engines!(
-    members_and_admins_may_configure_and_strangers_get_404,
+    owners_and_admins_configure_members_read_and_strangers_get_404,
     |engine| async move {
         let app = TestApp::spawn(engine).await;
-        app.sign_up("admin@example.com").await;
+        app.sign_up_admin("admin@example.com").await;
         let owner = app.other_user("owner@example.com").await;
-        let member = app.other_user("member@example.com").await;
         let stranger = app.other_user("stranger@example.com").await;
         let id = app.new_project_as(&owner, "Bot").await;
-        owner
-            .post(app.url(&format!("/api/projects/{id}/members")))
-            .json(&json!({"email": "member@example.com"}))
-            .send()
-            .await
-            .unwrap();
+        let member = app.invited_member(&id, "member@example.com").await;
         let path = app.url(&format!("/api/projects/{id}/llm-config"));
-        for (who, client, expected) in [
-            ("member", &member, StatusCode::OK),
-            ("admin", &app.client, StatusCode::OK),
-            ("stranger", &stranger, StatusCode::NOT_FOUND),
+        for (who, client, read, expected) in [
+            ("member", &member, StatusCode::OK, StatusCode::FORBIDDEN),
+            ("owner", &owner, StatusCode::OK, StatusCode::OK),
+            ("admin", &app.client, StatusCode::OK, StatusCode::OK),
+            (
+                "stranger",
+                &stranger,
+                StatusCode::NOT_FOUND,
+                StatusCode::NOT_FOUND,
+            ),
         ] {
             assert_eq!(
                 client.get(&path).send().await.unwrap().status(),
-                expected,
+                read,
                 "{who} GET"
             );
             let patch = client
@@ -554,10 +558,13 @@ async fn rotating_the_master_key_re_encrypts_every_stored_key() {
         .await
         .connect()
         .await;
-    let owner = cover::server::db::users::insert(&db.pool, "o@example.com", "h", false)
-        .await
-        .unwrap()
-        .unwrap();
+    let owner = crate::helpers::insert_user(
+        &db.pool,
+        "o@example.com",
+        cover::model::account::WorkspaceRole::Member,
+    )
+    .await
+    .unwrap();
     let catalog = cover::server::catalog::load().unwrap();
     let mut projects = Vec::new();
     for name in ["A", "B"] {

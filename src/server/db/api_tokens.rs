@@ -1,8 +1,9 @@
 //! The `api_token` table: project API tokens for programs. Only a SHA-256 of
 //! each token is stored; the token itself is shown once, at creation.
 
+use crate::model::access::{scopes_from_text, scopes_to_text, Scope};
 use crate::server::db::{col, now_ms};
-use crate::server::error::Result;
+use crate::server::error::{Error, Result};
 use sqlx::any::AnyRow;
 use sqlx::AnyPool;
 
@@ -23,10 +24,12 @@ pub struct TokenRow {
     pub last_used_at: Option<i64>,
     /// Revocation time (Unix ms).
     pub revoked_at: Option<i64>,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
 }
 
 const COLUMNS: &str =
-    "api_token_id, project_id, name, token_prefix, created_at, last_used_at, revoked_at";
+    "api_token_id, project_id, name, token_prefix, created_at, last_used_at, revoked_at, scopes";
 
 fn from_row(row: &AnyRow) -> Result<TokenRow> {
     Ok(TokenRow {
@@ -37,6 +40,8 @@ fn from_row(row: &AnyRow) -> Result<TokenRow> {
         created_at: col(row, "created_at")?,
         last_used_at: col(row, "last_used_at")?,
         revoked_at: col(row, "revoked_at")?,
+        scopes: scopes_from_text(&col::<String>(row, "scopes")?)
+            .map_err(|name| Error::internal(format!("api_token.scopes holds `{name}`")))?,
     })
 }
 
@@ -48,10 +53,11 @@ pub async fn insert(
     token_hash: &str,
     token_prefix: &str,
     created_by: &str,
+    scopes: &[Scope],
 ) -> Result<TokenRow> {
     let sql = format!(
-        "insert into api_token (api_token_id, project_id, name, token_hash, token_prefix, created_by, created_at) \
-         values ($1, $2, $3, $4, $5, $6, $7) returning {COLUMNS}"
+        "insert into api_token (api_token_id, project_id, name, token_hash, token_prefix, created_by, created_at, scopes) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8) returning {COLUMNS}"
     );
     let row = sqlx::query(&sql)
         .bind(uuid::Uuid::new_v4().to_string())
@@ -61,6 +67,7 @@ pub async fn insert(
         .bind(token_prefix)
         .bind(created_by)
         .bind(now_ms())
+        .bind(scopes_to_text(scopes))
         .fetch_one(pool)
         .await?;
     from_row(&row)
@@ -86,6 +93,25 @@ pub async fn revoke(pool: &AnyPool, project_id: &str, api_token_id: &str) -> Res
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Revokes every live token `user_id` made for a project (when they leave
+/// it), inside the caller's transaction.
+pub async fn revoke_made_by(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    project_id: &str,
+    user_id: &str,
+) -> Result<u64> {
+    let done = sqlx::query(
+        "update api_token set revoked_at = $1 \
+         where project_id = $2 and created_by = $3 and revoked_at is null",
+    )
+    .bind(now_ms())
+    .bind(project_id)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// The live (not revoked) token with this hash.

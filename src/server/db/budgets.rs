@@ -160,36 +160,37 @@ pub async fn remove(pool: &AnyPool, project_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The project's budget, if it has one, with its figures for `month`
+/// The project's budget, if it has one, and its figures for `month`
 /// (`YYYY-MM`; zero when nothing happened in it yet), in one query.
 pub async fn find_with_month(
     pool: &AnyPool,
     project_id: &str,
     month: &str,
-) -> Result<Option<(BudgetRow, MonthRow)>> {
+) -> Result<(Option<BudgetRow>, MonthRow)> {
     let row = sqlx::query(
         "select b.limit_nanos, b.webhook_url, m.spent_nanos, m.reserved_nanos, \
                 m.alert50_at, m.alert80_at, m.alert100_at \
-         from budget b left join budget_month m on m.project_id = b.project_id and m.month = $2 \
-         where b.project_id = $1",
+         from (select cast($1 as text) as project_id) k \
+         left join budget b on b.project_id = k.project_id \
+         left join budget_month m on m.project_id = k.project_id and m.month = $2",
     )
     .bind(project_id)
     .bind(month)
-    .fetch_optional(pool)
+    .fetch_one(pool)
     .await?;
-    row.map(|row| {
-        let budget = BudgetRow {
+    let budget = match col::<Option<i64>>(&row, "limit_nanos")? {
+        None => None,
+        Some(limit_nanos) => Some(BudgetRow {
             project_id: project_id.to_owned(),
-            limit_nanos: col(&row, "limit_nanos")?,
+            limit_nanos,
             webhook_url: col(&row, "webhook_url")?,
-        };
-        let month = match col::<Option<i64>>(&row, "spent_nanos")? {
-            None => MonthRow::default(),
-            Some(_) => month_from(&row)?,
-        };
-        Ok((budget, month))
-    })
-    .transpose()
+        }),
+    };
+    let month = match col::<Option<i64>>(&row, "spent_nanos")? {
+        None => MonthRow::default(),
+        Some(_) => month_from(&row)?,
+    };
+    Ok((budget, month))
 }
 
 /// The project's figures for `month` (`YYYY-MM`), if anything happened in it.

@@ -1,6 +1,7 @@
 //! The `project` and `project_member` tables.
 
 use crate::model::account::{ProjectRole, UseCase};
+use crate::server::db::api_tokens;
 use crate::server::db::llm_configs::{self, ConfigRow};
 use crate::server::db::{col, now_ms, parsed, parsed_optional};
 use crate::server::error::Result;
@@ -92,12 +93,110 @@ async fn add_member_in(
     Ok(done.rows_affected() == 1)
 }
 
-/// Adds a member; `false` when they already were one.
-pub async fn add_member(pool: &AnyPool, project_id: &str, user_id: &str) -> Result<bool> {
+/// Adds a member inside the caller's transaction (accepting an invitation);
+/// `false` when they already were one.
+pub async fn add_member(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    project_id: &str,
+    user_id: &str,
+) -> Result<bool> {
+    add_member_in(tx, project_id, user_id, "member", now_ms()).await
+}
+
+/// A project's member as stored, with the account's email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    /// The account.
+    pub user_id: String,
+    /// Its email.
+    pub email: String,
+    /// Owner or member.
+    pub role: ProjectRole,
+    /// When they joined (Unix ms).
+    pub joined_at: i64,
+}
+
+/// A project's members, owners first, then by joining time.
+pub async fn members(pool: &AnyPool, project_id: &str) -> Result<Vec<MemberRecord>> {
+    let rows = sqlx::query(
+        "select m.user_id, u.email, m.role, m.created_at from project_member m \
+         join app_user u on u.user_id = m.user_id where m.project_id = $1 \
+         order by case m.role when 'owner' then 0 else 1 end, m.created_at, u.email",
+    )
+    .bind(project_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(MemberRecord {
+                user_id: col(row, "user_id")?,
+                email: col(row, "email")?,
+                role: parsed(row, "role", ProjectRole::parse)?,
+                joined_at: col(row, "created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// What removing a member did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Removed, with this many of their tokens revoked.
+    Removed {
+        /// Tokens of theirs revoked with them.
+        tokens_revoked: u64,
+    },
+    /// They were not a member.
+    NotAMember,
+    /// They are the project's last owner.
+    LastOwner,
+}
+
+/// Removes a member and revokes the tokens they made for the project, in one
+/// transaction; a project never loses its last owner.
+pub async fn remove_member(pool: &AnyPool, project_id: &str, user_id: &str) -> Result<Removal> {
     let mut tx = pool.begin().await?;
-    let added = add_member_in(&mut tx, project_id, user_id, "member", now_ms()).await?;
+    let owners: i64 = sqlx::query_scalar(
+        "select count(*) from project_member where project_id = $1 and role = 'owner' \
+         and user_id <> $2",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let role: Option<String> = sqlx::query_scalar(
+        "select role from project_member where project_id = $1 and user_id = $2",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let outcome = match role.as_deref() {
+        None => Removal::NotAMember,
+        Some("owner") if owners == 0 => Removal::LastOwner,
+        Some(_) => {
+            sqlx::query("delete from project_member where project_id = $1 and user_id = $2")
+                .bind(project_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            let tokens_revoked = api_tokens::revoke_made_by(&mut tx, project_id, user_id).await?;
+            Removal::Removed { tokens_revoked }
+        }
+    };
     tx.commit().await?;
-    Ok(added)
+    Ok(outcome)
+}
+
+/// Whether `user_id` owns at least one project.
+pub async fn owns_any(pool: &AnyPool, user_id: &str) -> Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "select 1 from project_member where user_id = $1 and role = 'owner' limit 1",
+    )
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(found.is_some())
 }
 
 /// The projects `user_id` belongs to, newest first.

@@ -33,44 +33,38 @@ fn from_row(row: &AnyRow) -> Result<UserRecord> {
 
 const COLUMNS: &str = "user_id, email, password_hash, role, created_at";
 
-/// Inserts an account. The first account of the workspace becomes its admin
-/// (decided inside the insert, so two concurrent first sign-ups cannot both win),
-/// unless `force_admin` is set. A taken email is `Ok(None)`.
+/// Inserts an account with `role`, inside the caller's transaction (so an
+/// invitation or the setup token is used in the same commit). A taken email
+/// is `Ok(None)`.
 pub async fn insert(
-    pool: &AnyPool,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     email: &str,
     password_hash: &str,
-    force_admin: bool,
+    role: WorkspaceRole,
 ) -> Result<Option<UserRecord>> {
-    let user_id = uuid::Uuid::new_v4().to_string();
-    let now = now_ms();
     let sql = format!(
         "insert into app_user (user_id, email, password_hash, role, created_at, updated_at) \
-         select $1, $2, $3, \
-                case when $4 = 1 or not exists (select 1 from app_user) then 'admin' else 'member' end, \
-                $5, $5 \
-         on conflict (email) do nothing \
-         returning {COLUMNS}"
+         values ($1, $2, $3, $4, $5, $5) on conflict (email) do nothing returning {COLUMNS}"
     );
-    let mut tx = pool.begin().await?;
-    // NOTE: SQLite runs one writer at a time, so the statement alone is atomic;
-    // PostgreSQL needs the table lock or two first sign-ups could both see an
-    // empty table. Sign-ups are rare, so serialising them costs nothing.
-    if tx.backend_name() == "PostgreSQL" {
-        sqlx::query("lock table app_user in share row exclusive mode")
-            .execute(&mut *tx)
-            .await?;
-    }
     let row = sqlx::query(&sql)
-        .bind(&user_id)
+        .bind(uuid::Uuid::new_v4().to_string())
         .bind(email)
         .bind(password_hash)
-        .bind(i64::from(force_admin))
-        .bind(now)
-        .fetch_optional(&mut *tx)
+        .bind(role.as_str())
+        .bind(now_ms())
+        .fetch_optional(&mut **tx)
         .await?;
-    tx.commit().await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// Whether the workspace has an admin yet (a fresh deployment has none, and
+/// prints a setup token until it does).
+pub async fn admin_exists(pool: &AnyPool) -> Result<bool> {
+    let found: Option<i64> =
+        sqlx::query_scalar("select 1 from app_user where role = 'admin' limit 1")
+            .fetch_optional(pool)
+            .await?;
+    Ok(found.is_some())
 }
 
 /// Finds an account by (lower-cased) email.

@@ -153,6 +153,9 @@ pub struct Target {
     pub name: String,
     /// Provider + key fingerprint, e.g. `claude:managed`: whose circuit this target shares.
     pub breaker_key: String,
+    /// Whether it spends on one of Cover's managed keys (bounded by the
+    /// workspace's managed-key budget) rather than the project's own key.
+    pub managed_key: bool,
     /// Why it is in the chain.
     pub role: TargetRole,
     /// Parameters for this model.

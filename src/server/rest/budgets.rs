@@ -2,6 +2,7 @@
 //! stands, and the notifications its alerts leave.
 
 use crate::model::costs::{BudgetStatus, Notification};
+use crate::server::auth::needs::{Manage, Read};
 use crate::server::auth::ProjectCaller;
 use crate::server::error::Result;
 use crate::server::rest::ApiJson;
@@ -23,7 +24,7 @@ pub fn routes() -> Router<AppState> {
 
 async fn get_budget(
     State(state): State<AppState>,
-    access: ProjectCaller,
+    access: ProjectCaller<Read>,
 ) -> Result<Json<BudgetStatus>> {
     Ok(Json(budgets::status(&state, &access.project_id).await?))
 }
@@ -40,7 +41,7 @@ pub struct BudgetChange {
 
 async fn put_budget(
     State(state): State<AppState>,
-    access: ProjectCaller,
+    access: ProjectCaller<Manage>,
     ApiJson(body): ApiJson<BudgetChange>,
 ) -> Result<Json<BudgetStatus>> {
     let status = budgets::save(
@@ -62,13 +63,16 @@ pub struct NotificationList {
 
 async fn list_notifications(
     State(state): State<AppState>,
-    access: ProjectCaller,
+    access: ProjectCaller<Read>,
 ) -> Result<Json<NotificationList>> {
     let notifications = budgets::notifications(&state, &access.project_id).await?;
     Ok(Json(NotificationList { notifications }))
 }
 
-async fn mark_read(State(state): State<AppState>, access: ProjectCaller) -> Result<StatusCode> {
+async fn mark_read(
+    State(state): State<AppState>,
+    access: ProjectCaller<Read>,
+) -> Result<StatusCode> {
     budgets::mark_read(&state, &access.project_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

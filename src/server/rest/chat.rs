@@ -5,6 +5,7 @@
 use crate::model::chat::{
     ChatAnswer, ChatEvent, ConversationDetail, ConversationSummary, NewMessage, Rating,
 };
+use crate::server::auth::needs::Chat;
 use crate::server::auth::ProjectCaller;
 use crate::server::error::Result;
 use crate::server::rest::ApiJson;
@@ -50,7 +51,7 @@ pub struct ConversationList {
 
 async fn list_conversations(
     State(state): State<AppState>,
-    access: ProjectCaller,
+    access: ProjectCaller<Chat>,
 ) -> Result<Json<ConversationList>> {
     let conversations = chat::list(&state, &access.project_id).await?;
     Ok(Json(ConversationList { conversations }))
@@ -58,7 +59,7 @@ async fn list_conversations(
 
 async fn create_conversation(
     State(state): State<AppState>,
-    access: ProjectCaller,
+    access: ProjectCaller<Chat>,
 ) -> Result<(StatusCode, Json<ConversationSummary>)> {
     let summary = chat::create(&state, &access.project_id, access.caller.user_id()).await?;
     Ok((StatusCode::CREATED, Json(summary)))
@@ -66,7 +67,7 @@ async fn create_conversation(
 
 async fn get_conversation(
     State(state): State<AppState>,
-    access: ProjectCaller,
+    access: ProjectCaller<Chat>,
     Path((_, conversation_id)): Path<(String, String)>,
 ) -> Result<Json<ConversationDetail>> {
     Ok(Json(
@@ -93,7 +94,7 @@ fn sse_event(event: &ChatEvent) -> Event {
 
 async fn send_message(
     State(state): State<AppState>,
-    access: ProjectCaller,
+    access: ProjectCaller<Chat>,
     Path((_, conversation_id)): Path<(String, String)>,
     headers: HeaderMap,
     ApiJson(message): ApiJson<NewMessage>,
@@ -129,7 +130,7 @@ pub struct RatingBody {
 
 async fn rate_answer(
     State(state): State<AppState>,
-    access: ProjectCaller,
+    access: ProjectCaller<Chat>,
     Path((_, conversation_id, message_id)): Path<(String, String, String)>,
     ApiJson(body): ApiJson<RatingBody>,
 ) -> Result<StatusCode> {

@@ -7,6 +7,7 @@ use crate::error::AppError;
 use crate::model::account::WorkspaceRole;
 use crate::model::catalog::ProviderId;
 use crate::model::costs::{CostReport, Granularity, UsageFilter, WorkspaceCosts};
+use crate::server::auth::needs::Read;
 use crate::server::auth::{CurrentUser, ProjectCaller};
 use crate::server::db::users::UserRecord;
 use crate::server::error::{Error, Result};
@@ -109,7 +110,7 @@ fn csv_response(export: CsvExport) -> Response {
 
 async fn project_report(
     State(state): State<AppState>,
-    access: ProjectCaller,
+    access: ProjectCaller<Read>,
     query: Result<Query<UsageQuery>, QueryRejection>,
 ) -> Result<Json<CostReport>> {
     let filter = usage_filter(query)?;
@@ -120,7 +121,7 @@ async fn project_report(
 
 async fn project_csv(
     State(state): State<AppState>,
-    access: ProjectCaller,
+    access: ProjectCaller<Read>,
     query: Result<Query<UsageQuery>, QueryRejection>,
 ) -> Result<Response> {
     let filter = usage_filter(query)?;

@@ -5,7 +5,8 @@
 //! Rust types the handlers read and answer (schemars, JSON Schema 2020-12),
 //! so the document cannot drift from the API.
 
-use crate::model::account::{ProjectView, UserView};
+use crate::model::access::Scope;
+use crate::model::account::{CreatedInvitation, ProjectView, UserView};
 use crate::model::api_token::CreatedApiToken;
 use crate::model::chat::{ChatAnswer, ConversationDetail, ConversationSummary, NewMessage};
 use crate::model::costs::{
@@ -49,15 +50,46 @@ pub struct Endpoint {
     pub auth: Auth,
 }
 
-/// How an endpoint is authenticated.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Who may call an endpoint: what the handler's extractor enforces, and what
+/// the authorization-matrix test checks for every kind of caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Auth {
     /// Nobody needs to be signed in.
     Public,
-    /// The session cookie.
+    /// Anyone signed in (the session cookie).
     Session,
-    /// The session cookie or a project API token.
-    SessionOrToken,
+    /// Workspace admins (the session cookie).
+    Admin,
+    /// A project's people whose role grants `scope` (members chat and read,
+    /// owners and admins everything), and, when `tokens`, that project's
+    /// tokens carrying `scope`.
+    Project {
+        /// What the route needs.
+        scope: Scope,
+        /// Whether a project token may call it.
+        tokens: bool,
+    },
+    /// An owner of some project, a workspace admin, or a `manage` token:
+    /// what makes the server reach out to an address the caller names.
+    ProjectManager,
+}
+
+impl Auth {
+    /// People and that project's tokens with `scope`.
+    pub const fn project(scope: Scope) -> Auth {
+        Auth::Project {
+            scope,
+            tokens: true,
+        }
+    }
+
+    /// People with `scope` only (tokens never manage tokens or members).
+    pub const fn people(scope: Scope) -> Auth {
+        Auth::Project {
+            scope,
+            tokens: false,
+        }
+    }
 }
 
 /// Every JSON endpoint.
@@ -65,29 +97,29 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "post",
         path: "/api/auth/signup",
-        summary: "Create an account (the first becomes workspace admin) and sign in",
-        request: Some(body::<rest::auth::Credentials>),
+        summary: "Create an account and sign in: with an invitation, the setup token (makes the admin) or, when sign-up is open, without",
+        request: Some(body::<rest::auth::SignUpBody>),
         response: (201, Some(body::<UserView>)),
-        errors: &[400, 409, 422],
+        errors: &[400, 403, 409, 422, 503],
         auth: Auth::Public,
     },
     Endpoint {
         method: "post",
         path: "/api/auth/login",
-        summary: "Sign in",
+        summary: "Sign in (throttled per account, per account and address, per address)",
         request: Some(body::<rest::auth::Credentials>),
         response: (200, Some(body::<UserView>)),
-        errors: &[400, 401, 422, 429],
+        errors: &[400, 401, 422, 429, 503],
         auth: Auth::Public,
     },
     Endpoint {
         method: "post",
         path: "/api/auth/logout",
-        summary: "Sign out",
+        summary: "Sign out (ends whatever session the request carries)",
         request: None,
         response: (204, None),
         errors: &[],
-        auth: Auth::Session,
+        auth: Auth::Public,
     },
     Endpoint {
         method: "get",
@@ -122,8 +154,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "One project",
         request: None,
         response: (200, Some(body::<ProjectView>)),
-        errors: &[401, 404],
-        auth: Auth::Session,
+        errors: &[401, 403, 404],
+        auth: Auth::people(Scope::Read),
     },
     Endpoint {
         method: "patch",
@@ -131,16 +163,52 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Rename a project or change its use case",
         request: Some(body::<rest::projects::ProjectPatch>),
         response: (200, Some(body::<ProjectView>)),
-        errors: &[400, 401, 404, 422],
-        auth: Auth::Session,
+        errors: &[400, 401, 403, 404, 422],
+        auth: Auth::people(Scope::Manage),
     },
     Endpoint {
         method: "post",
         path: "/api/projects/{id}/members",
-        summary: "Add an existing account to a project",
-        request: Some(body::<rest::projects::NewMember>),
-        response: (201, None),
-        errors: &[400, 401, 404, 422],
+        summary: "Invite an email to a project: a one-time link, whether the email has an account or not",
+        request: Some(body::<rest::auth::Invitee>),
+        response: (201, Some(body::<CreatedInvitation>)),
+        errors: &[400, 401, 403, 404, 422],
+        auth: Auth::people(Scope::Manage),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/projects/{id}/members",
+        summary: "A project's members and their roles",
+        request: None,
+        response: (200, Some(body::<rest::projects::MemberList>)),
+        errors: &[401, 403, 404],
+        auth: Auth::people(Scope::Read),
+    },
+    Endpoint {
+        method: "delete",
+        path: "/api/projects/{id}/members/{userId}",
+        summary: "Remove a member (owners; anyone may leave); their tokens are revoked",
+        request: None,
+        response: (204, None),
+        errors: &[401, 403, 404, 409],
+        auth: Auth::people(Scope::Manage),
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/invitations",
+        summary: "Invite an email to the workspace (admins): a one-time sign-up link",
+        request: Some(body::<rest::auth::Invitee>),
+        response: (201, Some(body::<CreatedInvitation>)),
+        errors: &[400, 401, 403, 422],
+        auth: Auth::Admin,
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/invitations/accept",
+        summary: "Accept an invitation made for the signed-in account's email",
+        request: Some(body::<rest::auth::Acceptance>),
+        response: (200, Some(body::<rest::auth::Accepted>)),
+        errors: &[400, 401, 409, 422],
         auth: Auth::Session,
     },
     Endpoint {
@@ -167,8 +235,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Check an API key with the provider",
         request: Some(body::<rest::settings::KeyToCheck>),
         response: (200, Some(body::<KeyCheck>)),
-        errors: &[400, 401, 422],
-        auth: Auth::SessionOrToken,
+        errors: &[400, 401, 403, 422, 429],
+        auth: Auth::ProjectManager,
     },
     Endpoint {
         method: "get",
@@ -177,7 +245,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         response: (200, Some(body::<rest::prices::RateList>)),
         errors: &[401, 403],
-        auth: Auth::Session,
+        auth: Auth::Admin,
     },
     Endpoint {
         method: "put",
@@ -186,7 +254,25 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: Some(body::<RateChange>),
         response: (200, Some(body::<InternalRate>)),
         errors: &[400, 401, 403, 422],
-        auth: Auth::Session,
+        auth: Auth::Admin,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/admin/managed-budget",
+        summary: "The monthly budget of projects on Cover's managed keys without their own",
+        request: None,
+        response: (200, Some(body::<rest::prices::ManagedBudget>)),
+        errors: &[401, 403],
+        auth: Auth::Admin,
+    },
+    Endpoint {
+        method: "put",
+        path: "/api/admin/managed-budget",
+        summary: "Set that budget",
+        request: Some(body::<rest::prices::ManagedBudget>),
+        response: (200, Some(body::<rest::prices::ManagedBudget>)),
+        errors: &[400, 401, 403, 422],
+        auth: Auth::Admin,
     },
     Endpoint {
         method: "post",
@@ -194,8 +280,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Compare providers on a sample: one question to up to 6 models side by side, with answers, latency, tokens and cost (billed to the project)",
         request: Some(body::<CompareRequest>),
         response: (200, Some(body::<Vec<CompareResult>>)),
-        errors: &[400, 401, 404, 422],
-        auth: Auth::SessionOrToken,
+        errors: &[400, 401, 403, 404, 422],
+        auth: Auth::project(Scope::Chat),
     },
     Endpoint {
         method: "get",
@@ -203,8 +289,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "The project's current LLM configuration (key masked)",
         request: None,
         response: (200, Some(body::<LlmConfig>)),
-        errors: &[401, 404],
-        auth: Auth::SessionOrToken,
+        errors: &[401, 403, 404],
+        auth: Auth::project(Scope::Read),
     },
     Endpoint {
         method: "patch",
@@ -212,8 +298,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Change the configuration (saved as a new version); apiKey is write-only",
         request: Some(body::<LlmConfigPatch>),
         response: (200, Some(body::<LlmConfig>)),
-        errors: &[400, 401, 404, 409, 422],
-        auth: Auth::SessionOrToken,
+        errors: &[400, 401, 403, 404, 409, 422],
+        auth: Auth::project(Scope::Manage),
     },
     Endpoint {
         method: "get",
@@ -221,8 +307,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "The project's conversations, most recently active first, with their cost so far",
         request: None,
         response: (200, Some(body::<rest::chat::ConversationList>)),
-        errors: &[401, 404],
-        auth: Auth::SessionOrToken,
+        errors: &[401, 403, 404],
+        auth: Auth::project(Scope::Chat),
     },
     Endpoint {
         method: "post",
@@ -230,8 +316,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Start a conversation; it keeps the project's current provider, model and parameters",
         request: None,
         response: (201, Some(body::<ConversationSummary>)),
-        errors: &[401, 404],
-        auth: Auth::SessionOrToken,
+        errors: &[401, 403, 404],
+        auth: Auth::project(Scope::Chat),
     },
     Endpoint {
         method: "get",
@@ -239,8 +325,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "A conversation with its messages and the facts of every answer",
         request: None,
         response: (200, Some(body::<ConversationDetail>)),
-        errors: &[401, 404],
-        auth: Auth::SessionOrToken,
+        errors: &[401, 403, 404],
+        auth: Auth::project(Scope::Chat),
     },
     Endpoint {
         method: "post",
@@ -248,8 +334,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Ask a question. The answer comes as JSON, or as server-sent events (started, delta, fallback, interrupted, then done or error) with Accept: text/event-stream",
         request: Some(body::<NewMessage>),
         response: (200, Some(body::<ChatAnswer>)),
-        errors: &[400, 401, 402, 404, 422, 502],
-        auth: Auth::SessionOrToken,
+        errors: &[400, 401, 402, 403, 404, 422, 502],
+        auth: Auth::project(Scope::Chat),
     },
     Endpoint {
         method: "put",
@@ -257,8 +343,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Thumbs up or down on an answer (null clears it)",
         request: Some(body::<rest::chat::RatingBody>),
         response: (204, None),
-        errors: &[400, 401, 404],
-        auth: Auth::SessionOrToken,
+        errors: &[400, 401, 403, 404],
+        auth: Auth::project(Scope::Chat),
     },
     Endpoint {
         method: "get",
@@ -266,8 +352,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "The monthly budget and where it stands: spent (running answers' reservations included), alerts fired, what the ladder does now",
         request: None,
         response: (200, Some(body::<BudgetStatus>)),
-        errors: &[401, 404],
-        auth: Auth::SessionOrToken,
+        errors: &[401, 403, 404],
+        auth: Auth::project(Scope::Read),
     },
     Endpoint {
         method: "put",
@@ -275,8 +361,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Set the monthly budget (exact dollars) and its alert webhook; a null limit removes it",
         request: Some(body::<rest::budgets::BudgetChange>),
         response: (200, Some(body::<BudgetStatus>)),
-        errors: &[400, 401, 404, 422],
-        auth: Auth::SessionOrToken,
+        errors: &[400, 401, 403, 404, 422],
+        auth: Auth::project(Scope::Manage),
     },
     Endpoint {
         method: "get",
@@ -284,8 +370,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "The project's notifications (budget alerts at 50, 80 and 100 %), newest first",
         request: None,
         response: (200, Some(body::<rest::budgets::NotificationList>)),
-        errors: &[401, 404],
-        auth: Auth::SessionOrToken,
+        errors: &[401, 403, 404],
+        auth: Auth::project(Scope::Read),
     },
     Endpoint {
         method: "post",
@@ -293,8 +379,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Mark every notification of the project read",
         request: None,
         response: (204, None),
-        errors: &[401, 404],
-        auth: Auth::SessionOrToken,
+        errors: &[401, 403, 404],
+        auth: Auth::project(Scope::Read),
     },
     Endpoint {
         method: "post",
@@ -302,8 +388,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Test Connection with the key the project would use",
         request: Some(body::<rest::settings::ConnectionToTest>),
         response: (200, Some(body::<KeyCheck>)),
-        errors: &[400, 401, 404],
-        auth: Auth::SessionOrToken,
+        errors: &[400, 401, 403, 404],
+        auth: Auth::project(Scope::Manage),
     },
     Endpoint {
         method: "get",
@@ -312,7 +398,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         response: (200, Some(body::<rest::settings::TokenList>)),
         errors: &[401, 403, 404],
-        auth: Auth::Session,
+        auth: Auth::people(Scope::Read),
     },
     Endpoint {
         method: "post",
@@ -321,7 +407,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: Some(body::<rest::settings::NewToken>),
         response: (201, Some(body::<CreatedApiToken>)),
         errors: &[400, 401, 403, 404, 422],
-        auth: Auth::Session,
+        auth: Auth::people(Scope::Manage),
     },
     Endpoint {
         method: "delete",
@@ -330,7 +416,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         response: (204, None),
         errors: &[401, 403, 404],
-        auth: Auth::Session,
+        auth: Auth::people(Scope::Manage),
     },
     Endpoint {
         method: "get",
@@ -338,8 +424,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Usage and cost for a period: totals, conversations, by model and provider, the series, what other models would have cost, the recommendation, suggestions, the month-end projection and the budget. Query: from, to (YYYY-MM-DD, UTC, both included; default the last 30 days, at most 366), provider, model, granularity (day, week, month)",
         request: None,
         response: (200, Some(body::<CostReport>)),
-        errors: &[400, 401, 404, 422],
-        auth: Auth::SessionOrToken,
+        errors: &[400, 401, 403, 404, 422],
+        auth: Auth::project(Scope::Read),
     },
     Endpoint {
         method: "get",
@@ -347,8 +433,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "The usage ledger of a period as CSV (text/csv), one line per provider attempt; cost_usd is an exact decimal, empty when unpriced. Same query as llm-usage",
         request: None,
         response: (200, None),
-        errors: &[400, 401, 404, 422],
-        auth: Auth::SessionOrToken,
+        errors: &[400, 401, 403, 404, 422],
+        auth: Auth::project(Scope::Read),
     },
     Endpoint {
         method: "get",
@@ -357,7 +443,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         response: (200, Some(body::<WorkspaceCosts>)),
         errors: &[400, 401, 403, 422],
-        auth: Auth::Session,
+        auth: Auth::Admin,
     },
     Endpoint {
         method: "get",
@@ -366,7 +452,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         response: (200, None),
         errors: &[400, 401, 403, 422],
-        auth: Auth::Session,
+        auth: Auth::Admin,
     },
     Endpoint {
         method: "get",
@@ -402,8 +488,14 @@ fn operation(endpoint: &Endpoint, generator: &mut SchemaGenerator) -> Value {
     }
     op["security"] = match endpoint.auth {
         Auth::Public => json!([]),
-        Auth::Session => json!([{ "session": [] }]),
-        Auth::SessionOrToken => json!([{ "session": [] }, { "projectToken": [] }]),
+        Auth::Session | Auth::Admin | Auth::Project { tokens: false, .. } => {
+            json!([{ "session": [] }])
+        }
+        Auth::Project {
+            scope,
+            tokens: true,
+        } => json!([{ "session": [] }, { "projectToken": [scope.as_str()] }]),
+        Auth::ProjectManager => json!([{ "session": [] }, { "projectToken": ["manage"] }]),
     };
     let params: Vec<Value> = endpoint
         .path

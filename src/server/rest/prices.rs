@@ -1,4 +1,5 @@
-//! The admin's price endpoints: internal rates for self-hosted models.
+//! The admin's money endpoints: internal rates for self-hosted models, and
+//! the monthly budget of projects on Cover's managed keys.
 
 use crate::model::pricing::InternalRate;
 use crate::server::auth::AdminUser;
@@ -9,13 +10,51 @@ use crate::server::state::AppState;
 use axum::extract::{Path, State};
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The price routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/admin/internal-rates", get(list_rates))
         .route("/api/admin/internal-rates/{model}", put(set_rate))
+        .route(
+            "/api/admin/managed-budget",
+            get(get_managed_budget).put(set_managed_budget),
+        )
+}
+
+/// The monthly budget every project on Cover's managed keys has unless it
+/// sets its own.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ManagedBudget {
+    /// Exact decimal dollars per calendar month (UTC), above 0.
+    pub managed_budget_usd: String,
+}
+
+async fn get_managed_budget(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<Json<ManagedBudget>> {
+    let nanos = state
+        .workspace_limits
+        .managed_budget_nanos(&state.db)
+        .await?;
+    Ok(Json(ManagedBudget {
+        managed_budget_usd: crate::model::money::format_decimal(nanos),
+    }))
+}
+
+async fn set_managed_budget(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiJson(body): ApiJson<ManagedBudget>,
+) -> Result<Json<ManagedBudget>> {
+    let managed_budget_usd = state
+        .workspace_limits
+        .set_managed_budget(&state.db, &body.managed_budget_usd)
+        .await?;
+    Ok(Json(ManagedBudget { managed_budget_usd }))
 }
 
 /// `GET /api/admin/internal-rates`.

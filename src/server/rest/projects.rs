@@ -1,14 +1,16 @@
-//! The project part of the JSON API: list, create, read, rename, members.
+//! The project part of the JSON API: list, create, read, rename, members
+//! (invited by link, listed, removed).
 
-use crate::model::account::ProjectView;
+use crate::model::account::{CreatedInvitation, MemberView, ProjectView};
 use crate::server::auth::CurrentUser;
 use crate::server::error::Result;
+use crate::server::rest::auth::Invitee;
 use crate::server::rest::ApiJson;
-use crate::server::services::projects;
+use crate::server::services::{invitations, projects};
 use crate::server::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +19,14 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/projects", get(list_projects).post(create_project))
         .route("/api/projects/{id}", get(get_project).patch(update_project))
-        .route("/api/projects/{id}/members", post(add_member))
+        .route(
+            "/api/projects/{id}/members",
+            get(list_members).post(invite_member),
+        )
+        .route(
+            "/api/projects/{id}/members/{user_id}",
+            axum::routing::delete(remove_member),
+        )
 }
 
 /// The projects list answer.
@@ -90,23 +99,38 @@ async fn update_project(
     Ok(Json(project))
 }
 
-/// Body of `POST /api/projects/:id/members`.
-#[derive(Deserialize, schemars::JsonSchema)]
-pub struct NewMember {
-    /// The email of an existing account.
-    email: String,
+/// The members list answer.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct MemberList {
+    members: Vec<MemberView>,
 }
 
-async fn add_member(
+async fn list_members(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<NewMember>,
+) -> Result<Json<MemberList>> {
+    let members = projects::members(&state.db, &user, &id).await?;
+    Ok(Json(MemberList { members }))
+}
+
+/// Invites an email to the project: always a one-time link to pass on
+/// (the answer does not say whether the email has an account).
+async fn invite_member(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Invitee>,
+) -> Result<(StatusCode, Json<CreatedInvitation>)> {
+    let created = invitations::create(&state.db, &user, Some(&id), &body.email).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path((id, member_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let added = projects::add_member(&state.db, &user, &id, &body.email).await?;
-    Ok(if added {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    })
+    projects::remove_member(&state.db, &user, &id, &member_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,12 +1,15 @@
 //! The LLM-settings part of the JSON API: a project's configuration, key checks,
-//! Test Connection and API tokens.
+//! Test Connection and API tokens (managed by people only: a token never
+//! makes or revokes tokens).
 
 use crate::error::AppError;
+use crate::model::access::Scope;
 use crate::model::api_token::{ApiToken, CreatedApiToken};
 use crate::model::catalog::ProviderId;
 use crate::model::costs::{CompareRequest, CompareResult};
 use crate::model::llm_config::{KeyCheck, LlamaFlavour, LlmConfig, LlmConfigPatch};
-use crate::server::auth::{AnyCaller, Caller, ProjectCaller};
+use crate::server::auth::needs::{Manage, Read};
+use crate::server::auth::{check_role, AnyCaller, CurrentUser, ProjectCaller};
 use crate::server::error::{Error, Result};
 use crate::server::rest::ApiJson;
 use crate::server::services::{api_tokens, compare, llm_settings};
@@ -37,14 +40,14 @@ pub fn routes() -> Router<AppState> {
 
 async fn get_config(
     State(state): State<AppState>,
-    access: ProjectCaller,
+    access: ProjectCaller<Read>,
 ) -> Result<Json<LlmConfig>> {
     Ok(Json(llm_settings::get(&state, &access.project_id).await?))
 }
 
 async fn update_config(
     State(state): State<AppState>,
-    access: ProjectCaller,
+    access: ProjectCaller<Manage>,
     ApiJson(patch): ApiJson<LlmConfigPatch>,
 ) -> Result<Json<LlmConfig>> {
     let config =
@@ -59,7 +62,9 @@ async fn compare_sample(
     AnyCaller(caller): AnyCaller,
     ApiJson(request): ApiJson<CompareRequest>,
 ) -> Result<Json<Vec<CompareResult>>> {
-    caller.check_project(&state, &request.project_id).await?;
+    caller
+        .check_project(&state, &request.project_id, Scope::Chat)
+        .await?;
     Ok(Json(compare::sample(&state, &request).await?))
 }
 
@@ -77,10 +82,12 @@ pub struct KeyToCheck {
 
 async fn validate_key(
     State(state): State<AppState>,
-    AnyCaller(_): AnyCaller,
+    AnyCaller(caller): AnyCaller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<KeyToCheck>,
 ) -> Result<Json<KeyCheck>> {
+    caller.check_manages_some_project(&state).await?;
+    state.key_checks.admit(caller.limit_key())?;
     let provider = ProviderId::parse(&id).ok_or_else(|| {
         Error::App(AppError::invalid(
             "id",
@@ -118,7 +125,7 @@ pub struct ConnectionToTest {
 
 async fn test_connection(
     State(state): State<AppState>,
-    access: ProjectCaller,
+    access: ProjectCaller<Manage>,
     ApiJson(body): ApiJson<ConnectionToTest>,
 ) -> Result<Json<KeyCheck>> {
     let check =
@@ -136,44 +143,42 @@ pub struct TokenList {
 
 /// Body of `POST /api/projects/:id/tokens`.
 #[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewToken {
-    /// 1 to 80 characters.
+    /// 1 to 60 characters.
     name: String,
-}
-
-fn people_only(caller: &Caller) -> Result<&str> {
-    caller.user_id().ok_or_else(|| {
-        Error::App(AppError::Forbidden {
-            message: "API tokens cannot manage API tokens; sign in".into(),
-        })
-    })
+    /// What it may do: any of `chat`, `read`, `manage` (default `chat` and `read`).
+    scopes: Option<Vec<Scope>>,
 }
 
 async fn list_tokens(
     State(state): State<AppState>,
-    access: ProjectCaller,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
 ) -> Result<Json<TokenList>> {
-    people_only(&access.caller)?;
-    let tokens = api_tokens::list(&state.db.pool, &access.project_id).await?;
+    check_role(&state.db.pool, &user, &id, Scope::Read).await?;
+    let tokens = api_tokens::list(&state.db.pool, &id).await?;
     Ok(Json(TokenList { tokens }))
 }
 
 async fn create_token(
     State(state): State<AppState>,
-    access: ProjectCaller,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<CreatedApiToken>)> {
-    let user_id = people_only(&access.caller)?;
-    let created = api_tokens::create(&state.db, &access.project_id, user_id, &body.name).await?;
+    check_role(&state.db.pool, &user, &id, Scope::Manage).await?;
+    let scopes = body.scopes.unwrap_or_default();
+    let created = api_tokens::create(&state.db, &id, &user.user_id, &body.name, &scopes).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
 async fn revoke_token(
     State(state): State<AppState>,
-    access: ProjectCaller,
-    Path((_, token_id)): Path<(String, String)>,
+    CurrentUser(user): CurrentUser,
+    Path((id, token_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    people_only(&access.caller)?;
-    api_tokens::revoke(&state.db, &access.project_id, &token_id).await?;
+    check_role(&state.db.pool, &user, &id, Scope::Manage).await?;
+    api_tokens::revoke(&state.db, &id, &token_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,13 +1,14 @@
 //! Project API tokens for programs: created on the settings page, shown once,
-//! stored as a SHA-256 hash, revocable. A token opens one project's JSON API.
+//! stored as a SHA-256 hash, revocable. A token opens one project's JSON API
+//! within its scopes.
 
 use crate::error::AppError;
+use crate::model::access::{Scope, DEFAULT_TOKEN_SCOPES};
 use crate::model::api_token::{ApiToken, CreatedApiToken};
+use crate::server::crypto::{one_time_secret, sha256_hex};
 use crate::server::db::api_tokens::{self, TokenRow};
 use crate::server::db::{now_ms, rfc3339, Db};
 use crate::server::error::{Error, Result};
-use rand::distributions::{Alphanumeric, DistString};
-use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
 
 /// Every token starts with this, so leaked tokens are easy to recognise.
@@ -19,14 +20,6 @@ pub const MAX_NAME_LEN: usize = 60;
 /// How stale `last_used_at` may be before a use is written down.
 const TOUCH_INTERVAL_MS: i64 = 60_000;
 
-/// The SHA-256 (hex) stored for a token.
-pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn view(row: TokenRow) -> ApiToken {
     ApiToken {
         id: row.api_token_id,
@@ -35,15 +28,18 @@ fn view(row: TokenRow) -> ApiToken {
         created_at: rfc3339(row.created_at),
         last_used_at: row.last_used_at.map(rfc3339),
         revoked: row.revoked_at.is_some(),
+        scopes: row.scopes,
     }
 }
 
-/// Creates a token for a project; the answer is the only time it is shown.
+/// Creates a token for a project with `scopes` (the default set when none
+/// are named); the answer is the only time it is shown.
 pub async fn create(
     db: &Db,
     project_id: &str,
     user_id: &str,
     name: &str,
+    scopes: &[Scope],
 ) -> Result<CreatedApiToken> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
@@ -51,18 +47,21 @@ pub async fn create(
             AppError::invalid("name", format!("must be 1 to {MAX_NAME_LEN} characters")).into(),
         );
     }
-    let token = format!(
-        "{TOKEN_PREFIX}{}",
-        Alphanumeric.sample_string(&mut rand::rngs::OsRng, 40)
-    );
+    let scopes = if scopes.is_empty() {
+        &DEFAULT_TOKEN_SCOPES[..]
+    } else {
+        scopes
+    };
+    let token = one_time_secret(TOKEN_PREFIX);
     let prefix: String = token.chars().take(SHOWN_PREFIX_LEN).collect();
     let row = api_tokens::insert(
         &db.writer,
         project_id,
         name,
-        &hash_token(&token),
+        &sha256_hex(&token),
         &prefix,
         user_id,
+        scopes,
     )
     .await?;
     Ok(CreatedApiToken {
@@ -91,7 +90,7 @@ pub async fn revoke(db: &Db, project_id: &str, token_id: &str) -> Result<()> {
 
 /// The project a bearer token opens; 401 for unknown or revoked tokens.
 pub async fn authenticate(db: &Db, token: &str) -> Result<TokenRow> {
-    let row = api_tokens::find_live(&db.pool, &hash_token(token.trim()))
+    let row = api_tokens::find_live(&db.pool, &sha256_hex(token.trim()))
         .await?
         .ok_or_else(|| {
             Error::App(AppError::Unauthenticated {

@@ -27,6 +27,7 @@ use crate::error::AppError;
 use crate::model::catalog::ModelInfo;
 use crate::model::chat::{FallbackNotice, TokenUsage};
 use crate::model::costs::{BudgetState, BudgetStatus, Notification};
+use crate::model::llm_config::KeySource;
 use crate::model::money::{format_decimal, format_usd, parse_usd_nanos, NANOS_PER_USD};
 use crate::model::parameters::{ModelLimits, Parameters};
 use crate::model::pricing::cost_of;
@@ -105,11 +106,15 @@ pub async fn save(
 /// would do now with the current configuration and a typical question (the
 /// system prompt plus 500 tokens).
 pub async fn status(state: &AppState, project_id: &str) -> Result<BudgetStatus> {
-    let pool = &state.db.pool;
-    let budget = db::find(pool, project_id).await?;
-    let month = db::month(pool, project_id, &current_month())
-        .await?
-        .unwrap_or_default();
+    let (_, draft) = llm_settings::current(state, project_id).await?;
+    let on_managed_keys =
+        draft.key_source == KeySource::Managed && state.managed_keys.get(draft.provider).is_some();
+    let found = budget_of(state, project_id, &current_month(), on_managed_keys).await?;
+    let workspace_default = found.as_ref().is_some_and(|(_, _, default)| *default);
+    let (budget, month) = match found {
+        Some((budget, month, _)) => (Some(budget), month),
+        None => (None, MonthRow::default()),
+    };
     let used = month.spent_nanos + month.reserved_nanos;
     let ladder = match &budget {
         Some(budget) => ladder_now(state, project_id, budget.limit_nanos - used).await?,
@@ -117,6 +122,7 @@ pub async fn status(state: &AppState, project_id: &str) -> Result<BudgetStatus> 
     };
     Ok(BudgetStatus {
         limit_nanos: budget.as_ref().map(|b| b.limit_nanos),
+        workspace_default,
         spent_nanos: used,
         webhook_url: budget.and_then(|b| b.webhook_url),
         alerts_fired: Threshold::ALL
@@ -208,7 +214,9 @@ pub async fn admit(
         smallest_nanos: 0,
         notice: None,
     };
-    let Some((budget, mut month)) = db::find_with_month(pool, project_id, &admission.month).await?
+    let on_managed_keys = route.targets.iter().any(|target| target.managed_key);
+    let Some((budget, mut month, _)) =
+        budget_of(state, project_id, &admission.month, on_managed_keys).await?
     else {
         state
             .ledger
@@ -274,6 +282,35 @@ pub async fn admit(
         ),
     }
     .into())
+}
+
+/// The budget an answer of the project is held to in `month`, with the
+/// month's figures: its own, or — when it spends on Cover's managed keys and
+/// has none — the workspace's default (`true` in the answer). `None`: no
+/// limit (its own keys, no budget set).
+async fn budget_of(
+    state: &AppState,
+    project_id: &str,
+    month: &str,
+    on_managed_keys: bool,
+) -> Result<Option<(BudgetRow, MonthRow, bool)>> {
+    let (budget, figures) = db::find_with_month(&state.db.pool, project_id, month).await?;
+    if let Some(budget) = budget {
+        return Ok(Some((budget, figures, false)));
+    }
+    if !on_managed_keys {
+        return Ok(None);
+    }
+    let limit_nanos = state
+        .workspace_limits
+        .managed_budget_nanos(&state.db)
+        .await?;
+    let budget = BudgetRow {
+        project_id: project_id.to_owned(),
+        limit_nanos,
+        webhook_url: None,
+    };
+    Ok(Some((budget, figures, true)))
 }
 
 /// After an answer's settlement (its hold released, its spend stored): fires

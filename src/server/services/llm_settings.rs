@@ -36,25 +36,30 @@ pub fn parameters_for(provider: ProviderId, limits: ModelLimits, base: &Paramete
     parameters
 }
 
-/// The key the project's calls to `provider` use: the project's own stored key
-/// when it brings its own (always, for a provider other than the configured
-/// one, if it stored one), else Cover's managed key; `None` when there is none
-/// (self-hosted Llama usually needs none).
+/// The key the project's calls to `provider` use, and whose it is: the
+/// project's own stored key when it brings its own (always, for a provider
+/// other than the configured one, if it stored one), else Cover's managed key
+/// (whose spend the workspace's managed-key budget bounds); `None` when there
+/// is none (self-hosted Llama usually needs none).
 pub async fn project_key(
     state: &AppState,
     project_id: &str,
     draft: &Draft,
     provider: ProviderId,
-) -> Result<Option<SecretString>> {
+) -> Result<Option<(SecretString, KeySource)>> {
     let own_key_first = provider != draft.provider || draft.key_source == KeySource::Byok;
     if own_key_first {
         if let Some(stored) =
             provider_keys::get(&state.db.pool, project_id, provider.as_str()).await?
         {
-            return Ok(Some(open_key(state, project_id, &stored.sealed)?));
+            let key = open_key(state, project_id, &stored.sealed)?;
+            return Ok(Some((key, KeySource::Byok)));
         }
     }
-    Ok(state.managed_keys.get(provider).cloned())
+    Ok(state
+        .managed_keys
+        .get(provider)
+        .map(|key| (key.clone(), KeySource::Managed)))
 }
 
 /// The base URL a project's calls to `provider` go to.
@@ -440,7 +445,9 @@ pub async fn test_connection(
         .map(|k| SecretString::from(k.trim().to_owned()));
     let key = match typed {
         Some(key) => Some(key),
-        None => project_key(state, project_id, &draft, provider).await?,
+        None => project_key(state, project_id, &draft, provider)
+            .await?
+            .map(|(key, _)| key),
     };
     match key {
         Some(key) => Ok(check_key(state, provider, key, &base_url, draft.llama_flavour).await),

@@ -1,10 +1,13 @@
 //! Project rules: who may see and change a project. Members and workspace admins
-//! may act on a project; for everyone else it does not exist (404).
+//! may act on a project (members chat and read, owners and admins also
+//! manage); for everyone else it does not exist (404).
 
 use crate::error::AppError;
-use crate::model::account::{ProjectRole, ProjectView, UseCase, WorkspaceRole};
+use crate::model::access::Scope;
+use crate::model::account::{MemberView, ProjectRole, ProjectView, UseCase, WorkspaceRole};
 use crate::model::catalog::Catalog;
-use crate::server::db::users::{self, UserRecord};
+use crate::server::auth::check_role;
+use crate::server::db::users::UserRecord;
 use crate::server::db::{projects, rfc3339, Db};
 use crate::server::error::{Error, Result};
 use crate::server::services::llm_settings::Draft;
@@ -85,7 +88,7 @@ pub async fn get(pool: &AnyPool, user: &UserRecord, project_id: &str) -> Result<
     Ok(view(record))
 }
 
-/// Renames a project and/or changes its use case.
+/// Renames a project and/or changes its use case (owners and admins).
 pub async fn update(
     db: &Db,
     user: &UserRecord,
@@ -93,7 +96,7 @@ pub async fn update(
     name: Option<&str>,
     use_case: Option<UseCase>,
 ) -> Result<ProjectView> {
-    let current = get(&db.pool, user, project_id).await?;
+    let current = check_role(&db.pool, user, project_id, Scope::Manage).await?;
     let name = match name {
         Some(name) => check_name(name)?,
         None => current.name.clone(),
@@ -107,17 +110,50 @@ pub async fn update(
     })
 }
 
-/// Adds an existing account to a project (any member may invite).
-pub async fn add_member(db: &Db, user: &UserRecord, project_id: &str, email: &str) -> Result<bool> {
-    get(&db.pool, user, project_id).await?;
-    let email = email.trim().to_lowercase();
-    let invitee = users::find_by_email(&db.pool, &email)
+/// Whether `user_id` owns at least one project.
+pub async fn owns_any(pool: &AnyPool, user_id: &str) -> Result<bool> {
+    projects::owns_any(pool, user_id).await
+}
+
+/// A project's members (anyone who may read the project may see them).
+pub async fn members(db: &Db, user: &UserRecord, project_id: &str) -> Result<Vec<MemberView>> {
+    check_role(&db.pool, user, project_id, Scope::Read).await?;
+    Ok(projects::members(&db.pool, project_id)
         .await?
-        .ok_or_else(|| {
-            Error::App(AppError::invalid(
-                "email",
-                "no account has this email; ask them to sign up first",
-            ))
-        })?;
-    projects::add_member(&db.writer, project_id, &invitee.user_id).await
+        .into_iter()
+        .map(|m| MemberView {
+            user_id: m.user_id,
+            email: m.email,
+            role: m.role,
+            joined_at: rfc3339(m.joined_at),
+        })
+        .collect())
+}
+
+/// Removes a member (owners and admins may; anyone may leave); the tokens
+/// they made for the project are revoked with them. The last owner stays.
+pub async fn remove_member(
+    db: &Db,
+    user: &UserRecord,
+    project_id: &str,
+    member_id: &str,
+) -> Result<()> {
+    let scope = if member_id == user.user_id {
+        Scope::Read
+    } else {
+        Scope::Manage
+    };
+    check_role(&db.pool, user, project_id, scope).await?;
+    match projects::remove_member(&db.writer, project_id, member_id).await? {
+        projects::Removal::Removed { tokens_revoked } => {
+            tracing::info!(project_id, member_id, tokens_revoked, "member removed");
+            Ok(())
+        }
+        projects::Removal::NotAMember => Err(AppError::NotFound.into()),
+        projects::Removal::LastOwner => Err(AppError::Conflict {
+            field: "userId".into(),
+            message: "a project keeps at least one owner".into(),
+        }
+        .into()),
+    }
 }

@@ -3,6 +3,7 @@
 //! identity of a provider + key. Shared by the chat and by Compare on a sample.
 
 use crate::model::catalog::{ModelInfo, ProviderId};
+use crate::model::llm_config::KeySource;
 use crate::model::parameters::ModelLimits;
 use crate::model::parameters::Parameters;
 use crate::model::recommend::blended_cost;
@@ -104,6 +105,8 @@ pub async fn target(
     let provider = model.provider;
     let limits = ModelLimits::from(model);
     let key = llm_settings::project_key(state, project_id, draft, provider).await?;
+    let managed_key = matches!(key, Some((_, KeySource::Managed)));
+    let key = key.map(|(key, _)| key);
     let breaker_key = format!("{provider}:{}", key_fingerprint(key.as_ref()));
     let parameters = chain_parameters(draft, model);
     let base_url = base_url_for(state, draft, provider);
@@ -120,6 +123,7 @@ pub async fn target(
         api_model: model.ollama_tag.clone().unwrap_or_else(|| model.id.clone()),
         name: model.name.clone(),
         breaker_key,
+        managed_key,
         role,
         parameters,
         limits,

@@ -277,6 +277,7 @@ fn target(
         api_model: model.into(),
         name: model.into(),
         breaker_key: format!("{provider}:test"),
+        managed_key: false,
         role,
         parameters: Parameters::default(),
         limits: limits(100_000),
