@@ -203,6 +203,14 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::Args(message) | ServerFnErrorErr::MissingArg(message) => {
                 AppError::BadRequest { message }
             }
+            // On the server this only ever means the request body could not be
+            // read (not UTF-8, cut off): the caller's mistake, not a transport
+            // failure. In the browser it stays a transport error (an unreadable answer).
+            ServerFnErrorErr::Deserialization(message) if cfg!(feature = "ssr") => {
+                AppError::BadRequest {
+                    message: format!("the request body could not be read: {message}"),
+                }
+            }
             other => AppError::Transport {
                 message: other.to_string(),
             },

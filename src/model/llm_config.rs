@@ -107,6 +107,39 @@ pub struct LlmConfig {
     pub updated_at: String,
 }
 
+/// A provider key as a user typed it, on its way to be checked and sealed.
+///
+/// On the wire it is a plain string; `Debug` never shows it, so a request or
+/// patch logged whole (or in a panic message) cannot leak the key. The type
+/// is shared with the browser, hence a newtype rather than `secrecy`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+#[serde(transparent)]
+pub struct ApiKeyInput(String);
+
+impl ApiKeyInput {
+    /// Wraps a key as typed.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    /// The key itself, for the code that checks or seals it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// True when nothing but whitespace was typed (the stored key stays).
+    pub fn is_blank(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+}
+
+impl std::fmt::Debug for ApiKeyInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKeyInput(<redacted>)")
+    }
+}
+
 /// A partial update (`PATCH /api/projects/:id/llm-config`); absent fields keep
 /// their value. `apiKey` is write-only: validated with the provider, encrypted,
 /// and never returned.
@@ -125,7 +158,7 @@ pub struct LlmConfigPatch {
     /// Managed or BYOK.
     pub api_key_source: Option<KeySource>,
     /// A new key for the (new) active provider; implies BYOK.
-    pub api_key: Option<String>,
+    pub api_key: Option<ApiKeyInput>,
     /// New fallback settings.
     pub fallback_config: Option<FallbackConfig>,
     /// New Llama server URL; an empty string goes back to the server default.
@@ -183,5 +216,37 @@ pub fn preset(use_case: crate::model::account::UseCase) -> Preset {
             top_p: 0.9,
             system_prompt: "You are a precise technical-documentation assistant. Quote the relevant documentation, include code where useful, and never invent APIs.",
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "sk-ant-api03-very-secret-key";
+
+    #[test]
+    fn a_patch_formatted_for_debugging_never_shows_its_key() {
+        let patch = LlmConfigPatch {
+            api_key: Some(ApiKeyInput::new(KEY)),
+            ..LlmConfigPatch::default()
+        };
+        let printed = format!("{patch:?} {patch:#?}");
+        assert!(!printed.contains(KEY), "{printed}");
+        assert!(
+            printed.contains("api_key: Some(ApiKeyInput(<redacted>))"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn the_key_travels_as_a_plain_string_both_ways() {
+        let patch: LlmConfigPatch =
+            serde_json::from_value(serde_json::json!({ "apiKey": KEY })).expect("a patch");
+        assert_eq!(patch.api_key.as_ref().map(ApiKeyInput::expose), Some(KEY));
+        assert_eq!(
+            serde_json::to_value(&patch).expect("JSON")["apiKey"],
+            serde_json::json!(KEY)
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::error::FieldError;
 use crate::model::catalog::{Catalog, ProviderId};
-use crate::model::llm_config::{KeySource, LlmConfigPatch};
+use crate::model::llm_config::{ApiKeyInput, KeySource, LlmConfigPatch};
 use crate::model::parameters::{
     Param, ParamValue, ParametersPatch, SafetySetting, GEMINI_SAFETY_CATEGORIES,
 };
@@ -69,7 +69,7 @@ pub struct SettingsForm {
     /// `managed` or `byok`.
     pub api_key_source: String,
     /// A new key (empty keeps the stored one).
-    pub api_key: Option<String>,
+    pub api_key: Option<ApiKeyInput>,
     /// Fallback checkbox.
     pub fallback_enabled: Option<String>,
     /// Fallback model id.
@@ -189,7 +189,7 @@ impl SettingsForm {
             } else {
                 KeySource::Managed
             }),
-            api_key: self.api_key.clone().filter(|k| !k.trim().is_empty()),
+            api_key: self.api_key.clone().filter(|k| !k.is_blank()),
             fallback_config: Some(crate::model::llm_config::FallbackConfig {
                 enabled: self.fallback_enabled.is_some(),
                 provider: fallback_provider.unwrap_or(ProviderId::OpenAi),
@@ -202,5 +202,21 @@ impl SettingsForm {
                 .as_deref()
                 .and_then(crate::model::llm_config::LlamaFlavour::parse),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_form_formatted_for_debugging_never_shows_its_key() {
+        let key = "AIzaSy-very-secret-key";
+        let form = SettingsForm {
+            api_key: Some(ApiKeyInput::new(key)),
+            ..SettingsForm::default()
+        };
+        let printed = format!("{form:?}");
+        assert!(!printed.contains(key), "{printed}");
     }
 }

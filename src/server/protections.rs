@@ -8,6 +8,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::sync::LazyLock;
 
 /// Largest body of most routes (settings, budgets, sign-in, …).
 pub const BODY_LIMIT: usize = 256 * 1024;
@@ -88,10 +89,45 @@ fn comes_from_this_site(headers: &HeaderMap) -> bool {
     }
 }
 
+/// The content policy: nothing from elsewhere, and scripts only from this
+/// site (plus, on a page, the inline scripts carrying `nonce`); the browser
+/// bundle is WebAssembly, hence `'wasm-unsafe-eval'`.
+fn content_security_policy(nonce: Option<&str>) -> String {
+    let inline_scripts = nonce
+        .map(|nonce| format!(" 'nonce-{nonce}'"))
+        .unwrap_or_default();
+    format!(
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; \
+         script-src 'self'{inline_scripts} 'wasm-unsafe-eval'; connect-src 'self'; \
+         frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
+    )
+}
+
+/// Sends, with the page being rendered, a content policy that lets its inline
+/// scripts (Leptos's hydration bootstrap and streamed resources, which carry
+/// the nonce Leptos drew for this response) run, and no other inline script.
+/// Called from the shell, so every rendered page has it, error pages
+/// included; [`add_security_headers`] leaves it in place.
+pub fn send_page_content_policy() {
+    let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        leptos::prelude::use_context::<leptos_axum::ResponseOptions>(),
+    ) else {
+        return;
+    };
+    if let Ok(policy) = HeaderValue::from_str(&content_security_policy(Some(&nonce))) {
+        response.insert_header(header::CONTENT_SECURITY_POLICY, policy);
+    }
+}
+
 /// Adds the security headers to every response: no sniffing, no framing, the
 /// referrer only to this site, a content policy that allows nothing from
-/// elsewhere, and (over TLS) HSTS.
+/// elsewhere and no inline script (unless the page sent its own, see
+/// [`send_page_content_policy`]), and (over TLS) HSTS.
 pub fn add_security_headers(headers: &mut HeaderMap, over_tls: bool) {
+    static STRICT_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
+        HeaderValue::from_str(&content_security_policy(None)).expect("the policy is ASCII")
+    });
     let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
         headers
             .entry(name)
@@ -100,13 +136,9 @@ pub fn add_security_headers(headers: &mut HeaderMap, over_tls: bool) {
     set(headers, "x-content-type-options", "nosniff");
     set(headers, "x-frame-options", "DENY");
     set(headers, "referrer-policy", "same-origin");
-    set(
-        headers,
-        "content-security-policy",
-        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; \
-         script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; connect-src 'self'; \
-         frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'",
-    );
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert_with(|| STRICT_POLICY.clone());
     if over_tls {
         set(
             headers,

@@ -12,6 +12,7 @@ mod compare;
 mod costs;
 mod durability;
 mod layout;
+mod limits;
 mod openapi;
 mod outbound;
 mod pages;

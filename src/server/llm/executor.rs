@@ -20,6 +20,10 @@ use secrecy::{ExposeSecret, SecretString};
 use super::error::{classify, ErrorDetail, ErrorKind, LlmError};
 use super::ProviderId;
 
+/// The largest whole (non-streamed) answer, or error body, read from a provider: far
+/// above any real answer, it keeps a hostile or broken upstream from filling memory.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
 /// Extracts codes and a message from a provider's (parsed) error body.
 pub type DetailExtractor = fn(&serde_json::Value) -> Option<ErrorDetail>;
 
@@ -297,14 +301,43 @@ where
     ))
 }
 
+/// Reads a whole response body, chunk by chunk, refusing it as soon as it passes
+/// [`MAX_BODY_BYTES`] (or declares a longer length): nothing more is read then.
 async fn read_body(
     provider: ProviderId,
-    response: reqwest::Response,
+    mut response: reqwest::Response,
     limit: Duration,
 ) -> Result<Bytes, LlmError> {
-    match tokio::time::timeout(limit, response.bytes()).await {
-        Ok(Ok(body)) => Ok(body),
-        Ok(Err(err)) => Err(transport_error(provider, &err)),
+    let too_large = || {
+        LlmError::malformed(
+            provider,
+            "response",
+            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            "",
+        )
+    };
+    let read = async {
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_BODY_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|err| transport_error(provider, &err))?
+        {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(body))
+    };
+    match tokio::time::timeout(limit, read).await {
+        Ok(result) => result,
         Err(_) => Err(LlmError::new(
             provider,
             ErrorKind::Transient,

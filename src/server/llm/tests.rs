@@ -1,14 +1,19 @@
 //! End-to-end tests: every adapter over real HTTP against the in-process simulator —
 //! text, tools, images, usage figures, every error class, stream faults and secrets.
 
+use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::StreamExt;
+use reqwest::header::CONTENT_TYPE;
 use secrecy::SecretString;
 use serde_json::json;
 
+use super::executor::MAX_BODY_BYTES;
+use super::stream::MAX_ANSWER_BYTES;
 use super::testkit::{quick_executor, start_simulator, test_executor, text_of};
 use super::{
     build_provider, ContentPart, ErrorKind, Executor, FinishReason, GenerateRequest, LlamaFlavour,
@@ -746,4 +751,88 @@ fn base_urls_come_from_the_environment_with_the_public_endpoints_as_defaults() {
         "https://api.openai.com"
     );
     assert_eq!(config.base_url(ProviderId::Llama), "http://127.0.0.1:11434");
+}
+
+/// Serves `piece` over and over, without end, as the body of every request to a loopback
+/// port: a provider gone wrong. Returns its base URL.
+async fn serve_endless_body(content_type: &'static str, piece: Bytes) -> String {
+    let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let app = axum::Router::new().fallback(move || {
+        let piece = piece.clone();
+        async move {
+            let body = futures::stream::repeat_with(move || Ok::<_, Infallible>(piece.clone()));
+            (
+                [(CONTENT_TYPE, content_type)],
+                axum::body::Body::from_stream(body),
+            )
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn an_endless_answer_is_refused_once_it_passes_the_body_cap_without_echoing_it() {
+    let url = serve_endless_body("application/json", Bytes::from_static(b"{\"x\":1}")).await;
+    let p = provider(
+        &test_executor(),
+        &url,
+        ProviderId::OpenAi,
+        LlamaFlavour::Ollama,
+        KEY,
+    );
+    let err = tokio::time::timeout(
+        Duration::from_secs(30),
+        p.generate(&GenerateRequest::simple("gpt-4o", "Hi")),
+    )
+    .await
+    .expect("refused before the test's timeout")
+    .expect_err("too large");
+    assert_eq!(err.kind, ErrorKind::Transient, "{err}");
+    assert_eq!(
+        err.message,
+        format!("malformed response: the body is larger than {MAX_BODY_BYTES} bytes")
+    );
+    assert_eq!(err.raw_body.as_deref(), Some(""), "no body text kept");
+}
+
+#[tokio::test]
+async fn an_endless_streamed_answer_ends_with_an_error_once_it_passes_the_answer_cap() {
+    let chunk = format!(
+        "data: {{\"id\":\"c\",\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n",
+        "t".repeat(1000)
+    );
+    let url = serve_endless_body("text/event-stream", Bytes::from(chunk)).await;
+    let p = provider(
+        &test_executor(),
+        &url,
+        ProviderId::OpenAi,
+        LlamaFlavour::Ollama,
+        KEY,
+    );
+    let events = tokio::time::timeout(Duration::from_secs(30), async {
+        collect(
+            p.stream(&GenerateRequest::simple("gpt-4o", "Hi"))
+                .await
+                .expect("opens"),
+        )
+        .await
+    })
+    .await
+    .expect("cut before the test's timeout");
+    let err = last_error(&events);
+    assert_eq!(err.kind, ErrorKind::Transient, "{err}");
+    assert_eq!(
+        err.message,
+        format!("malformed stream: an answer longer than {MAX_ANSWER_BYTES} bytes")
+    );
+    let text = text_of(&events);
+    assert_eq!(
+        text.len(),
+        MAX_ANSWER_BYTES / 1000 * 1000,
+        "every whole delta under the cap"
+    );
 }

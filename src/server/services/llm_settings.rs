@@ -133,7 +133,7 @@ pub async fn update(
             .map_err(|refusal| AppError::invalid("baseUrl", refusal.to_string()))?;
     }
 
-    let new_key = match patch.api_key.as_deref().map(str::trim) {
+    let new_key = match patch.api_key.as_ref().map(|key| key.expose().trim()) {
         Some(key) if !key.is_empty() => Some(SecretString::from(key.to_owned())),
         _ => None,
     };
@@ -318,11 +318,7 @@ fn apply_prompt_and_key(draft: &mut Draft, patch: &LlmConfigPatch, problems: &mu
     if let Some(source) = patch.api_key_source {
         draft.key_source = source;
     }
-    if patch
-        .api_key
-        .as_deref()
-        .is_some_and(|k| !k.trim().is_empty())
-    {
+    if patch.api_key.as_ref().is_some_and(|k| !k.is_blank()) {
         draft.key_source = KeySource::Byok;
     }
 }
