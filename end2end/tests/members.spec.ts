@@ -27,7 +27,10 @@ test("an owner's invitation link makes an account in the project, and the member
   await other.getByTestId("project-link").filter({ hasText: "Team bot" }).click();
   await other.getByTestId("tab-settings").click();
   await expect(other.getByTestId("read-only")).toBeVisible();
-  await expect(other.getByTestId("settings-fields")).toBeDisabled();
+  // The fields sit in a disabled fieldset: every control in it is disabled.
+  await expect(other.getByTestId("settings-fields")).toHaveAttribute("disabled", "");
+  await expect(other.getByTestId("temperature")).toBeDisabled();
+  await expect(other.getByTestId("save")).toBeDisabled();
   await expect(other.getByTestId("token-form")).toHaveCount(0);
   await expect(other.getByTestId("invite-form")).toHaveCount(0);
 

@@ -515,8 +515,13 @@ fn budget_text(budget: &BudgetStatus) -> String {
         BudgetState::Capped => "near the limit: answers are shortened (max tokens capped)",
         BudgetState::Blocked => "budget spent: paid models are refused until next month",
     };
+    let whose = if budget.workspace_default {
+        " (the workspace's default for projects on Cover's managed keys)"
+    } else {
+        ""
+    };
     let mut text = format!(
-        "Monthly budget {}: {} spent this month ({}) — {state}.",
+        "Monthly budget {}{whose}: {} spent this month ({}) — {state}.",
         format_usd(limit),
         format_usd(budget.spent_nanos),
         percent(permille(budget.spent_nanos, limit).unwrap_or(0))
@@ -703,6 +708,12 @@ mod tests {
             state: BudgetState::Ok,
         };
         assert!(budget_text(&budget).starts_with("No monthly budget is set"));
+        budget.limit_nanos = Some(25_000_000_000);
+        budget.workspace_default = true;
+        assert!(budget_text(&budget).starts_with(
+            "Monthly budget $25.00 (the workspace's default for projects on Cover's managed keys):"
+        ));
+        budget.workspace_default = false;
         budget.limit_nanos = Some(4_000_000_000);
         budget.alerts_fired = vec![50];
         assert_eq!(
