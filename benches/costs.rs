@@ -162,6 +162,7 @@ impl Generator {
             role: cover::server::llm::router::TargetRole::Primary,
             is_fallback: false,
             streamed: true,
+            managed_key: false,
             input_tokens: prompt - cached,
             cache_read_tokens: cached,
             cache_write_tokens: 0,

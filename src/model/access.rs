@@ -1,9 +1,11 @@
 //! Who may do what inside a project: the three scopes every project route
 //! needs one of, what each project role grants, and the scope sets tokens
 //! carry. The server's extractors, the settings page (read-only for members)
-//! and the authorization-matrix test all read these rules from here.
+//! and the authorization-matrix test all read these rules from here; and
+//! which private hosts the server itself may be sent to.
 
 use crate::model::account::ProjectRole;
+use serde::{Deserialize, Serialize};
 
 crate::model::text_enum! {
     /// What a project route needs, and what a token may be given.
@@ -86,4 +88,17 @@ mod tests {
         assert_eq!(scopes_from_text("chat, admin"), Err("admin".to_owned()));
         assert_eq!(scopes_from_text(""), Ok(vec![]));
     }
+}
+
+/// The private hosts and networks user-supplied URLs (self-hosted Llama base
+/// URLs, webhooks) may reach besides the public internet: the operator's,
+/// fixed in the environment, and the admin's, changed on the admin page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PrivateHosts {
+    /// `COVER_ALLOWED_PRIVATE_HOSTS`, read at start (read-only here).
+    pub operator: Vec<String>,
+    /// The admin's entries: host names, addresses and networks (`10.0.0.0/8`).
+    pub admin: Vec<String>,
 }

@@ -145,6 +145,26 @@ pub struct Projection {
     pub days_in_month: u32,
 }
 
+/// The admin's limits on Cover's managed keys and this month's spend with
+/// them (`GET /api/admin/managed-budget`, the admin page).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedKeyLimits {
+    /// The monthly budget (exact decimal dollars) of every project on managed
+    /// keys that sets none of its own.
+    pub managed_budget_usd: String,
+    /// The monthly cap on all projects' managed-key spend together (decimal
+    /// dollars); `None`: no cap.
+    pub cap_usd: Option<String>,
+    /// The month the figures are for (`YYYY-MM`, UTC).
+    pub month: String,
+    /// Spent with managed keys this month (decimal dollars).
+    pub spent_usd: String,
+    /// Held by answers running now (decimal dollars).
+    pub held_usd: String,
+}
+
 /// A project's monthly budget and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
@@ -158,6 +178,11 @@ pub struct BudgetStatus {
     pub workspace_default: bool,
     /// Spent this month (nano-dollars), reservations of running answers included.
     pub spent_nanos: i64,
+    /// When the project spends Cover's managed keys and the admin set a
+    /// workspace-wide cap on them: what the cap leaves this month for every
+    /// such project together (nano-dollars, running answers' holds deducted).
+    #[serde(default)]
+    pub workspace_cap_left_nanos: Option<i64>,
     /// Webhook called on alerts, if any.
     pub webhook_url: Option<String>,
     /// Alert thresholds reached this month (50, 80, 100).

@@ -8,11 +8,11 @@ use crate::components::error_notice::{ErrorNotice, SignInNeeded};
 use crate::components::period::{use_period, PeriodPicker};
 use crate::components::spend::{format_count, spend_text, SpendBars, UnpricedWarning};
 use crate::error::AppError;
-use crate::model::costs::{ConversationCost, SpendLine, WorkspaceCosts};
+use crate::model::costs::{ConversationCost, ManagedKeyLimits, SpendLine, WorkspaceCosts};
 use crate::model::money::format_usd;
 use crate::server_fns::admin::{
-    list_internal_rates, managed_budget, workspace_projects, InviteToWorkspace, SetInternalRate,
-    SetManagedBudget,
+    list_internal_rates, managed_budget, private_hosts, workspace_projects, InviteToWorkspace,
+    SetInternalRate, SetManagedBudget, SetPrivateHosts,
 };
 use crate::server_fns::chat::conversation_path;
 use crate::server_fns::costs::get_workspace_costs;
@@ -68,13 +68,16 @@ pub fn AdminPage() -> impl IntoView {
         </section>
         <WorkspaceSpend/>
         <ManagedKeyBudget/>
+        <PrivateHostList/>
         <WorkspaceInvitation/>
         <SelfHostedRates/>
     }
 }
 
-/// The monthly budget every project on Cover's managed keys has unless it
-/// sets its own (a plain form post before hydration).
+/// The limits on Cover's managed keys: the monthly budget every project on
+/// them has unless it sets its own, and the workspace-wide monthly cap on
+/// all of them together, with this month's spend (a plain form post before
+/// hydration).
 #[component]
 fn ManagedKeyBudget() -> impl IntoView {
     let save = ServerAction::<SetManagedBudget>::new();
@@ -82,21 +85,75 @@ fn ManagedKeyBudget() -> impl IntoView {
     let error = Signal::derive(move || save.value().get().and_then(Result::err));
     view! {
         <section class="card" data-test="managed-budget">
-            <h2>"Budget for Cover's managed keys"</h2>
-            <p class="muted">"Every project that answers with Cover's own provider keys is held to this monthly budget unless its owner sets one."</p>
+            <h2>"Limits on Cover's managed keys"</h2>
+            <p class="muted">"Every project that answers with Cover's own provider keys is held to the monthly budget unless its owner sets one, and all of them together to the workspace's cap."</p>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    current.await.ok().map(|usd| view! {
+                    current.await.ok().map(|limits| view! {
+                        <p data-test="managed-spend">{managed_spend_text(&limits)}</p>
                         <ActionForm action=save attr:class="inline" attr:data-test="managed-budget-form">
                             <label for="managed-budget">"Monthly budget per project (USD)"</label>
                             <input id="managed-budget" name="managed_budget_usd" type="text" inputmode="decimal"
-                                value=usd required data-test="managed-budget-usd"/>
+                                value=limits.managed_budget_usd required data-test="managed-budget-usd"/>
+                            <label for="managed-cap">"Workspace cap per month (USD, empty for none)"</label>
+                            <input id="managed-cap" name="cap_usd" type="text" inputmode="decimal"
+                                value=limits.cap_usd.unwrap_or_default() data-test="managed-cap-usd"/>
                             <button type="submit" data-test="managed-budget-save">"Save"</button>
                         </ActionForm>
                     })
                 })}
             </Transition>
             <ErrorNotice error=error test_id="managed-budget-error"/>
+        </section>
+    }
+}
+
+/// This month's managed-key spend against the cap, in words.
+fn managed_spend_text(limits: &ManagedKeyLimits) -> String {
+    let cap = match &limits.cap_usd {
+        Some(cap) => format!("of the ${cap} cap"),
+        None => "(no workspace cap is set)".to_owned(),
+    };
+    format!(
+        "Spent with managed keys in {}: ${} {cap}; ${} held by running answers.",
+        limits.month, limits.spent_usd, limits.held_usd
+    )
+}
+
+/// The private hosts and networks Cover may reach for a user-supplied URL (a
+/// self-hosted Llama server on the office network, say): the admin's list,
+/// one entry per line, and the operator's from the environment, read-only.
+#[component]
+fn PrivateHostList() -> impl IntoView {
+    let save = ServerAction::<SetPrivateHosts>::new();
+    let current = Resource::new(move || save.version().get(), |_| private_hosts());
+    let error = Signal::derive(move || save.value().get().and_then(Result::err));
+    view! {
+        <section class="card" data-test="private-hosts">
+            <h2>"Private hosts Cover may reach"</h2>
+            <p class="muted">"Base URLs and webhooks that users enter may only reach the public internet, unless the host, address or network is listed here (for example gpu.internal, 10.0.0.7 or 10.0.0.0/8)."</p>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    current.await.ok().map(|hosts| {
+                        let operator = if hosts.operator.is_empty() {
+                            "None set in COVER_ALLOWED_PRIVATE_HOSTS.".to_owned()
+                        } else {
+                            format!("Also allowed by the operator (COVER_ALLOWED_PRIVATE_HOSTS): {}.", hosts.operator.join(", "))
+                        };
+                        view! {
+                            <ActionForm action=save attr:data-test="private-hosts-form">
+                                <label for="private-hosts">"Allowed private hosts (one per line)"</label>
+                                <textarea id="private-hosts" name="hosts" rows="4" data-test="private-hosts-list">
+                                    {hosts.admin.join("\n")}
+                                </textarea>
+                                <button type="submit" data-test="private-hosts-save">"Save"</button>
+                            </ActionForm>
+                            <p class="muted" data-test="private-hosts-operator">{operator}</p>
+                        }
+                    })
+                })}
+            </Transition>
+            <ErrorNotice error=error test_id="private-hosts-error"/>
         </section>
     }
 }

@@ -537,6 +537,12 @@ fn budget_text(budget: &BudgetStatus) -> String {
     if let Some(url) = &budget.webhook_url {
         text.push_str(&format!(" Alerts also go to {url}."));
     }
+    if let Some(left) = budget.workspace_cap_left_nanos {
+        text.push_str(&format!(
+            " The workspace's monthly cap on Cover's managed keys leaves {} for all projects.",
+            format_usd(left.max(0))
+        ));
+    }
     text
 }
 
@@ -703,6 +709,7 @@ mod tests {
             limit_nanos: None,
             workspace_default: false,
             spent_nanos: 1_000_000_000,
+            workspace_cap_left_nanos: None,
             webhook_url: None,
             alerts_fired: Vec::new(),
             state: BudgetState::Ok,
@@ -720,6 +727,10 @@ mod tests {
             budget_text(&budget),
             "Monthly budget $4.00: $1.00 spent this month (25%) — within budget. Alerts sent: 50%."
         );
+        budget.workspace_cap_left_nanos = Some(-5);
+        assert!(budget_text(&budget).ends_with(
+            " The workspace's monthly cap on Cover's managed keys leaves $0.00 for all projects."
+        ));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::server::crypto::{self, Keyring};
 use crate::server::error::{Error, Result};
 use crate::server::llm::router::RouterSettings;
 use crate::server::llm::{BaseUrls, Timeouts};
-use crate::server::outbound::AddressPolicy;
+use crate::server::outbound::AllowList;
 use crate::server::services::capacity::CapacityLimits;
 use leptos::config::LeptosOptions;
 use secrecy::SecretString;
@@ -43,7 +43,7 @@ pub struct Config {
     pub capacity: CapacityLimits,
     /// Non-public hosts and networks user-supplied URLs may reach
     /// (`COVER_ALLOWED_PRIVATE_HOSTS`, comma-separated; none by default).
-    pub allowed_private_hosts: AddressPolicy,
+    pub allowed_private_hosts: AllowList,
     /// Who may sign up and how clients are told apart.
     pub access: AccessSettings,
 }
@@ -164,7 +164,7 @@ impl Config {
             timeouts: Timeouts::default(),
             router: RouterSettings::default(),
             capacity: CapacityLimits::default(),
-            allowed_private_hosts: AddressPolicy::default(),
+            allowed_private_hosts: AllowList::default(),
             access: AccessSettings::default(),
         }
     }
@@ -211,7 +211,7 @@ impl Config {
                     queue_deadline: duration_ms("COVER_ANSWER_QUEUE_MS", defaults.queue_deadline)?,
                 }
             },
-            allowed_private_hosts: AddressPolicy::parse(
+            allowed_private_hosts: AllowList::parse(
                 &std::env::var("COVER_ALLOWED_PRIVATE_HOSTS").unwrap_or_default(),
             )
             .map_err(|e| Error::internal(format!("COVER_ALLOWED_PRIVATE_HOSTS: {e}")))?,

@@ -21,6 +21,7 @@ pub mod internal_rates;
 pub mod invitations;
 pub mod llm_configs;
 pub mod login_throttle;
+pub mod paging;
 pub mod projects;
 pub mod provider_keys;
 pub mod users;

@@ -46,14 +46,19 @@ pub async fn store_rows(
     let stored = rows::insert(conn, batch).await?;
     rollups::add_to_rollups(conn, &stored).await?;
     let mut spend: BTreeMap<MonthKey, i64> = BTreeMap::new();
+    let mut managed_spend: BTreeMap<String, i64> = BTreeMap::new();
     for row in &stored {
         if let Some(nanos) = row.cost_nanos.filter(|&nanos| nanos != 0) {
-            *spend
-                .entry((row.project_id.clone(), budgets::month_of(row.created_at)))
-                .or_default() += nanos;
+            let month = budgets::month_of(row.created_at);
+            if row.managed_key {
+                *managed_spend.entry(month.clone()).or_default() += nanos;
+            }
+            *spend.entry((row.project_id.clone(), month)).or_default() += nanos;
         }
     }
-    budgets::add_spend(conn, &spend).await
+    let months = budgets::add_spend(conn, &spend).await?;
+    budgets::add_workspace_spend(conn, &managed_spend).await?;
+    Ok(months)
 }
 
 /// [`store_rows`] in a transaction of its own (imports, tests).

@@ -4,64 +4,131 @@
 //! the server's own network, however often it changes, is refused at connect
 //! time), follows no redirects, and refuses IP literals outside the public
 //! range before sending. Private servers the operator means to reach are
-//! named in `COVER_ALLOWED_PRIVATE_HOSTS`; the operator's own base URLs from
-//! the environment do not pass through here.
+//! named in `COVER_ALLOWED_PRIVATE_HOSTS` or on the admin page; the
+//! operator's own base URLs from the environment do not pass through here.
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-/// One entry of the allow-list: a host name, an address, or a network.
+/// One entry of an allow-list: a host name, an address, or a network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Allowed {
     Host(String),
     Network(IpAddr, u8),
 }
 
-/// Which non-public destinations the operator allows.
+impl std::fmt::Display for Allowed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Allowed::Host(name) => f.write_str(name),
+            Allowed::Network(ip, bits) if *bits == full_prefix(*ip) => write!(f, "{ip}"),
+            Allowed::Network(ip, bits) => write!(f, "{ip}/{bits}"),
+        }
+    }
+}
+
+/// Non-public destinations someone allowed: host names, addresses and
+/// networks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AddressPolicy {
+pub struct AllowList {
     allowed: Vec<Allowed>,
 }
 
-impl AddressPolicy {
-    /// Parses a comma-separated allow-list (`COVER_ALLOWED_PRIVATE_HOSTS`):
-    /// host names (`gpu.internal`), addresses (`10.0.0.7`) and networks
+impl AllowList {
+    /// Parses a list separated by commas or line breaks (as
+    /// `COVER_ALLOWED_PRIVATE_HOSTS` and the admin page write it): host
+    /// names (`gpu.internal`), addresses (`10.0.0.7`) and networks
     /// (`10.0.0.0/8`, `fd00::/8`). Answers the entry it cannot read.
-    pub fn parse(list: &str) -> Result<AddressPolicy, String> {
+    pub fn parse(list: &str) -> Result<AllowList, String> {
         let mut allowed = Vec::new();
-        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let entries = list
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|e| !e.is_empty());
+        for entry in entries {
             let (address, bits) = match entry.split_once('/') {
                 Some((address, bits)) => (address, Some(bits)),
                 None => (entry, None),
             };
-            match (address.parse::<IpAddr>(), bits) {
-                (Ok(ip), None) => allowed.push(Allowed::Network(ip, full_prefix(ip))),
+            let rule = match (address.parse::<IpAddr>(), bits) {
+                (Ok(ip), None) => Allowed::Network(ip, full_prefix(ip)),
                 (Ok(ip), Some(bits)) => match bits.parse::<u8>() {
-                    Ok(bits) if bits <= full_prefix(ip) => allowed.push(Allowed::Network(ip, bits)),
+                    Ok(bits) if bits <= full_prefix(ip) => Allowed::Network(ip, bits),
                     _ => return Err(format!("`{entry}`: the prefix length is not valid")),
                 },
-                (Err(_), None) if is_host_name(entry) => {
-                    allowed.push(Allowed::Host(entry.to_ascii_lowercase()));
-                }
+                (Err(_), None) if is_host_name(entry) => Allowed::Host(entry.to_ascii_lowercase()),
                 _ => {
                     return Err(format!(
                         "`{entry}` is not a host name, an address or a network"
                     ))
                 }
+            };
+            if !allowed.contains(&rule) {
+                allowed.push(rule);
             }
         }
-        Ok(AddressPolicy { allowed })
+        Ok(AllowList { allowed })
+    }
+
+    /// The entries, as they are written.
+    pub fn entries(&self) -> Vec<String> {
+        self.allowed.iter().map(Allowed::to_string).collect()
+    }
+
+    /// Whether the list names `host` or holds `ip`.
+    fn holds(&self, host: &str, ip: IpAddr) -> bool {
+        self.allowed.iter().any(|rule| match rule {
+            Allowed::Host(name) => name.eq_ignore_ascii_case(host.trim_end_matches('.')),
+            Allowed::Network(network, bits) => in_network(ip, *network, *bits),
+        })
+    }
+}
+
+/// Which destinations a user-supplied URL may reach: public addresses, and
+/// the non-public ones the operator (`COVER_ALLOWED_PRIVATE_HOSTS`, fixed at
+/// start) or an admin (the admin page, changed at run time) allowed.
+#[derive(Debug, Default)]
+pub struct AddressPolicy {
+    operator: AllowList,
+    admin: RwLock<AllowList>,
+}
+
+impl AddressPolicy {
+    /// A policy with the operator's list and, until an admin sets one, an
+    /// empty admin list.
+    pub fn new(operator: AllowList) -> AddressPolicy {
+        AddressPolicy {
+            operator,
+            admin: RwLock::default(),
+        }
+    }
+
+    /// The operator's list.
+    pub fn operator_list(&self) -> &AllowList {
+        &self.operator
+    }
+
+    /// The admin's list as it stands.
+    pub fn admin_list(&self) -> AllowList {
+        self.admin.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the admin's list (requests already connected are not affected).
+    pub fn set_admin_list(&self, list: AllowList) {
+        *self.admin.write().unwrap_or_else(|e| e.into_inner()) = list;
     }
 
     /// Whether a connection to `ip` (reached by the name `host`) may be made.
     pub fn permits(&self, host: &str, ip: IpAddr) -> bool {
         is_public(ip)
-            || self.allowed.iter().any(|rule| match rule {
-                Allowed::Host(name) => name.eq_ignore_ascii_case(host.trim_end_matches('.')),
-                Allowed::Network(network, bits) => in_network(ip, *network, *bits),
-            })
+            || self.operator.holds(host, ip)
+            || self
+                .admin
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .holds(host, ip)
     }
 
     /// Checks a URL before it is requested: http(s) with a host, and an IP
@@ -95,7 +162,7 @@ pub enum OutboundRefusal {
     NotAUrl,
     /// The destination is the server's own or a private network.
     #[error(
-        "the address is on a private, loopback or link-local network; an administrator can allow it (COVER_ALLOWED_PRIVATE_HOSTS)"
+        "the address is on a private, loopback or link-local network; an administrator can allow it on the admin page"
     )]
     PrivateAddress,
 }
@@ -276,14 +343,27 @@ mod tests {
 
     #[test]
     fn the_allow_list_lets_named_private_hosts_and_networks_through() {
-        let policy = AddressPolicy::parse("gpu.internal, 10.0.0.0/8, 192.168.1.7").expect("valid");
+        let operator = AllowList::parse("gpu.internal, 10.0.0.0/8").expect("valid");
+        let policy = AddressPolicy::new(operator);
         assert!(policy.permits("GPU.internal.", ip("172.20.0.5")));
         assert!(policy.permits("other", ip("10.200.0.1")));
+        assert!(!policy.permits("other", ip("192.168.1.7")));
+        // The admin's list adds to the operator's, and can change.
+        let admin = AllowList::parse("192.168.1.7\n fd00::/8,192.168.1.7").expect("valid");
+        assert_eq!(admin.entries(), ["192.168.1.7", "fd00::/8"]);
+        policy.set_admin_list(admin);
         assert!(policy.permits("other", ip("192.168.1.7")));
+        assert!(policy.permits("other", ip("fd00::5")));
         assert!(!policy.permits("other", ip("192.168.1.8")));
         assert!(!policy.permits("other", ip("127.0.0.1")));
-        assert!(AddressPolicy::parse("10.0.0.0/33").is_err());
-        assert!(AddressPolicy::parse("not a host").is_err());
+        policy.set_admin_list(AllowList::default());
+        assert!(!policy.permits("other", ip("192.168.1.7")));
+        assert!(
+            policy.permits("other", ip("10.200.0.1")),
+            "the operator's list stays"
+        );
+        assert!(AllowList::parse("10.0.0.0/33").is_err());
+        assert!(AllowList::parse("not a host").is_err());
     }
 
     #[test]

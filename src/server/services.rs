@@ -13,6 +13,7 @@ pub mod invitations;
 pub mod key_checks;
 pub mod key_rotation;
 pub mod llm_settings;
+pub mod private_hosts;
 pub mod projects;
 pub mod recovery;
 pub mod routing;

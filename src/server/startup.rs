@@ -9,10 +9,11 @@ use crate::server::error::{Error, Result};
 use crate::server::ledger::{self, Ledger};
 use crate::server::llm::router::LlmRouter;
 use crate::server::llm::Executor;
+use crate::server::outbound::AddressPolicy;
 use crate::server::protections;
 use crate::server::services::capacity::AnswerSlots;
 use crate::server::services::internal_rates::RateBook;
-use crate::server::services::{accounts, recovery};
+use crate::server::services::{accounts, private_hosts, recovery};
 use crate::server::state::{AppState, Background};
 use crate::server::{catalog, rest};
 use axum::body::Body;
@@ -57,7 +58,8 @@ impl Application {
         recovery::sweep(&db, config.router.total_timeout).await?;
         let pool_for_ledger = db.writer.clone();
         let internal_rates = RateBook::load(&db.pool).await?;
-        let outbound = Arc::new(config.allowed_private_hosts.clone());
+        let outbound = Arc::new(AddressPolicy::new(config.allowed_private_hosts.clone()));
+        private_hosts::load(&db, &outbound).await?;
         let state = AppState {
             leptos_options: config.leptos.clone(),
             db,
@@ -121,6 +123,7 @@ impl Application {
         let background = state.background.clone();
         let stopping = background.stopping.clone();
         recovery::spawn_sweeper(state.db.clone(), self.answer_limit, stopping.clone());
+        private_hosts::spawn_refresher(state.db.clone(), state.outbound.clone(), stopping.clone());
         axum::serve(
             self.listener,
             self.router

@@ -59,26 +59,44 @@ pub async fn set_internal_rate(
 }
 
 /// The signed-in workspace admin, or 403 (every admin-only server function).
-/// The monthly budget (decimal dollars) of projects on Cover's managed keys
-/// that set none of their own.
+/// The limits on Cover's managed keys (the default budget of projects
+/// without their own, the workspace-wide cap) and this month's spend.
 #[server(prefix = "/sfn", endpoint = "admin/managed-budget")]
-pub async fn managed_budget() -> Result<String, AppError> {
+pub async fn managed_budget() -> Result<crate::model::costs::ManagedKeyLimits, AppError> {
     let (state, _) = admin_user().await?;
-    let nanos = state
-        .workspace_limits
-        .managed_budget_nanos(&state.db)
-        .await?;
-    Ok(crate::model::money::format_decimal(nanos))
+    let month = crate::server::services::budgets::current_month();
+    Ok(state.workspace_limits.view(&state.db, &month).await?)
 }
 
-/// Sets that budget.
+/// Sets those limits (`cap_usd` empty: no cap).
 #[server(prefix = "/sfn", endpoint = "admin/managed-budget/set")]
-pub async fn set_managed_budget(managed_budget_usd: String) -> Result<String, AppError> {
+pub async fn set_managed_budget(
+    managed_budget_usd: String,
+    cap_usd: String,
+) -> Result<(), AppError> {
     let (state, _) = admin_user().await?;
     Ok(state
         .workspace_limits
-        .set_managed_budget(&state.db, &managed_budget_usd)
+        .set(&state.db, &managed_budget_usd, Some(&cap_usd))
         .await?)
+}
+
+/// The private hosts user-supplied URLs may reach (the operator's and the
+/// admin's lists).
+#[server(prefix = "/sfn", endpoint = "admin/private-hosts")]
+pub async fn private_hosts() -> Result<crate::model::access::PrivateHosts, AppError> {
+    let (state, _) = admin_user().await?;
+    Ok(crate::server::services::private_hosts::view(
+        &state.outbound,
+    ))
+}
+
+/// Replaces the admin's list (`hosts`: one entry per line or comma).
+#[server(prefix = "/sfn", endpoint = "admin/private-hosts/set")]
+pub async fn set_private_hosts(hosts: String) -> Result<(), AppError> {
+    let (state, _) = admin_user().await?;
+    crate::server::services::private_hosts::set(&state.db, &state.outbound, &hosts).await?;
+    Ok(())
 }
 
 /// Invites an email to the workspace (no project): a one-time sign-up link.

@@ -16,11 +16,19 @@ pub fn conversation_path(project_id: &str, conversation_id: &str) -> String {
     format!("/projects/{project_id}/chat?c={conversation_id}")
 }
 
-/// The project's conversations, newest first.
+/// The project's 100 most recently active conversations, newest first (the
+/// API pages through all of them).
 #[server(prefix = "/sfn", endpoint = "chat/list")]
 pub async fn list_conversations(project_id: String) -> Result<Vec<ConversationSummary>, AppError> {
+    use crate::server::db::paging::{Page, MAX_PAGE};
     let (state, _) = crate::server::auth::server_fn_project_user(&project_id, Scope::Chat).await?;
-    Ok(crate::server::services::chat::list(&state, &project_id).await?)
+    let page = Page {
+        limit: MAX_PAGE,
+        after: None,
+    };
+    let (conversations, _) =
+        crate::server::services::chat::list(&state, &project_id, &page).await?;
+    Ok(conversations)
 }
 
 /// One conversation with its messages.

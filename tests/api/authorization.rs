@@ -323,6 +323,10 @@ impl World {
                 format!("{c}/messages/{}/rating", self.message),
                 body(json!({ "rating": "up" })),
             ),
+            ("put", "/api/admin/private-hosts") => (
+                endpoint.path.into(),
+                body(json!({ "hosts": ["127.0.0.1", "localhost"] })),
+            ),
             ("put", "/api/admin/managed-budget") => (
                 endpoint.path.into(),
                 body(json!({ "managedBudgetUsd": "25" })),
@@ -465,6 +469,14 @@ const SERVER_FNS: &[ServerFn] = &[
     },
     ServerFn {
         endpoint: "admin/managed-budget/set",
+        auth: Auth::Admin,
+    },
+    ServerFn {
+        endpoint: "admin/private-hosts",
+        auth: Auth::Admin,
+    },
+    ServerFn {
+        endpoint: "admin/private-hosts/set",
         auth: Auth::Admin,
     },
     ServerFn {
@@ -615,7 +627,8 @@ impl World {
                 ("per_hour_usd", "2.50"),
                 ("per_m_tok_usd", "0.10"),
             ]),
-            "admin/managed-budget/set" => pairs(&[("managed_budget_usd", "25")]),
+            "admin/managed-budget/set" => pairs(&[("managed_budget_usd", "25"), ("cap_usd", "")]),
+            "admin/private-hosts/set" => pairs(&[("hosts", "127.0.0.1")]),
             "admin/invite" => pairs(&[("email", &self.fresh_email())]),
             "auth/signup" => pairs(&[("email", &self.fresh_email()), ("password", PASSWORD)]),
             "auth/login" => pairs(&[("email", "owner@example.com"), ("password", PASSWORD)]),
@@ -683,6 +696,7 @@ impl World {
             "admin/projects"
             | "admin/internal-rates"
             | "admin/managed-budget"
+            | "admin/private-hosts"
             | "auth/me"
             | "auth/signup-info"
             | "llm/catalog"

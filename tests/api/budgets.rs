@@ -85,7 +85,7 @@ both_engines!(
         let none = status(&app, &project).await;
         assert_eq!(
             none,
-            json!({"limitNanos": 25_000_000_000_i64, "workspaceDefault": true, "spentNanos": 0, "webhookUrl": null, "alertsFired": [], "state": "ok"})
+            json!({"limitNanos": 25_000_000_000_i64, "workspaceDefault": true, "spentNanos": 0, "workspaceCapLeftNanos": null, "webhookUrl": null, "alertsFired": [], "state": "ok"})
         );
 
         for (body, field) in [
@@ -130,7 +130,7 @@ both_engines!(
         let saved = set_budget(&app, &project, "250.00", Some(hook)).await;
         assert_eq!(
             saved,
-            json!({"limitNanos": 250_000_000_000_i64, "workspaceDefault": false, "spentNanos": cost, "webhookUrl": hook, "alertsFired": [], "state": "ok"})
+            json!({"limitNanos": 250_000_000_000_i64, "workspaceDefault": false, "spentNanos": cost, "workspaceCapLeftNanos": null, "webhookUrl": hook, "alertsFired": [], "state": "ok"})
         );
         assert_eq!(status(&app, &project).await, saved);
 
@@ -141,7 +141,7 @@ both_engines!(
             .unwrap();
         assert_eq!(
             removed,
-            json!({"limitNanos": 25_000_000_000_i64, "workspaceDefault": true, "spentNanos": cost, "webhookUrl": null, "alertsFired": [], "state": "ok"})
+            json!({"limitNanos": 25_000_000_000_i64, "workspaceDefault": true, "spentNanos": cost, "workspaceCapLeftNanos": null, "webhookUrl": null, "alertsFired": [], "state": "ok"})
         );
 
         let notifications: Value = app
@@ -365,6 +365,174 @@ both_engines!(
             .unwrap()
             .iter()
             .all(|n| n["read"] == true));
+    }
+);
+
+/// Sets the admin's limits on managed keys; answers them.
+async fn set_managed_limits(app: &TestApp, body: Value) -> reqwest::Response {
+    app.client
+        .put(app.url("/api/admin/managed-budget"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+both_engines!(
+    the_workspace_cap_on_managed_keys_holds_across_projects_under_200_concurrent_answers,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        app.sign_up_admin("admin@example.com").await;
+        let projects = [
+            app.new_project("First managed bot").await,
+            app.new_project("Second managed bot").await,
+        ];
+        for project in &projects {
+            app.configure(project, json!({"parameters": {"maxTokens": 8}}))
+                .await;
+        }
+        for (body, field) in [
+            (json!({"managedBudgetUsd": "25", "capUsd": "-1"}), "capUsd"),
+            (json!({"managedBudgetUsd": "25", "capUsd": "0"}), "capUsd"),
+            (
+                json!({"managedBudgetUsd": "0", "capUsd": "1"}),
+                "managedBudgetUsd",
+            ),
+        ] {
+            let (status, got, message) =
+                error_of(set_managed_limits(&app, body.clone()).await).await;
+            assert_eq!(
+                (status, got.as_deref()),
+                (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+                "{body}: {message}"
+            );
+        }
+        // Each project's default budget ($25) is far above the cap ($0.006):
+        // only the cap can refuse.
+        let cap = 6_000_000_i64;
+        let set =
+            set_managed_limits(&app, json!({"managedBudgetUsd": "25", "capUsd": "0.006"})).await;
+        assert_eq!(set.status(), StatusCode::OK);
+        let limits: Value = set.json().await.unwrap();
+        assert_eq!(limits["capUsd"], "0.006");
+        assert_eq!(limits["spentUsd"], "0.00");
+        let before = status(&app, &projects[0]).await;
+        assert_eq!(before["workspaceCapLeftNanos"], cap);
+
+        let mut conversations = Vec::new();
+        for i in 0..20 {
+            conversations.push((i % 2, app.conversation_id(&projects[i % 2]).await));
+        }
+        let requests = (0..200).map(|i| {
+            let (project, conversation) = &conversations[i % conversations.len()];
+            let request = app
+                .client
+                .post(app.url(&messages_path(&projects[*project], conversation)))
+                .json(&json!({ "content": format!("question {i}") }));
+            async move {
+                let response = request.send().await.unwrap();
+                let status = response.status();
+                let body: Value = response.json().await.unwrap();
+                (status, body)
+            }
+        });
+        let results = futures::future::join_all(requests).await;
+        let answered = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+        let refused: Vec<&Value> = results
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::PAYMENT_REQUIRED)
+            .map(|(_, body)| body)
+            .collect();
+        assert_eq!(
+            answered + refused.len(),
+            200,
+            "only answers and 402s: {results:?}"
+        );
+        assert!(answered > 0 && !refused.is_empty(), "{answered} answered");
+        let message = refused[0]["message"].as_str().unwrap();
+        assert!(
+            message.contains("workspace's monthly cap of $0.006 on Cover's managed keys"),
+            "{message}"
+        );
+
+        // Then one question at a time, alternating projects, until the cap
+        // refuses: it is used up.
+        let mut later = 0;
+        loop {
+            let project = &projects[later % 2];
+            let fresh = app.conversation_id(project).await;
+            if app.ask(project, &fresh, "one more?").await.status() != StatusCode::OK {
+                break;
+            }
+            later += 1;
+            assert!(later < 50, "the cap never ran out");
+        }
+
+        let pool = &app.state.db.pool;
+        let (spent, reserved): (i64, i64) =
+            sqlx::query_as("select spent_nanos, reserved_nanos from workspace_month")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        let ledger: i64 = sqlx::query_scalar(
+            "select cast(coalesce(sum(cost_nanos), 0) as bigint) from llm_usage where managed_key = 1",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        let projects_spent: i64 =
+            sqlx::query_scalar("select cast(sum(spent_nanos) as bigint) from budget_month")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        let over = spent - cap;
+        eprintln!("{engine:?}: {answered} of 200 answered at once across 2 projects, {later} after; managed spend {spent} of {cap} n$ ({over:+})");
+        assert_eq!(reserved, 0, "every hold on the cap was released");
+        assert_eq!(
+            spent, ledger,
+            "the cap counted exactly the ledger's managed spend"
+        );
+        assert_eq!(
+            spent, projects_spent,
+            "and what the projects' budgets counted"
+        );
+        assert!(over <= ONE_RESERVATION_BOUND, "spent {spent} of {cap}");
+        for project in &projects {
+            let (_, held) = month_figures(&app, project).await;
+            assert_eq!(
+                held, 0,
+                "a hold refused by the cap gave its project's share back"
+            );
+        }
+        let after: Value = app
+            .get("/api/admin/managed-budget")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(after["heldUsd"], "0.00");
+        assert_eq!(
+            cover::model::money::parse_usd_nanos(after["spentUsd"].as_str().unwrap()).unwrap(),
+            spent
+        );
+
+        // Without the cap, the same project answers again.
+        let fresh = app.conversation_id(&projects[0]).await;
+        assert_eq!(
+            app.ask(&projects[0], &fresh, "capped?").await.status(),
+            StatusCode::PAYMENT_REQUIRED
+        );
+        let removed =
+            set_managed_limits(&app, json!({"managedBudgetUsd": "25", "capUsd": ""})).await;
+        assert_eq!(removed.status(), StatusCode::OK);
+        assert_eq!(
+            app.ask(&projects[0], &fresh, "capped?").await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(&app, &projects[0]).await["workspaceCapLeftNanos"],
+            Value::Null
+        );
     }
 );
 

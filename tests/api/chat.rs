@@ -1082,3 +1082,67 @@ both_engines!(
         db.close().await;
     }
 );
+
+both_engines!(
+    the_conversation_list_pages_through_everything_once_with_checked_limits_and_cursors,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        app.sign_up("pages@example.com").await;
+        let project = app.new_project("Paged bot").await;
+        let mut created = Vec::new();
+        for _ in 0..7 {
+            created.push(app.conversation_id(&project).await);
+        }
+        let path = format!("/api/projects/{project}/conversations");
+        let mut seen: Vec<String> = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let url = match &cursor {
+                None => format!("{path}?limit=3"),
+                Some(cursor) => format!("{path}?limit=3&cursor={cursor}"),
+            };
+            let page: Value = app.get(&url).await.json().await.unwrap();
+            let ids = page["conversations"].as_array().unwrap();
+            assert!(ids.len() <= 3, "{page}");
+            seen.extend(ids.iter().map(|c| c["id"].as_str().unwrap().to_owned()));
+            pages += 1;
+            match page["nextCursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+            assert!(pages < 10, "the pages never ended");
+        }
+        assert_eq!(pages, 3);
+        let whole: Value = app.get(&path).await.json().await.unwrap();
+        let newest_first: Vec<String> = whole["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(whole["nextCursor"], Value::Null);
+        assert_eq!(
+            seen, newest_first,
+            "every conversation once, in the list's order"
+        );
+        let mut sorted = seen.clone();
+        sorted.sort();
+        created.sort();
+        assert_eq!(sorted, created);
+
+        for (query, field) in [
+            ("limit=0", "limit"),
+            ("limit=101", "limit"),
+            ("limit=many", "limit"),
+            ("cursor=not-a-cursor", "cursor"),
+        ] {
+            let (status, got, message) = error_of(app.get(&format!("{path}?{query}")).await).await;
+            assert_eq!(
+                (status, got.as_deref()),
+                (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+                "{query}: {message}"
+            );
+        }
+    }
+);

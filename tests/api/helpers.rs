@@ -7,7 +7,7 @@ use cover::server::config::{AccessSettings, Config, ManagedKeys, MasterKeySource
 use cover::server::db::Db;
 use cover::server::llm::router::RouterSettings;
 use cover::server::llm::Timeouts;
-use cover::server::outbound::AddressPolicy;
+use cover::server::outbound::AllowList;
 use cover::server::services::capacity::CapacityLimits;
 use cover::server::simulator::{self, SimulatorOptions};
 use cover::server::startup::Application;
@@ -208,7 +208,7 @@ pub struct TestOptions {
     pub capacity: CapacityLimits,
     /// Non-public hosts user-supplied URLs may reach: the tests' loopback
     /// servers (a Llama at the simulator, webhook receivers) by default.
-    pub allowed_private_hosts: AddressPolicy,
+    pub allowed_private_hosts: AllowList,
     /// Cookies marked Secure (as behind TLS).
     pub secure_cookies: bool,
     /// Who may sign up: open by default, so tests make accounts freely.
@@ -238,7 +238,7 @@ impl Default for TestOptions {
                 queue_deadline: Duration::from_secs(60),
                 ..CapacityLimits::default()
             },
-            allowed_private_hosts: AddressPolicy::parse("127.0.0.1, localhost")
+            allowed_private_hosts: AllowList::parse("127.0.0.1, localhost")
                 .expect("a valid allow-list"),
             secure_cookies: false,
             signup: SignupMode::Open,

@@ -226,6 +226,18 @@ async fn every_documented_request_and_answer_matches_its_schema() {
         "/api/admin/managed-budget",
         None
     );
+    call!(
+        "put",
+        "/api/admin/private-hosts",
+        "/api/admin/private-hosts",
+        Some(json!({"hosts": ["10.0.0.0/8", "gpu.internal"]}))
+    );
+    call!(
+        "get",
+        "/api/admin/private-hosts",
+        "/api/admin/private-hosts",
+        None
+    );
     call!("get", "/api/llm/providers", "/api/llm/providers", None);
     call!(
         "get",

@@ -5,7 +5,7 @@
 //! body comes back to the caller.
 
 use crate::helpers::{captured_logs, Engine, TestApp, TestOptions};
-use cover::server::outbound::AddressPolicy;
+use cover::server::outbound::AllowList;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,7 +59,7 @@ impl Canary {
 /// An app whose guard allows only `allowed` (nothing private by default).
 async fn guarded_app(allowed: &str) -> TestApp {
     let options = TestOptions {
-        allowed_private_hosts: AddressPolicy::parse(allowed).unwrap(),
+        allowed_private_hosts: AllowList::parse(allowed).unwrap(),
         ..TestOptions::default()
     };
     let app = TestApp::spawn_with(Engine::Sqlite, options).await;
@@ -118,6 +118,78 @@ async fn an_allowed_private_server_is_reached_but_its_body_never_comes_back() {
     assert!(
         !captured_logs().contains("internal-service-body"),
         "nor is it logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admins_allow_list_opens_a_private_server_and_closes_it_again() {
+    let canary = Canary::start(None).await;
+    let options = TestOptions {
+        allowed_private_hosts: AllowList::default(),
+        ..TestOptions::default()
+    };
+    let app = TestApp::spawn_with(Engine::Sqlite, options).await;
+    app.sign_up_admin("admin@example.com").await;
+    app.new_project("Office Llama").await;
+    let base_url = format!("http://127.0.0.1:{}", canary.port);
+    let put = |hosts: Value| {
+        app.client
+            .put(app.url("/api/admin/private-hosts"))
+            .json(&json!({ "hosts": hosts }))
+            .send()
+    };
+    let listed: Value = app
+        .get("/api/admin/private-hosts")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, json!({"operator": [], "admin": []}));
+    validate_llama(&app, &base_url).await;
+    assert_eq!(canary.hits(), 0, "not allowed yet");
+
+    let response = put(json!(["gpu.internal", "127.0.0.0/8"])).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let listed: Value = response.json().await.unwrap();
+    assert_eq!(listed["admin"], json!(["gpu.internal", "127.0.0.0/8"]));
+    validate_llama(&app, &base_url).await;
+    assert_eq!(
+        canary.hits(),
+        1,
+        "the admin's entry lets the private server through"
+    );
+
+    for bad in [
+        json!(["not a host"]),
+        json!(["10.0.0.0/33"]),
+        json!(["a, b"]),
+    ] {
+        let (status, field, message) =
+            crate::helpers::error_of(put(bad.clone()).await.unwrap()).await;
+        assert_eq!(
+            (status, field.as_deref()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("hosts")),
+            "{bad}: {message}"
+        );
+    }
+    let kept: Value = app
+        .get("/api/admin/private-hosts")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        kept["admin"],
+        json!(["gpu.internal", "127.0.0.0/8"]),
+        "nothing invalid was saved"
+    );
+
+    assert_eq!(put(json!([])).await.unwrap().status(), StatusCode::OK);
+    let (_, check) = validate_llama(&app, &base_url).await;
+    assert_eq!(canary.hits(), 1, "closed again");
+    assert!(
+        check["message"].as_str().unwrap().contains("private"),
+        "{check}"
     );
 }
 

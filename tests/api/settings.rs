@@ -659,3 +659,45 @@ async fn the_settings_page_renders_on_the_server_with_the_configuration() {
         "Change shows the provider's models before hydration"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_holds_at_most_100_live_tokens_and_a_revoked_one_frees_a_place() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let id = project(&app).await;
+    let path = format!("/api/projects/{id}/tokens");
+    let mut first = None;
+    for _ in 0..100 {
+        let created: Value = app
+            .post(&path, json!({"name": "fleet"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        first.get_or_insert(created["id"].as_str().unwrap().to_owned());
+    }
+    let (status, field, message) =
+        error_of(app.post(&path, json!({"name": "one too many"})).await).await;
+    assert_eq!(
+        (status, field.as_deref()),
+        (StatusCode::CONFLICT, Some("name"))
+    );
+    assert!(message.contains("at most 100 live tokens"), "{message}");
+
+    let first = first.unwrap();
+    let revoked = app
+        .client
+        .delete(app.url(&format!("{path}/{first}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    let again = app.post(&path, json!({"name": "replacement"})).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    let list: Value = app.get(&path).await.json().await.unwrap();
+    let tokens = list["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 101, "100 live, then the revoked one");
+    assert!(tokens[..100].iter().all(|t| t["revoked"] == false));
+    assert!(tokens[..100].iter().any(|t| t["name"] == "replacement"));
+    assert_eq!(tokens[100]["id"], first.as_str());
+    assert_eq!(tokens[100]["revoked"], true);
+}

@@ -45,39 +45,64 @@ fn from_row(row: &AnyRow) -> Result<TokenRow> {
     })
 }
 
-/// Stores a new token's hash.
+/// A token to store.
+#[derive(Debug, Clone, Copy)]
+pub struct NewTokenRow<'a> {
+    /// Its project.
+    pub project_id: &'a str,
+    /// The name its maker gave it.
+    pub name: &'a str,
+    /// SHA-256 (hex) of the secret.
+    pub token_hash: &'a str,
+    /// The first characters of the secret, shown to tell tokens apart.
+    pub token_prefix: &'a str,
+    /// Its maker.
+    pub created_by: &'a str,
+    /// What it may do.
+    pub scopes: &'a [Scope],
+}
+
+/// Stores a new token's hash, unless the project already has `max_live`
+/// live tokens (then `None`, and nothing is stored): one conditional
+/// statement, so concurrent creations cannot pass the bound together.
 pub async fn insert(
     pool: &AnyPool,
-    project_id: &str,
-    name: &str,
-    token_hash: &str,
-    token_prefix: &str,
-    created_by: &str,
-    scopes: &[Scope],
-) -> Result<TokenRow> {
+    token: NewTokenRow<'_>,
+    max_live: i64,
+) -> Result<Option<TokenRow>> {
     let sql = format!(
         "insert into api_token (api_token_id, project_id, name, token_hash, token_prefix, created_by, created_at, scopes) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8) returning {COLUMNS}"
+         select $1, $2, $3, $4, $5, $6, $7, $8 \
+         where (select count(*) from api_token where project_id = $2 and revoked_at is null) < $9 \
+         returning {COLUMNS}"
     );
     let row = sqlx::query(&sql)
         .bind(uuid::Uuid::new_v4().to_string())
-        .bind(project_id)
-        .bind(name)
-        .bind(token_hash)
-        .bind(token_prefix)
-        .bind(created_by)
+        .bind(token.project_id)
+        .bind(token.name)
+        .bind(token.token_hash)
+        .bind(token.token_prefix)
+        .bind(token.created_by)
         .bind(now_ms())
-        .bind(scopes_to_text(scopes))
-        .fetch_one(pool)
+        .bind(scopes_to_text(token.scopes))
+        .bind(max_live)
+        .fetch_optional(pool)
         .await?;
-    from_row(&row)
+    row.as_ref().map(from_row).transpose()
 }
 
-/// A project's tokens, newest first (revoked ones included, marked).
-pub async fn list(pool: &AnyPool, project_id: &str) -> Result<Vec<TokenRow>> {
-    let sql =
-        format!("select {COLUMNS} from api_token where project_id = $1 order by created_at desc");
-    let rows = sqlx::query(&sql).bind(project_id).fetch_all(pool).await?;
+/// A project's tokens: the live ones, then the latest revoked, newest first
+/// within each, `limit` at most.
+pub async fn list(pool: &AnyPool, project_id: &str, limit: i64) -> Result<Vec<TokenRow>> {
+    let sql = format!(
+        "select {COLUMNS} from api_token where project_id = $1 \
+         order by case when revoked_at is null then 0 else 1 end, created_at desc limit $2"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(project_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
     rows.iter().map(from_row).collect()
 }
 

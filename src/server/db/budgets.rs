@@ -1,6 +1,7 @@
-//! The `budget`, `budget_month` and `notification` tables. Every change to a
-//! month's money is one conditional statement, so concurrent answers on one or
-//! many app servers can neither overspend a budget nor fire an alert twice.
+//! The `budget`, `budget_month`, `workspace_month` and `notification`
+//! tables. Every change to a month's money is one conditional statement, so
+//! concurrent answers on one or many app servers can neither overspend a
+//! budget (nor the workspace's cap on managed keys) nor fire an alert twice.
 
 use crate::model::costs::NotificationKind;
 use crate::server::db::{col, parsed, Placeholders};
@@ -45,6 +46,16 @@ impl MonthRow {
             Threshold::Full => self.alert100_at.is_some(),
         }
     }
+}
+
+/// The workspace's month on Cover's managed keys: what every project spent
+/// with them, and what running answers hold against the admin's cap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkspaceMonthRow {
+    /// Settled managed-key spend, nano-dollars.
+    pub spent_nanos: i64,
+    /// Held against the cap by running answers, nano-dollars.
+    pub reserved_nanos: i64,
 }
 
 /// A budget alert level; each fires at most once per project and month.
@@ -160,19 +171,22 @@ pub async fn remove(pool: &AnyPool, project_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The project's budget, if it has one, and its figures for `month`
-/// (`YYYY-MM`; zero when nothing happened in it yet), in one query.
+/// The project's budget, if it has one, its figures for `month` (`YYYY-MM`;
+/// zero when nothing happened in it yet) and the workspace's managed-key
+/// figures for the month, in one query.
 pub async fn find_with_month(
     pool: &AnyPool,
     project_id: &str,
     month: &str,
-) -> Result<(Option<BudgetRow>, MonthRow)> {
+) -> Result<(Option<BudgetRow>, MonthRow, WorkspaceMonthRow)> {
     let row = sqlx::query(
         "select b.limit_nanos, b.webhook_url, m.spent_nanos, m.reserved_nanos, \
-                m.alert50_at, m.alert80_at, m.alert100_at \
-         from (select cast($1 as text) as project_id) k \
+                m.alert50_at, m.alert80_at, m.alert100_at, \
+                w.spent_nanos as workspace_spent, w.reserved_nanos as workspace_reserved \
+         from (select cast($1 as text) as project_id, cast($2 as text) as month) k \
          left join budget b on b.project_id = k.project_id \
-         left join budget_month m on m.project_id = k.project_id and m.month = $2",
+         left join budget_month m on m.project_id = k.project_id and m.month = k.month \
+         left join workspace_month w on w.month = k.month",
     )
     .bind(project_id)
     .bind(month)
@@ -190,7 +204,29 @@ pub async fn find_with_month(
         None => MonthRow::default(),
         Some(_) => month_from(&row)?,
     };
-    Ok((budget, month))
+    let workspace = WorkspaceMonthRow {
+        spent_nanos: col::<Option<i64>>(&row, "workspace_spent")?.unwrap_or(0),
+        reserved_nanos: col::<Option<i64>>(&row, "workspace_reserved")?.unwrap_or(0),
+    };
+    Ok((budget, month, workspace))
+}
+
+/// The workspace's managed-key figures for `month` (zero when nothing was
+/// spent with them yet).
+pub async fn workspace_month(pool: &AnyPool, month: &str) -> Result<WorkspaceMonthRow> {
+    let row =
+        sqlx::query("select spent_nanos, reserved_nanos from workspace_month where month = $1")
+            .bind(month)
+            .fetch_optional(pool)
+            .await?;
+    row.map(|row| {
+        Ok(WorkspaceMonthRow {
+            spent_nanos: col(&row, "spent_nanos")?,
+            reserved_nanos: col(&row, "reserved_nanos")?,
+        })
+    })
+    .transpose()
+    .map(Option::unwrap_or_default)
 }
 
 /// The project's figures for `month` (`YYYY-MM`), if anything happened in it.
@@ -216,8 +252,24 @@ pub struct HoldRow {
     pub month: String,
     /// Nano-dollars held.
     pub reserved_nanos: i64,
+    /// Of them, nano-dollars held against the workspace's cap on managed
+    /// keys (0 when the answer spends none, or no cap is set).
+    pub workspace_nanos: i64,
     /// When it was taken (Unix ms).
     pub created_at: i64,
+}
+
+/// A hold to take: it must fit under its project's limit and, when it holds
+/// anything against the workspace's cap, under that cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRequest {
+    /// The hold.
+    pub hold: HoldRow,
+    /// The project's monthly limit, nano-dollars.
+    pub limit_nanos: i64,
+    /// The workspace's monthly cap on managed keys (read only when the hold
+    /// has a `workspace_nanos` share).
+    pub cap_nanos: i64,
 }
 
 /// A project's month: `(project_id, month)`.
@@ -231,20 +283,21 @@ pub fn month_of(ms: i64) -> String {
         .to_string()
 }
 
-/// Holds per statement: 5 parameters each.
+/// Holds per statement: 6 parameters each.
 const HOLDS_PER_STATEMENT: usize = 500;
 
-/// Takes holds (inside the caller's transaction), each `(hold, limit_nanos)`
-/// only if its month's spend and holds stay within the limit; answers which
-/// were taken, in order. The conditional update of the month row serialises
-/// reservations on every app server, so together they can never exceed the
-/// limit. A month's holds are tried together first (one update for their
-/// sum: the usual case, far from the limit), then one by one in order when
-/// together they do not fit. `retrying`: holds already stored (a group tried
-/// again) count as taken and are not added twice.
+/// Takes holds (inside the caller's transaction), each only if its month's
+/// spend and holds stay within its project's limit and, for a share held
+/// against the workspace's cap on managed keys, within that cap too; answers
+/// which were taken, in order. The conditional updates of the month rows
+/// serialise reservations on every app server, so together they can never
+/// exceed a limit. A month's holds are tried together first (one update for
+/// their sum: the usual case, far from the limit), then one by one in order
+/// when together they do not fit. `retrying`: holds already stored (a group
+/// tried again) count as taken and are not added twice.
 pub async fn reserve(
     conn: &mut AnyConnection,
-    requests: &[(&HoldRow, i64)],
+    requests: &[&HoldRequest],
     retrying: bool,
 ) -> Result<Vec<bool>> {
     let mut taken = vec![false; requests.len()];
@@ -261,22 +314,26 @@ pub async fn reserve(
             );
             let found: Vec<String> = chunk
                 .iter()
-                .fold(sqlx::query_scalar(&sql), |q, (hold, _)| {
-                    q.bind(&hold.hold_id)
+                .fold(sqlx::query_scalar(&sql), |q, request| {
+                    q.bind(&request.hold.hold_id)
                 })
                 .fetch_all(&mut *conn)
                 .await?;
             stored.extend(found);
         }
     }
-    // Each month's requests, months in order (a consistent lock order).
+    // Each month's requests, months in order: a consistent lock order
+    // (project months, then the workspace's) on every app server.
     let mut months: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
-    for (i, (hold, _)) in requests.iter().enumerate() {
-        if stored.contains(&hold.hold_id) {
+    for (i, request) in requests.iter().enumerate() {
+        if stored.contains(&request.hold.hold_id) {
             taken[i] = true;
         } else {
             months
-                .entry((hold.project_id.as_str(), hold.month.as_str()))
+                .entry((
+                    request.hold.project_id.as_str(),
+                    request.hold.month.as_str(),
+                ))
                 .or_default()
                 .push(i);
         }
@@ -296,29 +353,52 @@ pub async fn reserve(
             .execute(&mut *conn)
             .await?;
     }
-    for ((project_id, month), indices) in &months {
-        let limit = indices.iter().map(|&i| requests[i].1).min().unwrap_or(0);
-        let total: i64 = indices.iter().map(|&i| requests[i].0.reserved_nanos).sum();
-        if hold_month(conn, project_id, month, total, limit).await? {
-            indices.iter().for_each(|&i| taken[i] = true);
-            continue;
+    let mut capped: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (&(project_id, month), indices) in &months {
+        let pot = Pot::Project(project_id);
+        for i in hold_in(conn, pot, month, indices, requests).await? {
+            taken[i] = true;
+            if requests[i].hold.workspace_nanos > 0 {
+                capped.entry(month).or_default().push(i);
+            }
         }
-        for &i in indices {
-            let (hold, limit) = requests[i];
-            taken[i] = hold_month(conn, project_id, month, hold.reserved_nanos, limit).await?;
+    }
+    for (month, indices) in &capped {
+        sqlx::query(
+            "insert into workspace_month (month) values ($1) on conflict (month) do nothing",
+        )
+        .bind(*month)
+        .execute(&mut *conn)
+        .await?;
+        let held = hold_in(conn, Pot::Workspace, month, indices, requests).await?;
+        for &i in indices.iter().filter(|i| !held.contains(i)) {
+            // Within its project's limit but not the workspace's cap: the
+            // project's share is given back, and the hold is not taken.
+            let hold = &requests[i].hold;
+            sqlx::query(
+                "update budget_month set reserved_nanos = reserved_nanos - $3 \
+                 where project_id = $1 and month = $2",
+            )
+            .bind(&hold.project_id)
+            .bind(&hold.month)
+            .bind(hold.reserved_nanos)
+            .execute(&mut *conn)
+            .await?;
+            taken[i] = false;
         }
     }
     let new_holds: Vec<&HoldRow> = requests
         .iter()
         .zip(&taken)
-        .filter(|((hold, _), &taken)| taken && !stored.contains(&hold.hold_id))
-        .map(|((hold, _), _)| *hold)
+        .filter(|(request, &taken)| taken && !stored.contains(&request.hold.hold_id))
+        .map(|(request, _)| &request.hold)
         .collect();
     for chunk in new_holds.chunks(HOLDS_PER_STATEMENT) {
         let sql = format!(
-            "insert into budget_hold (hold_id, project_id, month, reserved_nanos, created_at) \
+            "insert into budget_hold \
+                 (hold_id, project_id, month, reserved_nanos, workspace_nanos, created_at) \
              values {}",
-            style.values_list(chunk.len(), 5)
+            style.values_list(chunk.len(), 6)
         );
         chunk
             .iter()
@@ -327,6 +407,7 @@ pub async fn reserve(
                     .bind(&hold.project_id)
                     .bind(&hold.month)
                     .bind(hold.reserved_nanos)
+                    .bind(hold.workspace_nanos)
                     .bind(hold.created_at)
             })
             .execute(&mut *conn)
@@ -335,25 +416,76 @@ pub async fn reserve(
     Ok(taken)
 }
 
-/// Adds `nanos` to the month's holds if spend and holds stay within `limit_nanos`.
-async fn hold_month(
+/// Where a hold's money is held: its project's month, or the workspace's
+/// month on managed keys.
+#[derive(Debug, Clone, Copy)]
+enum Pot<'a> {
+    Project(&'a str),
+    Workspace,
+}
+
+impl Pot<'_> {
+    /// What a request holds in this pot, and the limit it must fit under.
+    fn share(self, request: &HoldRequest) -> (i64, i64) {
+        match self {
+            Pot::Project(_) => (request.hold.reserved_nanos, request.limit_nanos),
+            Pot::Workspace => (request.hold.workspace_nanos, request.cap_nanos),
+        }
+    }
+}
+
+/// Holds the requests at `indices` in one pot's `month`: together if their
+/// sum fits under the smallest limit among them, else one by one in order.
+/// Answers the indices held.
+async fn hold_in(
     conn: &mut AnyConnection,
-    project_id: &str,
+    pot: Pot<'_>,
+    month: &str,
+    indices: &[usize],
+    requests: &[&HoldRequest],
+) -> Result<Vec<usize>> {
+    let shares: Vec<(i64, i64)> = indices.iter().map(|&i| pot.share(requests[i])).collect();
+    let total = shares.iter().map(|(nanos, _)| nanos).sum();
+    let limit = shares.iter().map(|(_, limit)| *limit).min().unwrap_or(0);
+    if add_hold(conn, pot, month, total, limit).await? {
+        return Ok(indices.to_vec());
+    }
+    let mut held = Vec::new();
+    for (&i, (nanos, limit)) in indices.iter().zip(shares) {
+        if add_hold(conn, pot, month, nanos, limit).await? {
+            held.push(i);
+        }
+    }
+    Ok(held)
+}
+
+/// Adds `nanos` to the pot's holds for `month` if its spend and holds stay
+/// within `limit_nanos`.
+async fn add_hold(
+    conn: &mut AnyConnection,
+    pot: Pot<'_>,
     month: &str,
     nanos: i64,
     limit_nanos: i64,
 ) -> Result<bool> {
-    let done = sqlx::query(
-        "update budget_month set reserved_nanos = reserved_nanos + $3 \
-         where project_id = $1 and month = $2 and spent_nanos + reserved_nanos + $3 <= $4",
-    )
-    .bind(project_id)
-    .bind(month)
-    .bind(nanos)
-    .bind(limit_nanos)
-    .execute(&mut *conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let query = match pot {
+        Pot::Project(project_id) => sqlx::query(
+            "update budget_month set reserved_nanos = reserved_nanos + $2 \
+             where month = $1 and spent_nanos + reserved_nanos + $2 <= $3 and project_id = $4",
+        )
+        .bind(month)
+        .bind(nanos)
+        .bind(limit_nanos)
+        .bind(project_id),
+        Pot::Workspace => sqlx::query(
+            "update workspace_month set reserved_nanos = reserved_nanos + $2 \
+             where month = $1 and spent_nanos + reserved_nanos + $2 <= $3",
+        )
+        .bind(month)
+        .bind(nanos)
+        .bind(limit_nanos),
+    };
+    Ok(query.execute(&mut *conn).await?.rows_affected() == 1)
 }
 
 /// Adds spend to months (keys in order, so concurrent writers lock month rows
@@ -381,6 +513,26 @@ pub async fn add_spend(
     Ok(months)
 }
 
+/// Adds managed-key spend to the workspace's months (after the projects'
+/// months: the lock order every writer keeps), creating their rows.
+pub async fn add_workspace_spend(
+    conn: &mut AnyConnection,
+    spend: &BTreeMap<String, i64>,
+) -> Result<()> {
+    for (month, nanos) in spend {
+        sqlx::query(
+            "insert into workspace_month (month, spent_nanos) values ($1, $2) \
+             on conflict (month) do update \
+                 set spent_nanos = workspace_month.spent_nanos + excluded.spent_nanos",
+        )
+        .bind(month)
+        .bind(nanos)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Releases holds (those still stored: releasing twice releases nothing) and
 /// answers the figures of every month that changed.
 pub async fn release_holds(
@@ -392,7 +544,7 @@ pub async fn release_holds(
     }
     let style = Placeholders::of(conn);
     let sql = format!(
-        "delete from budget_hold where hold_id in ({}) returning project_id, month, reserved_nanos",
+        "delete from budget_hold where hold_id in ({}) returning {RELEASED_COLUMNS}",
         style.list(hold_ids.len())
     );
     let released = hold_ids
@@ -406,9 +558,9 @@ pub async fn release_holds(
 /// Releases every hold taken before `cutoff` (Unix ms): answers of an app
 /// server that stopped without settling them. Answers how many.
 pub async fn release_holds_before(conn: &mut AnyConnection, cutoff: i64) -> Result<u64> {
-    let released = sqlx::query(
-        "delete from budget_hold where created_at < $1 returning project_id, month, reserved_nanos",
-    )
+    let released = sqlx::query(&format!(
+        "delete from budget_hold where created_at < $1 returning {RELEASED_COLUMNS}"
+    ))
     .bind(cutoff)
     .fetch_all(&mut *conn)
     .await?;
@@ -416,16 +568,25 @@ pub async fn release_holds_before(conn: &mut AnyConnection, cutoff: i64) -> Resu
     Ok(released.len() as u64)
 }
 
-/// Takes deleted holds (`project_id`, `month`, `reserved_nanos` rows) off their months.
+/// What a released hold reports, for [`unhold`].
+const RELEASED_COLUMNS: &str = "project_id, month, reserved_nanos, workspace_nanos";
+
+/// Takes deleted holds ([`RELEASED_COLUMNS`] rows) off their project's months
+/// and the workspace's.
 async fn unhold(
     conn: &mut AnyConnection,
     released: &[AnyRow],
 ) -> Result<BTreeMap<MonthKey, MonthRow>> {
     let mut totals: BTreeMap<MonthKey, i64> = BTreeMap::new();
+    let mut workspace: BTreeMap<String, i64> = BTreeMap::new();
     for row in released {
-        *totals
-            .entry((col(row, "project_id")?, col(row, "month")?))
-            .or_default() += col::<i64>(row, "reserved_nanos")?;
+        let month: String = col(row, "month")?;
+        let workspace_nanos: i64 = col(row, "workspace_nanos")?;
+        if workspace_nanos > 0 {
+            *workspace.entry(month.clone()).or_default() += workspace_nanos;
+        }
+        *totals.entry((col(row, "project_id")?, month)).or_default() +=
+            col::<i64>(row, "reserved_nanos")?;
     }
     let mut months = BTreeMap::new();
     for ((project_id, month), nanos) in totals {
@@ -441,6 +602,15 @@ async fn unhold(
         if let Some(row) = row {
             months.insert((project_id, month), month_from(&row)?);
         }
+    }
+    for (month, nanos) in workspace {
+        sqlx::query(
+            "update workspace_month set reserved_nanos = reserved_nanos - $2 where month = $1",
+        )
+        .bind(month)
+        .bind(nanos)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(months)
 }

@@ -5,6 +5,7 @@
 
 use crate::error::AppError;
 use crate::model::chat::{ChatRole, MessageStatus, Rating};
+use crate::server::db::paging::{Cursor, Page};
 use crate::server::db::{col, parsed, parsed_optional, Placeholders};
 use crate::server::error::{Error, Result};
 use sqlx::any::AnyRow;
@@ -184,13 +185,45 @@ fn select_conversations(filter: &str) -> String {
     )
 }
 
-/// A project's conversations, most recently active first.
-pub async fn list(pool: &AnyPool, project_id: &str) -> Result<Vec<ConversationRow>> {
-    let rows = sqlx::query(&select_conversations("c.project_id = $1"))
-        .bind(project_id)
-        .fetch_all(pool)
-        .await?;
-    rows.iter().map(conversation_from).collect()
+/// One page of a project's conversations, most recently active first, and
+/// the next page's cursor if there are more.
+pub async fn list(
+    pool: &AnyPool,
+    project_id: &str,
+    page: &Page,
+) -> Result<(Vec<ConversationRow>, Option<String>)> {
+    let fetch = i64::from(page.limit) + 1;
+    let rows = match &page.after {
+        None => {
+            sqlx::query(&format!(
+                "{} limit $2",
+                select_conversations("c.project_id = $1")
+            ))
+            .bind(project_id)
+            .bind(fetch)
+            .fetch_all(pool)
+            .await?
+        }
+        Some(after) => {
+            let filter = "c.project_id = $1 and (c.updated_at < $2 \
+                          or (c.updated_at = $2 and c.conversation_id > $3))";
+            sqlx::query(&format!("{} limit $4", select_conversations(filter)))
+                .bind(project_id)
+                .bind(after.at_ms)
+                .bind(&after.id)
+                .bind(fetch)
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    let rows = rows
+        .iter()
+        .map(conversation_from)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(page.split(rows, |row| Cursor {
+        at_ms: row.updated_at,
+        id: row.conversation_id.clone(),
+    }))
 }
 
 /// One conversation of a project.

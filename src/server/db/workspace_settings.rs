@@ -29,6 +29,15 @@ pub async fn set(pool: &AnyPool, name: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Removes a setting (nothing when it is not set).
+pub async fn remove(pool: &AnyPool, name: &str) -> Result<()> {
+    sqlx::query("delete from workspace_setting where name = $1")
+        .bind(name)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Removes a setting, inside the caller's transaction; `true` when it was
 /// there with exactly `value` (so a one-time value is used once).
 pub async fn take(

@@ -90,6 +90,7 @@ impl UsageContext {
             role: attempt.role,
             is_fallback: attempt.role != TargetRole::Primary,
             streamed: attempt.streamed,
+            managed_key: attempt.managed_key,
             input_tokens: tokens(usage.input_tokens),
             cache_read_tokens: tokens(usage.cache_read_tokens),
             cache_write_tokens: tokens(usage.cache_write_tokens),

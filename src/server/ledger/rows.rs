@@ -37,6 +37,8 @@ pub struct UsageRow {
     pub is_fallback: bool,
     /// Whether the attempt streamed.
     pub streamed: bool,
+    /// Whether it spent one of Cover's managed keys (the workspace cap counts it).
+    pub managed_key: bool,
     /// Uncached input tokens.
     pub input_tokens: i64,
     /// Input tokens read from the cache.
@@ -69,7 +71,7 @@ pub struct UsageRow {
     pub created_at: i64,
 }
 
-const COLUMNS: [&str; 26] = [
+const COLUMNS: [&str; 27] = [
     "usage_id",
     "project_id",
     "conversation_id",
@@ -82,6 +84,7 @@ const COLUMNS: [&str; 26] = [
     "role",
     "is_fallback",
     "streamed",
+    "managed_key",
     "input_tokens",
     "cache_read_tokens",
     "cache_write_tokens",
@@ -98,7 +101,7 @@ const COLUMNS: [&str; 26] = [
     "error_message",
 ];
 
-/// Rows per insert statement: 27 bind parameters each, so a statement stays
+/// Rows per insert statement: 28 bind parameters each, so a statement stays
 /// below SQLite's 32,766 and PostgreSQL's 65,535 parameters.
 const ROWS_PER_STATEMENT: usize = 1000;
 
@@ -123,6 +126,7 @@ pub fn from_row(row: &AnyRow) -> Result<UsageRow> {
         role: parsed(row, "role", TargetRole::parse)?,
         is_fallback: flag("is_fallback")?,
         streamed: flag("streamed")?,
+        managed_key: flag("managed_key")?,
         input_tokens: col(row, "input_tokens")?,
         cache_read_tokens: col(row, "cache_read_tokens")?,
         cache_write_tokens: col(row, "cache_write_tokens")?,
@@ -184,6 +188,7 @@ async fn insert_statement(conn: &mut AnyConnection, rows: &[UsageRow]) -> Result
             .bind(row.role.as_str())
             .bind(flag(row.is_fallback))
             .bind(flag(row.streamed))
+            .bind(flag(row.managed_key))
             .bind(row.input_tokens)
             .bind(row.cache_read_tokens)
             .bind(row.cache_write_tokens)

@@ -14,7 +14,7 @@
 //! that fails for any other reason is split: each opening and ending is
 //! stored on its own, and only the part at fault reports the error.
 
-use crate::server::db::budgets::{self, HoldRow, MonthKey, MonthRow};
+use crate::server::db::budgets::{self, HoldRequest, MonthKey, MonthRow};
 use crate::server::db::conversations::{self, AnswerUpdate, Exchange};
 use crate::server::db::now_ms;
 use crate::server::error::{Error, Result};
@@ -39,8 +39,8 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 /// is a chat answer. Stored together or not at all.
 #[derive(Debug, Clone)]
 pub struct Opening {
-    /// The hold to take, and the limit it must fit under.
-    pub hold: Option<(HoldRow, i64)>,
+    /// The hold to take, with the limits it must fit under.
+    pub hold: Option<HoldRequest>,
     /// The question and its pending answer (shared, not copied, when the
     /// ladder tries another plan: it can carry megabytes of images).
     pub exchange: Option<Arc<Exchange>>,
@@ -303,10 +303,7 @@ async fn write(
             Work::Settle(_) => None,
         })
         .collect();
-    let requests: Vec<(&HoldRow, i64)> = openings
-        .iter()
-        .filter_map(|o| o.hold.as_ref().map(|(hold, limit)| (hold, *limit)))
-        .collect();
+    let requests: Vec<&HoldRequest> = openings.iter().filter_map(|o| o.hold.as_ref()).collect();
     let mut taken = budgets::reserve(&mut tx, &requests, retrying)
         .await?
         .into_iter();

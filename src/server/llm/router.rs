@@ -193,6 +193,8 @@ pub struct AttemptRecord {
     pub model: String,
     /// Whether the attempt was a stream.
     pub streamed: bool,
+    /// Whether the target spent one of Cover's managed keys.
+    pub managed_key: bool,
     /// Provider-reported when available, else estimated; zero when no answer came.
     pub usage: Usage,
     /// True when `usage` is an estimate (broken or cancelled streams, streams without usage).
@@ -841,6 +843,7 @@ impl Attempt<'_> {
             provider: self.target.provider_id,
             model: self.target.model.clone(),
             streamed: self.streamed,
+            managed_key: self.target.managed_key,
             usage: spent.usage,
             usage_estimated: spent.estimated,
             started_at: self.started_at,

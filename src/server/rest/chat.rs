@@ -2,16 +2,19 @@
 //! ask a question (the answer as JSON, or as server-sent events when the
 //! request accepts `text/event-stream`), and rate answers.
 
+use crate::error::AppError;
 use crate::model::chat::{
     ChatAnswer, ChatEvent, ConversationDetail, ConversationSummary, NewMessage, Rating,
 };
 use crate::server::auth::needs::Chat;
 use crate::server::auth::ProjectCaller;
+use crate::server::db::paging::Page;
 use crate::server::error::Result;
 use crate::server::rest::ApiJson;
 use crate::server::services::chat;
 use crate::server::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -42,19 +45,38 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// `GET …/conversations`.
+/// `GET …/conversations`: one page.
 #[derive(Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ConversationList {
     /// Most recently active first.
     conversations: Vec<ConversationSummary>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    next_cursor: Option<String>,
+}
+
+/// The query of a paged list: `limit` (1–100, default 50) and `cursor`
+/// (a `nextCursor`), as text so each is checked with a 422 naming it.
+#[derive(Debug, Default, Deserialize)]
+struct PageQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
 }
 
 async fn list_conversations(
     State(state): State<AppState>,
     access: ProjectCaller<Chat>,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<ConversationList>> {
-    let conversations = chat::list(&state, &access.project_id).await?;
-    Ok(Json(ConversationList { conversations }))
+    let Query(query) = query.map_err(|rejection| AppError::BadRequest {
+        message: rejection.body_text(),
+    })?;
+    let page = Page::parse(query.limit.as_deref(), query.cursor.as_deref())?;
+    let (conversations, next_cursor) = chat::list(&state, &access.project_id, &page).await?;
+    Ok(Json(ConversationList {
+        conversations,
+        next_cursor,
+    }))
 }
 
 async fn create_conversation(

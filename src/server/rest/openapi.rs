@@ -5,12 +5,12 @@
 //! Rust types the handlers read and answer (schemars, JSON Schema 2020-12),
 //! so the document cannot drift from the API.
 
-use crate::model::access::Scope;
+use crate::model::access::{PrivateHosts, Scope};
 use crate::model::account::{CreatedInvitation, ProjectView, UserView};
 use crate::model::api_token::CreatedApiToken;
 use crate::model::chat::{ChatAnswer, ConversationDetail, ConversationSummary, NewMessage};
 use crate::model::costs::{
-    BudgetStatus, CompareRequest, CompareResult, CostReport, WorkspaceCosts,
+    BudgetStatus, CompareRequest, CompareResult, CostReport, ManagedKeyLimits, WorkspaceCosts,
 };
 use crate::model::llm_config::{KeyCheck, LlmConfig, LlmConfigPatch};
 use crate::model::pricing::InternalRate;
@@ -259,18 +259,36 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/api/admin/managed-budget",
-        summary: "The monthly budget of projects on Cover's managed keys without their own",
+        summary: "The limits on Cover's managed keys (the default monthly budget of projects without their own, the workspace-wide monthly cap) and this month's spend with them",
         request: None,
-        response: (200, Some(body::<rest::prices::ManagedBudget>)),
+        response: (200, Some(body::<ManagedKeyLimits>)),
         errors: &[401, 403],
         auth: Auth::Admin,
     },
     Endpoint {
         method: "put",
         path: "/api/admin/managed-budget",
-        summary: "Set that budget",
-        request: Some(body::<rest::prices::ManagedBudget>),
-        response: (200, Some(body::<rest::prices::ManagedBudget>)),
+        summary: "Set those limits (an empty capUsd removes the cap; absent leaves it)",
+        request: Some(body::<rest::prices::ManagedLimitsChange>),
+        response: (200, Some(body::<ManagedKeyLimits>)),
+        errors: &[400, 401, 403, 422],
+        auth: Auth::Admin,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/admin/private-hosts",
+        summary: "The private hosts and networks user-supplied URLs may reach: the operator's (COVER_ALLOWED_PRIVATE_HOSTS) and the admin's",
+        request: None,
+        response: (200, Some(body::<PrivateHosts>)),
+        errors: &[401, 403],
+        auth: Auth::Admin,
+    },
+    Endpoint {
+        method: "put",
+        path: "/api/admin/private-hosts",
+        summary: "Replace the admin's list (host names, addresses, networks; 422 naming an entry it cannot read)",
+        request: Some(body::<rest::settings::PrivateHostsChange>),
+        response: (200, Some(body::<PrivateHosts>)),
         errors: &[400, 401, 403, 422],
         auth: Auth::Admin,
     },
@@ -304,7 +322,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/api/projects/{id}/conversations",
-        summary: "The project's conversations, most recently active first, with their cost so far",
+        summary: "One page of the project's conversations, most recently active first, with their cost so far: query limit (1-100, default 50) and cursor (the previous page's nextCursor)",
         request: None,
         response: (200, Some(body::<rest::chat::ConversationList>)),
         errors: &[401, 403, 404],

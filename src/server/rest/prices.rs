@@ -1,10 +1,12 @@
 //! The admin's money endpoints: internal rates for self-hosted models, and
 //! the monthly budget of projects on Cover's managed keys.
 
+use crate::model::costs::ManagedKeyLimits;
 use crate::model::pricing::InternalRate;
 use crate::server::auth::AdminUser;
 use crate::server::error::Result;
 use crate::server::rest::ApiJson;
+use crate::server::services::budgets::current_month;
 use crate::server::services::internal_rates::RateChange;
 use crate::server::state::AppState;
 use axum::extract::{Path, State};
@@ -23,38 +25,42 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// The monthly budget every project on Cover's managed keys has unless it
-/// sets its own.
+/// `PUT /api/admin/managed-budget`: the monthly budget every project on
+/// Cover's managed keys has unless it sets its own, and the workspace-wide
+/// monthly cap on all of them together.
 #[derive(Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ManagedBudget {
+pub struct ManagedLimitsChange {
     /// Exact decimal dollars per calendar month (UTC), above 0.
     pub managed_budget_usd: String,
+    /// The cap in exact decimal dollars per month, or empty for no cap;
+    /// absent: unchanged.
+    #[serde(default)]
+    pub cap_usd: Option<String>,
 }
 
 async fn get_managed_budget(
     State(state): State<AppState>,
     _admin: AdminUser,
-) -> Result<Json<ManagedBudget>> {
-    let nanos = state
-        .workspace_limits
-        .managed_budget_nanos(&state.db)
-        .await?;
-    Ok(Json(ManagedBudget {
-        managed_budget_usd: crate::model::money::format_decimal(nanos),
-    }))
+) -> Result<Json<ManagedKeyLimits>> {
+    Ok(Json(
+        state
+            .workspace_limits
+            .view(&state.db, &current_month())
+            .await?,
+    ))
 }
 
 async fn set_managed_budget(
     State(state): State<AppState>,
     _admin: AdminUser,
-    ApiJson(body): ApiJson<ManagedBudget>,
-) -> Result<Json<ManagedBudget>> {
-    let managed_budget_usd = state
-        .workspace_limits
-        .set_managed_budget(&state.db, &body.managed_budget_usd)
+    ApiJson(body): ApiJson<ManagedLimitsChange>,
+) -> Result<Json<ManagedKeyLimits>> {
+    let limits = &state.workspace_limits;
+    limits
+        .set(&state.db, &body.managed_budget_usd, body.cap_usd.as_deref())
         .await?;
-    Ok(Json(ManagedBudget { managed_budget_usd }))
+    Ok(Json(limits.view(&state.db, &current_month()).await?))
 }
 
 /// `GET /api/admin/internal-rates`.

@@ -1,18 +1,18 @@
 //! The LLM-settings part of the JSON API: a project's configuration, key checks,
 //! Test Connection and API tokens (managed by people only: a token never
-//! makes or revokes tokens).
+//! makes or revokes tokens), and the admin's allow-list of private hosts.
 
 use crate::error::AppError;
-use crate::model::access::Scope;
+use crate::model::access::{PrivateHosts, Scope};
 use crate::model::api_token::{ApiToken, CreatedApiToken};
 use crate::model::catalog::ProviderId;
 use crate::model::costs::{CompareRequest, CompareResult};
 use crate::model::llm_config::{KeyCheck, LlamaFlavour, LlmConfig, LlmConfigPatch};
 use crate::server::auth::needs::{Manage, Read};
-use crate::server::auth::{check_role, AnyCaller, CurrentUser, ProjectCaller};
+use crate::server::auth::{check_role, AdminUser, AnyCaller, CurrentUser, ProjectCaller};
 use crate::server::error::{Error, Result};
 use crate::server::rest::ApiJson;
-use crate::server::services::{api_tokens, compare, llm_settings};
+use crate::server::services::{api_tokens, compare, llm_settings, private_hosts};
 use crate::server::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -36,6 +36,37 @@ pub fn routes() -> Router<AppState> {
             get(list_tokens).post(create_token),
         )
         .route("/api/projects/{id}/tokens/{token_id}", delete(revoke_token))
+        .route(
+            "/api/admin/private-hosts",
+            get(get_private_hosts).put(set_private_hosts),
+        )
+}
+
+async fn get_private_hosts(State(state): State<AppState>, _admin: AdminUser) -> Json<PrivateHosts> {
+    Json(private_hosts::view(&state.outbound))
+}
+
+/// `PUT /api/admin/private-hosts`: the admin's list, replaced whole.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrivateHostsChange {
+    /// Host names (`gpu.internal`), addresses (`10.0.0.7`) and networks
+    /// (`10.0.0.0/8`, `fd00::/8`); empty for none. At most 100.
+    pub hosts: Vec<String>,
+}
+
+async fn set_private_hosts(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiJson(body): ApiJson<PrivateHostsChange>,
+) -> Result<Json<PrivateHosts>> {
+    if let Some(entry) = body.hosts.iter().find(|entry| entry.contains([',', '\n'])) {
+        return Err(AppError::invalid("hosts", format!("`{entry}`: one entry per item")).into());
+    }
+    let hosts = body.hosts.join("\n");
+    Ok(Json(
+        private_hosts::set(&state.db, &state.outbound, &hosts).await?,
+    ))
 }
 
 async fn get_config(

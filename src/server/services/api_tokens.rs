@@ -6,7 +6,7 @@ use crate::error::AppError;
 use crate::model::access::{Scope, DEFAULT_TOKEN_SCOPES};
 use crate::model::api_token::{ApiToken, CreatedApiToken};
 use crate::server::crypto::{one_time_secret, sha256_hex};
-use crate::server::db::api_tokens::{self, TokenRow};
+use crate::server::db::api_tokens::{self, NewTokenRow, TokenRow};
 use crate::server::db::{now_ms, rfc3339, Db};
 use crate::server::error::{Error, Result};
 use sqlx::AnyPool;
@@ -17,6 +17,11 @@ pub const TOKEN_PREFIX: &str = "cov_";
 const SHOWN_PREFIX_LEN: usize = 12;
 /// Longest token name accepted.
 pub const MAX_NAME_LEN: usize = 60;
+/// Live tokens a project may hold: a bound on what a list shows and what an
+/// owner (or a stolen session) can mint.
+pub const MAX_LIVE_TOKENS: i64 = 100;
+/// Tokens a list shows at most: every live one, then the latest revoked.
+const TOKENS_LISTED: i64 = 2 * MAX_LIVE_TOKENS;
 /// How stale `last_used_at` may be before a use is written down.
 const TOUCH_INTERVAL_MS: i64 = 60_000;
 
@@ -54,25 +59,32 @@ pub async fn create(
     };
     let token = one_time_secret(TOKEN_PREFIX);
     let prefix: String = token.chars().take(SHOWN_PREFIX_LEN).collect();
-    let row = api_tokens::insert(
-        &db.writer,
+    let new = NewTokenRow {
         project_id,
         name,
-        &sha256_hex(&token),
-        &prefix,
-        user_id,
+        token_hash: &sha256_hex(&token),
+        token_prefix: &prefix,
+        created_by: user_id,
         scopes,
-    )
-    .await?;
+    };
+    let row = api_tokens::insert(&db.writer, new, MAX_LIVE_TOKENS)
+        .await?
+        .ok_or_else(|| AppError::Conflict {
+            field: "name".to_owned(),
+            message: format!(
+            "a project has at most {MAX_LIVE_TOKENS} live tokens; revoke one it no longer needs"
+        ),
+        })?;
     Ok(CreatedApiToken {
         token: view(row),
         secret: token,
     })
 }
 
-/// A project's tokens.
+/// A project's tokens: every live one, then the latest revoked ones (the
+/// list is [`TOKENS_LISTED`] long at most).
 pub async fn list(pool: &AnyPool, project_id: &str) -> Result<Vec<ApiToken>> {
-    Ok(api_tokens::list(pool, project_id)
+    Ok(api_tokens::list(pool, project_id, TOKENS_LISTED)
         .await?
         .into_iter()
         .map(view)

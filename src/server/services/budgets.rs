@@ -32,7 +32,8 @@ use crate::model::money::{format_decimal, format_usd, parse_usd_nanos, NANOS_PER
 use crate::model::parameters::{ModelLimits, Parameters};
 use crate::model::pricing::cost_of;
 use crate::server::db::budgets::{
-    self as db, BudgetRow, HoldRow, MonthRow, NotificationRow, Threshold,
+    self as db, BudgetRow, HoldRequest, HoldRow, MonthRow, NotificationRow, Threshold,
+    WorkspaceMonthRow,
 };
 use crate::server::db::conversations::Exchange;
 use crate::server::db::{now_ms, rfc3339};
@@ -109,22 +110,29 @@ pub async fn status(state: &AppState, project_id: &str) -> Result<BudgetStatus> 
     let (_, draft) = llm_settings::current(state, project_id).await?;
     let on_managed_keys =
         draft.key_source == KeySource::Managed && state.managed_keys.get(draft.provider).is_some();
-    let found = budget_of(state, project_id, &current_month(), on_managed_keys).await?;
-    let workspace_default = found.as_ref().is_some_and(|(_, _, default)| *default);
-    let (budget, month) = match found {
-        Some((budget, month, _)) => (Some(budget), month),
-        None => (None, MonthRow::default()),
-    };
-    let used = month.spent_nanos + month.reserved_nanos;
-    let ladder = match &budget {
-        Some(budget) => ladder_now(state, project_id, budget.limit_nanos - used).await?,
+    let limits = budget_of(state, project_id, &current_month(), on_managed_keys).await?;
+    let ladder = match &limits {
+        Some(limits) => ladder_now(state, project_id, limits.left()).await?,
         None => BudgetState::Ok,
     };
+    let Some(limits) = limits else {
+        return Ok(BudgetStatus {
+            limit_nanos: None,
+            workspace_default: false,
+            spent_nanos: 0,
+            workspace_cap_left_nanos: None,
+            webhook_url: None,
+            alerts_fired: Vec::new(),
+            state: ladder,
+        });
+    };
+    let month = limits.month;
     Ok(BudgetStatus {
-        limit_nanos: budget.as_ref().map(|b| b.limit_nanos),
-        workspace_default,
-        spent_nanos: used,
-        webhook_url: budget.and_then(|b| b.webhook_url),
+        limit_nanos: Some(limits.budget.limit_nanos),
+        workspace_default: limits.workspace_default,
+        spent_nanos: month.spent_nanos + month.reserved_nanos,
+        workspace_cap_left_nanos: limits.cap.map(|cap| cap.left()),
+        webhook_url: limits.budget.webhook_url,
         alerts_fired: Threshold::ALL
             .into_iter()
             .filter(|t| month.fired(*t))
@@ -205,7 +213,6 @@ pub async fn admit(
     exchange: Option<Exchange>,
 ) -> Result<Admission> {
     let exchange = exchange.map(Arc::new);
-    let pool = &state.db.pool;
     let mut admission = Admission {
         project_id: project_id.to_owned(),
         month: current_month(),
@@ -215,8 +222,7 @@ pub async fn admit(
         notice: None,
     };
     let on_managed_keys = route.targets.iter().any(|target| target.managed_key);
-    let Some((budget, mut month, _)) =
-        budget_of(state, project_id, &admission.month, on_managed_keys).await?
+    let Some(mut limits) = budget_of(state, project_id, &admission.month, on_managed_keys).await?
     else {
         state
             .ledger
@@ -227,8 +233,6 @@ pub async fn admit(
             .await?;
         return Ok(admission);
     };
-    let limit_nanos = budget.limit_nanos;
-    admission.budget = Some(budget);
     let prompts = prompt_tokens(route);
     let candidates: Vec<Candidate> = route
         .targets
@@ -241,76 +245,160 @@ pub async fn admit(
         })
         .collect();
     admission.smallest_nanos = smallest_reservation(&candidates);
-    let mut used = 0;
     for tries in 1..=ADMISSION_TRIES {
         if tries > 1 {
-            // Running answers changed the month since it was read.
-            month = db::month(pool, project_id, &admission.month)
+            // Running answers changed the months since they were read.
+            limits = budget_of(state, project_id, &admission.month, on_managed_keys)
                 .await?
-                .unwrap_or_default();
+                .unwrap_or(limits);
         }
-        used = month.spent_nanos + month.reserved_nanos;
-        let Some(plan) = plan(&candidates, limit_nanos - used) else {
+        let Some(plan) = plan(&candidates, limits.left()) else {
             break;
         };
-        let hold = (plan.reserve_nanos > 0).then(|| HoldRow {
-            hold_id: uuid::Uuid::new_v4().to_string(),
-            project_id: project_id.to_owned(),
-            month: admission.month.clone(),
-            reserved_nanos: plan.reserve_nanos,
-            created_at: now_ms(),
+        let hold = (plan.reserve_nanos > 0).then(|| HoldRequest {
+            hold: HoldRow {
+                hold_id: uuid::Uuid::new_v4().to_string(),
+                project_id: project_id.to_owned(),
+                month: admission.month.clone(),
+                reserved_nanos: plan.reserve_nanos,
+                workspace_nanos: if limits.cap.is_some() {
+                    plan.reserve_nanos
+                } else {
+                    0
+                },
+                created_at: now_ms(),
+            },
+            limit_nanos: limits.budget.limit_nanos,
+            cap_nanos: limits.cap.map_or(0, |cap| cap.cap_nanos),
         });
-        let hold_id = hold.as_ref().map(|hold| hold.hold_id.clone());
+        let hold_id = hold.as_ref().map(|request| request.hold.hold_id.clone());
         let opening = Opening {
-            hold: hold.map(|hold| (hold, limit_nanos)),
+            hold,
             exchange: exchange.clone(),
         };
         if state.ledger.open(opening).await? {
             admission.hold_id = hold_id;
             admission.notice = budget_notice(&candidates, &plan);
             narrow(route, &plan);
+            admission.budget = Some(limits.budget);
             return Ok(admission);
         }
     }
     Err(AppError::BudgetExceeded {
-        message: format!(
-            "The monthly budget of {} is used up: {} is spent or held by running answers in {}. \
-             Raise the limit or wait for next month",
-            format_usd(limit_nanos),
-            format_usd(used),
-            admission.month
-        ),
+        message: limits.refusal(&admission.month),
     }
     .into())
 }
 
-/// The budget an answer of the project is held to in `month`, with the
-/// month's figures: its own, or — when it spends on Cover's managed keys and
-/// has none — the workspace's default (`true` in the answer). `None`: no
-/// limit (its own keys, no budget set).
+/// The limits an answer of a project is held to in a month, with the
+/// month's figures.
+#[derive(Debug, Clone)]
+struct Limits {
+    /// The project's budget: its own, or the workspace's default.
+    budget: BudgetRow,
+    /// The budget is the workspace's default for managed keys.
+    workspace_default: bool,
+    /// The project's figures for the month.
+    month: MonthRow,
+    /// The workspace's cap on managed keys, when the answer spends them and
+    /// the admin set one.
+    cap: Option<WorkspaceCap>,
+}
+
+/// The admin's cap on every project's managed-key spend together, and the
+/// month's figures against it.
+#[derive(Debug, Clone, Copy)]
+struct WorkspaceCap {
+    cap_nanos: i64,
+    month: WorkspaceMonthRow,
+}
+
+impl WorkspaceCap {
+    /// What the cap leaves this month (may be negative after a costly answer).
+    fn left(&self) -> i64 {
+        self.cap_nanos - self.month.spent_nanos - self.month.reserved_nanos
+    }
+}
+
+impl Limits {
+    /// What the project's budget leaves this month.
+    fn budget_left(&self) -> i64 {
+        self.budget.limit_nanos - self.month.spent_nanos - self.month.reserved_nanos
+    }
+
+    /// What an answer may still reserve: the budget's remainder, or the
+    /// cap's when that is smaller.
+    fn left(&self) -> i64 {
+        let budget_left = self.budget_left();
+        self.cap
+            .map_or(budget_left, |cap| cap.left().min(budget_left))
+    }
+
+    /// Why nothing fits: the project's budget, or the workspace's cap.
+    fn refusal(&self, month: &str) -> String {
+        match self.cap.filter(|cap| cap.left() < self.budget_left()) {
+            Some(cap) => format!(
+                "The workspace's monthly cap of {} on Cover's managed keys is used up: {} is spent \
+                 or held by running answers in {month}. Ask an admin to raise it, use your own \
+                 provider key, or wait for next month",
+                format_usd(cap.cap_nanos),
+                format_usd(cap.month.spent_nanos + cap.month.reserved_nanos),
+            ),
+            None => format!(
+                "The monthly budget of {} is used up: {} is spent or held by running answers in \
+                 {month}. Raise the limit or wait for next month",
+                format_usd(self.budget.limit_nanos),
+                format_usd(self.month.spent_nanos + self.month.reserved_nanos),
+            ),
+        }
+    }
+}
+
+/// The limits an answer of the project is held to in `month`, with the
+/// month's figures (one query): its own budget, or — when it spends on
+/// Cover's managed keys and has none — the workspace's default; and on
+/// managed keys the workspace's cap, if set. `None`: no limit (its own keys,
+/// no budget set).
 async fn budget_of(
     state: &AppState,
     project_id: &str,
     month: &str,
     on_managed_keys: bool,
-) -> Result<Option<(BudgetRow, MonthRow, bool)>> {
-    let (budget, figures) = db::find_with_month(&state.db.pool, project_id, month).await?;
-    if let Some(budget) = budget {
-        return Ok(Some((budget, figures, false)));
-    }
-    if !on_managed_keys {
+) -> Result<Option<Limits>> {
+    let (budget, figures, workspace) =
+        db::find_with_month(&state.db.pool, project_id, month).await?;
+    if budget.is_none() && !on_managed_keys {
         return Ok(None);
     }
-    let limit_nanos = state
-        .workspace_limits
-        .managed_budget_nanos(&state.db)
-        .await?;
-    let budget = BudgetRow {
-        project_id: project_id.to_owned(),
-        limit_nanos,
-        webhook_url: None,
+    let managed = if on_managed_keys {
+        Some(state.workspace_limits.managed(&state.db).await?)
+    } else {
+        None
     };
-    Ok(Some((budget, figures, true)))
+    let cap = managed
+        .and_then(|limits| limits.cap_nanos)
+        .map(|cap_nanos| WorkspaceCap {
+            cap_nanos,
+            month: workspace,
+        });
+    let (budget, workspace_default) = match (budget, managed) {
+        (Some(budget), _) => (budget, false),
+        (None, Some(limits)) => (
+            BudgetRow {
+                project_id: project_id.to_owned(),
+                limit_nanos: limits.project_budget_nanos,
+                webhook_url: None,
+            },
+            true,
+        ),
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(Limits {
+        budget,
+        workspace_default,
+        month: figures,
+        cap,
+    }))
 }
 
 /// After an answer's settlement (its hold released, its spend stored): fires
@@ -412,7 +500,7 @@ async fn deliver(policy: Arc<AddressPolicy>, url: String, payload: serde_json::V
 }
 
 /// The current month as budgets count it: `YYYY-MM`, UTC.
-fn current_month() -> String {
+pub fn current_month() -> String {
     chrono::Utc::now().format("%Y-%m").to_string()
 }
 

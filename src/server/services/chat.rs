@@ -26,6 +26,7 @@ use crate::model::chat::{
 };
 use crate::model::money::format_decimal;
 use crate::server::db::conversations::{self, AnswerUpdate, ConversationRow, Exchange, MessageRow};
+use crate::server::db::paging::Page;
 use crate::server::db::{now_ms, rfc3339};
 use crate::server::error::{Error, Result};
 use crate::server::ledger::pricing::{token_usage, UsageContext};
@@ -80,10 +81,15 @@ pub async fn create(
     Ok(summary(state, &row))
 }
 
-/// The project's conversations, most recently active first.
-pub async fn list(state: &AppState, project_id: &str) -> Result<Vec<ConversationSummary>> {
-    let rows = conversations::list(&state.db.pool, project_id).await?;
-    Ok(rows.iter().map(|row| summary(state, row)).collect())
+/// One page of the project's conversations, most recently active first,
+/// and the next page's cursor if there are more.
+pub async fn list(
+    state: &AppState,
+    project_id: &str,
+    page: &Page,
+) -> Result<(Vec<ConversationSummary>, Option<String>)> {
+    let (rows, next) = conversations::list(&state.db.pool, project_id, page).await?;
+    Ok((rows.iter().map(|row| summary(state, row)).collect(), next))
 }
 
 /// One conversation with its messages.

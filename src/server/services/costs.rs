@@ -520,6 +520,7 @@ mod tests {
             role: crate::server::llm::router::TargetRole::Fallback,
             is_fallback: true,
             streamed: false,
+            managed_key: false,
             input_tokens: 10,
             cache_read_tokens: 1,
             cache_write_tokens: 2,

@@ -1,11 +1,14 @@
-//! The workspace's bound on Cover's managed keys: every project that spends
+//! The workspace's bounds on Cover's managed keys: every project that spends
 //! on them has a monthly budget — its own, or else the workspace default the
-//! admin sets (a built-in default until then). So no project, however new,
-//! spends the operator's keys without a limit.
+//! admin sets (a built-in default until then) — and all of them together are
+//! held to the workspace-wide monthly cap, if the admin sets one. So no
+//! project, however new, and no number of projects, spends the operator's
+//! keys without a limit.
 
 use crate::error::AppError;
+use crate::model::costs::ManagedKeyLimits;
 use crate::model::money::{format_decimal, parse_usd_nanos, NANOS_PER_USD};
-use crate::server::db::{workspace_settings, Db};
+use crate::server::db::{budgets, workspace_settings, Db};
 use crate::server::error::Result;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -15,47 +18,101 @@ use std::time::{Duration, Instant};
 pub const BUILT_IN_MANAGED_BUDGET_NANOS: i64 = 25 * NANOS_PER_USD;
 /// The workspace setting holding the admin's default (nano-dollars).
 const MANAGED_BUDGET: &str = "managed_budget_default_nanos";
-/// How long a server trusts the default it read (another app server may have
-/// changed it): admissions read it without a query in between.
+/// The workspace setting holding the admin's cap (nano-dollars; absent: none).
+const MANAGED_CAP: &str = "managed_cap_nanos";
+/// How long a server trusts the figures it read (another app server may have
+/// changed them): admissions read them without a query in between.
 const REFRESH_AFTER: Duration = Duration::from_secs(10);
+/// The largest amount either setting accepts ($10 million): sums stay far
+/// from overflow.
+const MAX_NANOS: i64 = 10_000_000 * NANOS_PER_USD;
 
-/// The workspace's managed-key budget default, read through a short cache.
+/// What the admin set, as admissions use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManagedLimits {
+    /// The monthly budget (nano-dollars) of a project on managed keys that
+    /// has none of its own.
+    pub project_budget_nanos: i64,
+    /// The monthly cap (nano-dollars) on every project's managed-key spend
+    /// together; `None`: no cap.
+    pub cap_nanos: Option<i64>,
+}
+
+/// The workspace's managed-key limits, read through a short cache.
 #[derive(Debug, Default)]
 pub struct WorkspaceLimits {
-    cached: Mutex<Option<(Instant, i64)>>,
+    cached: Mutex<Option<(Instant, ManagedLimits)>>,
 }
 
 impl WorkspaceLimits {
-    /// The monthly budget (nano-dollars) of a project on managed keys that
-    /// has none of its own.
-    pub async fn managed_budget_nanos(&self, db: &Db) -> Result<i64> {
-        if let Some((read_at, nanos)) = *self.cached.lock().unwrap_or_else(|e| e.into_inner()) {
+    /// The limits in force (at most [`REFRESH_AFTER`] old).
+    pub async fn managed(&self, db: &Db) -> Result<ManagedLimits> {
+        if let Some((read_at, limits)) = *self.cached.lock().unwrap_or_else(|e| e.into_inner()) {
             if read_at.elapsed() < REFRESH_AFTER {
-                return Ok(nanos);
+                return Ok(limits);
             }
         }
-        let stored = workspace_settings::get(&db.pool, MANAGED_BUDGET).await?;
-        let nanos = stored
-            .and_then(|text| text.parse().ok())
-            .unwrap_or(BUILT_IN_MANAGED_BUDGET_NANOS);
-        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), nanos));
-        Ok(nanos)
+        let stored = |text: Option<String>| text.and_then(|text| text.parse::<i64>().ok());
+        let limits = ManagedLimits {
+            project_budget_nanos: stored(workspace_settings::get(&db.pool, MANAGED_BUDGET).await?)
+                .unwrap_or(BUILT_IN_MANAGED_BUDGET_NANOS),
+            cap_nanos: stored(workspace_settings::get(&db.pool, MANAGED_CAP).await?),
+        };
+        self.remember(limits);
+        Ok(limits)
     }
 
-    /// Sets the default from an exact dollar amount ("25", "99.50"; more
-    /// than 0); answers it as stored, in decimal dollars.
-    pub async fn set_managed_budget(&self, db: &Db, limit_usd: &str) -> Result<String> {
-        let nanos = parse_usd_nanos(limit_usd)
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| {
-                AppError::invalid(
-                    "managedBudgetUsd",
-                    "must be an amount of dollars above 0, like 25 or 99.50",
-                )
-            })?;
-        workspace_settings::set(&db.writer, MANAGED_BUDGET, &nanos.to_string()).await?;
-        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), nanos));
-        Ok(format_decimal(nanos))
+    /// The limits and this month's managed-key spend, as the admin page shows them.
+    pub async fn view(&self, db: &Db, month: &str) -> Result<ManagedKeyLimits> {
+        let limits = self.managed(db).await?;
+        let figures = budgets::workspace_month(&db.pool, month).await?;
+        Ok(ManagedKeyLimits {
+            managed_budget_usd: format_decimal(limits.project_budget_nanos),
+            cap_usd: limits.cap_nanos.map(format_decimal),
+            month: month.to_owned(),
+            spent_usd: format_decimal(figures.spent_nanos),
+            held_usd: format_decimal(figures.reserved_nanos),
+        })
     }
+
+    /// Sets the default budget from an exact dollar amount ("25", "99.50";
+    /// above 0) and, unless `cap_usd` is `None`, the cap (the same, or empty
+    /// for none). Nothing is stored unless both are valid.
+    pub async fn set(&self, db: &Db, budget_usd: &str, cap_usd: Option<&str>) -> Result<()> {
+        let budget_nanos = parse_amount("managedBudgetUsd", budget_usd)?;
+        let cap_nanos = match cap_usd.map(str::trim) {
+            None => None,
+            Some("") => Some(None),
+            Some(text) => Some(Some(parse_amount("capUsd", text)?)),
+        };
+        workspace_settings::set(&db.writer, MANAGED_BUDGET, &budget_nanos.to_string()).await?;
+        match cap_nanos {
+            None => {}
+            Some(None) => workspace_settings::remove(&db.writer, MANAGED_CAP).await?,
+            Some(Some(nanos)) => {
+                workspace_settings::set(&db.writer, MANAGED_CAP, &nanos.to_string()).await?;
+            }
+        }
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(())
+    }
+
+    fn remember(&self, limits: ManagedLimits) {
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), limits));
+    }
+}
+
+/// An amount of dollars above 0 and at most [`MAX_NANOS`]; a 422 on `field`
+/// otherwise.
+fn parse_amount(field: &'static str, text: &str) -> Result<i64> {
+    parse_usd_nanos(text.trim())
+        .ok()
+        .filter(|&nanos| nanos > 0 && nanos <= MAX_NANOS)
+        .ok_or_else(|| {
+            AppError::invalid(
+                field,
+                "must be an amount of dollars above 0 and at most 10000000, like 25 or 99.50",
+            )
+            .into()
+        })
 }
