@@ -1,5 +1,5 @@
-import { expect, Page, test } from "@playwright/test";
-import { createProject, signUp } from "./helpers";
+import { expect, Page } from "@playwright/test";
+import { createProject, signUp, test } from "./helpers";
 
 // The provider simulator the suite's server talks to, with its fault control API.
 const SIM = process.env.COVER_E2E_SIM_URL;

@@ -1,5 +1,5 @@
-import { expect, test } from "@playwright/test";
-import { createProject, newAccount, signUp } from "./helpers";
+import { expect } from "@playwright/test";
+import { createProject, newAccount, signUp, test } from "./helpers";
 
 test("a new user signs up, creates a project and compares all four providers with prices", async ({ page }) => {
   await signUp(page);

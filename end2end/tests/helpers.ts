@@ -1,4 +1,26 @@
-import { expect, Page } from "@playwright/test";
+import { expect, Page, test as base } from "@playwright/test";
+
+/** Playwright's `test`, which also reports what went wrong inside the page
+ * (uncaught errors, console errors: a panic during hydration, a chunk that
+ * did not load) when a test fails, so a page that never hydrates says why. */
+export const test = base.extend<{ pageProblems: void }>({
+  pageProblems: [
+    async ({ page }, use, testInfo) => {
+      const problems: string[] = [];
+      page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+      page.on("console", (message) => {
+        if (message.type() === "error") problems.push(`console error: ${message.text()}`);
+      });
+      page.on("requestfailed", (request) =>
+        problems.push(`request failed: ${request.url()} (${request.failure()?.errorText})`));
+      await use();
+      if (testInfo.status !== testInfo.expectedStatus && problems.length > 0) {
+        console.log(`In the page during "${testInfo.title}":\n  ${problems.join("\n  ")}`);
+      }
+    },
+    { auto: true },
+  ],
+});
 
 /** A fresh, unique account for one test. */
 export function newAccount(): { email: string; password: string } {

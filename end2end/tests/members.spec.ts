@@ -1,5 +1,5 @@
-import { expect, test } from "@playwright/test";
-import { createProject, newAccount, signUp } from "./helpers";
+import { expect } from "@playwright/test";
+import { createProject, newAccount, signUp, test } from "./helpers";
 
 test("an owner's invitation link makes an account in the project, and the member sees its settings read-only", async ({ page, browser }) => {
   await signUp(page);

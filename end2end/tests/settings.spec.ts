@@ -1,5 +1,5 @@
-import { expect, Page, test } from "@playwright/test";
-import { createProject, signUp } from "./helpers";
+import { expect, Page } from "@playwright/test";
+import { createProject, signUp, test } from "./helpers";
 
 // The one key the test simulator accepts (scripts/test passes it).
 const GOOD_KEY = process.env.COVER_E2E_KEY ?? "sk-ant-api03-e2e-valid-key-abcdk4j2";
