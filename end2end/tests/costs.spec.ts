@@ -323,9 +323,9 @@ test("the admin caps managed-key spend and allows a private host on the admin pa
   // A cap far above what the suite spends, so other specs keep answering.
   await page.getByTestId("managed-cap-usd").fill("10000");
   await page.getByTestId("managed-budget-save").click();
-  await expect(page.getByTestId("managed-spend")).toContainText("of the $10000 cap");
+  await expect(page.getByTestId("managed-spend")).toContainText("of the $10000.00 cap");
   const limits = await (await page.request.get("/api/admin/managed-budget")).json();
-  expect(limits.capUsd).toBe("10000");
+  expect(limits.capUsd).toBe("10000.00");
 
   await page.getByTestId("private-hosts-list").fill("gpu.internal\nnot a host");
   await page.getByTestId("private-hosts-save").click();

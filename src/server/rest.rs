@@ -3,10 +3,12 @@
 //! with the status named on each [`AppError`] variant.
 
 use crate::error::AppError;
+use crate::server::db::paging::Page;
 use crate::server::error::{Error, Result};
 use crate::server::state::AppState;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::routing::get;
 use axum::{Json, Router};
 
@@ -56,5 +58,30 @@ where
             }
             .into()),
         }
+    }
+}
+
+/// The page a list route's query asks for (`limit` 1–100, default 50;
+/// `cursor`, a `nextCursor` of the previous page), each value checked with a
+/// 422 naming it.
+pub struct PageQuery(pub Page);
+
+impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            limit: Option<String>,
+            cursor: Option<String>,
+        }
+        let Query(raw) =
+            Query::<Raw>::try_from_uri(&parts.uri).map_err(|rejection| AppError::BadRequest {
+                message: rejection.body_text(),
+            })?;
+        Ok(PageQuery(Page::parse(
+            raw.limit.as_deref(),
+            raw.cursor.as_deref(),
+        )?))
     }
 }

@@ -8,7 +8,10 @@ use leptos::prelude::*;
 #[server(prefix = "/sfn", endpoint = "admin/projects")]
 pub async fn workspace_projects() -> Result<Vec<ProjectView>, AppError> {
     let (state, user) = admin_user().await?;
-    Ok(crate::server::services::projects::list(&state.db.pool, &user).await?)
+    let first = crate::server::db::paging::Page::FIRST_FULL;
+    let (projects, _) =
+        crate::server::services::projects::list(&state.db.pool, &user, &first).await?;
+    Ok(projects)
 }
 
 /// The self-hosted models an admin may set a rate for, and the rates set.

@@ -20,14 +20,10 @@ pub fn conversation_path(project_id: &str, conversation_id: &str) -> String {
 /// API pages through all of them).
 #[server(prefix = "/sfn", endpoint = "chat/list")]
 pub async fn list_conversations(project_id: String) -> Result<Vec<ConversationSummary>, AppError> {
-    use crate::server::db::paging::{Page, MAX_PAGE};
     let (state, _) = crate::server::auth::server_fn_project_user(&project_id, Scope::Chat).await?;
-    let page = Page {
-        limit: MAX_PAGE,
-        after: None,
-    };
+    let first = crate::server::db::paging::Page::FIRST_FULL;
     let (conversations, _) =
-        crate::server::services::chat::list(&state, &project_id, &page).await?;
+        crate::server::services::chat::list(&state, &project_id, &first).await?;
     Ok(conversations)
 }
 

@@ -8,7 +8,10 @@ use leptos::prelude::*;
 #[server(prefix = "/sfn", endpoint = "projects/list")]
 pub async fn list_projects() -> Result<Vec<ProjectView>, AppError> {
     let (state, user) = crate::server::auth::server_fn_user().await?;
-    Ok(crate::server::services::projects::list(&state.db.pool, &user).await?)
+    let first = crate::server::db::paging::Page::FIRST_FULL;
+    let (projects, _) =
+        crate::server::services::projects::list(&state.db.pool, &user, &first).await?;
+    Ok(projects)
 }
 
 /// Creates a project owned by the caller.

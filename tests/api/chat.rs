@@ -4,7 +4,7 @@
 //! attempt, complete under load, flushed on shutdown).
 
 use crate::both_engines;
-use crate::helpers::{error_of, messages_path, Engine, TestApp, TestOptions, GOOD_KEY};
+use crate::helpers::{error_of, every_page, messages_path, Engine, TestApp, TestOptions, GOOD_KEY};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -1094,25 +1094,7 @@ both_engines!(
             created.push(app.conversation_id(&project).await);
         }
         let path = format!("/api/projects/{project}/conversations");
-        let mut seen: Vec<String> = Vec::new();
-        let mut cursor: Option<String> = None;
-        let mut pages = 0;
-        loop {
-            let url = match &cursor {
-                None => format!("{path}?limit=3"),
-                Some(cursor) => format!("{path}?limit=3&cursor={cursor}"),
-            };
-            let page: Value = app.get(&url).await.json().await.unwrap();
-            let ids = page["conversations"].as_array().unwrap();
-            assert!(ids.len() <= 3, "{page}");
-            seen.extend(ids.iter().map(|c| c["id"].as_str().unwrap().to_owned()));
-            pages += 1;
-            match page["nextCursor"].as_str() {
-                Some(next) => cursor = Some(next.to_owned()),
-                None => break,
-            }
-            assert!(pages < 10, "the pages never ended");
-        }
+        let (seen, pages) = every_page(&app, &path, "conversations", 3).await;
         assert_eq!(pages, 3);
         let whole: Value = app.get(&path).await.json().await.unwrap();
         let newest_first: Vec<String> = whole["conversations"]

@@ -716,3 +716,30 @@ pub async fn insert_user(
     tx.commit().await.expect("the commit");
     user
 }
+
+/// Follows a paged list from its first page (`limit` per page) to its last:
+/// the ids of every item in order (under `key`), and how many pages it took.
+/// Each page must hold at most `limit` items.
+pub async fn every_page(app: &TestApp, path: &str, key: &str, limit: u32) -> (Vec<String>, usize) {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    for pages in 1..=100 {
+        let url = match &cursor {
+            None => format!("{path}?limit={limit}"),
+            Some(cursor) => format!("{path}?limit={limit}&cursor={cursor}"),
+        };
+        let page: Value = app.get(&url).await.json().await.expect("a page");
+        let items = page[key].as_array().expect("a list");
+        assert!(items.len() <= limit as usize, "{page}");
+        ids.extend(
+            items
+                .iter()
+                .map(|item| item["id"].as_str().expect("an id").to_owned()),
+        );
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return (ids, pages),
+        }
+    }
+    panic!("{path}: the pages never ended");
+}

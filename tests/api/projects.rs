@@ -2,7 +2,7 @@
 //! see what.
 
 use crate::both_engines;
-use crate::helpers::{error_of, new_client, TestApp};
+use crate::helpers::{error_of, every_page, new_client, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -257,3 +257,33 @@ both_engines!(projects_need_a_signed_in_user, |engine| async move {
         .unwrap();
     assert_eq!(create.status(), StatusCode::UNAUTHORIZED);
 });
+
+both_engines!(
+    the_project_list_pages_through_every_project_once,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        app.sign_up("many@example.com").await;
+        let mut created = Vec::new();
+        for i in 0..5 {
+            created.push(app.new_project(&format!("Bot {i}")).await);
+        }
+        let (mut seen, pages) = every_page(&app, "/api/projects", "projects", 2).await;
+        assert_eq!(pages, 3);
+        let whole: Value = app.get("/api/projects").await.json().await.unwrap();
+        let newest_first: Vec<&str> = whole["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(seen, newest_first, "every project once, newest first");
+        seen.sort();
+        created.sort();
+        assert_eq!(seen, created);
+        let (status, field, _) = error_of(app.get("/api/projects?limit=500").await).await;
+        assert_eq!(
+            (status, field.as_deref()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("limit"))
+        );
+    }
+);

@@ -4,6 +4,7 @@ use crate::both_engines;
 use crate::helpers::{insert_user, TestDatabase};
 use cover::model::account::{UseCase, WorkspaceRole};
 use cover::server::catalog;
+use cover::server::db::paging::Page;
 use cover::server::db::{login_throttle, projects, users};
 use cover::server::services::accounts;
 use cover::server::services::llm_settings::Draft;
@@ -77,24 +78,15 @@ both_engines!(projects_are_listed_for_members_only, |engine| async move {
     )
     .await
     .unwrap();
-    assert_eq!(
-        projects::list_for_member(&db.pool, &owner.user_id)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    assert!(projects::list_for_member(&db.pool, &other.user_id)
-        .await
-        .unwrap()
-        .is_empty());
-    assert_eq!(
-        projects::list_all(&db.pool, &other.user_id)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    let page = Page::default();
+    let listed = |user_id: String, every: bool| {
+        let (pool, page) = (db.pool.clone(), page.clone());
+        async move { projects::list(&pool, &user_id, every, &page).await.unwrap() }
+    };
+    let (own, next) = listed(owner.user_id.clone(), false).await;
+    assert_eq!((own.len(), next), (1, None));
+    assert!(listed(other.user_id.clone(), false).await.0.is_empty());
+    assert_eq!(listed(other.user_id.clone(), true).await.0.len(), 1);
     let seen = projects::find(&db.pool, &project.project_id, &other.user_id)
         .await
         .unwrap()

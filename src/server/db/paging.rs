@@ -60,6 +60,13 @@ impl Default for Page {
 }
 
 impl Page {
+    /// The first [`MAX_PAGE`] items: what the app's own pages list (the API
+    /// pages through the rest).
+    pub const FIRST_FULL: Page = Page {
+        limit: MAX_PAGE,
+        after: None,
+    };
+
     /// The page a query string asks for (`limit`, `cursor`; blank means not
     /// given); a 422 naming the field otherwise.
     pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<Page, AppError> {

@@ -3,6 +3,7 @@
 use crate::model::account::{ProjectRole, UseCase};
 use crate::server::db::api_tokens;
 use crate::server::db::llm_configs::{self, ConfigRow};
+use crate::server::db::paging::{Cursor, Page};
 use crate::server::db::{col, now_ms, parsed, parsed_optional};
 use crate::server::error::Result;
 use sqlx::any::AnyRow;
@@ -199,18 +200,40 @@ pub async fn owns_any(pool: &AnyPool, user_id: &str) -> Result<bool> {
     Ok(found.is_some())
 }
 
-/// The projects `user_id` belongs to, newest first.
-pub async fn list_for_member(pool: &AnyPool, user_id: &str) -> Result<Vec<ProjectRecord>> {
-    let sql = format!("{SELECT} where m.user_id is not null order by p.created_at desc, p.name");
-    let rows = sqlx::query(&sql).bind(user_id).fetch_all(pool).await?;
-    rows.iter().map(from_row).collect()
-}
-
-/// Every project (for workspace admins), newest first, with the admin's own role.
-pub async fn list_all(pool: &AnyPool, user_id: &str) -> Result<Vec<ProjectRecord>> {
-    let sql = format!("{SELECT} order by p.created_at desc, p.name");
-    let rows = sqlx::query(&sql).bind(user_id).fetch_all(pool).await?;
-    rows.iter().map(from_row).collect()
+/// One page of the projects `user_id` sees, newest first, with their role
+/// in each: those they belong to, or every project (`every`: workspace
+/// admins); and the next page's cursor if there are more.
+pub async fn list(
+    pool: &AnyPool,
+    user_id: &str,
+    every: bool,
+    page: &Page,
+) -> Result<(Vec<ProjectRecord>, Option<String>)> {
+    let mut filters = Vec::new();
+    if !every {
+        filters.push("m.user_id is not null");
+    }
+    if page.after.is_some() {
+        filters.push("(p.created_at < $3 or (p.created_at = $3 and p.project_id > $4))");
+    }
+    let filter = if filters.is_empty() {
+        String::new()
+    } else {
+        format!("where {}", filters.join(" and "))
+    };
+    let sql = format!("{SELECT} {filter} order by p.created_at desc, p.project_id limit $2");
+    let mut query = sqlx::query(&sql)
+        .bind(user_id)
+        .bind(i64::from(page.limit) + 1);
+    if let Some(after) = &page.after {
+        query = query.bind(after.at_ms).bind(&after.id);
+    }
+    let rows = query.fetch_all(pool).await?;
+    let records = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    Ok(page.split(records, |record| Cursor {
+        at_ms: record.created_at,
+        id: record.project_id.clone(),
+    }))
 }
 
 /// One project with `user_id`'s role in it (if any).

@@ -2,19 +2,16 @@
 //! ask a question (the answer as JSON, or as server-sent events when the
 //! request accepts `text/event-stream`), and rate answers.
 
-use crate::error::AppError;
 use crate::model::chat::{
     ChatAnswer, ChatEvent, ConversationDetail, ConversationSummary, NewMessage, Rating,
 };
 use crate::server::auth::needs::Chat;
 use crate::server::auth::ProjectCaller;
-use crate::server::db::paging::Page;
 use crate::server::error::Result;
-use crate::server::rest::ApiJson;
+use crate::server::rest::{ApiJson, PageQuery};
 use crate::server::services::chat;
 use crate::server::state::AppState;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -55,23 +52,11 @@ pub struct ConversationList {
     next_cursor: Option<String>,
 }
 
-/// The query of a paged list: `limit` (1–100, default 50) and `cursor`
-/// (a `nextCursor`), as text so each is checked with a 422 naming it.
-#[derive(Debug, Default, Deserialize)]
-struct PageQuery {
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
 async fn list_conversations(
     State(state): State<AppState>,
     access: ProjectCaller<Chat>,
-    query: Result<Query<PageQuery>, QueryRejection>,
+    PageQuery(page): PageQuery,
 ) -> Result<Json<ConversationList>> {
-    let Query(query) = query.map_err(|rejection| AppError::BadRequest {
-        message: rejection.body_text(),
-    })?;
-    let page = Page::parse(query.limit.as_deref(), query.cursor.as_deref())?;
     let (conversations, next_cursor) = chat::list(&state, &access.project_id, &page).await?;
     Ok(Json(ConversationList {
         conversations,

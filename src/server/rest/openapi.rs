@@ -133,7 +133,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/api/projects",
-        summary: "Projects the caller may open",
+        summary: "One page of the projects the caller may open (every project for workspace admins), newest first: query limit (1-100, default 50) and cursor (the previous page's nextCursor)",
         request: None,
         response: (200, Some(body::<rest::projects::ProjectList>)),
         errors: &[401],

@@ -5,7 +5,7 @@ use crate::model::account::{CreatedInvitation, MemberView, ProjectView};
 use crate::server::auth::CurrentUser;
 use crate::server::error::Result;
 use crate::server::rest::auth::Invitee;
-use crate::server::rest::ApiJson;
+use crate::server::rest::{ApiJson, PageQuery};
 use crate::server::services::{invitations, projects};
 use crate::server::state::AppState;
 use axum::extract::{Path, State};
@@ -29,18 +29,26 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// The projects list answer.
+/// The projects list answer: one page.
 #[derive(Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ProjectList {
+    /// Newest first.
     projects: Vec<ProjectView>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    next_cursor: Option<String>,
 }
 
 async fn list_projects(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    PageQuery(page): PageQuery,
 ) -> Result<Json<ProjectList>> {
-    let projects = projects::list(&state.db.pool, &user).await?;
-    Ok(Json(ProjectList { projects }))
+    let (projects, next_cursor) = projects::list(&state.db.pool, &user, &page).await?;
+    Ok(Json(ProjectList {
+        projects,
+        next_cursor,
+    }))
 }
 
 /// Body of `POST /api/projects`.

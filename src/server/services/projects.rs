@@ -7,6 +7,7 @@ use crate::model::access::Scope;
 use crate::model::account::{MemberView, ProjectRole, ProjectView, UseCase, WorkspaceRole};
 use crate::model::catalog::Catalog;
 use crate::server::auth::check_role;
+use crate::server::db::paging::Page;
 use crate::server::db::users::UserRecord;
 use crate::server::db::{projects, rfc3339, Db};
 use crate::server::error::{Error, Result};
@@ -51,13 +52,16 @@ pub fn parse_use_case(value: &str) -> Result<UseCase, AppError> {
     })
 }
 
-/// The projects the user may open (all of them for workspace admins).
-pub async fn list(pool: &AnyPool, user: &UserRecord) -> Result<Vec<ProjectView>> {
-    let records = match user.role {
-        WorkspaceRole::Admin => projects::list_all(pool, &user.user_id).await?,
-        WorkspaceRole::Member => projects::list_for_member(pool, &user.user_id).await?,
-    };
-    Ok(records.into_iter().map(view).collect())
+/// One page of the projects the user may open (all of them for workspace
+/// admins), newest first, and the next page's cursor if there are more.
+pub async fn list(
+    pool: &AnyPool,
+    user: &UserRecord,
+    page: &Page,
+) -> Result<(Vec<ProjectView>, Option<String>)> {
+    let every = user.role == WorkspaceRole::Admin;
+    let (records, next) = projects::list(pool, &user.user_id, every, page).await?;
+    Ok((records.into_iter().map(view).collect(), next))
 }
 
 /// Creates a project owned by the user, with the default LLM configuration as
