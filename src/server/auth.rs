@@ -9,93 +9,17 @@ use crate::server::db::users::{self, UserRecord};
 use crate::server::error::{Error, Result};
 use crate::server::services::{api_tokens, projects};
 use crate::server::state::AppState;
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
-use argon2::{Argon2, PasswordVerifier};
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::sync::OnceLock;
 use tower_sessions::Session;
+
+mod passwords;
+pub use passwords::{hash_password, verify_password, PASSWORD_QUEUE_LIMIT};
 
 /// The session key holding the signed-in user's id.
 const USER_ID_KEY: &str = "user_id";
-
-/// How long a password check waits for a free core before the caller is
-/// told to come back (`503` + `Retry-After`).
-pub const PASSWORD_QUEUE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Argon2 takes about 19 MiB and one core per hash: at most one hash per core
-/// runs at a time, so a burst of logins cannot take the server's memory (40
-/// at once once took it from 29 MB to 1 GB).
-fn password_slots() -> &'static tokio::sync::Semaphore {
-    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
-    SLOTS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        tokio::sync::Semaphore::new(cores)
-    })
-}
-
-/// Runs one argon2 computation on a blocking thread once a core is free;
-/// `Busy` (503) when none frees up within [`PASSWORD_QUEUE_LIMIT`].
-async fn with_password_slot<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let permit = tokio::time::timeout(PASSWORD_QUEUE_LIMIT, password_slots().acquire())
-        .await
-        .map_err(|_| {
-            Error::App(AppError::Busy {
-                message: "the server is busy checking passwords; try again in a moment".into(),
-                retry_after_secs: 1,
-            })
-        })?
-        .map_err(Error::internal)?;
-    let result = tokio::task::spawn_blocking(work)
-        .await
-        .map_err(Error::internal)?;
-    drop(permit);
-    result
-}
-
-/// Hashes a password with argon2id (default parameters), off the async
-/// runtime, one per core at a time.
-pub async fn hash_password(password: String) -> Result<String> {
-    with_password_slot(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(Error::internal)
-    })
-    .await
-}
-
-/// Checks a password against a stored hash, off the async runtime, one per
-/// core at a time. An unknown account is checked against a fixed dummy hash,
-/// so both cost the same time.
-pub async fn verify_password(password: String, stored: Option<String>) -> Result<bool> {
-    with_password_slot(move || {
-        let known = stored.is_some();
-        let hash = stored.unwrap_or_else(|| dummy_hash().to_owned());
-        let parsed = PasswordHash::new(&hash).map_err(Error::internal)?;
-        let matches = Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
-        Ok(known && matches)
-    })
-    .await
-}
-
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(b"not a real password", &salt)
-            .map(|hash| hash.to_string())
-            .unwrap_or_default()
-    })
-}
 
 /// Marks the session as signed in as `user`, with a fresh session id (so a
 /// session id planted before login is worthless afterwards).
