@@ -1128,3 +1128,44 @@ both_engines!(
         }
     }
 );
+
+both_engines!(
+    a_conversation_holds_at_most_1000_messages_then_asks_for_a_new_one,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        app.sign_up("long@example.com").await;
+        let project = app.new_project("Long talk").await;
+        let conversation = app.conversation_id(&project).await;
+        app.ask_ok(&project, &conversation, "first question").await;
+        // 998 more stored messages (alternating questions and answers), as a
+        // long conversation would have left them.
+        sqlx::query(
+            "with recursive n(i) as (select 3 union all select i + 1 from n where i < 1000) \
+             insert into message (message_id, conversation_id, seq, role, content, status, created_at, updated_at) \
+             select $1 || cast(i as text), $1, i, \
+                    case when i % 2 = 1 then 'user' else 'assistant' end, 'earlier', 'complete', 0, 0 \
+             from n",
+        )
+        .bind(&conversation)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+        let (status, field, message) =
+            error_of(app.ask(&project, &conversation, "one more").await).await;
+        assert_eq!(
+            (status, field.as_deref()),
+            (StatusCode::CONFLICT, Some("conversationId")),
+            "{message}"
+        );
+        assert!(message.contains("start a new conversation"), "{message}");
+        let stored: i64 =
+            sqlx::query_scalar("select count(*) from message where conversation_id = $1")
+                .bind(&conversation)
+                .fetch_one(&app.state.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(stored, 1000, "the refused question was not stored");
+        let fresh = app.conversation_id(&project).await;
+        app.ask_ok(&project, &fresh, "a new start").await;
+    }
+);

@@ -54,6 +54,10 @@ const UNTITLED: &str = "New conversation";
 const TITLE_CHARS: usize = 60;
 /// Events buffered between an answer's task and its HTTP response.
 const EVENT_BUFFER: usize = 64;
+/// Messages one conversation holds at most (500 questions and answers): a
+/// bound on what reading it returns and what every question re-reads; the
+/// user starts a new conversation past it.
+pub const MAX_CONVERSATION_MESSAGES: usize = 1_000;
 
 /// Starts a conversation on the project's current configuration.
 pub async fn create(
@@ -381,6 +385,16 @@ async fn prepare(
 ) -> Result<Turn> {
     let started = Instant::now();
     let (pinned, stored) = with_messages(state, project_id, conversation_id).await?;
+    if stored.len() >= MAX_CONVERSATION_MESSAGES {
+        return Err(AppError::Conflict {
+            field: "conversationId".into(),
+            message: format!(
+                "this conversation holds {MAX_CONVERSATION_MESSAGES} messages, the most one may; \
+                 start a new conversation"
+            ),
+        }
+        .into());
+    }
     validate(&message, state.catalog.model(&pinned.model))?;
     let draft = llm_settings::pinned_draft(state, project_id, pinned.config_version).await?;
     let mut messages = history(&draft.system_prompt, &stored)?;
