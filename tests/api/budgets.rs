@@ -215,6 +215,55 @@ impl Webhook {
     }
 }
 
+/// Asks 200 questions at once, the i-th in `conversations[i % len]`
+/// (project, conversation); answers how many were answered and the bodies of
+/// the refusals. Every answer must be a 200 or a 402, and both must occur.
+async fn ask_200_at_once(app: &TestApp, conversations: &[(String, String)]) -> (usize, Vec<Value>) {
+    let requests = (0..200).map(|i| {
+        let (project, conversation) = &conversations[i % conversations.len()];
+        let request = app
+            .client
+            .post(app.url(&messages_path(project, conversation)))
+            .json(&json!({ "content": format!("question {i}") }));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap();
+            (status, body)
+        }
+    });
+    let results = futures::future::join_all(requests).await;
+    let answered = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    let refused: Vec<Value> = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::PAYMENT_REQUIRED)
+        .map(|(_, body)| body.clone())
+        .collect();
+    assert_eq!(
+        answered + refused.len(),
+        200,
+        "only answers and 402s: {results:?}"
+    );
+    assert!(answered > 0 && !refused.is_empty(), "{answered} answered");
+    (answered, refused)
+}
+
+/// Then one short question at a time in a fresh conversation (no history, so
+/// each needs the same reservation), taking `projects` in turn, until one is
+/// refused; answers how many were answered.
+async fn ask_one_by_one_until_refused(app: &TestApp, projects: &[String]) -> usize {
+    let mut later = 0;
+    loop {
+        let project = &projects[later % projects.len()];
+        let fresh = app.conversation_id(project).await;
+        if app.ask(project, &fresh, "one more?").await.status() != StatusCode::OK {
+            return later;
+        }
+        later += 1;
+        assert!(later < 50, "the limit never ran out");
+    }
+}
+
 /// An upper bound of one question's reservation in the race: a prompt under
 /// 50 tokens at $3 per 1M plus 8 answer tokens at $15 per 1M.
 const ONE_RESERVATION_BOUND: i64 = 50 * 3_000 + 8 * 15_000;
@@ -232,51 +281,14 @@ both_engines!(
         set_budget(&app, &project, "0.006", Some(&webhook.url)).await;
         let mut conversations = Vec::new();
         for _ in 0..20 {
-            conversations.push(app.conversation_id(&project).await);
+            conversations.push((project.clone(), app.conversation_id(&project).await));
         }
 
-        let requests = (0..200).map(|i| {
-            let request = app
-                .client
-                .post(app.url(&messages_path(
-                    &project,
-                    &conversations[i % conversations.len()],
-                )))
-                .json(&json!({ "content": format!("question {i}") }));
-            async move {
-                let response = request.send().await.unwrap();
-                let status = response.status();
-                let body: Value = response.json().await.unwrap();
-                (status, body)
-            }
-        });
-        let results = futures::future::join_all(requests).await;
-        let answered = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
-        let refused: Vec<&Value> = results
-            .iter()
-            .filter(|(s, _)| *s == StatusCode::PAYMENT_REQUIRED)
-            .map(|(_, body)| body)
-            .collect();
-        assert_eq!(
-            answered + refused.len(),
-            200,
-            "only answers and 402s: {results:?}"
-        );
-        assert!(answered > 0 && !refused.is_empty(), "{answered} answered");
+        let (answered, refused) = ask_200_at_once(&app, &conversations).await;
         assert_eq!(refused[0]["error"]["code"], "budget_exceeded");
         assert!(refused[0]["message"].as_str().unwrap().contains("$0.006"));
-
-        // Then one short question at a time (no history, so each needs the
-        // same reservation) until the budget refuses: it is used up.
-        let mut later = 0;
-        loop {
-            let fresh = app.conversation_id(&project).await;
-            if app.ask(&project, &fresh, "one more?").await.status() != StatusCode::OK {
-                break;
-            }
-            later += 1;
-            assert!(later < 50, "the budget never ran out");
-        }
+        // Then one at a time until the budget refuses: it is used up.
+        let later = ask_one_by_one_until_refused(&app, std::slice::from_ref(&project)).await;
 
         let (spent, reserved) = month_figures(&app, &project).await;
         let over = spent - limit;
@@ -421,52 +433,20 @@ both_engines!(
 
         let mut conversations = Vec::new();
         for i in 0..20 {
-            conversations.push((i % 2, app.conversation_id(&projects[i % 2]).await));
+            let project = projects[i % 2].clone();
+            let conversation = app.conversation_id(&project).await;
+            conversations.push((project, conversation));
         }
-        let requests = (0..200).map(|i| {
-            let (project, conversation) = &conversations[i % conversations.len()];
-            let request = app
-                .client
-                .post(app.url(&messages_path(&projects[*project], conversation)))
-                .json(&json!({ "content": format!("question {i}") }));
-            async move {
-                let response = request.send().await.unwrap();
-                let status = response.status();
-                let body: Value = response.json().await.unwrap();
-                (status, body)
-            }
-        });
-        let results = futures::future::join_all(requests).await;
-        let answered = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
-        let refused: Vec<&Value> = results
-            .iter()
-            .filter(|(s, _)| *s == StatusCode::PAYMENT_REQUIRED)
-            .map(|(_, body)| body)
-            .collect();
-        assert_eq!(
-            answered + refused.len(),
-            200,
-            "only answers and 402s: {results:?}"
-        );
-        assert!(answered > 0 && !refused.is_empty(), "{answered} answered");
+        let (answered, refused) = ask_200_at_once(&app, &conversations).await;
         let message = refused[0]["message"].as_str().unwrap();
         assert!(
             message.contains("workspace's monthly cap of $0.006 on Cover's managed keys"),
             "{message}"
         );
 
-        // Then one question at a time, alternating projects, until the cap
-        // refuses: it is used up.
-        let mut later = 0;
-        loop {
-            let project = &projects[later % 2];
-            let fresh = app.conversation_id(project).await;
-            if app.ask(project, &fresh, "one more?").await.status() != StatusCode::OK {
-                break;
-            }
-            later += 1;
-            assert!(later < 50, "the cap never ran out");
-        }
+        // Then one at a time, alternating projects, until the cap refuses:
+        // it is used up.
+        let later = ask_one_by_one_until_refused(&app, &projects).await;
 
         let pool = &app.state.db.pool;
         let (spent, reserved): (i64, i64) =

@@ -468,23 +468,20 @@ async fn add_hold(
     nanos: i64,
     limit_nanos: i64,
 ) -> Result<bool> {
-    let query = match pot {
-        Pot::Project(project_id) => sqlx::query(
+    let sql = match pot {
+        Pot::Project(_) => {
             "update budget_month set reserved_nanos = reserved_nanos + $2 \
-             where month = $1 and spent_nanos + reserved_nanos + $2 <= $3 and project_id = $4",
-        )
-        .bind(month)
-        .bind(nanos)
-        .bind(limit_nanos)
-        .bind(project_id),
-        Pot::Workspace => sqlx::query(
+             where month = $1 and spent_nanos + reserved_nanos + $2 <= $3 and project_id = $4"
+        }
+        Pot::Workspace => {
             "update workspace_month set reserved_nanos = reserved_nanos + $2 \
-             where month = $1 and spent_nanos + reserved_nanos + $2 <= $3",
-        )
-        .bind(month)
-        .bind(nanos)
-        .bind(limit_nanos),
+             where month = $1 and spent_nanos + reserved_nanos + $2 <= $3"
+        }
     };
+    let mut query = sqlx::query(sql).bind(month).bind(nanos).bind(limit_nanos);
+    if let Pot::Project(project_id) = pot {
+        query = query.bind(project_id);
+    }
     Ok(query.execute(&mut *conn).await?.rows_affected() == 1)
 }
 

@@ -58,7 +58,7 @@ impl WorkspaceLimits {
                 .unwrap_or(BUILT_IN_MANAGED_BUDGET_NANOS),
             cap_nanos: stored(workspace_settings::get(&db.pool, MANAGED_CAP).await?),
         };
-        self.remember(limits);
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), limits));
         Ok(limits)
     }
 
@@ -95,10 +95,6 @@ impl WorkspaceLimits {
         }
         *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(())
-    }
-
-    fn remember(&self, limits: ManagedLimits) {
-        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), limits));
     }
 }
 
