@@ -32,4 +32,4 @@ STYLE_FILE="$(leptos_setting style-file)"
 ASSETS_DIR="$(leptos_setting assets-dir)"
 export LEPTOS_OUTPUT_NAME="$OUTPUT_NAME"
 
-log() { printf '\n==> %s\n' "$*"; }
+log() { printf '\n==> [%s] %s\n' "$(date +%T)" "$*"; }
