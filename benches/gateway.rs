@@ -116,6 +116,7 @@ impl Bench {
             messages: vec![Message::text(Role::User, QUESTION)],
             tools: Vec::new(),
             tool_choice: ToolChoice::Auto,
+            restart_after_output: true,
         };
         let sink = LedgerSink {
             state: self.state.clone(),

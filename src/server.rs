@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod gateway;
 pub mod ledger;
 pub mod llm;
 pub mod outbound;

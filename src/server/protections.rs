@@ -18,10 +18,11 @@ pub const BODY_LIMIT: usize = 256 * 1024;
 pub const MESSAGE_BODY_LIMIT: usize = 4 * 5 * 1024 * 1024 * 4 / 3 + 256 * 1024;
 
 /// The most a request to `path` may carry: a question with its images on
-/// the two routes that take one (the JSON API's and the chat page's server
-/// function), [`BODY_LIMIT`] everywhere else.
+/// the routes that take one (the JSON API's, the chat page's server function
+/// and the gateway's completions), [`BODY_LIMIT`] everywhere else.
 pub fn body_limit(path: &str) -> usize {
     let question = path == "/sfn/chat/send"
+        || path == "/v1/chat/completions"
         || (path.starts_with("/api/projects/") && path.ends_with("/messages"));
     if question {
         MESSAGE_BODY_LIMIT

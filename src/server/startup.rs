@@ -6,6 +6,7 @@ use crate::app::{shell, App};
 use crate::server::config::Config;
 use crate::server::db::{Db, NativePool};
 use crate::server::error::{Error, Result};
+use crate::server::gateway;
 use crate::server::ledger::{self, Ledger};
 use crate::server::llm::router::LlmRouter;
 use crate::server::llm::Executor;
@@ -172,6 +173,7 @@ fn router(state: AppState, secure_cookies: bool) -> Router {
             post(server_fn_handler).get(server_fn_handler),
         )
         .merge(rest::routes())
+        .merge(gateway::routes())
         .leptos_routes_with_context(
             &state,
             routes,

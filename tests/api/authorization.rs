@@ -97,6 +97,13 @@ fn expected(auth: Auth, caller: Caller) -> Expect {
             Caller::Token(_) => Refused(403),
             Caller::Owner | Caller::Admin => Allowed,
         },
+        // The gateway acts for the token's own project; a session is no token.
+        Auth::ProjectToken { scope } => match caller {
+            Caller::Token(held) if held == scope => Allowed,
+            Caller::Token(_) => Refused(403),
+            Caller::OtherProjectToken => Allowed,
+            _ => Refused(401),
+        },
     }
 }
 
@@ -338,6 +345,12 @@ impl World {
             ("post", "/api/projects/{id}/notifications/read") => {
                 (format!("{p}/notifications/read"), None)
             }
+            ("post", "/v1/chat/completions") => (
+                endpoint.path.into(),
+                body(
+                    json!({ "model": "cover/default", "messages": [{"role": "user", "content": "Hi"}] }),
+                ),
+            ),
             ("post", "/api/projects/{id}/tokens") => {
                 (format!("{p}/tokens"), body(json!({ "name": "matrix" })))
             }

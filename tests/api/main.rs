@@ -11,6 +11,7 @@ mod chat;
 mod compare;
 mod costs;
 mod durability;
+mod gateway;
 mod layout;
 mod limits;
 mod openapi;

@@ -80,6 +80,7 @@ async fn exchange(
     (method, template): (&'static str, &'static str),
     path: &str,
     body: Option<Value>,
+    bearer: Option<&str>,
 ) -> Value {
     let endpoint = ENDPOINTS
         .iter()
@@ -96,10 +97,13 @@ async fn exchange(
         .unwrap_or_else(|| panic!("{what}: the document has no request body"));
         check(&schema, body, &format!("the request of {what}"));
     }
-    let mut request = app.client.request(
-        Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
-        app.url(path),
-    );
+    let method_of = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+    let mut request = match bearer {
+        Some(token) => new_client()
+            .request(method_of, app.url(path))
+            .bearer_auth(token),
+        None => app.client.request(method_of, app.url(path)),
+    };
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -146,6 +150,19 @@ async fn every_documented_request_and_answer_matches_its_schema() {
                 ($method, $template),
                 &$path,
                 $body,
+                None,
+            )
+            .await
+        };
+        ($token:expr => $method:literal, $template:literal, $path:expr, $body:expr) => {
+            exchange(
+                &app,
+                &doc,
+                &mut covered,
+                ($method, $template),
+                &$path,
+                $body,
+                Some($token),
             )
             .await
         };
@@ -174,6 +191,15 @@ async fn every_documented_request_and_answer_matches_its_schema() {
         .unwrap()
         .to_owned();
     let p = format!("/api/projects/{project}");
+    // The gateway, with a project token (before the budget below is set tight).
+    let program = app.token(&project).await;
+    call!(&program => "get", "/v1/models", "/v1/models", None);
+    call!(
+        &program => "post",
+        "/v1/chat/completions",
+        "/v1/chat/completions",
+        Some(json!({"model": "cover/default", "messages": [{"role": "user", "content": "Hello"}]}))
+    );
     call!("get", "/api/projects", "/api/projects", None);
     call!("get", "/api/projects/{id}", p, None);
     call!(

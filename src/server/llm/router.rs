@@ -176,6 +176,11 @@ pub struct Route {
     pub tools: Vec<ToolDefinition>,
     /// How tools must be used.
     pub tool_choice: ToolChoice,
+    /// Streams: whether, after the answering target broke once its output
+    /// was sent, the next target answers from scratch (the chat does, and
+    /// tells the user); when false the route fails there (a program's
+    /// stream cannot take back what it already received).
+    pub restart_after_output: bool,
 }
 
 /// One attempt, reported to the sink as soon as it ends (success, failure or cancellation).
@@ -495,6 +500,12 @@ impl LlmRouter {
                 };
                 if events.send(interrupted).await.is_err() {
                     return;
+                }
+                if !route.restart_after_output {
+                    break Box::new(RouteFailure {
+                        error,
+                        switches: walk.switches.clone(),
+                    });
                 }
             }
             match walk.after_failure(error, output_sent) {

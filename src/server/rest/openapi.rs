@@ -1,9 +1,12 @@
-//! `GET /api/openapi.json`: an OpenAPI 3.1 document of every JSON endpoint,
+//! `GET /api/openapi.json`: an OpenAPI 3.1 document of every JSON endpoint
+//! (the gateway's SDK-compatible `/v1` endpoints included),
 //! built from one table, so a new route is one entry here (the integration
 //! tests check that every documented route answers and that the routes are
 //! all documented). The schemas of the bodies are generated from the very
 //! Rust types the handlers read and answer (schemars, JSON Schema 2020-12),
-//! so the document cannot drift from the API.
+//! so the document cannot drift from the API; the gateway's, which follow
+//! OpenAI's format, are written out and checked against real exchanges by
+//! the same tests.
 
 use crate::model::access::{PrivateHosts, Scope};
 use crate::model::account::{CreatedInvitation, ProjectView, UserView};
@@ -15,6 +18,7 @@ use crate::model::costs::{
 use crate::model::llm_config::{KeyCheck, LlmConfig, LlmConfigPatch};
 use crate::model::pricing::InternalRate;
 use crate::server::error::ErrorBody;
+use crate::server::gateway;
 use crate::server::rest;
 use crate::server::services::internal_rates::RateChange;
 use axum::Json;
@@ -72,6 +76,13 @@ pub enum Auth {
     /// An owner of some project, a workspace admin, or a `manage` token:
     /// what makes the server reach out to an address the caller names.
     ProjectManager,
+    /// A project API token carrying `scope`, acting for its own project (the
+    /// gateway for programs; sessions do not reach it). Its errors come in
+    /// the SDK format's own shape.
+    ProjectToken {
+        /// What the route needs.
+        scope: Scope,
+    },
 }
 
 impl Auth {
@@ -473,6 +484,24 @@ pub const ENDPOINTS: &[Endpoint] = &[
         auth: Auth::Admin,
     },
     Endpoint {
+        method: "post",
+        path: "/v1/chat/completions",
+        summary: "OpenAI-compatible chat completion through the project's routing, fallback, budget and ledger (JSON, or server-sent chunks with stream: true); model: a catalog id of any provider or cover/default",
+        request: Some(gateway::openai::request_schema),
+        response: (200, Some(gateway::openai::completion_schema)),
+        errors: &[400, 401, 403, 429, 502, 503],
+        auth: Auth::ProjectToken { scope: Scope::Chat },
+    },
+    Endpoint {
+        method: "get",
+        path: "/v1/models",
+        summary: "The models this project can route to (OpenAI's list format): exactly the ids /v1/chat/completions accepts",
+        request: None,
+        response: (200, Some(gateway::openai::models_schema)),
+        errors: &[401, 403],
+        auth: Auth::ProjectToken { scope: Scope::Chat },
+    },
+    Endpoint {
         method: "get",
         path: "/api/openapi.json",
         summary: "This document",
@@ -493,7 +522,10 @@ fn operation(endpoint: &Endpoint, generator: &mut SchemaGenerator) -> Value {
             None => json!({ "description": "success" }),
         },
     );
-    let error = generator.subschema_for::<ErrorBody>();
+    let error = match endpoint.auth {
+        Auth::ProjectToken { .. } => gateway::openai::error_schema(generator),
+        _ => generator.subschema_for::<ErrorBody>(),
+    };
     for code in endpoint.errors {
         responses.insert(
             code.to_string(),
@@ -514,6 +546,7 @@ fn operation(endpoint: &Endpoint, generator: &mut SchemaGenerator) -> Value {
             tokens: true,
         } => json!([{ "session": [] }, { "projectToken": [scope.as_str()] }]),
         Auth::ProjectManager => json!([{ "session": [] }, { "projectToken": ["manage"] }]),
+        Auth::ProjectToken { scope } => json!([{ "projectToken": [scope.as_str()] }]),
     };
     let params: Vec<Value> = endpoint
         .path

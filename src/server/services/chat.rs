@@ -13,7 +13,7 @@
 //!                                                   │
 //!        answer_stream: router.stream ─► ChatEvents (SSE) ─┐
 //!        answer:        router.generate ────────────────────┼─► finish: answer row, ChatAnswer, budget settled
-//!                                  every attempt ─► ChatSink ─► ledger (priced, batched)
+//!                                  every attempt ─► MeteredSink ─► ledger (priced, batched)
 //! ```
 
 use crate::error::AppError;
@@ -21,8 +21,7 @@ use crate::model::catalog::{ModelInfo, ProviderId};
 use crate::model::chat::{
     AnswerFacts, ChatAnswer, ChatEvent, ChatMessage, ChatRole, ConversationDetail,
     ConversationSummary, FallbackNotice, ImageAttachment, InterruptedAnswer, MessageStatus,
-    NewMessage, Rating, TokenUsage, IMAGE_MEDIA_TYPES, MAX_IMAGES, MAX_IMAGE_BYTES,
-    MAX_MESSAGE_CHARS,
+    NewMessage, Rating, IMAGE_MEDIA_TYPES, MAX_IMAGES, MAX_IMAGE_BYTES, MAX_MESSAGE_CHARS,
 };
 use crate::model::money::format_decimal;
 use crate::server::db::conversations::{self, AnswerUpdate, ConversationRow, Exchange, MessageRow};
@@ -31,19 +30,19 @@ use crate::server::db::{now_ms, rfc3339};
 use crate::server::error::{Error, Result};
 use crate::server::ledger::pricing::{token_usage, UsageContext};
 use crate::server::ledger::Settlement;
-use crate::server::llm::router::{AttemptRecord, AttemptSink, Route, RouterEvent, Switch, Target};
+use crate::server::llm::router::{Route, RouterEvent, Switch, Target};
 use crate::server::llm::{
     ContentPart, ErrorKind, GenerateResponse, LlmError, Message, Role, ToolChoice,
 };
 use crate::server::services::budgets::{self, Admission};
 use crate::server::services::capacity::AnswerSlot;
 use crate::server::services::llm_settings;
+use crate::server::services::metering::MeteredSink;
 use crate::server::services::routing;
 use crate::server::state::AppState;
-use async_trait::async_trait;
 use base64::Engine as _;
 use futures::StreamExt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
@@ -368,7 +367,7 @@ struct Turn {
     /// The chain, kept for notices after the route has been handed to the router.
     targets: Vec<Target>,
     route: Route,
-    sink: Arc<ChatSink>,
+    sink: Arc<MeteredSink>,
     /// The budget's reservation, settled when the answer ends.
     budget: Admission,
     /// The answer's place among those running (freed when the turn ends).
@@ -404,6 +403,7 @@ async fn prepare(
         messages,
         tools: Vec::new(),
         tool_choice: ToolChoice::Auto,
+        restart_after_output: true,
     };
     let question = MessageRow {
         message_id: uuid::Uuid::new_v4().to_string(),
@@ -436,16 +436,14 @@ async fn prepare(
     // The budget admits the answer and the question is stored in one
     // commit, before anything is sent: a refusal leaves no trace.
     let budget = budgets::admit(state, project_id, &mut route, Some(exchange)).await?;
-    let sink = Arc::new(ChatSink {
-        state: state.clone(),
-        context: UsageContext {
+    let sink = Arc::new(MeteredSink::new(
+        state,
+        UsageContext {
             conversation_id: Some(conversation_id.to_owned()),
             message_id: Some(answer_id.clone()),
             ..UsageContext::new(project_id, Some(pinned.config_version))
         },
-        totals: Mutex::new(Totals::default()),
-        last_attempt: Mutex::new(None),
-    });
+    ));
     Ok(Turn {
         state: state.clone(),
         question_id,
@@ -459,69 +457,8 @@ async fn prepare(
     })
 }
 
-/// What the attempts of one answer cost so far.
-#[derive(Debug, Default, Clone, Copy)]
-struct Totals {
-    cost_nanos: i64,
-    unpriced: bool,
-}
-
-/// Receives the router's attempt records for one answer: prices each, adds it
-/// to the answer's totals and queues it for the usage ledger.
-struct ChatSink {
-    state: AppState,
-    context: UsageContext,
-    totals: Mutex<Totals>,
-    /// The latest attempt: the facts of an answer that failed or was stopped.
-    last_attempt: Mutex<Option<LastAttempt>>,
-}
-
-/// What the answer shows of its latest attempt when it did not complete.
-#[derive(Clone)]
-struct LastAttempt {
-    provider: ProviderId,
-    model: String,
-    usage: TokenUsage,
-    ttft: Option<Duration>,
-}
-
 fn duration_ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-impl ChatSink {
-    fn totals(&self) -> Totals {
-        *self.totals.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn last_attempt(&self) -> Option<LastAttempt> {
-        self.last_attempt
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-}
-
-#[async_trait]
-impl AttemptSink for ChatSink {
-    async fn record(&self, attempt: AttemptRecord) {
-        let rates = self.state.internal_rates.snapshot();
-        let (row, cost) = self.context.row(&self.state.catalog, &rates, &attempt);
-        {
-            let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
-            match cost.nanos() {
-                Some(nanos) => totals.cost_nanos += nanos,
-                None => totals.unpriced = true,
-            }
-        }
-        *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = Some(LastAttempt {
-            provider: attempt.provider,
-            model: attempt.model.clone(),
-            usage: token_usage(&attempt.usage, attempt.usage_estimated),
-            ttft: attempt.ttft,
-        });
-        self.state.ledger.record(row).await;
-    }
 }
 
 /// The sentence telling the user another model answered, and why.
@@ -573,6 +510,7 @@ impl Turn {
                 messages: Vec::new(),
                 tools: Vec::new(),
                 tool_choice: ToolChoice::Auto,
+                restart_after_output: true,
             },
         )
     }
@@ -636,7 +574,7 @@ impl Turn {
         progress: &Progress,
     ) -> std::result::Result<ChatAnswer, (String, String)> {
         let totals = self.sink.totals();
-        let cost = (!totals.unpriced).then_some(totals.cost_nanos);
+        let cost = totals.cost();
         let interrupted = self.interrupted(progress);
         let (update, result) = match ending {
             Ending::Answered {

@@ -11,38 +11,16 @@ use crate::model::costs::{CompareRequest, CompareResult};
 use crate::model::llm_config::MAX_SYSTEM_PROMPT_CHARS;
 use crate::server::error::{Error, Result};
 use crate::server::ledger::pricing::UsageContext;
-use crate::server::llm::router::{AttemptRecord, AttemptSink, Route, TargetRole};
+use crate::server::llm::router::{Route, TargetRole};
 use crate::server::llm::{Message, Role, ToolChoice};
+use crate::server::services::metering::MeteredSink;
 use crate::server::services::routing;
 use crate::server::services::{budgets, llm_settings};
 use crate::server::state::AppState;
-use async_trait::async_trait;
-use std::sync::Mutex;
 use std::time::Instant;
 
 /// Most models one comparison may ask.
 pub const MAX_MODELS: usize = 6;
-
-/// Records a comparison's attempts in the ledger and keeps their cost.
-struct CompareSink {
-    state: AppState,
-    context: UsageContext,
-    /// Cost of the attempts so far; `None` once an attempt was unpriced.
-    cost: Mutex<Option<i64>>,
-}
-
-#[async_trait]
-impl AttemptSink for CompareSink {
-    async fn record(&self, attempt: AttemptRecord) {
-        let rates = self.state.internal_rates.snapshot();
-        let (row, cost) = self.context.row(&self.state.catalog, &rates, &attempt);
-        {
-            let mut total = self.cost.lock().unwrap_or_else(|e| e.into_inner());
-            *total = total.zip(cost.nanos()).map(|(sum, nanos)| sum + nanos);
-        }
-        self.state.ledger.record(row).await;
-    }
-}
 
 fn validate(state: &AppState, request: &CompareRequest) -> Result<()> {
     let prompt = request.prompt.trim();
@@ -139,15 +117,12 @@ pub async fn sample(state: &AppState, request: &CompareRequest) -> Result<Vec<Co
             messages: messages.clone(),
             tools: Vec::new(),
             tool_choice: ToolChoice::Auto,
+            restart_after_output: true,
         };
         // The one budget gate: each model's answer is admitted (and its most
         // cost held) before it is asked, like a chat answer.
         let admission = budgets::admit(state, &request.project_id, &mut route, None).await;
-        let sink = CompareSink {
-            state: state.clone(),
-            context: context.clone(),
-            cost: Mutex::new(Some(0)),
-        };
+        let sink = MeteredSink::new(state, context.clone());
         let (id, name, provider) = (model.id.clone(), model.name.clone(), model.provider);
         runs.push(async move {
             let admission = match admission {
@@ -161,7 +136,7 @@ pub async fn sample(state: &AppState, request: &CompareRequest) -> Result<Vec<Co
                 Err(error) => tracing::error!(%error, "settling a comparison's hold failed"),
             }
             let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let cost_nanos = *sink.cost.lock().unwrap_or_else(|e| e.into_inner());
+            let cost_nanos = sink.totals().cost();
             match outcome {
                 Ok(routed) => CompareResult {
                     model: id,

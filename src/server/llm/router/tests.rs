@@ -312,6 +312,7 @@ fn route(targets: Vec<Target>) -> Route {
         messages: vec![Message::text(Role::User, QUESTION)],
         tools: Vec::new(),
         tool_choice: ToolChoice::Auto,
+        restart_after_output: true,
     }
 }
 
@@ -953,5 +954,27 @@ async fn a_streamed_tool_call_is_assembled_from_its_fragments() {
     assert_eq!(response.tool_calls[0].name, "get_weather");
     assert_eq!(response.tool_calls[0].arguments, json!({"city": QUESTION}));
     assert!(response.tool_calls[0].id.starts_with("toolu_"));
+    assert_one_record_per_request(&sink, &sim);
+}
+
+#[tokio::test]
+async fn a_route_that_must_not_restart_fails_where_its_started_stream_broke() {
+    let sim = sim().await;
+    fault(&sim, CLAUDE, "cut").await;
+    let sink = Arc::new(RecordingSink::default());
+    let route = Route {
+        restart_after_output: false,
+        ..route(chain(&sim, &test_executor()))
+    };
+    let events = stream_route(LlmRouter::new(settings()), route, &sink).await;
+    assert_eq!(
+        summary(&events),
+        vec!["started 0", "deltas", "interrupted 0", "failed"]
+    );
+    assert_eq!(
+        sink.outcomes(),
+        vec!["0 transient error"],
+        "the fallback is never asked"
+    );
     assert_one_record_per_request(&sink, &sim);
 }

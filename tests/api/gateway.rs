@@ -1,0 +1,391 @@
+//! The gateway for programs (`/v1/chat/completions`, `/v1/models`) over real
+//! HTTP, with the simulator behind it as every provider: OpenAI's wire format
+//! in and out, any provider's model, streams with their usage chunk, tools,
+//! fallback before the first token, a clean error after it, each attempt a
+//! priced ledger row equal to what the answer said, and errors in OpenAI's
+//! shape.
+
+use crate::both_engines;
+use crate::helpers::{new_client, Engine, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+const SONNET: &str = "claude-3-5-sonnet-20241022";
+
+/// A signed-in owner, a project and a `chat` token for it.
+async fn program(app: &TestApp) -> (String, String) {
+    app.sign_up("program@example.com").await;
+    let project = app.new_project("Gateway").await;
+    let token = app.token(&project).await;
+    (project, token)
+}
+
+async fn complete(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
+    new_client()
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("the gateway answers")
+}
+
+fn ask(model: &str, text: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": text}]})
+}
+
+/// The `data:` payloads of a server-sent event stream, in order.
+fn data_frames(text: &str) -> Vec<String> {
+    text.split("\n\n")
+        .filter_map(|event| {
+            event
+                .lines()
+                .find_map(|line| line.strip_prefix("data: ").or(line.strip_prefix("data:")))
+                .map(|data| data.trim().to_owned())
+        })
+        .collect()
+}
+
+/// Every ledger row of one request: (provider, model, success, cost).
+async fn rows_of(app: &TestApp, request_id: &str) -> Vec<(String, String, bool, Option<i64>)> {
+    app.state.ledger.flush().await;
+    sqlx::query(
+        "select provider, model, success, cost_nanos from llm_usage \
+         where request_id = $1 order by attempt",
+    )
+    .bind(request_id)
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| {
+        (
+            row.get("provider"),
+            row.get("model"),
+            row.get::<i64, _>("success") == 1,
+            row.get("cost_nanos"),
+        )
+    })
+    .collect()
+}
+
+fn request_id(completion_id: &str) -> &str {
+    completion_id
+        .strip_prefix("chatcmpl-")
+        .expect("a chatcmpl- id")
+}
+
+fn nanos_of(usd: &str) -> i64 {
+    cover::model::money::parse_usd_nanos(usd).expect("a decimal cost")
+}
+
+async fn fail_model(app: &TestApp, model: &str, fault: &str) {
+    let response = new_client()
+        .post(format!("{}/_sim/faults", app.simulator))
+        .json(&json!({ "model": model, "fault": fault, "times": 0, "retryAfterSecs": 0 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED, "scheduling {fault}");
+}
+
+both_engines!(
+    a_completion_answers_in_openai_format_and_its_cost_is_the_ledger_s,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        let (_, token) = program(&app).await;
+        let response = complete(&app, &token, ask("cover/default", "What are your hours?")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let headers = response.headers().clone();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["object"], "chat.completion");
+        assert_eq!(body["model"], SONNET);
+        assert_eq!(
+            body["choices"][0]["message"]["content"],
+            "This is a simulated answer to: What are your hours?"
+        );
+        assert_eq!(body["choices"][0]["finish_reason"], "stop");
+        let usage = &body["usage"];
+        assert_eq!(
+            usage["total_tokens"].as_u64().unwrap(),
+            usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap()
+        );
+        assert_eq!(headers["x-cover-provider"], "claude");
+        assert_eq!(headers["x-cover-model"], SONNET);
+        assert_eq!(headers["x-cover-fallback"], "none");
+        let cost = headers["x-cover-cost-usd"].to_str().unwrap();
+        assert_eq!(usage["cost_usd"], cost);
+        let overhead: f64 = headers["x-cover-overhead-ms"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(overhead >= 0.0);
+
+        // Sonnet: $3 in, $15 out per million tokens.
+        let expected = usage["prompt_tokens"].as_i64().unwrap() * 3_000
+            + usage["completion_tokens"].as_i64().unwrap() * 15_000;
+        assert_eq!(nanos_of(cost), expected);
+        let rows = rows_of(&app, request_id(body["id"].as_str().unwrap())).await;
+        assert_eq!(
+            rows,
+            [("claude".to_owned(), SONNET.to_owned(), true, Some(expected))]
+        );
+    }
+);
+
+both_engines!(
+    a_stream_sends_chunks_then_its_usage_then_done,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        let (_, token) = program(&app).await;
+        let mut body = ask("gpt-4o-mini", "Stream this please");
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({"include_usage": true});
+        let response = complete(&app, &token, body).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["x-cover-provider"], "openai");
+        assert_eq!(response.headers()["x-cover-model"], "gpt-4o-mini");
+        let frames = data_frames(&response.text().await.unwrap());
+        assert_eq!(
+            frames.last().map(String::as_str),
+            Some("[DONE]"),
+            "{frames:?}"
+        );
+        let chunks: Vec<Value> = frames[..frames.len() - 1]
+            .iter()
+            .map(|f| serde_json::from_str(f).unwrap())
+            .collect();
+        assert!(chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk"));
+        assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+        let text: String = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert_eq!(text, "This is a simulated answer to: Stream this please");
+        let usage_chunk = chunks.last().unwrap();
+        assert_eq!(
+            usage_chunk["choices"],
+            json!([]),
+            "the usage chunk has no choices"
+        );
+        let finish = &chunks[chunks.len() - 2];
+        assert_eq!(finish["choices"][0]["finish_reason"], "stop");
+        let usage = &usage_chunk["usage"];
+        // gpt-4o-mini: $0.15 in, $0.60 out per million tokens.
+        let expected = usage["prompt_tokens"].as_i64().unwrap() * 150
+            + usage["completion_tokens"].as_i64().unwrap() * 600;
+        assert_eq!(nanos_of(usage["cost_usd"].as_str().unwrap()), expected);
+        let rows = rows_of(&app, request_id(chunks[0]["id"].as_str().unwrap())).await;
+        assert_eq!(
+            rows,
+            [(
+                "openai".to_owned(),
+                "gpt-4o-mini".to_owned(),
+                true,
+                Some(expected)
+            )],
+            "stored before the stream's end was sent"
+        );
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_tool_call_comes_back_whole_and_streamed_with_its_index() {
+    crate::helpers::within_limit(async {
+        let app = TestApp::spawn(Engine::Sqlite).await;
+        let (_, token) = program(&app).await;
+        let tools = json!([{"type": "function", "function": {
+            "name": "lookup_order",
+            "description": "Finds an order",
+            "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}
+        }}]);
+        for model in ["gpt-4o-mini", SONNET] {
+            let mut body = ask(model, "Where is order 42?");
+            body["tools"] = tools.clone();
+            body["tool_choice"] = json!({"type": "function", "function": {"name": "lookup_order"}});
+            let whole: Value = complete(&app, &token, body.clone()).await.json().await.unwrap();
+            let choice = &whole["choices"][0];
+            assert_eq!(choice["finish_reason"], "tool_calls", "{model}: {whole}");
+            let call = &choice["message"]["tool_calls"][0];
+            assert_eq!(call["type"], "function");
+            assert_eq!(call["function"]["name"], "lookup_order");
+            let arguments: Value =
+                serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+            assert!(arguments["order_id"].is_string(), "{model}: {arguments}");
+
+            body["stream"] = json!(true);
+            let text = complete(&app, &token, body).await.text().await.unwrap();
+            let frames = data_frames(&text);
+            assert_eq!(frames.last().map(String::as_str), Some("[DONE]"));
+            let pieces: Vec<Value> = frames[..frames.len() - 1]
+                .iter()
+                .map(|f| serde_json::from_str::<Value>(f).unwrap())
+                .filter_map(|c| c["choices"][0]["delta"]["tool_calls"][0].as_object().cloned().map(Value::Object))
+                .collect();
+            assert!(!pieces.is_empty(), "{model}: {text}");
+            assert!(pieces.iter().all(|p| p["index"] == 0), "{model}: {pieces:?}");
+            assert_eq!(pieces[0]["function"]["name"], "lookup_order");
+            assert!(pieces[0]["id"].is_string());
+            let streamed: String = pieces
+                .iter()
+                .filter_map(|p| p["function"]["arguments"].as_str())
+                .collect();
+            assert_eq!(serde_json::from_str::<Value>(&streamed).unwrap(), arguments, "{model}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_model_falls_back_before_the_first_token_whole_and_streamed() {
+    crate::helpers::within_limit(async {
+        let app = TestApp::spawn(Engine::Sqlite).await;
+        let (project, token) = program(&app).await;
+        app.configure(
+            &project,
+            json!({"fallbackConfig": {"enabled": true, "provider": "openai", "model": "gpt-4o-mini", "retryAttempts": 1}}),
+        )
+        .await;
+        fail_model(&app, SONNET, "overloaded").await;
+        let response = complete(&app, &token, ask("cover/default", "Anyone there?")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["x-cover-model"], "gpt-4o-mini");
+        let fallback = response.headers()["x-cover-fallback"].to_str().unwrap().to_owned();
+        assert!(fallback.contains(SONNET) && fallback.contains("overloaded"), "{fallback}");
+        let body: Value = response.json().await.unwrap();
+        let rows = rows_of(&app, request_id(body["id"].as_str().unwrap())).await;
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(!rows[0].2 && rows[1].2, "the primary failed, the fallback answered: {rows:?}");
+
+        let mut streamed = ask("cover/default", "Anyone there?");
+        streamed["stream"] = json!(true);
+        let response = complete(&app, &token, streamed).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["x-cover-model"], "gpt-4o-mini");
+        let frames = data_frames(&response.text().await.unwrap());
+        assert_eq!(frames.last().map(String::as_str), Some("[DONE]"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_cut_after_its_first_token_ends_with_an_error_not_done() {
+    crate::helpers::within_limit(async {
+        let app = TestApp::spawn(Engine::Sqlite).await;
+        let (project, token) = program(&app).await;
+        // Even with a fallback configured: the client already has tokens.
+        app.configure(
+            &project,
+            json!({"fallbackConfig": {"enabled": true, "provider": "openai", "model": "gpt-4o-mini", "retryAttempts": 1}}),
+        )
+        .await;
+        fail_model(&app, SONNET, "cut").await;
+        let mut body = ask("cover/default", "Tell me a long story");
+        body["stream"] = json!(true);
+        let response = complete(&app, &token, body).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let frames = data_frames(&response.text().await.unwrap());
+        assert!(!frames.iter().any(|f| f == "[DONE]"), "{frames:?}");
+        let last: Value = serde_json::from_str(frames.last().unwrap()).unwrap();
+        assert!(last["error"]["message"].is_string(), "{last}");
+        assert_eq!(last["error"]["code"], "upstream_error");
+        let first: Value = serde_json::from_str(&frames[0]).unwrap();
+        let rows = rows_of(&app, request_id(first["id"].as_str().unwrap())).await;
+        assert!(!rows.is_empty() && rows.iter().all(|r| r.1 == SONNET), "{rows:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_lists_exactly_what_completions_accept() {
+    crate::helpers::within_limit(async {
+        let app = TestApp::spawn(Engine::Sqlite).await;
+        let (_, token) = program(&app).await;
+        let list: Value = new_client()
+            .get(app.url("/v1/models"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list["object"], "list");
+        let ids: Vec<&str> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        // The test server has managed Claude and OpenAI keys, no Gemini key
+        // and no Llama server.
+        let owners: std::collections::BTreeSet<&str> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["owned_by"].as_str().unwrap())
+            .collect();
+        assert_eq!(owners, ["claude", "openai"].into());
+        for id in &ids {
+            let response = complete(&app, &token, ask(id, "Hi")).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::OK,
+                "{id} is listed but refused"
+            );
+        }
+        for refused in ["gemini-1.5-pro", "no-such-model"] {
+            let response = complete(&app, &token, ask(refused, "Hi")).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{refused}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["param"], "model", "{body}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_come_in_openai_shape_and_a_spent_budget_says_do_not_retry() {
+    crate::helpers::within_limit(async {
+        let app = TestApp::spawn(Engine::Sqlite).await;
+        let (project, token) = program(&app).await;
+
+        let anonymous = new_client()
+            .post(app.url("/v1/chat/completions"))
+            .json(&ask("cover/default", "Hi"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+        let body: Value = anonymous.json().await.unwrap();
+        assert_eq!(body["error"]["type"], "authentication_error");
+
+        let mut hot = ask(SONNET, "Hi");
+        hot["temperature"] = json!(1.5);
+        let response = complete(&app, &token, hot).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["param"], "temperature", "{body}");
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+
+        let response = app
+            .client
+            .put(app.url(&format!("/api/projects/{project}/budget")))
+            .json(&json!({"limitUsd": "0.000001", "webhookUrl": null}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        let response = complete(&app, &token, ask("cover/default", "Hi")).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["x-should-retry"], "false");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "budget_exceeded", "{body}");
+        assert!(app.simulator_requests().await == 0, "nothing was sent");
+    })
+    .await;
+}
