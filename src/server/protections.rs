@@ -23,6 +23,7 @@ pub const MESSAGE_BODY_LIMIT: usize = 4 * 5 * 1024 * 1024 * 4 / 3 + 256 * 1024;
 pub fn body_limit(path: &str) -> usize {
     let question = path == "/sfn/chat/send"
         || path == "/v1/chat/completions"
+        || path == "/v1/messages"
         || (path.starts_with("/api/projects/") && path.ends_with("/messages"));
     if question {
         MESSAGE_BODY_LIMIT

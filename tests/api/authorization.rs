@@ -351,6 +351,12 @@ impl World {
                     json!({ "model": "cover/default", "messages": [{"role": "user", "content": "Hi"}] }),
                 ),
             ),
+            ("post", "/v1/messages") => (
+                endpoint.path.into(),
+                body(
+                    json!({ "model": "cover/default", "max_tokens": 50, "messages": [{"role": "user", "content": "Hi"}] }),
+                ),
+            ),
             ("post", "/api/projects/{id}/tokens") => {
                 (format!("{p}/tokens"), body(json!({ "name": "matrix" })))
             }

@@ -389,3 +389,105 @@ async fn errors_come_in_openai_shape_and_a_spent_budget_says_do_not_retry() {
     })
     .await;
 }
+
+/// The named events of a server-sent event stream: (event, data as JSON).
+fn named_events(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter_map(|event| {
+            let field = |name: &str| {
+                event
+                    .lines()
+                    .find_map(|line| line.strip_prefix(name))
+                    .map(|v| v.trim().to_owned())
+            };
+            Some((
+                field("event:")?,
+                serde_json::from_str(&field("data:")?).ok()?,
+            ))
+        })
+        .collect()
+}
+
+async fn messages(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
+    new_client()
+        .post(app.url("/v1/messages"))
+        .header("x-api-key", token)
+        .header("anthropic-version", "2023-06-01")
+        .json(&body)
+        .send()
+        .await
+        .expect("the gateway answers")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_anthropic_format_reaches_gpt_whole_and_streamed_with_tools() {
+    crate::helpers::within_limit(async {
+        let app = TestApp::spawn(Engine::Sqlite).await;
+        let (_, token) = program(&app).await;
+        let ask = json!({"model": "gpt-4o-mini", "max_tokens": 200,
+            "system": "Be brief.", "messages": [{"role": "user", "content": "Hello there"}]});
+        let response = messages(&app, &token, ask.clone()).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["x-cover-provider"], "openai");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["type"], "message");
+        assert_eq!(body["content"][0]["text"], "This is a simulated answer to: Hello there");
+        assert_eq!(body["stop_reason"], "end_turn");
+        let usage = &body["usage"];
+        let expected = usage["input_tokens"].as_i64().unwrap() * 150
+            + usage["output_tokens"].as_i64().unwrap() * 600;
+        assert_eq!(nanos_of(usage["cost_usd"].as_str().unwrap()), expected);
+        let id = body["id"].as_str().unwrap().strip_prefix("msg_").unwrap();
+        let rows = rows_of(&app, id).await;
+        assert_eq!(rows, [("openai".to_owned(), "gpt-4o-mini".to_owned(), true, Some(expected))]);
+
+        let mut streamed = ask.clone();
+        streamed["stream"] = json!(true);
+        let text = messages(&app, &token, streamed).await.text().await.unwrap();
+        let events = named_events(&text);
+        let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names.first(), Some(&"message_start"), "{names:?}");
+        assert_eq!(names.last(), Some(&"message_stop"), "{names:?}");
+        assert!(names.contains(&"content_block_start") && names.contains(&"content_block_stop"));
+        let said: String = events
+            .iter()
+            .filter_map(|(_, data)| data.pointer("/delta/text").and_then(Value::as_str))
+            .collect();
+        assert_eq!(said, "This is a simulated answer to: Hello there");
+        let (_, delta) = events.iter().find(|(name, _)| name == "message_delta").unwrap();
+        assert_eq!(delta["delta"]["stop_reason"], "end_turn");
+        assert!(delta["usage"]["output_tokens"].as_u64().unwrap() > 0);
+
+        let mut tool = ask;
+        tool["tools"] = json!([{"name": "lookup_order", "description": "Finds an order",
+            "input_schema": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}]);
+        tool["tool_choice"] = json!({"type": "tool", "name": "lookup_order"});
+        tool["stream"] = json!(true);
+        let text = messages(&app, &token, tool).await.text().await.unwrap();
+        let events = named_events(&text);
+        let (_, start) = events
+            .iter()
+            .find(|(name, data)| name == "content_block_start" && data["content_block"]["type"] == "tool_use")
+            .unwrap_or_else(|| panic!("no tool_use block: {text}"));
+        assert_eq!(start["content_block"]["name"], "lookup_order");
+        let index = &start["index"];
+        let json_text: String = events
+            .iter()
+            .filter(|(_, data)| &data["index"] == index)
+            .filter_map(|(_, data)| data.pointer("/delta/partial_json").and_then(Value::as_str))
+            .collect();
+        let input: Value = serde_json::from_str(&json_text).unwrap();
+        assert!(input["order_id"].is_string(), "{input}");
+        let (_, delta) = events.iter().find(|(name, _)| name == "message_delta").unwrap();
+        assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+
+        let response = messages(&app, &token, json!({"model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "Hi"}]})).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["type"], "error");
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+        assert!(body["error"]["message"].as_str().unwrap().starts_with("max_tokens"), "{body}");
+    })
+    .await;
+}

@@ -200,6 +200,12 @@ async fn every_documented_request_and_answer_matches_its_schema() {
         "/v1/chat/completions",
         Some(json!({"model": "cover/default", "messages": [{"role": "user", "content": "Hello"}]}))
     );
+    call!(
+        &program => "post",
+        "/v1/messages",
+        "/v1/messages",
+        Some(json!({"model": "gpt-4o-mini", "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]}))
+    );
     call!("get", "/api/projects", "/api/projects", None);
     call!("get", "/api/projects/{id}", p, None);
     call!(

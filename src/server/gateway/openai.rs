@@ -11,6 +11,7 @@
 //! cost as a decimal string (`null` when a price is unknown), in the usage
 //! object and the stream's usage chunk.
 
+use super::{unix_now, Program, StreamWriter};
 use crate::error::AppError;
 use crate::model::chat::{IMAGE_MEDIA_TYPES, MAX_IMAGE_BYTES};
 use crate::model::money::format_decimal;
@@ -21,22 +22,18 @@ use crate::server::llm::{
 };
 use crate::server::services::completions::{
     self, Completion, CompletionError, CompletionEvent, CompletionFailure, CompletionRequest,
-    FallbackUsed, Overrides,
+    Overrides,
 };
 use crate::server::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures::StreamExt;
 use schemars::{json_schema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
-use std::convert::Infallible;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The OpenAI-format routes.
 pub fn routes() -> Router<AppState> {
@@ -225,28 +222,18 @@ impl IntoResponse for OpenAiError {
     }
 }
 
-/// The calling program's project (from its token), refused in this format.
-pub struct Program {
-    project_id: String,
-}
-
-impl FromRequestParts<AppState> for Program {
-    type Rejection = OpenAiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, OpenAiError> {
-        let token = super::token_project(state, parts).await?;
-        Ok(Program {
-            project_id: token.project_id,
-        })
-    }
-}
-
-/// `GET /v1/models`: exactly the models this project can route to.
+/// `GET /v1/models`: exactly the models this project can route to, in
+/// Anthropic's list format when the request carries `anthropic-version`
+/// (the Anthropic SDK always does), OpenAI's otherwise.
 async fn list_models(
     State(state): State<AppState>,
-    program: Program,
+    program: Program<OpenAiError>,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, OpenAiError> {
     let models = completions::routable_models(&state, &program.project_id).await?;
+    if headers.contains_key("anthropic-version") {
+        return Ok(Json(super::anthropic::models_body(&models)));
+    }
     let data: Vec<Value> = models
         .iter()
         .map(|m| {
@@ -266,7 +253,7 @@ async fn list_models(
 /// `POST /v1/chat/completions`.
 async fn chat_completions(
     State(state): State<AppState>,
-    program: Program,
+    program: Program<OpenAiError>,
     body: Bytes,
 ) -> Result<Response, OpenAiError> {
     let body: Value = serde_json::from_slice(&body).map_err(|error| {
@@ -278,117 +265,17 @@ async fn chat_completions(
     })?;
     let read = read_request(&body)?;
     if read.stream {
-        return stream_completion(&state, &program.project_id, read).await;
+        let include_usage = read.include_usage;
+        return super::streamed(
+            &state,
+            &program.project_id,
+            read.request,
+            OpenAiError::from_failure,
+            move |request_id: &str, model: &str| ChunkWriter::new(request_id, model, include_usage),
+        )
+        .await;
     }
-    let completion = completions::complete(&state, &program.project_id, read.request).await?;
-    let mut response = Json(completion_body(&completion)).into_response();
-    let headers = response.headers_mut();
-    cover_headers(
-        headers,
-        &completion.answerer.provider.to_string(),
-        &completion.answerer.model,
-        completion.fallback.as_ref(),
-    );
-    put_header(
-        headers,
-        "x-cover-cost-usd",
-        &completion
-            .cost_nanos
-            .map_or_else(|| "unknown".to_owned(), format_decimal),
-    );
-    put_header(
-        headers,
-        "x-cover-overhead-ms",
-        &format!("{:.3}", completion.overhead.as_secs_f64() * 1000.0),
-    );
-    Ok(response)
-}
-
-/// A streamed completion: the response (headers naming who answers) starts
-/// with the first token; a failure before it is a plain error response,
-/// one after it the stream's last event (never a clean `[DONE]`).
-async fn stream_completion(
-    state: &AppState,
-    project_id: &str,
-    read: ReadRequest,
-) -> Result<Response, OpenAiError> {
-    let mut events = completions::complete_stream(state, project_id, read.request).await?;
-    let (answerer, fallback, request_id) = match events.recv().await {
-        Some(CompletionEvent::Started {
-            answerer,
-            fallback,
-            request_id,
-        }) => (answerer, fallback, request_id),
-        Some(CompletionEvent::Failed(failure)) => return Err(OpenAiError::from_failure(&failure)),
-        Some(CompletionEvent::Finished(completion)) => {
-            // Nothing streamed (an empty answer): the answer in chunks all the same.
-            let chunks = ChunkWriter::new(
-                &completion.request_id,
-                &completion.answerer.model,
-                read.include_usage,
-            );
-            let frames = chunks.whole(&completion);
-            let mut response = sse_response(futures::stream::iter(frames.into_iter().map(Ok)));
-            cover_headers(
-                response.headers_mut(),
-                &completion.answerer.provider.to_string(),
-                &completion.answerer.model,
-                completion.fallback.as_ref(),
-            );
-            return Ok(response);
-        }
-        _ => return Err(Error::internal("a completion stream ended before it started").into()),
-    };
-    let mut writer = ChunkWriter::new(&request_id, &answerer.model, read.include_usage);
-    let first = writer.role();
-    let rest = futures::stream::poll_fn(move |cx| events.poll_recv(cx))
-        .flat_map(move |event| futures::stream::iter(writer.frames(event)));
-    let frames = futures::stream::iter([first]).chain(rest).map(Ok);
-    let mut response = sse_response(frames);
-    cover_headers(
-        response.headers_mut(),
-        &answerer.provider.to_string(),
-        &answerer.model,
-        fallback.as_ref(),
-    );
-    Ok(response)
-}
-
-fn sse_response(
-    frames: impl futures::Stream<Item = Result<Event, Infallible>> + Send + 'static,
-) -> Response {
-    Sse::new(frames)
-        .keep_alive(KeepAlive::default())
-        .into_response()
-}
-
-fn put_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
-        headers.insert(HeaderName::from_static(name), value);
-    }
-}
-
-/// The headers naming who answered, and whether it was a fallback.
-fn cover_headers(
-    headers: &mut HeaderMap,
-    provider: &str,
-    model: &str,
-    fallback: Option<&FallbackUsed>,
-) {
-    put_header(headers, "x-cover-provider", provider);
-    put_header(headers, "x-cover-model", model);
-    let fallback = fallback.map_or_else(
-        || "none".to_owned(),
-        |f| format!("from={}; reason={}", f.from, f.reason),
-    );
-    put_header(headers, "x-cover-fallback", &fallback);
-}
-
-/// Seconds since the epoch, for `created`.
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    super::whole(&state, &program.project_id, read.request, completion_body).await
 }
 
 fn finish_reason(reason: FinishReason) -> &'static str {
@@ -494,11 +381,6 @@ impl ChunkWriter {
         Event::default().data(chunk.to_string())
     }
 
-    /// The first chunk: the assistant's role.
-    fn role(&self) -> Event {
-        self.chunk(json!({"role": "assistant", "content": ""}), None)
-    }
-
     /// The closing chunks of a finished answer: its finish reason, its usage
     /// (when asked for, with `choices: []`), then `[DONE]`.
     fn closing(&mut self, completion: &Completion) -> Vec<Event> {
@@ -522,26 +404,14 @@ impl ChunkWriter {
         frames.push(Event::default().data("[DONE]"));
         frames
     }
+}
 
-    /// A finished answer that streamed nothing, as a whole stream.
-    fn whole(mut self, completion: &Completion) -> Vec<Event> {
-        let mut frames = vec![self.role()];
-        let text = completion.response.text();
-        if !text.is_empty() {
-            frames.push(self.chunk(json!({"content": text}), None));
-        }
-        for (index, call) in completion.response.tool_calls.iter().enumerate() {
-            frames.push(self.chunk(
-                json!({"tool_calls": [{"index": index, "id": call.id, "type": "function",
-                    "function": {"name": call.name, "arguments": call.arguments.to_string()}}]}),
-                None,
-            ));
-        }
-        frames.extend(self.closing(completion));
-        frames
+impl StreamWriter for ChunkWriter {
+    /// The first chunk: the assistant's role.
+    fn opening(&mut self) -> Vec<Event> {
+        vec![self.chunk(json!({"role": "assistant", "content": ""}), None)]
     }
 
-    /// The events one completion event becomes.
     fn frames(&mut self, event: CompletionEvent) -> Vec<Event> {
         if self.ended {
             return Vec::new();

@@ -493,6 +493,15 @@ pub const ENDPOINTS: &[Endpoint] = &[
         auth: Auth::ProjectToken { scope: Scope::Chat },
     },
     Endpoint {
+        method: "post",
+        path: "/v1/messages",
+        summary: "Anthropic-compatible Messages (token as x-api-key or bearer): the same routing to any provider; JSON, or Anthropic's stream events with stream: true",
+        request: Some(gateway::anthropic::request_schema),
+        response: (200, Some(gateway::anthropic::message_schema)),
+        errors: &[400, 401, 403, 429, 502, 503, 529],
+        auth: Auth::ProjectToken { scope: Scope::Chat },
+    },
+    Endpoint {
         method: "get",
         path: "/v1/models",
         summary: "The models this project can route to (OpenAI's list format): exactly the ids /v1/chat/completions accepts",
@@ -522,8 +531,9 @@ fn operation(endpoint: &Endpoint, generator: &mut SchemaGenerator) -> Value {
             None => json!({ "description": "success" }),
         },
     );
-    let error = match endpoint.auth {
-        Auth::ProjectToken { .. } => gateway::openai::error_schema(generator),
+    let error = match (endpoint.auth, endpoint.path) {
+        (Auth::ProjectToken { .. }, "/v1/messages") => gateway::anthropic::error_schema(generator),
+        (Auth::ProjectToken { .. }, _) => gateway::openai::error_schema(generator),
         _ => generator.subschema_for::<ErrorBody>(),
     };
     for code in endpoint.errors {

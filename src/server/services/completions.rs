@@ -178,8 +178,9 @@ pub struct CompletionFailure {
     pub request_id: String,
 }
 
-/// The models `project_id` can route to: every catalog model whose provider
-/// the project has a key for (its own or Cover's managed key), and the Llama
+/// The models `project_id` can route to: every catalog model (earlier
+/// generations included: a project may still use one) whose provider the
+/// project has a key for (its own or Cover's managed key), and the Llama
 /// models when it has a Llama server. `/v1/models` lists exactly these and
 /// the endpoints accept exactly these.
 pub async fn routable_models(state: &AppState, project_id: &str) -> Result<Vec<ModelInfo>> {
@@ -187,13 +188,7 @@ pub async fn routable_models(state: &AppState, project_id: &str) -> Result<Vec<M
     let mut models = Vec::new();
     for provider in ProviderId::ALL {
         if can_route(state, project_id, &draft, provider).await? {
-            models.extend(
-                state
-                    .catalog
-                    .models_of(provider)
-                    .filter(|m| !m.legacy)
-                    .cloned(),
-            );
+            models.extend(state.catalog.models_of(provider).cloned());
         }
     }
     Ok(models)
@@ -261,12 +256,7 @@ pub async fn complete_stream(
     project_id: &str,
     request: CompletionRequest,
 ) -> Result<mpsc::Receiver<CompletionEvent>> {
-    let prepared = prepare(state, project_id, request)
-        .await
-        .map_err(|error| match error {
-            CompletionError::App(error) => error,
-            CompletionError::Failed(failure) => Error::internal(failure.error),
-        })?;
+    let prepared = prepare(state, project_id, request).await?;
     let (events, receiver) = mpsc::channel(EVENT_BUFFER);
     let state = state.clone();
     state.background.tracker.clone().spawn(
@@ -465,7 +455,7 @@ async fn prepare(
     state: &AppState,
     project_id: &str,
     request: CompletionRequest,
-) -> std::result::Result<Prepared, CompletionError> {
+) -> Result<Prepared> {
     let started = Instant::now();
     let slot = state
         .answer_slots
@@ -473,7 +463,10 @@ async fn prepare(
         .await
         .map_err(Error::App)?;
     if request.messages.is_empty() {
-        return Err(Error::App(AppError::invalid("messages", "send at least one message")).into());
+        return Err(Error::App(AppError::invalid(
+            "messages",
+            "send at least one message",
+        )));
     }
     let (config, project_draft) = llm_settings::current(state, project_id).await?;
     let model = if request.model == PROJECT_MODEL {
@@ -490,8 +483,7 @@ async fn prepare(
                 request.model,
                 model.provider.label()
             ),
-        ))
-        .into());
+        )));
     }
     let draft = requested_draft(&project_draft, model, &request.overrides)?;
     let needs_vision = request.messages.iter().any(|m| {
@@ -503,8 +495,7 @@ async fn prepare(
         return Err(Error::App(AppError::invalid(
             "messages",
             format!("{} does not read images", model.name),
-        ))
-        .into());
+        )));
     }
     let mut route = Route {
         targets: routing::targets(state, project_id, &draft, needs_vision).await?,
