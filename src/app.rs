@@ -2,7 +2,7 @@
 
 use crate::pages::{
     admin::AdminRoute, auth::LogInPage, auth::SignUpPage, chat::ChatRoute, compare::CompareRoute,
-    costs::CostsRoute, not_found::NotFoundPage, performance::PerformancePage,
+    costs::CostsRoute, not_found::NotFoundPage, performance::PerformanceRoute,
     project::ProjectLayout, projects::ProjectsPage, settings::SettingsRoute,
 };
 use crate::server_fns::auth::{current_user, LogOut};
@@ -34,7 +34,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
 /// The application: header and routes.
 ///
-/// The heavy screens (LLM settings, Compare, Chat, Costs, Admin) are lazy
+/// The heavy screens (LLM settings, Compare, Chat, Costs, Performance, Admin) are lazy
 /// routes: the browser bundle a first visit downloads holds only the shell,
 /// the header and the light screens; each heavy screen's code is its own wasm
 /// chunk, fetched the first time that screen is shown (on the server they
@@ -58,7 +58,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("compare") view={Lazy::<CompareRoute>::new()} ssr=SsrMode::Async/>
                         <Route path=path!("chat") view={Lazy::<ChatRoute>::new()} ssr=SsrMode::Async/>
                         <Route path=path!("costs") view={Lazy::<CostsRoute>::new()} ssr=SsrMode::Async/>
-                        <Route path=path!("performance") view=PerformancePage/>
+                        <Route path=path!("performance") view={Lazy::<PerformanceRoute>::new()} ssr=SsrMode::Async/>
                     </ParentRoute>
                     <Route path=path!("/admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async/>
                 </Routes>

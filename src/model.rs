@@ -57,6 +57,7 @@ pub mod costs;
 pub mod llm_config;
 pub mod money;
 pub mod parameters;
+pub mod performance;
 pub mod pricing;
 pub mod recommend;
 pub mod settings_form;

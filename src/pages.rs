@@ -7,7 +7,6 @@ pub mod compare;
 pub mod costs;
 pub mod not_found;
 pub mod performance;
-pub mod planned;
 pub mod project;
 pub mod projects;
 pub mod settings;

@@ -192,6 +192,32 @@ test("the cost page shows exactly what the usage API reports", async ({ page, br
   }
 });
 
+test("the performance screen measures each model from the project's answers, before hydration too", async ({ page, browser }) => {
+  const id = await projectWithUsage(page, "Measured bot");
+  await usage(page.request, id, 2);
+  const response = await page.request.get(`/api/projects/${id}/llm-performance`);
+  expect(response.ok(), await response.text()).toBe(true);
+  const report = await response.json();
+  const line = report.models.find((m: { model: string }) => m.model === CURRENT);
+  expect(line.attempts).toBe(2);
+
+  const check = async (view: Page) => {
+    await view.goto(`/projects/${id}/performance`);
+    const row = view.locator(`[data-test="performance-row"][data-model="${CURRENT}"]`);
+    await expect(row.getByTestId("performance-attempts")).toHaveText("2");
+    await expect(row.getByTestId("performance-success")).toHaveText("100.0 %");
+    // Two answers are too few for a bare percentile: marked, with their n.
+    await expect(row.getByTestId("performance-p50")).toHaveAttribute("data-low-sample", "true");
+    await expect(row.getByTestId("performance-p50")).toContainText("(n=2)");
+    await expect(view.getByTestId("latency-chart")).toBeVisible();
+    await expect(view.getByTestId("performance-no-errors")).toBeVisible();
+  };
+  await check(page);
+  const context = await withoutScripts(browser, page);
+  await check(await context.newPage());
+  await context.close();
+});
+
 test("Switch Model on the recommendation changes the project's model", async ({ page }) => {
   const id = await projectWithUsage(page, "Switch costs bot");
   await usage(page.request, id, 2);

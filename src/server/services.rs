@@ -15,6 +15,7 @@ pub mod key_checks;
 pub mod key_rotation;
 pub mod llm_settings;
 pub mod metering;
+pub mod performance;
 pub mod private_hosts;
 pub mod projects;
 pub mod recovery;

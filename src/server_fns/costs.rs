@@ -1,4 +1,4 @@
-//! The cost page's and the admin dashboard's calls: the same services as
+//! The cost and performance pages' and the admin dashboard's calls: the same services as
 //! `GET /api/projects/:id/llm-usage` and `GET /api/admin/llm-usage`, so the
 //! page and the API agree to the nano-dollar.
 
@@ -6,6 +6,7 @@ use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::model::access::Scope;
 use crate::model::costs::{CostReport, UsageFilter, WorkspaceCosts};
+use crate::model::performance::PerformanceReport;
 use leptos::prelude::*;
 
 /// A project's cost analysis for a period (default: the last 30 days).
@@ -23,4 +24,15 @@ pub async fn get_cost_report(
 pub async fn get_workspace_costs(filter: UsageFilter) -> Result<WorkspaceCosts, AppError> {
     let (state, _) = crate::server_fns::admin::admin_user().await?;
     Ok(crate::server::services::costs::workspace(&state, &filter).await?)
+}
+
+/// A project's performance report for a period (the Performance screen):
+/// the same service as `GET /api/projects/:id/llm-performance`.
+#[server(prefix = "/sfn", endpoint = "performance/report")]
+pub async fn get_performance_report(
+    project_id: String,
+    filter: UsageFilter,
+) -> Result<PerformanceReport, AppError> {
+    let (state, _) = crate::server::auth::server_fn_project_user(&project_id, Scope::Read).await?;
+    Ok(crate::server::services::performance::report(&state, Some(&project_id), &filter).await?)
 }

@@ -571,6 +571,10 @@ const SERVER_FNS: &[ServerFn] = &[
         auth: Auth::Admin,
     },
     ServerFn {
+        endpoint: "performance/report",
+        auth: people(Scope::Read),
+    },
+    ServerFn {
         endpoint: "projects/list",
         auth: Auth::Session,
     },
@@ -678,6 +682,7 @@ impl World {
             ]),
             "costs/report" => pairs(&[("project_id", p), ("filter[granularity]", "day")]),
             "costs/workspace" => pairs(&[("filter[granularity]", "day")]),
+            "performance/report" => pairs(&[("project_id", p), ("filter[granularity]", "day")]),
             "projects/create" => pairs(&[("name", "Another"), ("use_case", "sales")]),
             "projects/get" => pairs(&[("id", p)]),
             "projects/rename" => pairs(&[("id", p), ("name", "Matrix")]),

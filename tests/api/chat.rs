@@ -4,7 +4,10 @@
 //! attempt, complete under load, flushed on shutdown).
 
 use crate::both_engines;
-use crate::helpers::{error_of, every_page, messages_path, Engine, TestApp, TestOptions, GOOD_KEY};
+use crate::helpers::{
+    clear_faults, error_of, every_page, fail_model, messages_path, Engine, TestApp, TestOptions,
+    GOOD_KEY,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -132,26 +135,6 @@ fn logs_of(project: &str) -> String {
         .filter(|line| line.contains(&marker))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Schedules a simulator fault for every request to `model` until cleared.
-async fn fail_model(app: &TestApp, model: &str, fault: &str) {
-    let response = crate::helpers::new_client()
-        .post(format!("{}/_sim/faults", app.simulator))
-        .json(&json!({ "model": model, "fault": fault, "times": 0, "retryAfterSecs": 0 }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED, "scheduling {fault}");
-}
-
-async fn clear_faults(app: &TestApp) {
-    let response = crate::helpers::new_client()
-        .delete(format!("{}/_sim/faults", app.simulator))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
 }
 
 fn fallback_to(provider: &str, model: &str, attempts: u32) -> Value {

@@ -6,7 +6,7 @@
 //! shape.
 
 use crate::both_engines;
-use crate::helpers::{new_client, Engine, TestApp};
+use crate::helpers::{fail_model, new_client, Engine, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -78,16 +78,6 @@ fn request_id(completion_id: &str) -> &str {
 
 fn nanos_of(usd: &str) -> i64 {
     cover::model::money::parse_usd_nanos(usd).expect("a decimal cost")
-}
-
-async fn fail_model(app: &TestApp, model: &str, fault: &str) {
-    let response = new_client()
-        .post(format!("{}/_sim/faults", app.simulator))
-        .json(&json!({ "model": model, "fault": fault, "times": 0, "retryAfterSecs": 0 }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED, "scheduling {fault}");
 }
 
 both_engines!(

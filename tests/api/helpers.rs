@@ -743,3 +743,26 @@ pub async fn every_page(app: &TestApp, path: &str, key: &str, limit: u32) -> (Ve
     }
     panic!("{path}: the pages never ended");
 }
+
+/// Schedules a simulator fault for every request to `model` until cleared.
+pub async fn fail_model(app: &TestApp, model: &str, fault: &str) {
+    let response = new_client()
+        .post(format!("{}/_sim/faults", app.simulator))
+        .json(
+            &serde_json::json!({ "model": model, "fault": fault, "times": 0, "retryAfterSecs": 0 }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED, "scheduling {fault}");
+}
+
+/// Clears every scheduled simulator fault.
+pub async fn clear_faults(app: &TestApp) {
+    let response = new_client()
+        .delete(format!("{}/_sim/faults", app.simulator))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+}

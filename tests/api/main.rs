@@ -17,6 +17,7 @@ mod limits;
 mod openapi;
 mod outbound;
 mod pages;
+mod performance;
 mod prices;
 mod projects;
 mod protections;

@@ -420,6 +420,18 @@ async fn every_documented_request_and_answer_matches_its_schema() {
         None
     );
     call!("get", "/api/admin/llm-usage", "/api/admin/llm-usage", None);
+    call!(
+        "get",
+        "/api/projects/{id}/llm-performance",
+        format!("{p}/llm-performance"),
+        None
+    );
+    call!(
+        "get",
+        "/api/admin/llm-performance",
+        "/api/admin/llm-performance",
+        None
+    );
 
     let bodies: BTreeSet<_> = ENDPOINTS
         .iter()

@@ -1,5 +1,6 @@
-//! The cost part of the JSON API (FR-007): a project's usage and cost report
-//! and its ledger as CSV, and the same across the workspace for admins.
+//! The cost and performance part of the JSON API (FR-007, FR-008): a
+//! project's usage and cost report, its ledger as CSV and its performance
+//! report, and the same across the workspace for admins.
 //! Filters come as query parameters (`from`, `to`, `provider`, `model`,
 //! `granularity`); a bad one is a 422 naming it.
 
@@ -7,11 +8,13 @@ use crate::error::AppError;
 use crate::model::account::WorkspaceRole;
 use crate::model::catalog::ProviderId;
 use crate::model::costs::{CostReport, Granularity, UsageFilter, WorkspaceCosts};
+use crate::model::performance::PerformanceReport;
 use crate::server::auth::needs::Read;
 use crate::server::auth::{CurrentUser, ProjectCaller};
 use crate::server::db::users::UserRecord;
 use crate::server::error::{Error, Result};
 use crate::server::services::costs::{self, CsvExport};
+use crate::server::services::performance;
 use crate::server::state::AppState;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -29,6 +32,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/projects/{id}/llm-usage.csv", get(project_csv))
         .route("/api/admin/llm-usage", get(workspace_report))
         .route("/api/admin/llm-usage.csv", get(workspace_csv))
+        .route(
+            "/api/projects/{id}/llm-performance",
+            get(project_performance),
+        )
+        .route("/api/admin/llm-performance", get(workspace_performance))
 }
 
 /// The query string, as text: each value is checked with a 422 naming it.
@@ -137,6 +145,27 @@ async fn workspace_report(
     require_admin(&user)?;
     let filter = usage_filter(query)?;
     Ok(Json(costs::workspace(&state, &filter).await?))
+}
+
+async fn project_performance(
+    State(state): State<AppState>,
+    access: ProjectCaller<Read>,
+    query: Result<Query<UsageQuery>, QueryRejection>,
+) -> Result<Json<PerformanceReport>> {
+    let filter = usage_filter(query)?;
+    Ok(Json(
+        performance::report(&state, Some(&access.project_id), &filter).await?,
+    ))
+}
+
+async fn workspace_performance(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    query: Result<Query<UsageQuery>, QueryRejection>,
+) -> Result<Json<PerformanceReport>> {
+    require_admin(&user)?;
+    let filter = usage_filter(query)?;
+    Ok(Json(performance::report(&state, None, &filter).await?))
 }
 
 async fn workspace_csv(

@@ -16,6 +16,7 @@ use crate::model::costs::{
     BudgetStatus, CompareRequest, CompareResult, CostReport, ManagedKeyLimits, WorkspaceCosts,
 };
 use crate::model::llm_config::{KeyCheck, LlmConfig, LlmConfigPatch};
+use crate::model::performance::PerformanceReport;
 use crate::model::pricing::InternalRate;
 use crate::server::error::ErrorBody;
 use crate::server::gateway;
@@ -481,6 +482,24 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         response: (200, None),
         errors: &[400, 401, 403, 422],
+        auth: Auth::Admin,
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/projects/{id}/llm-performance",
+        summary: "How each provider's model performs for the project (FR-008): attempts, answers, success and error rates by class, latency and TTFT p50/p95/p99 in seconds (marked lowSample under 20 values), output tokens/s, fallback activation and success, satisfaction with a 95 % Wilson interval, and a series; query: from, to, provider, model, granularity",
+        request: None,
+        response: (200, Some(body::<PerformanceReport>)),
+        errors: &[401, 403, 404, 422],
+        auth: Auth::project(Scope::Read),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/admin/llm-performance",
+        summary: "The performance report across the workspace (admins)",
+        request: None,
+        response: (200, Some(body::<PerformanceReport>)),
+        errors: &[401, 403, 422],
         auth: Auth::Admin,
     },
     Endpoint {

@@ -44,17 +44,32 @@ estimated,cost_usd,price_version,latency_ms,ttft_ms\n";
 /// A checked filter: the period (UTC days, both included) and the optional
 /// provider and model (a catalog id, or a model the ledger has).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Selection {
-    from: NaiveDate,
-    to: NaiveDate,
+/// A report's period and filters, checked (shared by the cost and the
+/// performance reports: one home for the period rules).
+pub struct Selection {
+    /// First day covered.
+    pub from: NaiveDate,
+    /// Last day covered.
+    pub to: NaiveDate,
     provider: Option<ProviderId>,
     model: Option<String>,
-    granularity: Granularity,
+    /// The series' bucket size.
+    pub granularity: Granularity,
 }
 
 impl Selection {
+    /// The first day of every bucket of the period, oldest first.
+    pub fn buckets(&self) -> impl Iterator<Item = NaiveDate> + '_ {
+        let mut last = None;
+        self.from
+            .iter_days()
+            .take_while(|day| *day <= self.to)
+            .map(|day| bucket_start(day, self.granularity))
+            .filter(move |start| last.replace(*start) != Some(*start))
+    }
+
     /// The usage it covers, in one project or (`None`) the workspace.
-    fn scope(&self, project_id: Option<&str>) -> Scope {
+    pub fn scope(&self, project_id: Option<&str>) -> Scope {
         Scope {
             project_id: project_id.map(str::to_owned),
             start_ms: day_ms(self.from),
@@ -71,8 +86,8 @@ fn day_ms(day: NaiveDate) -> i64 {
         .map_or(0, |t| t.and_utc().timestamp_millis())
 }
 
-/// The UTC date of a rollup day.
-fn date_of(day: i64) -> NaiveDate {
+/// The UTC date of a rollup day (or any instant, Unix ms).
+pub fn date_of(day: i64) -> NaiveDate {
     DateTime::from_timestamp_millis(day).map_or_else(NaiveDate::default, |t| t.date_naive())
 }
 
@@ -99,7 +114,7 @@ fn given(value: &Option<String>) -> Option<&str> {
 
 /// Checks a filter (422 naming the field) against `today`; the model must be
 /// in the catalog or have usage in the scope.
-async fn select(
+pub async fn select(
     state: &AppState,
     project_id: Option<&str>,
     filter: &UsageFilter,
@@ -159,7 +174,7 @@ async fn select(
 }
 
 /// Where a day falls: the first day of its bucket.
-fn bucket_start(day: NaiveDate, granularity: Granularity) -> NaiveDate {
+pub fn bucket_start(day: NaiveDate, granularity: Granularity) -> NaiveDate {
     match granularity {
         Granularity::Day => day,
         Granularity::Week => day - Duration::days(i64::from(day.weekday().num_days_from_monday())),
@@ -171,10 +186,8 @@ fn bucket_start(day: NaiveDate, granularity: Granularity) -> NaiveDate {
 fn series(rows: &[DailyUsage], selection: &Selection) -> Vec<SpendLine> {
     let granularity = selection.granularity;
     let mut buckets: BTreeMap<NaiveDate, Tally> = selection
-        .from
-        .iter_days()
-        .take_while(|day| *day <= selection.to)
-        .map(|day| (bucket_start(day, granularity), Tally::default()))
+        .buckets()
+        .map(|start| (start, Tally::default()))
         .collect();
     for row in rows {
         buckets
