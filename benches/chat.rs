@@ -543,7 +543,8 @@ impl ChatApi {
         let projects = format!("{base}/api/projects/{project_id}");
         let token = session
             .post(format!("{projects}/tokens"))
-            .json(&json!({"name": "chat bench"}))
+            // `manage` too: the bench sets the project's budget with it.
+            .json(&json!({"name": "chat bench", "scopes": ["chat", "read", "manage"]}))
             .send()
             .await
             .expect("create the API token");

@@ -29,7 +29,7 @@ use crate::server::services::completions::{
 use crate::server::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -92,6 +92,41 @@ impl<E: From<Error> + IntoResponse> FromRequestParts<AppState> for Program<E> {
     }
 }
 
+/// A format's error, as the shared flow needs it.
+pub trait FormatError: From<Error> + IntoResponse {
+    /// Every model failed, after Cover's retries and fallbacks.
+    fn from_failure(failure: &CompletionFailure) -> Self;
+}
+
+/// The format's error for a completion that gave no answer.
+fn format_error<E: FormatError>(error: CompletionError) -> E {
+    match error {
+        CompletionError::App(error) => error.into(),
+        CompletionError::Failed(failure) => E::from_failure(&failure),
+    }
+}
+
+/// An error response in any format: its status and JSON body, with
+/// `x-should-retry` (so SDKs do not retry on top of Cover's own retries
+/// unless retrying can help) and `Retry-After` when there is a wait to advise.
+pub fn error_response(
+    status: StatusCode,
+    body: Value,
+    should_retry: bool,
+    retry_after_secs: Option<u64>,
+) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        "x-should-retry",
+        HeaderValue::from_static(if should_retry { "true" } else { "false" }),
+    );
+    if let Some(secs) = retry_after_secs {
+        headers.insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
 /// Writes one format's stream: its opening events, then what each
 /// completion event becomes (its last event included: the end marker, or
 /// the error a broken stream ends with).
@@ -104,13 +139,15 @@ pub trait StreamWriter: Send + 'static {
 
 /// A whole answer in a format: `body` writes it; the headers say who
 /// answered, whether it was a fallback, what it cost and Cover's overhead.
-pub async fn whole<E: From<CompletionError>>(
+pub async fn whole<E: FormatError>(
     state: &AppState,
     project_id: &str,
     request: CompletionRequest,
     body: fn(&Completion) -> Value,
 ) -> std::result::Result<Response, E> {
-    let completion = completions::complete(state, project_id, request).await?;
+    let completion = completions::complete(state, project_id, request)
+        .await
+        .map_err(format_error::<E>)?;
     let mut response = Json(body(&completion)).into_response();
     let headers = response.headers_mut();
     answerer_headers(headers, &completion.answerer, completion.fallback.as_ref());
@@ -125,17 +162,16 @@ pub async fn whole<E: From<CompletionError>>(
 
 /// A streamed answer in a format. The response (its headers naming who
 /// answers) starts with the first token, so a failure before it is a plain
-/// error response (`failure` writes it) and the fallback chain is invisible;
-/// a failure after it is the stream's last event.
+/// error response and the fallback chain is invisible; a failure after it is
+/// the stream's last event.
 pub async fn streamed<E, W>(
     state: &AppState,
     project_id: &str,
     request: CompletionRequest,
-    failure: fn(&CompletionFailure) -> E,
     writer: impl FnOnce(&str, &str) -> W,
 ) -> std::result::Result<Response, E>
 where
-    E: From<Error>,
+    E: FormatError,
     W: StreamWriter,
 {
     let mut events = completions::complete_stream(state, project_id, request).await?;
@@ -145,7 +181,7 @@ where
             fallback,
             request_id,
         }) => (answerer, fallback, (request_id, Vec::new())),
-        Some(CompletionEvent::Failed(failed)) => return Err(failure(&failed)),
+        Some(CompletionEvent::Failed(failed)) => return Err(E::from_failure(&failed)),
         // An answer that streamed nothing (no text, no tool call): sent as
         // the stream it would have been.
         Some(CompletionEvent::Finished(completion)) => {

@@ -5,8 +5,8 @@
 
 use crate::both_engines;
 use crate::helpers::{
-    clear_faults, error_of, every_page, fail_model, messages_path, Engine, TestApp, TestOptions,
-    GOOD_KEY,
+    clear_faults, error_of, every_page, fail_model, fallback_to, messages_path, Engine, TestApp,
+    TestOptions, GOOD_KEY,
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -135,10 +135,6 @@ fn logs_of(project: &str) -> String {
         .filter(|line| line.contains(&marker))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn fallback_to(provider: &str, model: &str, attempts: u32) -> Value {
-    json!({"fallbackConfig": {"enabled": true, "provider": provider, "model": model, "retryAttempts": attempts}})
 }
 
 /// Claude 3.5 Sonnet list prices: $3 in, $15 out per 1M tokens = 3,000 and

@@ -6,7 +6,7 @@
 //! shape.
 
 use crate::both_engines;
-use crate::helpers::{fail_model, new_client, Engine, TestApp};
+use crate::helpers::{fail_model, fallback_to, new_client, Engine, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -235,21 +235,27 @@ async fn a_failing_model_falls_back_before_the_first_token_whole_and_streamed() 
     crate::helpers::within_limit(async {
         let app = TestApp::spawn(Engine::Sqlite).await;
         let (project, token) = program(&app).await;
-        app.configure(
-            &project,
-            json!({"fallbackConfig": {"enabled": true, "provider": "openai", "model": "gpt-4o-mini", "retryAttempts": 1}}),
-        )
-        .await;
+        app.configure(&project, fallback_to("openai", "gpt-4o-mini", 1))
+            .await;
         fail_model(&app, SONNET, "overloaded").await;
         let response = complete(&app, &token, ask("cover/default", "Anyone there?")).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["x-cover-model"], "gpt-4o-mini");
-        let fallback = response.headers()["x-cover-fallback"].to_str().unwrap().to_owned();
-        assert!(fallback.contains(SONNET) && fallback.contains("overloaded"), "{fallback}");
+        let fallback = response.headers()["x-cover-fallback"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            fallback.contains(SONNET) && fallback.contains("overloaded"),
+            "{fallback}"
+        );
         let body: Value = response.json().await.unwrap();
         let rows = rows_of(&app, request_id(body["id"].as_str().unwrap())).await;
         assert_eq!(rows.len(), 2, "{rows:?}");
-        assert!(!rows[0].2 && rows[1].2, "the primary failed, the fallback answered: {rows:?}");
+        assert!(
+            !rows[0].2 && rows[1].2,
+            "the primary failed, the fallback answered: {rows:?}"
+        );
 
         let mut streamed = ask("cover/default", "Anyone there?");
         streamed["stream"] = json!(true);
@@ -268,11 +274,8 @@ async fn a_stream_cut_after_its_first_token_ends_with_an_error_not_done() {
         let app = TestApp::spawn(Engine::Sqlite).await;
         let (project, token) = program(&app).await;
         // Even with a fallback configured: the client already has tokens.
-        app.configure(
-            &project,
-            json!({"fallbackConfig": {"enabled": true, "provider": "openai", "model": "gpt-4o-mini", "retryAttempts": 1}}),
-        )
-        .await;
+        app.configure(&project, fallback_to("openai", "gpt-4o-mini", 1))
+            .await;
         fail_model(&app, SONNET, "cut").await;
         let mut body = ask("cover/default", "Tell me a long story");
         body["stream"] = json!(true);
@@ -285,7 +288,10 @@ async fn a_stream_cut_after_its_first_token_ends_with_an_error_not_done() {
         assert_eq!(last["error"]["code"], "upstream_error");
         let first: Value = serde_json::from_str(&frames[0]).unwrap();
         let rows = rows_of(&app, request_id(first["id"].as_str().unwrap())).await;
-        assert!(!rows.is_empty() && rows.iter().all(|r| r.1 == SONNET), "{rows:?}");
+        assert!(
+            !rows.is_empty() && rows.iter().all(|r| r.1 == SONNET),
+            "{rows:?}"
+        );
     })
     .await;
 }

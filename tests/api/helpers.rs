@@ -766,3 +766,8 @@ pub async fn clear_faults(app: &TestApp) {
         .unwrap();
     assert!(response.status().is_success());
 }
+
+/// The configuration patch that turns the fallback on, to `model` of `provider`.
+pub fn fallback_to(provider: &str, model: &str, attempts: u32) -> Value {
+    serde_json::json!({"fallbackConfig": {"enabled": true, "provider": provider, "model": model, "retryAttempts": attempts}})
+}

@@ -3,7 +3,7 @@
 //! activation and success, satisfaction from the ratings, percentiles marked
 //! when their sample is small, and a 422 naming a bad filter.
 
-use crate::helpers::{clear_faults, fail_model, Engine, TestApp};
+use crate::helpers::{clear_faults, fail_model, fallback_to, Engine, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -25,19 +25,22 @@ async fn the_report_counts_attempts_fallbacks_and_ratings_per_model() {
         let app = TestApp::spawn(Engine::Sqlite).await;
         app.sign_up("perf@example.com").await;
         let project = app.new_project("Measured").await;
-        app.configure(
-            &project,
-            json!({"fallbackConfig": {"enabled": true, "provider": "openai", "model": MINI, "retryAttempts": 1}}),
-        )
-        .await;
+        app.configure(&project, fallback_to("openai", MINI, 1))
+            .await;
         let conversation = app.conversation_id(&project).await;
         let mut answers = Vec::new();
         for i in 0..3 {
-            answers.push(app.ask_ok(&project, &conversation, &format!("Question {i}")).await);
+            answers.push(
+                app.ask_ok(&project, &conversation, &format!("Question {i}"))
+                    .await,
+            );
         }
         fail_model(&app, SONNET, "overloaded").await;
         for i in 0..2 {
-            answers.push(app.ask_ok(&project, &conversation, &format!("Hard {i}")).await);
+            answers.push(
+                app.ask_ok(&project, &conversation, &format!("Hard {i}"))
+                    .await,
+            );
         }
         clear_faults(&app).await;
         for (answer, rating) in answers.iter().zip(["up", "up", "down", "up", "down"]) {
@@ -76,11 +79,17 @@ async fn the_report_counts_attempts_fallbacks_and_ratings_per_model() {
         let high = sonnet["satisfaction"]["high"].as_f64().unwrap();
         assert!(low < 2.0 / 3.0 && 2.0 / 3.0 < high, "{sonnet}");
         assert_eq!(sonnet["latency"]["n"], 3);
-        assert_eq!(sonnet["latency"]["lowSample"], true, "3 values are too few to stand alone");
+        assert_eq!(
+            sonnet["latency"]["lowSample"], true,
+            "3 values are too few to stand alone"
+        );
         assert!(sonnet["latency"]["p50"].as_f64().unwrap() >= 0.0);
 
         let mini = line(&report, MINI);
-        assert_eq!((mini["attempts"].clone(), mini["answers"].clone()), (json!(2), json!(2)));
+        assert_eq!(
+            (mini["attempts"].clone(), mini["answers"].clone()),
+            (json!(2), json!(2))
+        );
         assert_eq!(mini["satisfaction"]["up"], 1);
         assert_eq!(mini["satisfaction"]["down"], 1);
         assert_eq!(mini["askedFirst"], 0);
@@ -92,7 +101,9 @@ async fn the_report_counts_attempts_fallbacks_and_ratings_per_model() {
         assert_eq!(attempts, 7);
 
         let response = app
-            .get(&format!("/api/projects/{project}/llm-performance?granularity=hour"))
+            .get(&format!(
+                "/api/projects/{project}/llm-performance?granularity=hour"
+            ))
             .await;
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let body: Value = response.json().await.unwrap();

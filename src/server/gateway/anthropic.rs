@@ -9,7 +9,7 @@
 //! string (`null` when a price is unknown); the `x-cover-*` headers are the
 //! OpenAI format's.
 
-use super::{Program, StreamWriter};
+use super::{FormatError, Program, StreamWriter};
 use crate::error::AppError;
 use crate::model::catalog::ModelInfo;
 use crate::model::chat::{IMAGE_MEDIA_TYPES, MAX_IMAGE_BYTES};
@@ -20,16 +20,16 @@ use crate::server::llm::{
     Usage,
 };
 use crate::server::services::completions::{
-    Completion, CompletionError, CompletionEvent, CompletionFailure, CompletionRequest, Overrides,
+    Completion, CompletionEvent, CompletionFailure, CompletionRequest, Overrides,
 };
 use crate::server::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Router;
 use schemars::{json_schema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
@@ -71,7 +71,25 @@ impl AnthropicError {
     fn body(&self) -> Value {
         json!({"type": "error", "error": {"type": self.kind, "message": self.message}})
     }
+}
 
+/// Anthropic's own status for "overloaded".
+fn overloaded_status() -> StatusCode {
+    StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+}
+
+/// Cover's camelCase parameter names as this format spells them.
+fn wire_field(field: &str) -> &str {
+    match field {
+        "maxTokens" => "max_tokens",
+        "topP" => "top_p",
+        "topK" => "top_k",
+        "stop" => "stop_sequences",
+        other => other,
+    }
+}
+
+impl FormatError for AnthropicError {
     /// Every model failed (Cover already retried and fell back: no retry).
     fn from_failure(failure: &CompletionFailure) -> Self {
         let error = &failure.error;
@@ -91,22 +109,6 @@ impl AnthropicError {
             }
         };
         AnthropicError::new(status, kind, error.to_string())
-    }
-}
-
-/// Anthropic's own status for "overloaded".
-fn overloaded_status() -> StatusCode {
-    StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
-}
-
-/// Cover's camelCase parameter names as this format spells them.
-fn wire_field(field: &str) -> &str {
-    match field {
-        "maxTokens" => "max_tokens",
-        "topP" => "top_p",
-        "topK" => "top_k",
-        "stop" => "stop_sequences",
-        other => other,
     }
 }
 
@@ -153,27 +155,14 @@ impl From<Error> for AnthropicError {
     }
 }
 
-impl From<CompletionError> for AnthropicError {
-    fn from(error: CompletionError) -> Self {
-        match error {
-            CompletionError::App(error) => error.into(),
-            CompletionError::Failed(failure) => AnthropicError::from_failure(&failure),
-        }
-    }
-}
-
 impl IntoResponse for AnthropicError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(self.body())).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            "x-should-retry",
-            HeaderValue::from_static(if self.should_retry { "true" } else { "false" }),
-        );
-        if let Some(secs) = self.retry_after_secs {
-            headers.insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
+        super::error_response(
+            self.status,
+            self.body(),
+            self.should_retry,
+            self.retry_after_secs,
+        )
     }
 }
 
@@ -206,14 +195,7 @@ async fn messages(
     })?;
     let (request, stream) = read_request(&body)?;
     if stream {
-        return super::streamed(
-            &state,
-            &program.project_id,
-            request,
-            AnthropicError::from_failure,
-            BlockWriter::new,
-        )
-        .await;
+        return super::streamed(&state, &program.project_id, request, BlockWriter::new).await;
     }
     super::whole(&state, &program.project_id, request, message_body).await
 }

@@ -11,7 +11,7 @@
 //! cost as a decimal string (`null` when a price is unknown), in the usage
 //! object and the stream's usage chunk.
 
-use super::{unix_now, Program, StreamWriter};
+use super::{unix_now, FormatError, Program, StreamWriter};
 use crate::error::AppError;
 use crate::model::chat::{IMAGE_MEDIA_TYPES, MAX_IMAGE_BYTES};
 use crate::model::money::format_decimal;
@@ -21,13 +21,12 @@ use crate::server::llm::{
     ToolDefinition, Usage,
 };
 use crate::server::services::completions::{
-    self, Completion, CompletionError, CompletionEvent, CompletionFailure, CompletionRequest,
-    Overrides,
+    self, Completion, CompletionEvent, CompletionFailure, CompletionRequest, Overrides,
 };
 use crate::server::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -88,7 +87,21 @@ impl OpenAiError {
             "code": self.code,
         }})
     }
+}
 
+/// Cover's camelCase parameter names as this format spells them.
+fn wire_param(field: &str) -> &str {
+    match field {
+        "maxTokens" => "max_tokens",
+        "topP" => "top_p",
+        "topK" => "top_k",
+        "frequencyPenalty" => "frequency_penalty",
+        "presencePenalty" => "presence_penalty",
+        other => other,
+    }
+}
+
+impl FormatError for OpenAiError {
     /// Every model failed: the status says how, and the SDK must not retry
     /// (Cover already retried and fell back).
     fn from_failure(failure: &CompletionFailure) -> Self {
@@ -135,18 +148,6 @@ impl OpenAiError {
             param,
             ..OpenAiError::new(status, kind, error.to_string()).code(code)
         }
-    }
-}
-
-/// Cover's camelCase parameter names as this format spells them.
-fn wire_param(field: &str) -> &str {
-    match field {
-        "maxTokens" => "max_tokens",
-        "topP" => "top_p",
-        "topK" => "top_k",
-        "frequencyPenalty" => "frequency_penalty",
-        "presencePenalty" => "presence_penalty",
-        other => other,
     }
 }
 
@@ -198,27 +199,14 @@ impl From<Error> for OpenAiError {
     }
 }
 
-impl From<CompletionError> for OpenAiError {
-    fn from(error: CompletionError) -> Self {
-        match error {
-            CompletionError::App(error) => error.into(),
-            CompletionError::Failed(failure) => OpenAiError::from_failure(&failure),
-        }
-    }
-}
-
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(self.body())).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            "x-should-retry",
-            HeaderValue::from_static(if self.should_retry { "true" } else { "false" }),
-        );
-        if let Some(secs) = self.retry_after_secs {
-            headers.insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
+        super::error_response(
+            self.status,
+            self.body(),
+            self.should_retry,
+            self.retry_after_secs,
+        )
     }
 }
 
@@ -270,7 +258,6 @@ async fn chat_completions(
             &state,
             &program.project_id,
             read.request,
-            OpenAiError::from_failure,
             move |request_id: &str, model: &str| ChunkWriter::new(request_id, model, include_usage),
         )
         .await;

@@ -323,7 +323,37 @@ pub struct RouterStream {
     done: oneshot::Receiver<()>,
 }
 
+/// What [`RouterStream::next_for`] found.
+// Only ever returned and matched at once, never stored: boxing the event
+// would cost an allocation per streamed token.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Next {
+    /// The route's next event.
+    Event(RouterEvent),
+    /// The route ended without its terminal event (its driver is gone).
+    Ended,
+    /// Whoever the events were for went away, or the server is stopping:
+    /// cancel the route.
+    Abandoned,
+}
+
 impl RouterStream {
+    /// The next event, unless `consumer` (where the caller forwards the
+    /// events) has closed or `stopping` fired first.
+    pub async fn next_for<T>(
+        &mut self,
+        consumer: &mpsc::Sender<T>,
+        stopping: &tokio_util::sync::CancellationToken,
+    ) -> Next {
+        tokio::select! {
+            biased;
+            _ = consumer.closed() => Next::Abandoned,
+            _ = stopping.cancelled() => Next::Abandoned,
+            event = self.next() => event.map_or(Next::Ended, Next::Event),
+        }
+    }
+
     /// Stops the answer and waits until the router has recorded every attempt
     /// (the running one as `Cancelled`, with the usage so far): the caller can
     /// then settle the answer's cost. Dropping the stream stops it too, without

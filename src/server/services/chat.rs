@@ -30,7 +30,7 @@ use crate::server::db::{now_ms, rfc3339};
 use crate::server::error::{Error, Result};
 use crate::server::ledger::pricing::{token_usage, UsageContext};
 use crate::server::ledger::Settlement;
-use crate::server::llm::router::{Route, RouterEvent, Switch, Target};
+use crate::server::llm::router::{Next, Route, RouterEvent, Switch, Target};
 use crate::server::llm::{
     ContentPart, ErrorKind, GenerateResponse, LlmError, Message, Role, ToolChoice,
 };
@@ -41,7 +41,6 @@ use crate::server::services::metering::MeteredSink;
 use crate::server::services::routing;
 use crate::server::state::AppState;
 use base64::Engine as _;
-use futures::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -720,15 +719,13 @@ impl Turn {
         let mut progress = Progress::default();
         let mut notice_sent = false;
         let ending = loop {
-            let event = tokio::select! {
-                biased;
-                _ = events.closed() => None,
-                _ = stopping.cancelled() => None,
-                event = stream.next() => Some(event),
-            };
-            let Some(event) = event else {
-                stream.cancel().await;
-                break Ending::Stopped;
+            let event = match stream.next_for(&events, &stopping).await {
+                Next::Abandoned => {
+                    stream.cancel().await;
+                    break Ending::Stopped;
+                }
+                Next::Ended => None,
+                Next::Event(event) => Some(event),
             };
             let forward = match event {
                 None => {

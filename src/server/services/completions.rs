@@ -19,7 +19,7 @@ use crate::model::llm_config::KeySource;
 use crate::model::parameters::{validate_parameters, ModelLimits, Parameters};
 use crate::server::error::{Error, Result};
 use crate::server::ledger::pricing::UsageContext;
-use crate::server::llm::router::{Route, RouterEvent, Switch, Target};
+use crate::server::llm::router::{Next, Route, RouterEvent, Switch, Target};
 use crate::server::llm::{
     ContentPart, ErrorKind, GenerateResponse, LlmError, Message, ToolChoice, ToolDefinition,
 };
@@ -29,7 +29,6 @@ use crate::server::services::llm_settings::{self, parameters_for, Draft};
 use crate::server::services::metering::{MeteredSink, Totals};
 use crate::server::services::routing;
 use crate::server::state::AppState;
-use futures::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -309,19 +308,17 @@ impl Prepared {
         let stopping = state.background.stopping.clone();
         let mut switches: Vec<Switch> = Vec::new();
         let answered = loop {
-            let event = tokio::select! {
-                biased;
-                _ = events.closed() => None,
-                _ = stopping.cancelled() => None,
-                event = stream.next() => Some(event),
-            };
-            let Some(event) = event else {
-                stream.cancel().await;
-                break Err(LlmError::new(
-                    run.provider_of(0),
-                    ErrorKind::Cancelled,
-                    "the client went away",
-                ));
+            let event = match stream.next_for(&events, &stopping).await {
+                Next::Abandoned => {
+                    stream.cancel().await;
+                    break Err(LlmError::new(
+                        run.provider_of(0),
+                        ErrorKind::Cancelled,
+                        "the client went away",
+                    ));
+                }
+                Next::Ended => None,
+                Next::Event(event) => Some(event),
             };
             let forward = match event {
                 None => {
