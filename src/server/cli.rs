@@ -1,13 +1,13 @@
 //! The `cover` command line: `serve` (the default), `migrate`, `user create`.
 
-use crate::server::config::{Config, MasterKeySource};
+use crate::server::config::{Config, MasterKeySource, DEMO_KEY};
 use crate::server::crypto;
 use crate::server::db::Db;
 use crate::server::error::Error;
 use crate::server::error::Result;
 use crate::server::services::accounts;
 use crate::server::services::key_rotation;
-use crate::server::simulator::{self, SimulateArgs};
+use crate::server::simulator::{self, SimulateArgs, SimulatorOptions};
 use crate::server::startup::Application;
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the web app and the JSON API (the default).
-    Serve,
+    Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Serve a provider simulator (Anthropic, OpenAI, Gemini and Ollama APIs) on
@@ -43,6 +43,16 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+}
+
+/// How to serve.
+#[derive(Debug, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Try Cover without any provider key: start the provider simulator in
+    /// this process and send every provider's calls to it (answers are
+    /// simulated; nothing leaves the machine).
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// Master-key subcommands.
@@ -72,9 +82,30 @@ pub enum UserAction {
     },
 }
 
+/// Demo mode: the simulator on a loopback port of this process, streaming at
+/// a human pace, and `config` pointed at it.
+async fn demo(config: Config) -> Result<Config> {
+    let simulator = simulator::start_on_loopback(SimulatorOptions {
+        accept_key: Some(DEMO_KEY.to_owned()),
+        ttft: std::time::Duration::from_millis(300),
+        tokens_per_second: 40.0,
+        ..SimulatorOptions::default()
+    })
+    .await
+    .map_err(|e| Error::internal(format!("starting the demo simulator: {e}")))?;
+    println!(
+        "demo mode: every provider is Cover's built-in simulator at {} — answers are simulated \
+         and nothing leaves this machine",
+        simulator.url
+    );
+    Ok(config.demo(&simulator.url))
+}
+
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
-    let command = cli.command.unwrap_or(Command::Serve);
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Serve(ServeArgs::default()));
     if let Command::Simulate(args) = &command {
         let listener = tokio::net::TcpListener::bind((args.host, args.port))
             .await
@@ -90,7 +121,12 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
     let config = Config::from_env()?;
     match command {
-        Command::Serve => {
+        Command::Serve(args) => {
+            let config = if args.demo {
+                demo(config).await?
+            } else {
+                config
+            };
             let app = Application::build(config).await?;
             tracing::info!(port = app.port(), "cover listening");
             println!("cover listening on http://127.0.0.1:{}", app.port());

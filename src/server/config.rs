@@ -142,7 +142,26 @@ impl ManagedKeys {
     }
 }
 
+/// The key Cover's managed keys carry in demo mode: the in-process simulator
+/// accepts it and no real provider does.
+pub const DEMO_KEY: &str = "sk-cover-demo-simulator-key";
+
 impl Config {
+    /// This configuration in demo mode: every provider is the simulator at
+    /// `simulator_url` and Cover's managed keys are [`DEMO_KEY`], so every
+    /// screen, chat, fallback and cost works with no provider key and nothing
+    /// leaves the machine.
+    pub fn demo(mut self, simulator_url: &str) -> Config {
+        self.base_urls = BaseUrls::from_lookup(|_| Some(simulator_url.to_owned()));
+        let key = || Some(SecretString::from(DEMO_KEY.to_owned()));
+        self.managed_keys = ManagedKeys {
+            claude: key(),
+            openai: key(),
+            gemini: key(),
+        };
+        self
+    }
+
     /// A server on a free loopback port over `database_url` whose providers
     /// all live at `providers_url` (the simulator): no managed keys, a fresh
     /// master key, default time limits. Tests and benchmarks start from it.

@@ -620,10 +620,20 @@ impl ServerProcess {
     /// Starts `cover serve` and waits until it answers; `env` adds or
     /// overrides variables (time limits, master key).
     pub async fn start(database_url: &str, simulator: &str, env: &[(&str, &str)]) -> ServerProcess {
+        Self::launch(&["serve"], database_url, simulator, env).await
+    }
+
+    /// Starts `cover` with `args` (a way of serving) and waits until it answers.
+    pub async fn launch(
+        args: &[&str],
+        database_url: &str,
+        simulator: &str,
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
         use tokio::io::AsyncBufReadExt;
         let mut command = tokio::process::Command::new(COVER_BIN);
         command
-            .arg("serve")
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", database_url)

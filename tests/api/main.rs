@@ -10,6 +10,7 @@ mod catalog;
 mod chat;
 mod compare;
 mod costs;
+mod demo;
 mod durability;
 mod gateway;
 mod layout;
