@@ -3,7 +3,8 @@
 //! costs and every provider's models: the simulator runs inside the server.
 
 use crate::helpers::{
-    create_admin, new_client, post_with, Engine, ServerProcess, TestDatabase, PASSWORD,
+    create_admin, listed_models, new_client, post_with, Engine, ServerProcess, TestDatabase,
+    PASSWORD,
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -81,21 +82,10 @@ async fn demo_mode_answers_with_no_provider_key() {
         .json()
         .await
         .unwrap();
-        let models: Value = new_client()
-            .get(server.url("/v1/models"))
-            .bearer_auth(token["secret"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let owners: std::collections::BTreeSet<&str> = models["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["owned_by"].as_str().unwrap())
-            .collect();
+        let listed =
+            listed_models(&server.url("/v1/models"), token["secret"].as_str().unwrap()).await;
+        let owners: std::collections::BTreeSet<&str> =
+            listed.iter().map(|(_, owner)| owner.as_str()).collect();
         assert_eq!(
             owners,
             ["claude", "gemini", "openai"].into(),

@@ -6,7 +6,7 @@
 //! shape.
 
 use crate::both_engines;
-use crate::helpers::{fail_model, fallback_to, new_client, Engine, TestApp};
+use crate::helpers::{fail_model, fallback_to, listed_models, new_client, Engine, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -301,32 +301,13 @@ async fn models_lists_exactly_what_completions_accept() {
     crate::helpers::within_limit(async {
         let app = TestApp::spawn(Engine::Sqlite).await;
         let (_, token) = program(&app).await;
-        let list: Value = new_client()
-            .get(app.url("/v1/models"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(list["object"], "list");
-        let ids: Vec<&str> = list["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_str().unwrap())
-            .collect();
+        let listed = listed_models(&app.url("/v1/models"), &token).await;
         // The test server has managed Claude and OpenAI keys, no Gemini key
         // and no Llama server.
-        let owners: std::collections::BTreeSet<&str> = list["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["owned_by"].as_str().unwrap())
-            .collect();
+        let owners: std::collections::BTreeSet<&str> =
+            listed.iter().map(|(_, owner)| owner.as_str()).collect();
         assert_eq!(owners, ["claude", "openai"].into());
-        for id in &ids {
+        for (id, _) in &listed {
             let response = complete(&app, &token, ask(id, "Hi")).await;
             assert_eq!(
                 response.status(),

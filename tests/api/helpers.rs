@@ -781,3 +781,26 @@ pub async fn clear_faults(app: &TestApp) {
 pub fn fallback_to(provider: &str, model: &str, attempts: u32) -> Value {
     serde_json::json!({"fallbackConfig": {"enabled": true, "provider": provider, "model": model, "retryAttempts": attempts}})
 }
+
+/// The models `GET /v1/models` lists for `token` at `url`: (id, owned_by).
+pub async fn listed_models(url: &str, token: &str) -> Vec<(String, String)> {
+    let list: Value = new_client()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET /v1/models")
+        .json()
+        .await
+        .expect("a JSON list");
+    assert_eq!(list["object"], "list", "{list}");
+    list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|m| {
+            let text = |key: &str| m[key].as_str().expect("a string").to_owned();
+            (text("id"), text("owned_by"))
+        })
+        .collect()
+}
