@@ -14,8 +14,6 @@ use leptos_router::{path, Lazy, SsrMode};
 
 /// The document around every page (rendered on the server only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    crate::server::protections::send_page_content_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

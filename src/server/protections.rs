@@ -8,7 +8,6 @@ use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::sync::LazyLock;
 
 /// Largest body of most routes (settings, budgets, sign-in, …).
 pub const BODY_LIMIT: usize = 256 * 1024;
@@ -105,31 +104,48 @@ fn content_security_policy(nonce: Option<&str>) -> String {
     )
 }
 
-/// Sends, with the page being rendered, a content policy that lets its inline
-/// scripts (Leptos's hydration bootstrap and streamed resources, which carry
-/// the nonce Leptos drew for this response) run, and no other inline script.
-/// Called from the shell, so every rendered page has it, error pages
-/// included; [`add_security_headers`] leaves it in place.
-pub fn send_page_content_policy() {
-    let (Some(nonce), Some(response)) = (
-        leptos::nonce::use_nonce(),
-        leptos::prelude::use_context::<leptos_axum::ResponseOptions>(),
-    ) else {
-        return;
-    };
-    if let Ok(policy) = HeaderValue::from_str(&content_security_policy(Some(&nonce))) {
-        response.insert_header(header::CONTENT_SECURITY_POLICY, policy);
+/// The nonce of one response's inline scripts, drawn per request by
+/// [`apply_content_policy`] and handed to Leptos by [`provide_page_nonce`]:
+/// the policy and the scripts it allows come from the same value.
+#[derive(Debug, Clone)]
+pub struct PageNonce(String);
+
+/// Makes the request's [`PageNonce`] the one Leptos writes on the page's
+/// inline scripts (it replaces the nonce Leptos draws itself). Called from
+/// the page routes' context.
+pub fn provide_page_nonce() {
+    let nonce = leptos::prelude::use_context::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<PageNonce>().cloned());
+    if let Some(PageNonce(nonce)) = nonce {
+        leptos::prelude::provide_context(leptos::nonce::Nonce::from_value(nonce));
     }
 }
 
+/// Draws the request's nonce, and writes the content policy on the
+/// response: an HTML page's allows its inline scripts carrying that nonce,
+/// every other answer's allows no inline script.
+pub async fn apply_content_policy(mut request: Request, next: Next) -> Response {
+    let nonce = leptos::nonce::Nonce::new().to_string();
+    request.extensions_mut().insert(PageNonce(nonce.clone()));
+    let mut response = next.run(request).await;
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let policy = content_security_policy(is_page.then_some(nonce.as_str()));
+    if let Ok(policy) = HeaderValue::from_str(&policy) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    response
+}
+
 /// Adds the security headers to every response: no sniffing, no framing, the
-/// referrer only to this site, a content policy that allows nothing from
-/// elsewhere and no inline script (unless the page sent its own, see
-/// [`send_page_content_policy`]), and (over TLS) HSTS.
+/// referrer only to this site, and (over TLS) HSTS; the content policy is
+/// [`apply_content_policy`]'s.
 pub fn add_security_headers(headers: &mut HeaderMap, over_tls: bool) {
-    static STRICT_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
-        HeaderValue::from_str(&content_security_policy(None)).expect("the policy is ASCII")
-    });
     let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
         headers
             .entry(name)
@@ -138,9 +154,6 @@ pub fn add_security_headers(headers: &mut HeaderMap, over_tls: bool) {
     set(headers, "x-content-type-options", "nosniff");
     set(headers, "x-frame-options", "DENY");
     set(headers, "referrer-policy", "same-origin");
-    headers
-        .entry(header::CONTENT_SECURITY_POLICY)
-        .or_insert_with(|| STRICT_POLICY.clone());
     if over_tls {
         set(
             headers,

@@ -184,10 +184,16 @@ fn router(state: AppState, secure_cookies: bool) -> Router {
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(context_state.clone()),
+            move || {
+                provide_context(context_state.clone());
+                protections::provide_page_nonce();
+            },
             move || shell(options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(protections::provide_page_nonce, shell))
         .with_state(state.clone());
     with_sessions(pages, &state.db, secure_cookies)
         .layer(axum::middleware::map_response(server_fn_error_status))
@@ -202,6 +208,7 @@ fn router(state: AppState, secure_cookies: bool) -> Router {
                 response
             },
         ))
+        .layer(axum::middleware::from_fn(protections::apply_content_policy))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
