@@ -19,7 +19,11 @@ fn openai_encoding(model: &str) -> Option<&'static CoreBPE> {
         || m.starts_with("chatgpt-4o")
     {
         Some(tiktoken_rs::o200k_base_singleton())
-    } else if m.starts_with("gpt-4") || m.starts_with("gpt-3.5") {
+    } else if m.starts_with("gpt-4")
+        || m.starts_with("gpt-3.5")
+        || m.starts_with("text-embedding-3")
+        || m.starts_with("text-embedding-ada")
+    {
         Some(tiktoken_rs::cl100k_base_singleton())
     } else {
         None
@@ -29,6 +33,23 @@ fn openai_encoding(model: &str) -> Option<&'static CoreBPE> {
 /// Estimates tokens of a text at about four characters per token (rounded up).
 pub fn estimate_text_tokens(text: &str) -> u64 {
     (text.chars().count() as u64).div_ceil(4)
+}
+
+/// Counts a text's tokens for `model`: exact (`true`) with the model's own
+/// vocabulary for OpenAI's chat and embedding models, else the estimate.
+/// Document chunks, embedding budgets and usage the provider does not report
+/// are all counted with it.
+pub fn count_text_tokens(model: &str, text: &str) -> TokenCount {
+    match openai_encoding(model) {
+        Some(bpe) => TokenCount {
+            tokens: bpe.encode_with_special_tokens(text).len() as u64,
+            exact: true,
+        },
+        None => TokenCount {
+            tokens: estimate_text_tokens(text),
+            exact: false,
+        },
+    }
 }
 
 /// Counts a request's prompt tokens: exact for known OpenAI models, otherwise an estimate.
@@ -94,6 +115,26 @@ mod tests {
         let b = count_request_tokens(&GenerateRequest::simple("gpt-4o", text));
         assert!(a.exact && b.exact);
         assert_ne!(a.tokens, b.tokens);
+    }
+
+    #[test]
+    fn embedding_texts_are_counted_with_their_model_s_vocabulary() {
+        let openai = count_text_tokens("text-embedding-3-small", "Hello world");
+        assert_eq!(
+            openai,
+            TokenCount {
+                tokens: 2,
+                exact: true
+            }
+        );
+        let other = count_text_tokens("voyage-3.5", "abcdefghi");
+        assert_eq!(
+            other,
+            TokenCount {
+                tokens: 3,
+                exact: false
+            }
+        );
     }
 
     #[test]
