@@ -163,6 +163,7 @@ impl Generator {
             is_fallback: false,
             streamed: true,
             managed_key: false,
+            operation: Default::default(),
             input_tokens: prompt - cached,
             cache_read_tokens: cached,
             cache_write_tokens: 0,

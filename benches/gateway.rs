@@ -71,7 +71,12 @@ struct LedgerSink {
 impl AttemptSink for LedgerSink {
     async fn record(&self, attempt: AttemptRecord) {
         let rates = self.state.internal_rates.snapshot();
-        let (row, _) = self.context.row(&self.state.catalog, &rates, &attempt);
+        let (row, _) = self.context.row(
+            &self.state.catalog,
+            &rates,
+            &attempt,
+            cover::model::costs::UsageOperation::Chat,
+        );
         self.state.ledger.record(row).await;
     }
 }
@@ -215,6 +220,7 @@ async fn setup(data: &std::path::Path) -> Bench {
             claude: key(),
             openai: key(),
             gemini: None,
+            voyage: key(),
         },
         ..Config::loopback(
             &format!("sqlite://{}", data.join("bench.db").display()),

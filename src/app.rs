@@ -2,8 +2,9 @@
 
 use crate::pages::{
     admin::AdminRoute, auth::LogInPage, auth::SignUpPage, chat::ChatRoute, compare::CompareRoute,
-    costs::CostsRoute, not_found::NotFoundPage, performance::PerformanceRoute,
-    project::ProjectLayout, projects::ProjectsPage, settings::SettingsRoute,
+    costs::CostsRoute, knowledge::KnowledgeRoute, not_found::NotFoundPage,
+    performance::PerformanceRoute, project::ProjectLayout, projects::ProjectsPage,
+    settings::SettingsRoute,
 };
 use crate::server_fns::auth::{current_user, LogOut};
 use leptos::prelude::*;
@@ -32,7 +33,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
 /// The application: header and routes.
 ///
-/// The heavy screens (LLM settings, Compare, Chat, Costs, Performance, Admin) are lazy
+/// The heavy screens (LLM settings, Compare, Chat, Knowledge, Costs, Performance,
+/// Admin) are lazy
 /// routes: the browser bundle a first visit downloads holds only the shell,
 /// the header and the light screens; each heavy screen's code is its own wasm
 /// chunk, fetched the first time that screen is shown (on the server they
@@ -55,6 +57,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("settings") view={Lazy::<SettingsRoute>::new()}/>
                         <Route path=path!("compare") view={Lazy::<CompareRoute>::new()} ssr=SsrMode::Async/>
                         <Route path=path!("chat") view={Lazy::<ChatRoute>::new()} ssr=SsrMode::Async/>
+                        <Route path=path!("knowledge") view={Lazy::<KnowledgeRoute>::new()} ssr=SsrMode::Async/>
                         <Route path=path!("costs") view={Lazy::<CostsRoute>::new()} ssr=SsrMode::Async/>
                         <Route path=path!("performance") view={Lazy::<PerformanceRoute>::new()} ssr=SsrMode::Async/>
                     </ParentRoute>

@@ -10,5 +10,6 @@ pub mod catalog;
 pub mod chat;
 pub mod compare;
 pub mod costs;
+pub mod knowledge;
 pub mod projects;
 pub mod settings;

@@ -50,6 +50,11 @@ pub struct ProviderInfo {
     pub pricing_page: Option<String>,
     /// The model a project gets when it switches to this provider.
     pub default_model: String,
+    /// The embedding model a project's knowledge base starts with when it
+    /// uses this provider (an id in [`Catalog::embedding_models`]); kept in
+    /// the data, not in code, so the choice changes with the catalog.
+    #[serde(default)]
+    pub default_embedding_model: Option<String>,
     /// How the provider's keys start, for masking and early checks.
     pub key_prefix: Option<String>,
     /// Runs on the customer's own hardware.
@@ -198,6 +203,45 @@ pub struct ModelInfo {
     /// A previous generation, kept for existing projects; never recommended.
     #[serde(default)]
     pub legacy: bool,
+    /// What an embedding model produces and accepts; `None` for chat models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<EmbeddingSpec>,
+}
+
+/// Which HTTP API serves an embedding model: the embedder to build for it
+/// (a model's provider says which projects it serves, not how it is called:
+/// Voyage serves Claude projects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum EmbeddingService {
+    /// OpenAI `POST /v1/embeddings` (and OpenAI-compatible servers).
+    OpenAi,
+    /// Gemini `models/{model}:batchEmbedContents`.
+    Gemini,
+    /// Ollama `POST /api/embed`.
+    Ollama,
+    /// Voyage AI `POST /v1/embeddings` (Anthropic's recommended provider).
+    Voyage,
+}
+
+/// An embedding model's vector size and request limits, so the knowledge
+/// base can size its index and split its batches before calling the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct EmbeddingSpec {
+    /// The API that serves it.
+    pub service: EmbeddingService,
+    /// The vector size Cover asks for and stores. Send it as the request's
+    /// dimensions: some APIs answer larger vectors by default (Gemini: 3072).
+    pub dimensions: u32,
+    /// Most texts one request may carry.
+    pub max_batch_inputs: u32,
+    /// Most tokens one request may carry, all its texts together.
+    pub max_batch_tokens: u64,
+    /// Most tokens one text may have (longer texts are refused, never cut).
+    pub max_input_tokens: u64,
 }
 
 impl ModelInfo {
@@ -222,8 +266,12 @@ pub struct Catalog {
     pub default_model: String,
     /// Every provider.
     pub providers: Vec<ProviderInfo>,
-    /// Every model.
+    /// Every chat model.
     pub models: Vec<ModelInfo>,
+    /// Every embedding model (for the knowledge base), apart from the chat
+    /// models so model pickers and lists never offer one for chat.
+    #[serde(default)]
+    pub embedding_models: Vec<ModelInfo>,
 }
 
 impl Catalog {
@@ -232,17 +280,55 @@ impl Catalog {
         self.providers.iter().find(|p| p.id == kind)
     }
 
-    /// A model by id or alias.
+    /// A chat or embedding model by id or alias: what usage is priced with.
     pub fn model(&self, id: &str) -> Option<&ModelInfo> {
-        self.models
-            .iter()
-            .find(|m| m.id == id || m.aliases.iter().any(|a| a == id))
+        self.chat_model(id).or_else(|| self.embedding_model(id))
+    }
+
+    /// A chat model by id or alias: what a project may answer with.
+    pub fn chat_model(&self, id: &str) -> Option<&ModelInfo> {
+        find_model(&self.models, id)
+    }
+
+    /// An embedding model by id or alias.
+    pub fn embedding_model(&self, id: &str) -> Option<&ModelInfo> {
+        find_model(&self.embedding_models, id)
+    }
+
+    /// The embedding model a knowledge base starts with for `provider`.
+    pub fn default_embedding_model(&self, provider: ProviderId) -> Option<&ModelInfo> {
+        let id = self
+            .provider(provider)?
+            .default_embedding_model
+            .as_deref()?;
+        self.embedding_model(id)
+    }
+
+    /// The embedding model of a project answering with `provider`: the
+    /// `fixed` one when set (and known), else the provider's own (Claude →
+    /// Voyage, GPT → OpenAI, Gemini → Gemini, Llama → Ollama). The one rule,
+    /// for the server's builder and the settings page's preview alike.
+    pub fn embedding_model_for(
+        &self,
+        provider: ProviderId,
+        fixed: Option<&str>,
+    ) -> Option<&ModelInfo> {
+        fixed
+            .filter(|id| !id.is_empty())
+            .and_then(|id| self.embedding_model(id))
+            .or_else(|| self.default_embedding_model(provider))
     }
 
     /// The models one provider serves, in catalog order.
     pub fn models_of(&self, kind: ProviderId) -> impl Iterator<Item = &ModelInfo> {
         self.models.iter().filter(move |m| m.provider == kind)
     }
+}
+
+fn find_model<'a>(models: &'a [ModelInfo], id: &str) -> Option<&'a ModelInfo> {
+    models
+        .iter()
+        .find(|m| m.id == id || m.aliases.iter().any(|a| a == id))
 }
 
 /// Formats a token count the way the mockups do: 200K, 1M, 16,385.

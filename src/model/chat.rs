@@ -3,6 +3,7 @@
 //! notice), and the events of a streamed answer. Shared with the browser.
 
 use crate::model::catalog::ProviderId;
+use crate::model::knowledge::Citation;
 use serde::{Deserialize, Serialize};
 
 /// Longest message text accepted, in characters.
@@ -240,6 +241,9 @@ pub struct ChatMessage {
     /// The user's thumbs up/down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<Rating>,
+    /// The knowledge base chunks an answer was given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub citations: Vec<Citation>,
     /// When it was written (RFC 3339).
     pub created_at: String,
 }
@@ -289,6 +293,9 @@ pub struct ChatAnswer {
     pub interrupted: Option<InterruptedAnswer>,
     /// Older messages left out to fit the context window.
     pub trimmed_messages: u32,
+    /// The knowledge base chunks the answer was given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub citations: Vec<Citation>,
 }
 
 /// One event of a streamed answer (server-sent events: the variant is the

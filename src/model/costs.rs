@@ -6,6 +6,19 @@
 use crate::model::catalog::ProviderId;
 use serde::{Deserialize, Serialize};
 
+crate::model::text_enum! {
+    /// What a provider call was for: the ledger keeps every kind, and the
+    /// performance figures read only chat answers.
+    #[derive(Default)]
+    pub enum UsageOperation {
+        /// A chat answer (the app's chat, Compare, the gateway).
+        #[default]
+        Chat = "chat",
+        /// Embeddings of document chunks or of a question.
+        Embeddings = "embeddings",
+    }
+}
+
 /// How finely a spend series is bucketed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]

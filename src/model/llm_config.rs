@@ -103,6 +103,13 @@ pub struct LlmConfig {
     pub base_url: Option<String>,
     /// How the Llama server is spoken to.
     pub llama_flavour: LlamaFlavour,
+    /// The knowledge base's embedding model when fixed; `None` follows the
+    /// provider (Claude → Voyage, GPT → OpenAI, Gemini → Gemini, Llama → Ollama).
+    #[serde(default)]
+    pub embedding_model: Option<String>,
+    /// The embedding model in use: the fixed one, or the provider's.
+    #[serde(default)]
+    pub embedding_model_in_use: String,
     /// When this version was saved (RFC 3339).
     pub updated_at: String,
 }
@@ -165,6 +172,9 @@ pub struct LlmConfigPatch {
     pub base_url: Option<String>,
     /// New Llama API style.
     pub llama_flavour: Option<LlamaFlavour>,
+    /// Fixes the knowledge base's embedding model (a catalog embedding model
+    /// id); an empty string follows the provider again.
+    pub embedding_model: Option<String>,
 }
 
 /// The answer of a key check (`POST /api/llm/providers/:id/validate`).

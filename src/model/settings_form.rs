@@ -80,6 +80,9 @@ pub struct SettingsForm {
     pub base_url: Option<String>,
     /// `ollama` or `openAiCompatible`.
     pub llama_flavour: Option<String>,
+    /// The knowledge base's embedding model; empty follows the provider.
+    #[serde(default)]
+    pub embedding_model: Option<String>,
 }
 
 impl SettingsForm {
@@ -201,6 +204,7 @@ impl SettingsForm {
                 .llama_flavour
                 .as_deref()
                 .and_then(crate::model::llm_config::LlamaFlavour::parse),
+            embedding_model: self.embedding_model.clone(),
         })
     }
 }

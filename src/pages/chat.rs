@@ -20,6 +20,7 @@ use crate::model::chat::{
     AnswerFacts, ChatEvent, ChatMessage, ChatRole, ConversationDetail, ConversationSummary,
     ImageAttachment, MessageStatus, NewMessage, Rating, TokenUsage, MAX_MESSAGE_CHARS,
 };
+use crate::model::knowledge::Citation;
 use crate::model::money::format_usd;
 use crate::pages::project::use_project_id;
 use crate::server_fns::chat::{
@@ -390,6 +391,7 @@ fn blank_message(role: ChatRole, status: MessageStatus) -> ChatMessage {
         interrupted: None,
         error: None,
         rating: None,
+        citations: Vec::new(),
         created_at: String::new(),
     }
 }
@@ -411,6 +413,7 @@ fn apply_event(answer: &mut ChatMessage, event: ChatEvent) {
             answer.content = done.content;
             answer.fallback = done.fallback.or(answer.fallback.take());
             answer.interrupted = done.interrupted.or(answer.interrupted.take());
+            answer.citations = done.citations;
         }
         ChatEvent::Error {
             message_id,
@@ -502,6 +505,7 @@ fn AnswerView(message: Signal<ChatMessage>, chat: Chat) -> impl IntoView {
     let interrupted = Memo::new(move |_| message.with(|m| m.interrupted.clone()));
     let error = Memo::new(move |_| message.with(|m| m.error.clone()));
     let id = Memo::new(move |_| message.with(|m| m.id.clone()));
+    let citations = Memo::new(move |_| message.with(|m| m.citations.clone()));
     let waiting = move || status.get() == MessageStatus::Pending && text.with(String::is_empty);
     let rated = move || status.get() != MessageStatus::Pending && id.with(|id| !id.is_empty());
     let continued_by = move || {
@@ -537,12 +541,38 @@ fn AnswerView(message: Signal<ChatMessage>, chat: Chat) -> impl IntoView {
             {move || error.get().map(|error| view! {
                 <p class="notice error" role="alert" data-test="answer-error">{error}</p>
             })}
+            {move || {
+                let citations = citations.get();
+                (!citations.is_empty()).then(|| view! { <Citations citations=citations/> })
+            }}
             {move || facts.get().map(|facts| view! { <Facts facts=facts/> })}
             <Show when=rated>
                 <RateButtons chat=chat message_id=id.get_untracked()
                     initial=message.with_untracked(|m| m.rating)/>
             </Show>
         </article>
+    }
+}
+
+/// The knowledge base excerpts an answer was given: document, section and
+/// how close each was to the question.
+#[component]
+fn Citations(citations: Vec<Citation>) -> impl IntoView {
+    view! {
+        <details class="citations" data-test="answer-citations">
+            <summary>{format!("{} {} from the knowledge base", citations.len(), plural(citations.len() as i64, "source"))}</summary>
+            <ol>
+                {citations.into_iter().map(|citation| view! {
+                    <li data-test="citation" data-document=citation.document_id.clone()>
+                        <span class="citation-document" data-test="citation-document">{citation.document_name}</span>
+                        {citation.heading.map(|heading| view! { <span class="muted">{format!(" · {heading}")}</span> })}
+                        <span class="muted" data-test="citation-score">
+                            {format!(" · chunk {} · similarity {:.2}", citation.chunk + 1, citation.score)}
+                        </span>
+                    </li>
+                }).collect_view()}
+            </ol>
+        </details>
     }
 }
 
@@ -852,6 +882,7 @@ mod tests {
                 fallback: None,
                 interrupted: None,
                 trimmed_messages: 0,
+                citations: Vec::new(),
             })),
         );
         assert_eq!(answer.status, MessageStatus::Complete);

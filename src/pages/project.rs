@@ -1,5 +1,6 @@
 //! `/projects/:id/*`: the project's frame — its name and navigation (LLM
-//! settings, Compare, Chat, Costs, Performance) around the chosen screen.
+//! settings, Compare, Chat, Knowledge, Costs, Performance) around the chosen
+//! screen.
 
 use crate::components::error_notice::SignInNeeded;
 use crate::error::AppError;
@@ -30,6 +31,7 @@ pub fn ProjectLayout() -> impl IntoView {
                             ("settings", "LLM settings"),
                             ("compare", "Compare"),
                             ("chat", "Chat"),
+                            ("knowledge", "Knowledge"),
                             ("costs", "Costs"),
                             ("performance", "Performance"),
                         ];

@@ -11,10 +11,12 @@
 
 use crate::components::capability::CapabilityMark;
 use crate::components::error_notice::{action_error, ErrorNotice, SignInNeeded};
+use crate::components::knowledge_progress::{use_live_status, KnowledgeProgress};
 use crate::error::{AppError, FieldError};
 use crate::model::access::{scopes_to_text, Scope, DEFAULT_TOKEN_SCOPES};
 use crate::model::account::{ProjectRole, UseCase};
 use crate::model::catalog::{format_tokens, Catalog, ModelInfo, ProviderId};
+use crate::model::knowledge::{EmbeddingChange, KnowledgeStatus};
 use crate::model::llm_config::{
     fallback_problems, preset, KeySource, LlamaFlavour, MAX_RETRY_ATTEMPTS,
 };
@@ -84,6 +86,8 @@ struct Fields {
     fallback_enabled: RwSignal<bool>,
     fallback_model: RwSignal<String>,
     retry_attempts: RwSignal<String>,
+    /// The fixed embedding model; empty follows the provider.
+    embedding_model: RwSignal<String>,
 }
 
 fn text(value: Option<f64>) -> String {
@@ -114,6 +118,7 @@ impl Fields {
             fallback_enabled: RwSignal::new(config.fallback_config.enabled),
             fallback_model: RwSignal::new(config.fallback_config.model.clone()),
             retry_attempts: RwSignal::new(config.fallback_config.retry_attempts.to_string()),
+            embedding_model: RwSignal::new(config.embedding_model.clone().unwrap_or_default()),
         };
         if let Some(provider) = provider {
             fields.switch_provider(&data.catalog, provider);
@@ -300,6 +305,8 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
                 <KeySection fields=fields problems=problems blocked=blocked managed=data.managed.clone()
                     stored_key=stored_key project_id=project_id.clone()/>
                 <FallbackSection catalog=catalog.clone() fields=fields problems=problems/>
+                <KnowledgeSection catalog=catalog.clone() fields=fields problems=problems
+                    status=data.knowledge.clone()/>
                 <ErrorNotice error=action_error(save) test_id="save-error"/>
                 <div class="row end">
                     <a href=cancel_href class="button secondary" rel="external" data-test="cancel">"Cancel"</a>
@@ -420,6 +427,89 @@ fn ModelSection(
         <FieldProblem field="model" problems=problems/>
         {recommendation}
         {facts}
+    }
+}
+
+/// The embedding model the Knowledge base uses: the provider's by default or
+/// a fixed one, with what Save would do to the index said before Save, and
+/// the index's progress (live).
+#[component]
+fn KnowledgeSection(
+    catalog: Arc<Catalog>,
+    fields: Fields,
+    problems: Signal<Vec<FieldError>>,
+    status: KnowledgeStatus,
+) -> impl IntoView {
+    let project_id = use_project_id();
+    let status = use_live_status(project_id, status);
+    let following = {
+        let catalog = catalog.clone();
+        move || {
+            catalog
+                .default_embedding_model(fields.provider.get())
+                .map_or_else(|| "none".to_owned(), |m| m.name.clone())
+        }
+    };
+    let options = catalog
+        .embedding_models
+        .iter()
+        .map(|m| {
+            let id = m.id.clone();
+            let dimensions = m.embedding.map(|e| e.dimensions).unwrap_or_default();
+            let label = format!("{} ({}, {dimensions} dimensions)", m.name, m.provider.label());
+            view! { <option value=m.id.clone() selected=move || fields.embedding_model.get() == id>{label}</option> }
+        })
+        .collect_view();
+    let change = move || {
+        let change = status.with(|status| {
+            EmbeddingChange::of(
+                &catalog,
+                status,
+                fields.provider.get(),
+                Some(fields.embedding_model.get().as_str()),
+            )
+        });
+        let name = |id: &str| {
+            catalog
+                .embedding_model(id)
+                .map_or_else(|| id.to_owned(), |m| m.name.clone())
+        };
+        let chunks = change.chunks;
+        let text = if change.reembedding_required {
+            format!(
+                "Saving re-embeds {chunks} chunks with {} in the background; answers keep using {} until it is done.",
+                name(&change.next_model),
+                name(&change.current_model)
+            )
+        } else if chunks > 0 {
+            format!(
+                "The knowledge base stays as it is: its {chunks} chunks are already embedded with {}.",
+                name(&change.next_model)
+            )
+        } else {
+            format!(
+                "Documents you add will be embedded with {}.",
+                name(&change.next_model)
+            )
+        };
+        view! {
+            <p class="muted" data-test="embedding-change"
+                data-reembed=if change.reembedding_required { "true" } else { "false" }>{text}</p>
+        }
+    };
+    view! {
+        <h3>"Knowledge base"</h3>
+        <label for="embedding-model">"Embedding model"</label>
+        <select id="embedding-model" name="form[embedding_model]" data-test="embedding-model"
+            on:change=move |ev| fields.embedding_model.set(event_target_value(&ev))>
+            <option value="" selected=move || fields.embedding_model.get().is_empty()>
+                {move || format!("Follow the provider (now: {})", following())}
+            </option>
+            {options}
+        </select>
+        <FieldProblem field="embeddingModel" problems=problems/>
+        {change}
+        <KnowledgeProgress status=status/>
     }
 }
 

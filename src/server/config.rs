@@ -96,7 +96,9 @@ impl MasterKeySource {
     }
 }
 
-/// Cover-managed keys, one per hosted provider; Llama needs none.
+/// Cover-managed keys, one per hosted provider (Llama needs none), and
+/// Voyage AI's for the knowledge base of Claude projects (Anthropic has no
+/// embedding model).
 #[derive(Debug, Clone, Default)]
 pub struct ManagedKeys {
     /// `ANTHROPIC_API_KEY`.
@@ -105,10 +107,12 @@ pub struct ManagedKeys {
     pub openai: Option<SecretString>,
     /// `GEMINI_API_KEY`.
     pub gemini: Option<SecretString>,
+    /// `VOYAGE_API_KEY`.
+    pub voyage: Option<SecretString>,
 }
 
 impl ManagedKeys {
-    /// Reads the three variables (empty values count as unset).
+    /// Reads the four variables (empty values count as unset).
     pub fn from_env() -> ManagedKeys {
         let read = |name: &str| {
             std::env::var(name)
@@ -120,6 +124,7 @@ impl ManagedKeys {
             claude: read("ANTHROPIC_API_KEY"),
             openai: read("OPENAI_API_KEY"),
             gemini: read("GEMINI_API_KEY"),
+            voyage: read("VOYAGE_API_KEY"),
         }
     }
 
@@ -158,6 +163,7 @@ impl Config {
             claude: key(),
             openai: key(),
             gemini: key(),
+            voyage: key(),
         };
         self
     }

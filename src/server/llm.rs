@@ -17,8 +17,11 @@
 //! * [`anthropic`], [`openai`], [`gemini`], [`ollama`] — adapters that only translate.
 //! * [`router`] — retry with backoff, fallback chain, circuit breakers, time limits and
 //!   stream failover over any [`Provider`]s; reports every attempt to a sink (the ledger).
+//! * [`embeddings`] — the knowledge base's [`embeddings::Embedder`]: OpenAI, Gemini, Ollama
+//!   and Voyage embedding adapters that only translate, on the same executor.
 
 pub mod anthropic;
+pub mod embeddings;
 pub mod error;
 pub mod executor;
 pub mod gemini;
@@ -47,6 +50,8 @@ pub use params::{validate_parameters, ParamError};
 pub use stream::{EventStream, Framing, StreamDecoder};
 pub use types::*;
 
+/// The HTTP API an embedding model is served by (the catalog's).
+pub use crate::model::catalog::EmbeddingService;
 /// The provider ids are the catalog's (`claude`, `openai`, `gemini`, `llama`).
 pub use crate::model::catalog::ProviderId;
 /// How a Llama server is spoken to (shared with the settings page).
@@ -184,7 +189,8 @@ impl<A: Adapter> Provider for Client<A> {
     }
 }
 
-/// Base URLs of the four providers, overridable by environment (tests, simulator, proxies).
+/// Base URLs of the four providers and of Voyage AI (Claude projects' embeddings),
+/// overridable by environment (tests, simulator, proxies).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaseUrls {
     /// `COVER_ANTHROPIC_BASE_URL`, default `https://api.anthropic.com`.
@@ -195,6 +201,8 @@ pub struct BaseUrls {
     pub gemini_base_url: String,
     /// `COVER_OLLAMA_BASE_URL`, default `http://127.0.0.1:11434`.
     pub ollama_base_url: String,
+    /// `COVER_VOYAGE_BASE_URL`, default `https://api.voyageai.com`.
+    pub voyage_base_url: String,
 }
 
 impl Default for BaseUrls {
@@ -204,6 +212,7 @@ impl Default for BaseUrls {
             openai_base_url: "https://api.openai.com".into(),
             gemini_base_url: "https://generativelanguage.googleapis.com".into(),
             ollama_base_url: "http://127.0.0.1:11434".into(),
+            voyage_base_url: "https://api.voyageai.com".into(),
         }
     }
 }
@@ -227,6 +236,7 @@ impl BaseUrls {
             openai_base_url: pick("COVER_OPENAI_BASE_URL", d.openai_base_url),
             gemini_base_url: pick("COVER_GEMINI_BASE_URL", d.gemini_base_url),
             ollama_base_url: pick("COVER_OLLAMA_BASE_URL", d.ollama_base_url),
+            voyage_base_url: pick("COVER_VOYAGE_BASE_URL", d.voyage_base_url),
         }
     }
 
@@ -237,6 +247,16 @@ impl BaseUrls {
             ProviderId::OpenAi => &self.openai_base_url,
             ProviderId::Gemini => &self.gemini_base_url,
             ProviderId::Llama => &self.ollama_base_url,
+        }
+    }
+
+    /// The configured base URL of the API serving an embedding model.
+    pub fn embedding_base_url(&self, service: EmbeddingService) -> &str {
+        match service {
+            EmbeddingService::OpenAi => &self.openai_base_url,
+            EmbeddingService::Gemini => &self.gemini_base_url,
+            EmbeddingService::Ollama => &self.ollama_base_url,
+            EmbeddingService::Voyage => &self.voyage_base_url,
         }
     }
 }

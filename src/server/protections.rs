@@ -16,10 +16,20 @@ pub const BODY_LIMIT: usize = 256 * 1024;
 /// base64 (4/3 larger) in JSON.
 pub const MESSAGE_BODY_LIMIT: usize = 4 * 5 * 1024 * 1024 * 4 / 3 + 256 * 1024;
 
+/// Largest body of a document upload: the largest document accepted and
+/// room for the multipart framing around it.
+pub const UPLOAD_BODY_LIMIT: usize = crate::model::knowledge::MAX_DOCUMENT_BYTES + 64 * 1024;
+
 /// The most a request to `path` may carry: a question with its images on
 /// the routes that take one (the JSON API's, the chat page's server function
-/// and the gateway's completions), [`BODY_LIMIT`] everywhere else.
+/// and the gateway's completions), a document on the upload routes (the
+/// API's and the Knowledge tab's form), [`BODY_LIMIT`] everywhere else.
 pub fn body_limit(path: &str) -> usize {
+    let upload = path.starts_with("/api/projects/") && path.ends_with("/documents")
+        || path.starts_with("/projects/") && path.ends_with("/knowledge/upload");
+    if upload {
+        return UPLOAD_BODY_LIMIT;
+    }
     let question = path == "/sfn/chat/send"
         || path == "/v1/chat/completions"
         || path == "/v1/messages"

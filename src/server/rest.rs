@@ -17,6 +17,7 @@ pub mod budgets;
 pub mod catalog;
 pub mod chat;
 pub mod costs;
+pub mod knowledge;
 pub mod openapi;
 pub mod prices;
 pub mod projects;
@@ -32,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .merge(chat::routes())
         .merge(costs::routes())
         .merge(budgets::routes())
+        .merge(knowledge::routes())
         .merge(prices::routes())
         .route("/api/openapi.json", get(openapi::document))
 }

@@ -13,6 +13,7 @@ pub mod internal_rates;
 pub mod invitations;
 pub mod key_checks;
 pub mod key_rotation;
+pub mod knowledge;
 pub mod llm_settings;
 pub mod metering;
 pub mod performance;

@@ -1,5 +1,6 @@
-//! The provider simulator: Anthropic, OpenAI, Gemini and Ollama APIs on one loopback port,
-//! with deterministic answers, realistic pacing and fault injection.
+//! The provider simulator: Anthropic, OpenAI, Gemini and Ollama APIs (and Voyage AI's
+//! embeddings) on one loopback port, with deterministic answers, realistic pacing and fault
+//! injection.
 //!
 //! Tests, end-to-end runs, benchmarks and the offline demo point the providers' base URLs
 //! here. Answers are derived from the last user message; usage blocks follow each
@@ -9,9 +10,14 @@
 //! | provider | routes |
 //! |---|---|
 //! | Anthropic | `POST /v1/messages`, `POST /v1/messages/count_tokens`, `GET /v1/models` (with `anthropic-version`) |
-//! | OpenAI (and Llama OpenAI-compatible) | `POST /v1/chat/completions`, `GET /v1/models` |
-//! | Gemini | `/v1beta` and `/v1`: `POST models/{m}:generateContent`, `:streamGenerateContent?alt=sse`, `:countTokens`, `GET models`, `GET models/{m}` |
-//! | Ollama | `POST /api/chat`, `GET /api/tags` |
+//! | OpenAI (and Llama OpenAI-compatible) | `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models` |
+//! | Gemini | `/v1beta` and `/v1`: `POST models/{m}:generateContent`, `:streamGenerateContent?alt=sse`, `:countTokens`, `:embedContent`, `:batchEmbedContents`, `GET models`, `GET models/{m}` |
+//! | Ollama | `POST /api/chat`, `POST /api/embed`, `GET /api/tags` |
+//! | Voyage AI (Claude projects' embeddings) | `POST /v1/embeddings` with a `voyage…` model: Voyage's real API has this path on its own host, so here the model tells the two apart |
+//!
+//! Embedding vectors are deterministic and carry meaning: hashed word features
+//! (see `simulator/embeddings.rs`), so texts sharing words are close and retrieval can be
+//! tested end to end.
 //!
 //! # Faults
 //!
@@ -37,13 +43,14 @@
 //!  "times": 2, "retryAfterSecs": 1}
 //! ```
 //!
-//! `model` (the request's model) and `dialect` (`anthropic`, `openai`, `gemini`, `ollama`)
-//! are optional filters; `times` defaults to 1 and 0 means every matching request until the
+//! `model` (the request's model) and `dialect` (`anthropic`, `openai`, `gemini`, `ollama`,
+//! `voyage`; embeddings requests count as their API's dialect) are optional filters; `times` defaults to 1 and 0 means every matching request until the
 //! schedule is cleared; `retryAfterSecs` sets the `Retry-After` of `rate_limit` (default 1 s)
 //! and `overloaded` (none by default) answers.
 
 mod answer;
 mod anthropic;
+mod embeddings;
 mod faults;
 mod gemini;
 mod ollama;
@@ -241,11 +248,13 @@ pub fn router_with_stats(opts: SimulatorOptions) -> (Router, Arc<SimStats>) {
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route("/v1/models", get(models_v1))
         .route("/v1/chat/completions", post(openai_chat))
+        .route("/v1/embeddings", post(embeddings::v1_embeddings))
         .route("/v1beta/models", get(gemini::list_models))
         .route("/v1beta/models/{call}", gemini_call())
         .route("/v1/models/{call}", gemini_call())
         .route("/api/chat", post(ollama_chat))
         .route("/api/tags", get(ollama::tags))
+        .route("/api/embed", post(embeddings::ollama))
         .route("/_sim/faults", post(faults::schedule).delete(faults::clear))
         .route("/_sim/stats", get(faults::stats))
         .with_state(sim);
@@ -291,8 +300,9 @@ pub async fn serve_router(
     axum::serve(listener, router).await
 }
 
-/// What each simulated provider does differently; the request flow is shared.
-trait Dialect: Sync {
+/// How a simulated API guards its routes and words its errors: what the shared
+/// [`Sim::gate`] needs from every API, chat or embeddings.
+trait Api: Sync {
     /// Which API this is, for the fault schedule's `dialect` filter.
     fn name(&self) -> DialectName;
     /// The model the request names, for the fault schedule's `model` filter.
@@ -313,6 +323,10 @@ trait Dialect: Sync {
     fn fault(&self, fault: Fault, retry_after_secs: Option<u64>) -> Response;
     /// The provider's 400 for a request it cannot read.
     fn bad_request(&self, message: &str) -> Response;
+}
+
+/// What each simulated chat API does differently; the request flow is shared.
+trait Dialect: Api {
     /// Reads the request.
     fn prompt(&self, body: &Value, stream: Option<bool>) -> Result<Prompt, String>;
     /// The whole (non-streamed) answer.
@@ -366,9 +380,9 @@ impl Sim {
 
     /// Applies auth and status/hang faults shared by every endpoint; `Err` is the answer.
     #[allow(clippy::result_large_err)]
-    async fn gate(
+    async fn gate<A: Api + ?Sized>(
         &self,
-        dialect: &dyn Dialect,
+        dialect: &A,
         headers: &HeaderMap,
         query: Option<&str>,
         body: &Value,
@@ -407,13 +421,7 @@ async fn chat(
     };
     let plan = answer::plan(&prompt);
     let interval = sim.token_interval();
-    let ending = match fault {
-        Some(Fault::Stall) => Ending::Stall,
-        Some(Fault::Cut) => Ending::Cut,
-        Some(Fault::Malformed) => Ending::Malformed,
-        Some(Fault::Silent) => Ending::Silent,
-        _ => Ending::Complete,
-    };
+    let ending = ending_of(fault);
     if prompt.stream {
         let script = dialect.script(&prompt, &plan);
         return streaming::response(script, sim.opts.ttft, interval, ending, sim.stats.clone());
@@ -425,11 +433,28 @@ async fn chat(
     if !thinking.is_zero() {
         tokio::time::sleep(thinking).await;
     }
-    let text = dialect.response(&prompt, &plan).to_string();
-    if ending == Ending::Complete {
-        return json_response(StatusCode::OK, text, &[]);
+    whole_answer(&sim, dialect.response(&prompt, &plan).to_string(), ending).await
+}
+
+/// The ending a picked fault gives an answer that is sent (not refused with a status).
+fn ending_of(fault: Option<Fault>) -> Ending {
+    match fault {
+        Some(Fault::Stall) => Ending::Stall,
+        Some(Fault::Cut) => Ending::Cut,
+        Some(Fault::Malformed) => Ending::Malformed,
+        Some(Fault::Silent) => Ending::Silent,
+        _ => Ending::Complete,
     }
-    // A broken non-streamed answer: half the JSON, then stall, close, or garbage.
+}
+
+/// Sends a whole (non-streamed) JSON answer, or breaks it as `ending` says: half
+/// the JSON, then a stall, a close or garbage; `Silent` never answers.
+async fn whole_answer(sim: &Sim, text: String, ending: Ending) -> Response {
+    match ending {
+        Ending::Complete => return json_response(StatusCode::OK, text, &[]),
+        Ending::Silent => return std::future::pending().await,
+        _ => {}
+    }
     let half = text
         .char_indices()
         .nth(text.chars().count() / 2)
@@ -488,7 +513,7 @@ async fn gemini_post(
     body: Bytes,
 ) -> Response {
     let Some((model, method)) = call.split_once(':') else {
-        return gemini::not_found(&call);
+        return gemini::not_found(&call, "generateContent");
     };
     match method {
         "generateContent" | "streamGenerateContent" => {
@@ -497,7 +522,11 @@ async fn gemini_post(
             chat(sim, &dialect, headers, query, body, Some(stream)).await
         }
         "countTokens" => gemini::count_tokens(sim, model, headers, query, body).await,
-        _ => gemini::not_found(&call),
+        "embedContent" | "batchEmbedContents" => {
+            let batch = method == "batchEmbedContents";
+            embeddings::gemini(sim, model, batch, headers, query, body).await
+        }
+        _ => gemini::not_found(&call, "generateContent"),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::server::outbound::AddressPolicy;
 use crate::server::protections;
 use crate::server::services::capacity::AnswerSlots;
 use crate::server::services::internal_rates::RateBook;
-use crate::server::services::{accounts, private_hosts, recovery};
+use crate::server::services::{accounts, knowledge, private_hosts, recovery};
 use crate::server::state::{AppState, Background};
 use crate::server::{catalog, rest};
 use axum::body::Body;
@@ -40,6 +40,9 @@ use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 const SESSION_IDLE_DAYS: i64 = 7;
 /// How long shutdown waits for running answers before it gives up on them.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+/// Saved configurations the knowledge follower may fall behind before it
+/// looks at every project again.
+const CONFIG_CHANGES_BUFFERED: usize = 256;
 
 /// A built, bound, not yet serving application.
 pub struct Application {
@@ -82,6 +85,8 @@ impl Application {
             access: config.access,
             key_checks: Arc::default(),
             workspace_limits: Arc::default(),
+            knowledge: Arc::default(),
+            config_saved: tokio::sync::broadcast::channel(CONFIG_CHANGES_BUFFERED).0,
         };
         if let Some(token) = accounts::fresh_setup_token(&state.db).await? {
             // Printed so the operator (and only the operator, who reads this
@@ -126,6 +131,11 @@ impl Application {
         let stopping = background.stopping.clone();
         recovery::spawn_sweeper(state.db.clone(), self.answer_limit, stopping.clone());
         private_hosts::spawn_refresher(state.db.clone(), state.outbound.clone(), stopping.clone());
+        // Knowledge builds a stop (or a crash) interrupted go on from where they were.
+        if let Err(error) = knowledge::resume_all(&state).await {
+            tracing::error!(%error, "could not resume the knowledge builds");
+        }
+        knowledge::spawn_config_follower(&state);
         // Each streamed event leaves at once: without TCP_NODELAY, Nagle's
         // algorithm and the client's delayed ACK hold small SSE frames back
         // (measured: +44 ms per streamed answer at c=1).

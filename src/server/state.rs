@@ -12,6 +12,7 @@ use crate::server::outbound::AddressPolicy;
 use crate::server::services::capacity::AnswerSlots;
 use crate::server::services::internal_rates::RateBook;
 use crate::server::services::key_checks::KeyCheckLimiter;
+use crate::server::services::knowledge::work::KnowledgeWork;
 use crate::server::services::llm_settings::draft::PinnedConfigs;
 use crate::server::services::workspace_limits::WorkspaceLimits;
 use axum::extract::FromRef;
@@ -61,6 +62,15 @@ pub struct AppState {
     pub key_checks: Arc<KeyCheckLimiter>,
     /// The budget of projects on Cover's managed keys without their own.
     pub workspace_limits: Arc<WorkspaceLimits>,
+    /// Knowledge builds running on this server, their progress, and the
+    /// serving indexes' vectors.
+    #[from_ref(skip)]
+    pub knowledge: Arc<KnowledgeWork>,
+    /// Project ids whose LLM configuration was just saved, for the work
+    /// that follows a change (the knowledge base re-embeds when its
+    /// embedding model changed) without the settings service knowing it.
+    #[from_ref(skip)]
+    pub config_saved: tokio::sync::broadcast::Sender<String>,
 }
 
 impl AppState {

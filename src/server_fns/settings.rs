@@ -7,6 +7,7 @@ use crate::model::access::Scope;
 use crate::model::account::{ProjectRole, UseCase};
 use crate::model::api_token::{ApiToken, CreatedApiToken};
 use crate::model::catalog::{Catalog, ProviderId};
+use crate::model::knowledge::KnowledgeStatus;
 use crate::model::llm_config::{KeyCheck, LlmConfig};
 use crate::model::settings_form::SettingsForm;
 use leptos::prelude::*;
@@ -28,12 +29,14 @@ pub struct SettingsData {
     pub tokens: Vec<ApiToken>,
     /// The viewer's role: members see the settings read-only.
     pub role: ProjectRole,
+    /// Where the knowledge index stands (its model, chunks, progress).
+    pub knowledge: KnowledgeStatus,
 }
 
 /// Loads the settings page.
 #[server(prefix = "/sfn", endpoint = "settings/get")]
 pub async fn get_settings(project_id: String) -> Result<SettingsData, AppError> {
-    use crate::server::services::{api_tokens, llm_settings, projects};
+    use crate::server::services::{api_tokens, knowledge, llm_settings, projects};
     let (state, user) = crate::server::auth::server_fn_user().await?;
     let project = projects::get(&state.db.pool, &user, &project_id).await?;
     Ok(SettingsData {
@@ -43,6 +46,7 @@ pub async fn get_settings(project_id: String) -> Result<SettingsData, AppError> 
         managed: state.managed_keys.available(),
         use_case: project.use_case,
         tokens: api_tokens::list(&state.db.pool, &project_id).await?,
+        knowledge: knowledge::status(&state, &project_id).await?,
     })
 }
 

@@ -8,7 +8,7 @@
 use crate::helpers::{new_client, post_with, Engine, TestApp, PASSWORD};
 use cover::model::access::Scope;
 use cover::model::account::ProjectRole;
-use cover::server::rest::openapi::{Auth, Endpoint, ENDPOINTS};
+use cover::server::rest::openapi::{Auth, Endpoint, RequestBody, ENDPOINTS};
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -113,6 +113,8 @@ struct World {
     project: String,
     conversation: String,
     message: String,
+    /// A knowledge base document of the project.
+    document: String,
     stranger: Client,
     member: Client,
     owner: Client,
@@ -151,11 +153,17 @@ impl World {
         let conversation = app.conversation_id(&project).await;
         let answer = app.ask_ok(&project, &conversation, "Hello?").await;
         let message = answer["messageId"].as_str().unwrap().to_owned();
+        let document = upload_document(
+            &owner,
+            &app.url(&format!("/api/projects/{project}/documents")),
+        )
+        .await;
         World {
             app,
             project,
             conversation,
             message,
+            document,
             stranger,
             member,
             owner,
@@ -231,6 +239,14 @@ impl World {
         .await;
         let created: Value = response.json().await.unwrap();
         created["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A document uploaded just now, to be deleted.
+    async fn spare_document_id(&self) -> String {
+        let url = self
+            .app
+            .url(&format!("/api/projects/{}/documents", self.project));
+        upload_document(&self.owner, &url).await
     }
 
     /// A member of the project who joined just now, to be removed.
@@ -319,6 +335,13 @@ impl World {
                 (format!("{p}/conversations"), body(json!({})))
             }
             ("get", "/api/projects/{id}/conversations/{conversation_id}") => (c, None),
+            ("get", "/api/projects/{id}/documents/{documentId}") => {
+                (format!("{p}/documents/{}", self.document), None)
+            }
+            ("delete", "/api/projects/{id}/documents/{documentId}") => (
+                format!("{p}/documents/{}", self.spare_document_id().await),
+                None,
+            ),
             ("post", "/api/projects/{id}/conversations/{conversation_id}/messages") => (
                 format!("{c}/messages"),
                 body(json!({ "content": "Again?" })),
@@ -374,7 +397,29 @@ impl World {
 }
 
 async fn send(request: RequestBuilder) -> reqwest::Response {
-    request.send().await.expect("the server answers")
+    let what = request
+        .try_clone()
+        .and_then(|r| r.build().ok())
+        .map(|r| format!("{} {}", r.method(), r.url().path()))
+        .unwrap_or_default();
+    request
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("{what}: the server did not answer: {error}"))
+}
+
+/// A small Markdown document as an upload's multipart body.
+fn sample_document() -> reqwest::multipart::Form {
+    let part = reqwest::multipart::Part::text("# Hours\n\nOpen from 9 to 5.").file_name("hours.md");
+    reqwest::multipart::Form::new().part("file", part)
+}
+
+/// Uploads [`sample_document`] with `client` to `url`; answers its id.
+async fn upload_document(client: &Client, url: &str) -> String {
+    let response = send(client.post(url).multipart(sample_document())).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    created["id"].as_str().unwrap().to_owned()
 }
 
 fn secret_of(created: &Value) -> String {
@@ -435,7 +480,9 @@ async fn every_json_route_answers_each_kind_of_caller_as_its_auth_says() {
             let (path, body) = world.call_of(endpoint, caller).await;
             let method = Method::from_bytes(endpoint.method.to_uppercase().as_bytes()).unwrap();
             let mut request = world.request(caller, method, &path);
-            if let Some(body) = body {
+            if let Some(RequestBody::MultipartFile) = endpoint.request {
+                request = request.multipart(sample_document());
+            } else if let Some(body) = body {
                 request = request.json(&body);
             }
             let response = send(request).await;
@@ -557,6 +604,14 @@ const SERVER_FNS: &[ServerFn] = &[
     ServerFn {
         endpoint: "chat/rate",
         auth: people(Scope::Chat),
+    },
+    ServerFn {
+        endpoint: "knowledge/get",
+        auth: people(Scope::Read),
+    },
+    ServerFn {
+        endpoint: "knowledge/delete",
+        auth: people(Scope::Manage),
     },
     ServerFn {
         endpoint: "compare/sample",
@@ -716,6 +771,10 @@ impl World {
             "settings/tokens/revoke" => pairs(&[
                 ("project_id", p),
                 ("token_id", &self.spare_token_id().await),
+            ]),
+            "knowledge/delete" => pairs(&[
+                ("project_id", p),
+                ("document_id", &self.spare_document_id().await),
             ]),
             "admin/projects"
             | "admin/internal-rates"

@@ -118,6 +118,7 @@ fn usage_row(project: &str, model: &str, provider: &str, created_at: i64) -> Usa
         is_fallback: false,
         streamed: false,
         managed_key: false,
+        operation: Default::default(),
         input_tokens: 1_000,
         cache_read_tokens: 0,
         cache_write_tokens: 0,

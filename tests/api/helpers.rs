@@ -284,6 +284,7 @@ impl TestApp {
                 claude: managed(),
                 openai: managed(),
                 gemini: None,
+                voyage: managed(),
             },
             master_key: MasterKeySource::Env {
                 key: SecretString::from(PROCESS_MASTER_KEY.to_owned()),

@@ -4,7 +4,7 @@
 //! from the types the handlers read and write.
 
 use crate::helpers::{new_client, Engine, TestApp, GOOD_KEY};
-use cover::server::rest::openapi::ENDPOINTS;
+use cover::server::rest::openapi::{RequestBody, ENDPOINTS};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -24,7 +24,8 @@ async fn the_openapi_document_covers_every_json_endpoint_and_each_answers() {
         let path = endpoint
             .path
             .replace("{id}", "missing")
-            .replace("{tokenId}", "missing");
+            .replace("{tokenId}", "missing")
+            .replace("{documentId}", "missing");
         let method = Method::from_bytes(endpoint.method.to_uppercase().as_bytes()).unwrap();
         let response = new_client()
             .request(method, app.url(&path))
@@ -104,7 +105,11 @@ async fn exchange(
             .bearer_auth(token),
         None => app.client.request(method_of, app.url(path)),
     };
-    if let Some(body) = body {
+    if let Some(RequestBody::MultipartFile) = endpoint.request {
+        let part =
+            reqwest::multipart::Part::text("# Hours\n\nOpen from 9 to 5.").file_name("hours.md");
+        request = request.multipart(reqwest::multipart::Form::new().part("file", part));
+    } else if let Some(body) = body {
         request = request.json(&body);
     }
     let response = request.send().await.unwrap();
@@ -417,6 +422,34 @@ async fn every_documented_request_and_answer_matches_its_schema() {
         "get",
         "/api/projects/{id}/llm-usage",
         format!("{p}/llm-usage"),
+        None
+    );
+    // The knowledge base: an upload (multipart), the list, one document, the status.
+    let document = call!(
+        "post",
+        "/api/projects/{id}/documents",
+        format!("{p}/documents"),
+        None
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    call!(
+        "get",
+        "/api/projects/{id}/documents",
+        format!("{p}/documents"),
+        None
+    );
+    call!(
+        "get",
+        "/api/projects/{id}/documents/{documentId}",
+        format!("{p}/documents/{document}"),
+        None
+    );
+    call!(
+        "get",
+        "/api/projects/{id}/knowledge/status",
+        format!("{p}/knowledge/status"),
         None
     );
     call!("get", "/api/admin/llm-usage", "/api/admin/llm-usage", None);

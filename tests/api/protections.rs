@@ -181,6 +181,27 @@ async fn a_body_over_the_routes_limit_is_a_json_413_and_a_question_may_carry_its
     .await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains(r#""code":"too_large""#), "{answer}");
+    let upload = format!("/api/projects/{project}/documents");
+    let answer = announce_body(
+        &app,
+        &upload,
+        &session,
+        cover::server::protections::UPLOAD_BODY_LIMIT + 1,
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // A document over the general limit is stored.
+    let words = "refunds shipping warranty invoices ".repeat(10_000);
+    assert!(words.len() > cover::server::protections::BODY_LIMIT);
+    let part = reqwest::multipart::Part::text(words).file_name("long.txt");
+    let response = app
+        .client
+        .post(app.url(&upload))
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
 
     // A question with a 4 MiB image (over the general limit) reaches the route.
     let conversation = app.conversation_id(&project).await;

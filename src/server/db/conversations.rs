@@ -72,6 +72,8 @@ pub struct MessageRow {
     pub unpriced: bool,
     /// The thumbs up or down on an answer.
     pub rating: Option<Rating>,
+    /// JSON `[Citation]`: the knowledge an answer was given.
+    pub citations: Option<String>,
     /// Unix ms.
     pub created_at: i64,
 }
@@ -95,13 +97,15 @@ pub struct AnswerUpdate {
     pub cost_nanos: i64,
     /// Some attempt was unpriced.
     pub unpriced: bool,
+    /// JSON `[Citation]`, when knowledge was given.
+    pub citations: Option<String>,
 }
 
 const CONVERSATION_COLUMNS: &str = "c.conversation_id, c.project_id, c.title, c.config_version, \
      c.provider, c.model, c.message_count, c.created_by, c.created_at, c.updated_at";
 
 const MESSAGE_COLUMNS: &str = "message_id, conversation_id, seq, role, content, images, status, \
-     facts, fallback, interrupted, error, cost_nanos, unpriced, rating, created_at";
+     facts, fallback, interrupted, error, cost_nanos, unpriced, rating, citations, created_at";
 
 fn conversation_from(row: &AnyRow) -> Result<ConversationRow> {
     Ok(ConversationRow {
@@ -147,6 +151,7 @@ fn message_from(row: &AnyRow) -> Result<MessageRow> {
         cost_nanos: col(row, "cost_nanos")?,
         unpriced: col::<i64>(row, "unpriced")? != 0,
         rating: parsed_optional(row, "rating", Rating::parse)?,
+        citations: col(row, "citations")?,
         created_at: col(row, "created_at")?,
     })
 }
@@ -444,7 +449,7 @@ async fn stored_messages<'a>(
     Ok(stored)
 }
 
-/// Endings per statement: 10 parameters each.
+/// Endings per statement: 11 parameters each.
 const ENDINGS_PER_STATEMENT: usize = 300;
 
 /// Stores how answers ended (inside the caller's transaction), in one
@@ -460,9 +465,10 @@ pub async fn finish_answers(
         let sql = format!(
             "update message set status = v.column2, content = v.column3, facts = v.column4, \
                fallback = v.column5, interrupted = v.column6, error = v.column7, \
-               cost_nanos = v.column8, unpriced = v.column9, updated_at = v.column10 \
+               cost_nanos = v.column8, unpriced = v.column9, updated_at = v.column10, \
+               citations = v.column11 \
              from (values {}) as v where message.message_id = v.column1",
-            style.values_list(chunk.len(), 10)
+            style.values_list(chunk.len(), 11)
         );
         let query = chunk.iter().fold(sqlx::query(&sql), |q, (id, update)| {
             q.bind(*id)
@@ -475,6 +481,7 @@ pub async fn finish_answers(
                 .bind(update.cost_nanos)
                 .bind(i64::from(update.unpriced))
                 .bind(now)
+                .bind(&update.citations)
         });
         query.execute(&mut *conn).await?;
     }

@@ -30,6 +30,8 @@ pub struct ConfigRow {
     pub base_url: Option<String>,
     /// `ollama` or `openAiCompatible`.
     pub llama_flavour: String,
+    /// The knowledge base's embedding model; `None` follows the provider.
+    pub embedding_model: Option<String>,
     /// Who saved it (none for API tokens).
     pub created_by: Option<String>,
     /// When (Unix ms).
@@ -38,7 +40,7 @@ pub struct ConfigRow {
 
 const COLUMNS: &str =
     "project_id, version, provider, model, parameters, system_prompt, key_source, \
-                       fallback, base_url, llama_flavour, created_by, created_at";
+                       fallback, base_url, llama_flavour, embedding_model, created_by, created_at";
 
 fn from_row(row: &AnyRow) -> Result<ConfigRow> {
     Ok(ConfigRow {
@@ -52,6 +54,7 @@ fn from_row(row: &AnyRow) -> Result<ConfigRow> {
         fallback: col(row, "fallback")?,
         base_url: col(row, "base_url")?,
         llama_flavour: col(row, "llama_flavour")?,
+        embedding_model: col(row, "embedding_model")?,
         created_by: col(row, "created_by")?,
         created_at: col(row, "created_at")?,
     })
@@ -65,7 +68,7 @@ where
 {
     let sql = format!(
         "insert into llm_config (llm_config_id, {COLUMNS}) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
          on conflict (project_id, version) do nothing"
     );
     let done = sqlx::query(&sql)
@@ -80,6 +83,7 @@ where
         .bind(&row.fallback)
         .bind(&row.base_url)
         .bind(&row.llama_flavour)
+        .bind(&row.embedding_model)
         .bind(&row.created_by)
         .bind(row.created_at)
         .execute(executor)

@@ -4,6 +4,7 @@
 
 use crate::model::catalog::Catalog;
 use crate::model::chat::TokenUsage;
+use crate::model::costs::UsageOperation;
 use crate::model::pricing::{attempt_cost, Cost, InternalRate};
 use crate::server::ledger::rows::UsageRow;
 use crate::server::llm::router::{AttemptRecord, TargetRole};
@@ -59,12 +60,14 @@ impl UsageContext {
     }
 
     /// Prices `attempt` with the prices in force on its day (UTC; for
-    /// self-hosted models the admin's internal rates) and builds its ledger row.
+    /// self-hosted models the admin's internal rates) and builds its ledger
+    /// row, labelled with what the call was for.
     pub fn row(
         &self,
         catalog: &Catalog,
         rates: &[InternalRate],
         attempt: &AttemptRecord,
+        operation: UsageOperation,
     ) -> (UsageRow, Cost) {
         let usage = token_usage(&attempt.usage, attempt.usage_estimated);
         let day = chrono::DateTime::<chrono::Utc>::from(attempt.started_at)
@@ -91,6 +94,7 @@ impl UsageContext {
             is_fallback: attempt.role != TargetRole::Primary,
             streamed: attempt.streamed,
             managed_key: attempt.managed_key,
+            operation,
             input_tokens: tokens(usage.input_tokens),
             cache_read_tokens: tokens(usage.cache_read_tokens),
             cache_write_tokens: tokens(usage.cache_write_tokens),

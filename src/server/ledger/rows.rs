@@ -3,6 +3,7 @@
 //! together with its additions to the rollups and the budget months.
 
 use crate::model::chat::ErrorClass;
+use crate::model::costs::UsageOperation;
 use crate::server::db::{col, parsed, parsed_optional, Placeholders};
 use crate::server::error::Result;
 use crate::server::llm::router::TargetRole;
@@ -39,6 +40,8 @@ pub struct UsageRow {
     pub streamed: bool,
     /// Whether it spent one of Cover's managed keys (the workspace cap counts it).
     pub managed_key: bool,
+    /// What the call was for.
+    pub operation: UsageOperation,
     /// Uncached input tokens.
     pub input_tokens: i64,
     /// Input tokens read from the cache.
@@ -71,7 +74,7 @@ pub struct UsageRow {
     pub created_at: i64,
 }
 
-const COLUMNS: [&str; 27] = [
+const COLUMNS: [&str; 28] = [
     "usage_id",
     "project_id",
     "conversation_id",
@@ -85,6 +88,7 @@ const COLUMNS: [&str; 27] = [
     "is_fallback",
     "streamed",
     "managed_key",
+    "operation",
     "input_tokens",
     "cache_read_tokens",
     "cache_write_tokens",
@@ -101,7 +105,7 @@ const COLUMNS: [&str; 27] = [
     "error_message",
 ];
 
-/// Rows per insert statement: 28 bind parameters each, so a statement stays
+/// Rows per insert statement: 29 bind parameters each, so a statement stays
 /// below SQLite's 32,766 and PostgreSQL's 65,535 parameters.
 const ROWS_PER_STATEMENT: usize = 1000;
 
@@ -127,6 +131,7 @@ pub fn from_row(row: &AnyRow) -> Result<UsageRow> {
         is_fallback: flag("is_fallback")?,
         streamed: flag("streamed")?,
         managed_key: flag("managed_key")?,
+        operation: parsed(row, "operation", UsageOperation::parse)?,
         input_tokens: col(row, "input_tokens")?,
         cache_read_tokens: col(row, "cache_read_tokens")?,
         cache_write_tokens: col(row, "cache_write_tokens")?,
@@ -189,6 +194,7 @@ async fn insert_statement(conn: &mut AnyConnection, rows: &[UsageRow]) -> Result
             .bind(flag(row.is_fallback))
             .bind(flag(row.streamed))
             .bind(flag(row.managed_key))
+            .bind(row.operation.as_str())
             .bind(row.input_tokens)
             .bind(row.cache_read_tokens)
             .bind(row.cache_write_tokens)

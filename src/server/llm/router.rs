@@ -19,7 +19,7 @@
 //! stream never ends as a success. The router knows nothing about databases or prices:
 //! every attempt, whatever its end, is reported once to an [`AttemptSink`].
 
-mod backoff;
+pub mod backoff;
 mod breaker;
 mod context;
 #[cfg(test)]

@@ -15,6 +15,7 @@ use crate::model::chat::{ChatAnswer, ConversationDetail, ConversationSummary, Ne
 use crate::model::costs::{
     BudgetStatus, CompareRequest, CompareResult, CostReport, ManagedKeyLimits, WorkspaceCosts,
 };
+use crate::model::knowledge::{DocumentDetail, DocumentView, KnowledgeStatus};
 use crate::model::llm_config::{KeyCheck, LlmConfig, LlmConfigPatch};
 use crate::model::performance::PerformanceReport;
 use crate::model::pricing::InternalRate;
@@ -36,6 +37,15 @@ pub fn body<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
     generator.subschema_for::<T>()
 }
 
+/// How a request body comes.
+#[derive(Clone, Copy)]
+pub enum RequestBody {
+    /// A JSON body of this schema.
+    Json(Body),
+    /// A `multipart/form-data` upload whose field `file` is the document.
+    MultipartFile,
+}
+
 /// One documented endpoint: method, path, summary, request schema, success
 /// status and response schema, and the error statuses it can answer.
 pub struct Endpoint {
@@ -46,7 +56,7 @@ pub struct Endpoint {
     /// What it does.
     pub summary: &'static str,
     /// Request body, if any.
-    pub request: Option<Body>,
+    pub request: Option<RequestBody>,
     /// Success status and response body (`None` for no body).
     pub response: (u16, Option<Body>),
     /// Error statuses.
@@ -110,7 +120,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/auth/signup",
         summary: "Create an account and sign in: with an invitation, the setup token (makes the admin) or, when sign-up is open, without",
-        request: Some(body::<rest::auth::SignUpBody>),
+        request: Some(RequestBody::Json(body::<rest::auth::SignUpBody>)),
         response: (201, Some(body::<UserView>)),
         errors: &[400, 403, 409, 422, 503],
         auth: Auth::Public,
@@ -119,7 +129,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/auth/login",
         summary: "Sign in (throttled per account, per account and address, per address)",
-        request: Some(body::<rest::auth::Credentials>),
+        request: Some(RequestBody::Json(body::<rest::auth::Credentials>)),
         response: (200, Some(body::<UserView>)),
         errors: &[400, 401, 422, 429, 503],
         auth: Auth::Public,
@@ -155,7 +165,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/projects",
         summary: "Create a project (starts on Claude 3.5 Sonnet)",
-        request: Some(body::<rest::projects::NewProject>),
+        request: Some(RequestBody::Json(body::<rest::projects::NewProject>)),
         response: (201, Some(body::<ProjectView>)),
         errors: &[400, 401, 422],
         auth: Auth::Session,
@@ -173,7 +183,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "patch",
         path: "/api/projects/{id}",
         summary: "Rename a project or change its use case",
-        request: Some(body::<rest::projects::ProjectPatch>),
+        request: Some(RequestBody::Json(body::<rest::projects::ProjectPatch>)),
         response: (200, Some(body::<ProjectView>)),
         errors: &[400, 401, 403, 404, 422],
         auth: Auth::people(Scope::Manage),
@@ -182,7 +192,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/projects/{id}/members",
         summary: "Invite an email to a project: a one-time link, whether the email has an account or not",
-        request: Some(body::<rest::auth::Invitee>),
+        request: Some(RequestBody::Json(body::<rest::auth::Invitee>)),
         response: (201, Some(body::<CreatedInvitation>)),
         errors: &[400, 401, 403, 404, 422],
         auth: Auth::people(Scope::Manage),
@@ -209,7 +219,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/invitations",
         summary: "Invite an email to the workspace (admins): a one-time sign-up link",
-        request: Some(body::<rest::auth::Invitee>),
+        request: Some(RequestBody::Json(body::<rest::auth::Invitee>)),
         response: (201, Some(body::<CreatedInvitation>)),
         errors: &[400, 401, 403, 422],
         auth: Auth::Admin,
@@ -218,7 +228,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/invitations/accept",
         summary: "Accept an invitation made for the signed-in account's email",
-        request: Some(body::<rest::auth::Acceptance>),
+        request: Some(RequestBody::Json(body::<rest::auth::Acceptance>)),
         response: (200, Some(body::<rest::auth::Accepted>)),
         errors: &[400, 401, 409, 422],
         auth: Auth::Session,
@@ -245,7 +255,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/llm/providers/{id}/validate",
         summary: "Check an API key with the provider",
-        request: Some(body::<rest::settings::KeyToCheck>),
+        request: Some(RequestBody::Json(body::<rest::settings::KeyToCheck>)),
         response: (200, Some(body::<KeyCheck>)),
         errors: &[400, 401, 403, 422, 429],
         auth: Auth::ProjectManager,
@@ -263,7 +273,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "put",
         path: "/api/admin/internal-rates/{model}",
         summary: "Set what a self-hosted model costs from a date: per hour of answer time and/or per 1M tokens (without a rate it costs $0)",
-        request: Some(body::<RateChange>),
+        request: Some(RequestBody::Json(body::<RateChange>)),
         response: (200, Some(body::<InternalRate>)),
         errors: &[400, 401, 403, 422],
         auth: Auth::Admin,
@@ -281,7 +291,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "put",
         path: "/api/admin/managed-budget",
         summary: "Set those limits (an empty capUsd removes the cap; absent leaves it)",
-        request: Some(body::<rest::prices::ManagedLimitsChange>),
+        request: Some(RequestBody::Json(body::<rest::prices::ManagedLimitsChange>)),
         response: (200, Some(body::<ManagedKeyLimits>)),
         errors: &[400, 401, 403, 422],
         auth: Auth::Admin,
@@ -299,7 +309,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "put",
         path: "/api/admin/private-hosts",
         summary: "Replace the admin's list (host names, addresses, networks; 422 naming an entry it cannot read)",
-        request: Some(body::<rest::settings::PrivateHostsChange>),
+        request: Some(RequestBody::Json(body::<rest::settings::PrivateHostsChange>)),
         response: (200, Some(body::<PrivateHosts>)),
         errors: &[400, 401, 403, 422],
         auth: Auth::Admin,
@@ -308,7 +318,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/llm/compare",
         summary: "Compare providers on a sample: one question to up to 6 models side by side, with answers, latency, tokens and cost (billed to the project)",
-        request: Some(body::<CompareRequest>),
+        request: Some(RequestBody::Json(body::<CompareRequest>)),
         response: (200, Some(body::<Vec<CompareResult>>)),
         errors: &[400, 401, 403, 404, 422],
         auth: Auth::project(Scope::Chat),
@@ -326,7 +336,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "patch",
         path: "/api/projects/{id}/llm-config",
         summary: "Change the configuration (saved as a new version); apiKey is write-only",
-        request: Some(body::<LlmConfigPatch>),
+        request: Some(RequestBody::Json(body::<LlmConfigPatch>)),
         response: (200, Some(body::<LlmConfig>)),
         errors: &[400, 401, 403, 404, 409, 422],
         auth: Auth::project(Scope::Manage),
@@ -362,7 +372,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/projects/{id}/conversations/{conversation_id}/messages",
         summary: "Ask a question. The answer comes as JSON, or as server-sent events (started, delta, fallback, interrupted, then done or error) with Accept: text/event-stream",
-        request: Some(body::<NewMessage>),
+        request: Some(RequestBody::Json(body::<NewMessage>)),
         response: (200, Some(body::<ChatAnswer>)),
         errors: &[400, 401, 402, 403, 404, 422, 502],
         auth: Auth::project(Scope::Chat),
@@ -371,7 +381,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "put",
         path: "/api/projects/{id}/conversations/{conversation_id}/messages/{message_id}/rating",
         summary: "Thumbs up or down on an answer (null clears it)",
-        request: Some(body::<rest::chat::RatingBody>),
+        request: Some(RequestBody::Json(body::<rest::chat::RatingBody>)),
         response: (204, None),
         errors: &[400, 401, 403, 404],
         auth: Auth::project(Scope::Chat),
@@ -389,10 +399,64 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "put",
         path: "/api/projects/{id}/budget",
         summary: "Set the monthly budget (exact dollars) and its alert webhook; a null limit removes it",
-        request: Some(body::<rest::budgets::BudgetChange>),
+        request: Some(RequestBody::Json(body::<rest::budgets::BudgetChange>)),
         response: (200, Some(body::<BudgetStatus>)),
         errors: &[400, 401, 403, 404, 422],
         auth: Auth::project(Scope::Manage),
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/projects/{id}/documents",
+        summary: "Upload a knowledge base document (multipart field `file`: text, Markdown, HTML or PDF, at most 10 MB): its text is split into chunks and embedded in the background; 413 over the limit, 422 naming `file` for an unsupported type or an empty or unreadable file (nothing is stored then)",
+        request: Some(RequestBody::MultipartFile),
+        response: (201, Some(body::<DocumentView>)),
+        errors: &[400, 401, 403, 404, 413, 422],
+        auth: Auth::project(Scope::Manage),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/projects/{id}/documents",
+        summary: "The project's knowledge base documents, newest first",
+        request: None,
+        response: (200, Some(body::<rest::knowledge::DocumentList>)),
+        errors: &[401, 403, 404],
+        auth: Auth::project(Scope::Read),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/projects/{id}/documents/{documentId}",
+        summary: "One document with its chunks (text, section, tokens)",
+        request: None,
+        response: (200, Some(body::<DocumentDetail>)),
+        errors: &[401, 403, 404],
+        auth: Auth::project(Scope::Read),
+    },
+    Endpoint {
+        method: "delete",
+        path: "/api/projects/{id}/documents/{documentId}",
+        summary: "Delete a document with its chunks and vectors",
+        request: None,
+        response: (204, None),
+        errors: &[401, 403, 404],
+        auth: Auth::project(Scope::Manage),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/projects/{id}/knowledge/status",
+        summary: "Where the knowledge index stands: building (chunks done of total, ETA), ready or failed (the previous index still serves), with the embedding model",
+        request: None,
+        response: (200, Some(body::<KnowledgeStatus>)),
+        errors: &[401, 403, 404],
+        auth: Auth::project(Scope::Read),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/projects/{id}/knowledge/events",
+        summary: "The same status as a live event stream (text/event-stream): a `status` event now and after each change",
+        request: None,
+        response: (200, None),
+        errors: &[401, 403, 404],
+        auth: Auth::project(Scope::Read),
     },
     Endpoint {
         method: "get",
@@ -416,7 +480,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/projects/{id}/llm-config/test",
         summary: "Test Connection with the key the project would use",
-        request: Some(body::<rest::settings::ConnectionToTest>),
+        request: Some(RequestBody::Json(body::<rest::settings::ConnectionToTest>)),
         response: (200, Some(body::<KeyCheck>)),
         errors: &[400, 401, 403, 404],
         auth: Auth::project(Scope::Manage),
@@ -434,7 +498,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/projects/{id}/tokens",
         summary: "Create an API token (its secret is shown once)",
-        request: Some(body::<rest::settings::NewToken>),
+        request: Some(RequestBody::Json(body::<rest::settings::NewToken>)),
         response: (201, Some(body::<CreatedApiToken>)),
         errors: &[400, 401, 403, 404, 422],
         auth: Auth::people(Scope::Manage),
@@ -506,7 +570,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/v1/chat/completions",
         summary: "OpenAI-compatible chat completion through the project's routing, fallback, budget and ledger (JSON, or server-sent chunks with stream: true); model: a catalog id of any provider or cover/default",
-        request: Some(gateway::openai::request_schema),
+        request: Some(RequestBody::Json(gateway::openai::request_schema)),
         response: (200, Some(gateway::openai::completion_schema)),
         errors: &[400, 401, 403, 429, 502, 503],
         auth: Auth::ProjectToken { scope: Scope::Chat },
@@ -515,7 +579,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/v1/messages",
         summary: "Anthropic-compatible Messages (token as x-api-key or bearer): the same routing to any provider; JSON, or Anthropic's stream events with stream: true",
-        request: Some(gateway::anthropic::request_schema),
+        request: Some(RequestBody::Json(gateway::anthropic::request_schema)),
         response: (200, Some(gateway::anthropic::message_schema)),
         errors: &[400, 401, 403, 429, 502, 503, 529],
         auth: Auth::ProjectToken { scope: Scope::Chat },
@@ -562,8 +626,18 @@ fn operation(endpoint: &Endpoint, generator: &mut SchemaGenerator) -> Value {
         );
     }
     let mut op = json!({ "summary": endpoint.summary, "responses": responses });
-    if let Some(schema) = endpoint.request {
-        op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema(generator) } } });
+    match endpoint.request {
+        Some(RequestBody::Json(schema)) => {
+            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema(generator) } } });
+        }
+        Some(RequestBody::MultipartFile) => {
+            op["requestBody"] = json!({ "required": true, "content": { "multipart/form-data": { "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": { "file": { "type": "string", "format": "binary", "description": "text, Markdown, HTML or PDF; at most 10 MB" } }
+            } } } });
+        }
+        None => {}
     }
     op["security"] = match endpoint.auth {
         Auth::Public => json!([]),

@@ -41,7 +41,7 @@ use crate::server::error::Result;
 use crate::server::ledger::{Opening, Settlement};
 use crate::server::llm::router::Route;
 use crate::server::llm::tokens::{count_request_tokens, estimate_text_tokens};
-use crate::server::llm::GenerateRequest;
+use crate::server::llm::{GenerateRequest, TokenCount};
 use crate::server::outbound::{guarded_client_builder, AddressPolicy};
 use crate::server::services::{llm_settings, routing};
 use crate::server::state::AppState;
@@ -212,27 +212,7 @@ pub async fn admit(
     route: &mut Route,
     exchange: Option<Exchange>,
 ) -> Result<Admission> {
-    let exchange = exchange.map(Arc::new);
-    let mut admission = Admission {
-        project_id: project_id.to_owned(),
-        month: current_month(),
-        budget: None,
-        hold_id: None,
-        smallest_nanos: 0,
-        notice: None,
-    };
     let on_managed_keys = route.targets.iter().any(|target| target.managed_key);
-    let Some(mut limits) = budget_of(state, project_id, &admission.month, on_managed_keys).await?
-    else {
-        state
-            .ledger
-            .open(Opening {
-                hold: None,
-                exchange,
-            })
-            .await?;
-        return Ok(admission);
-    };
     let prompts = prompt_tokens(route);
     let candidates: Vec<Candidate> = route
         .targets
@@ -244,7 +224,78 @@ pub async fn admit(
             max_tokens: answer_limit(&target.parameters, target.limits),
         })
         .collect();
-    admission.smallest_nanos = smallest_reservation(&candidates);
+    let (admission, plan) = admit_candidates(
+        state,
+        project_id,
+        &candidates,
+        on_managed_keys,
+        exchange.map(Arc::new),
+    )
+    .await?;
+    if let Some(plan) = plan {
+        narrow(route, &plan);
+    }
+    Ok(admission)
+}
+
+/// Admits a call that embeds texts of `input_tokens` (counted with the
+/// model's own vocabulary where `exact`, else raised by the estimate's
+/// margin) with an embedding model: the same gate as answers, holding the
+/// call's whole cost (an embedding has no output to shorten). 402 when it
+/// does not fit.
+pub async fn admit_embeddings(
+    state: &AppState,
+    project_id: &str,
+    model: &ModelInfo,
+    input_tokens: TokenCount,
+    managed_key: bool,
+) -> Result<Admission> {
+    let prompt_tokens = if input_tokens.exact {
+        input_tokens.tokens
+    } else {
+        input_tokens.tokens + input_tokens.tokens.div_ceil(ESTIMATE_MARGIN_DIVISOR)
+    };
+    let candidate = Candidate {
+        model: Some(model),
+        prompt_tokens,
+        max_tokens: 0,
+    };
+    let (admission, _) =
+        admit_candidates(state, project_id, &[candidate], managed_key, None).await?;
+    Ok(admission)
+}
+
+/// The gate itself, for any spending call: its candidates (the models it
+/// may use, with their prompts and longest outputs) and whether it spends
+/// Cover's managed keys. Answers the admission and, when a budget applies,
+/// the plan the ladder chose.
+async fn admit_candidates(
+    state: &AppState,
+    project_id: &str,
+    candidates: &[Candidate<'_>],
+    on_managed_keys: bool,
+    exchange: Option<Arc<Exchange>>,
+) -> Result<(Admission, Option<Plan>)> {
+    let mut admission = Admission {
+        project_id: project_id.to_owned(),
+        month: current_month(),
+        budget: None,
+        hold_id: None,
+        smallest_nanos: 0,
+        notice: None,
+    };
+    let Some(mut limits) = budget_of(state, project_id, &admission.month, on_managed_keys).await?
+    else {
+        state
+            .ledger
+            .open(Opening {
+                hold: None,
+                exchange,
+            })
+            .await?;
+        return Ok((admission, None));
+    };
+    admission.smallest_nanos = smallest_reservation(candidates);
     for tries in 1..=ADMISSION_TRIES {
         if tries > 1 {
             // Running answers changed the months since they were read.
@@ -252,7 +303,7 @@ pub async fn admit(
                 .await?
                 .unwrap_or(limits);
         }
-        let Some(plan) = plan(&candidates, limits.left()) else {
+        let Some(plan) = plan(candidates, limits.left()) else {
             break;
         };
         let hold = (plan.reserve_nanos > 0).then(|| HoldRequest {
@@ -278,10 +329,9 @@ pub async fn admit(
         };
         if state.ledger.open(opening).await? {
             admission.hold_id = hold_id;
-            admission.notice = budget_notice(&candidates, &plan);
-            narrow(route, &plan);
+            admission.notice = budget_notice(candidates, &plan);
             admission.budget = Some(limits.budget);
-            return Ok(admission);
+            return Ok((admission, Some(plan)));
         }
     }
     Err(AppError::BudgetExceeded {

@@ -23,6 +23,7 @@ use crate::model::chat::{
     ConversationSummary, FallbackNotice, ImageAttachment, InterruptedAnswer, MessageStatus,
     NewMessage, Rating, IMAGE_MEDIA_TYPES, MAX_IMAGES, MAX_IMAGE_BYTES, MAX_MESSAGE_CHARS,
 };
+use crate::model::knowledge::Citation;
 use crate::model::money::format_decimal;
 use crate::server::db::conversations::{self, AnswerUpdate, ConversationRow, Exchange, MessageRow};
 use crate::server::db::paging::Page;
@@ -36,7 +37,8 @@ use crate::server::llm::{
 };
 use crate::server::services::budgets::{self, Admission};
 use crate::server::services::capacity::AnswerSlot;
-use crate::server::services::llm_settings;
+use crate::server::services::knowledge;
+use crate::server::services::llm_settings::{self, Draft};
 use crate::server::services::metering::MeteredSink;
 use crate::server::services::routing;
 use crate::server::state::AppState;
@@ -248,6 +250,7 @@ fn chat_message(row: &MessageRow) -> Result<ChatMessage> {
         interrupted: json_column(&row.interrupted, "interrupted")?,
         error: row.error.clone(),
         rating: row.rating,
+        citations: json_column(&row.citations, "citations")?.unwrap_or_default(),
         created_at: rfc3339(row.created_at),
     })
 }
@@ -369,6 +372,10 @@ struct Turn {
     sink: Arc<MeteredSink>,
     /// The budget's reservation, settled when the answer ends.
     budget: Admission,
+    /// The knowledge base chunks the answer was given.
+    citations: Vec<Citation>,
+    /// The same as stored with the answer (JSON), `None` when there are none.
+    stored_citations: Option<String>,
     /// The answer's place among those running (freed when the turn ends).
     _slot: AnswerSlot,
     started: Instant,
@@ -423,6 +430,7 @@ async fn prepare(
         cost_nanos: 0,
         unpriced: false,
         rating: None,
+        citations: None,
         created_at: now_ms(),
     };
     let answer_id = uuid::Uuid::new_v4().to_string();
@@ -432,9 +440,6 @@ async fn prepare(
         question,
         answer_id: answer_id.clone(),
     };
-    // The budget admits the answer and the question is stored in one
-    // commit, before anything is sent: a refusal leaves no trace.
-    let budget = budgets::admit(state, project_id, &mut route, Some(exchange)).await?;
     let sink = Arc::new(MeteredSink::new(
         state,
         UsageContext {
@@ -443,6 +448,22 @@ async fn prepare(
             ..UsageContext::new(project_id, Some(pinned.config_version))
         },
     ));
+    // The knowledge goes into the prompt before the budget counts it.
+    let knowledge = knowledge_for(state, project_id, &draft, &message.content, &route, &sink).await;
+    if !knowledge.is_empty() {
+        set_system_prompt(
+            &mut route.messages,
+            knowledge::with_knowledge(&draft.system_prompt, &knowledge),
+        );
+    }
+    let citations: Vec<Citation> = knowledge.into_iter().map(|k| k.citation).collect();
+    let stored_citations = (!citations.is_empty())
+        .then(|| serde_json::to_string(&citations))
+        .transpose()
+        .map_err(Error::internal)?;
+    // The budget admits the answer and the question is stored in one
+    // commit, before anything is sent: a refusal leaves no trace.
+    let budget = budgets::admit(state, project_id, &mut route, Some(exchange)).await?;
     Ok(Turn {
         state: state.clone(),
         question_id,
@@ -451,9 +472,48 @@ async fn prepare(
         route,
         sink,
         budget,
+        citations,
+        stored_citations,
         _slot: slot,
         started,
     })
+}
+
+/// The knowledge base chunks for a question, within a quarter of the
+/// smallest context window of the answer's chain. A knowledge base that
+/// cannot be read (its embedding provider down, its budget spent) leaves
+/// the answer without it, never without an answer: the failure is logged.
+async fn knowledge_for(
+    state: &AppState,
+    project_id: &str,
+    draft: &Draft,
+    question: &str,
+    route: &Route,
+    sink: &MeteredSink,
+) -> Vec<knowledge::Retrieved> {
+    let budget = route
+        .targets
+        .iter()
+        .map(|target| u64::from(target.limits.context_window) / 4)
+        .min()
+        .unwrap_or(0);
+    match knowledge::retrieve(state, project_id, draft, question, budget, sink).await {
+        Ok(chunks) => chunks,
+        Err(error) => {
+            tracing::warn!(%error, "answering without the knowledge base");
+            Vec::new()
+        }
+    }
+}
+
+/// Puts `prompt` as the conversation's system message (first), replacing
+/// the one there.
+fn set_system_prompt(messages: &mut Vec<Message>, prompt: String) {
+    let system = Message::text(Role::System, &prompt);
+    match messages.first_mut() {
+        Some(first) if first.role == Role::System => *first = system,
+        _ => messages.insert(0, system),
+    }
 }
 
 fn duration_ms(duration: Duration) -> u64 {
@@ -610,6 +670,7 @@ impl Turn {
                     fallback: fallback.clone(),
                     interrupted: interrupted.clone(),
                     trimmed_messages: trimmed,
+                    citations: self.citations.clone(),
                 };
                 let update = AnswerUpdate {
                     status: MessageStatus::Complete,
@@ -620,6 +681,7 @@ impl Turn {
                     error: None,
                     cost_nanos: totals.cost_nanos,
                     unpriced: totals.unpriced,
+                    citations: self.stored_citations.clone(),
                 };
                 (update, Ok(answer))
             }
@@ -634,6 +696,7 @@ impl Turn {
                     error: Some(message.clone()),
                     cost_nanos: totals.cost_nanos,
                     unpriced: totals.unpriced,
+                    citations: self.stored_citations.clone(),
                 };
                 (update, Err((error.class().as_str().to_owned(), message)))
             }
@@ -647,6 +710,7 @@ impl Turn {
                     error: None,
                     cost_nanos: totals.cost_nanos,
                     unpriced: totals.unpriced,
+                    citations: self.stored_citations.clone(),
                 };
                 (
                     update,

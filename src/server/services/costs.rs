@@ -534,6 +534,7 @@ mod tests {
             is_fallback: true,
             streamed: false,
             managed_key: false,
+            operation: Default::default(),
             input_tokens: 10,
             cache_read_tokens: 1,
             cache_write_tokens: 2,

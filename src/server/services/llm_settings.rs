@@ -7,7 +7,7 @@
 pub mod draft;
 
 use crate::error::{AppError, FieldError};
-use crate::model::catalog::{Catalog, ProviderId};
+use crate::model::catalog::{Catalog, ModelInfo, ProviderId};
 use crate::model::llm_config::{
     fallback_problems, FallbackConfig, KeyCheck, KeySource, LlamaFlavour, LlmConfig,
     LlmConfigPatch, MAX_SYSTEM_PROMPT_CHARS,
@@ -94,6 +94,8 @@ pub async fn get(state: &AppState, project_id: &str) -> Result<LlmConfig> {
 async fn view(state: &AppState, row: &ConfigRow, draft: Draft) -> Result<LlmConfig> {
     let stored =
         provider_keys::get(&state.db.pool, &row.project_id, draft.provider.as_str()).await?;
+    let embedding_model_in_use = embedding_model_of(&state.catalog, &draft)
+        .map_or_else(String::new, |model| model.id.clone());
     Ok(LlmConfig {
         project_id: row.project_id.clone(),
         version: row.version,
@@ -104,8 +106,10 @@ async fn view(state: &AppState, row: &ConfigRow, draft: Draft) -> Result<LlmConf
         api_key_source: draft.key_source,
         api_key_masked: stored.map(|k| k.masked),
         fallback_config: draft.fallback,
+        embedding_model_in_use,
         base_url: draft.base_url,
         llama_flavour: draft.llama_flavour,
+        embedding_model: draft.embedding_model,
         updated_at: rfc3339(row.created_at),
     })
 }
@@ -189,6 +193,8 @@ pub async fn update(
         .into());
     }
     tx.commit().await?;
+    // Nobody listening (no server started) is not an error.
+    let _ = state.config_saved.send(project_id.to_owned());
     view(state, &new_row, draft).await
 }
 
@@ -220,6 +226,7 @@ pub fn apply(
     apply_prompt_and_key(&mut draft, patch, &mut problems);
     apply_fallback(catalog, &mut draft, patch, &mut problems);
     apply_llama_server(&mut draft, patch, &mut problems);
+    apply_embedding_model(catalog, &mut draft, patch, &mut problems);
     if problems.0.is_empty() {
         Ok(draft)
     } else {
@@ -389,6 +396,44 @@ fn apply_llama_server(draft: &mut Draft, patch: &LlmConfigPatch, problems: &mut 
     if let Some(flavour) = patch.llama_flavour {
         draft.llama_flavour = flavour;
     }
+}
+
+/// The knowledge base's embedding model: a catalog embedding model (empty
+/// follows the provider again).
+fn apply_embedding_model(
+    catalog: &Catalog,
+    draft: &mut Draft,
+    patch: &LlmConfigPatch,
+    problems: &mut Problems,
+) {
+    let Some(model) = patch.embedding_model.as_deref().map(str::trim) else {
+        return;
+    };
+    if model.is_empty() {
+        draft.embedding_model = None;
+        return;
+    }
+    match catalog.embedding_model(model) {
+        Some(info) => draft.embedding_model = Some(info.id.clone()),
+        None => problems.add(
+            "embeddingModel",
+            format!(
+                "unknown embedding model `{model}`; use one of {}, or leave it empty to follow the provider",
+                catalog
+                    .embedding_models
+                    .iter()
+                    .map(|m| m.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    }
+}
+
+/// The embedding model a configuration uses: the fixed one, else its
+/// provider's default. `None` only for a catalog without one.
+pub fn embedding_model_of<'c>(catalog: &'c Catalog, draft: &Draft) -> Option<&'c ModelInfo> {
+    catalog.embedding_model_for(draft.provider, draft.embedding_model.as_deref())
 }
 
 /// Checks a key with the provider (its cheapest authenticated call). Never

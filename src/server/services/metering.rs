@@ -1,10 +1,12 @@
 //! The one attempt sink every path that calls a model uses (chat answers,
 //! Compare on a sample, the program gateway): it prices each attempt the
 //! router reports, adds it to the request's totals and queues its row for the
-//! usage ledger, so no path can spend without its cost being recorded.
+//! usage ledger, so no path can spend without its cost being recorded. The
+//! knowledge base's embeddings are priced and recorded through it too.
 
 use crate::model::catalog::ProviderId;
 use crate::model::chat::TokenUsage;
+use crate::model::costs::UsageOperation;
 use crate::server::ledger::pricing::{token_usage, UsageContext};
 use crate::server::llm::router::{AttemptRecord, AttemptSink};
 use crate::server::state::AppState;
@@ -82,11 +84,15 @@ impl MeteredSink {
     }
 }
 
-#[async_trait]
-impl AttemptSink for MeteredSink {
-    async fn record(&self, attempt: AttemptRecord) {
+impl MeteredSink {
+    /// Prices and records an attempt of any operation (chat attempts come
+    /// through [`AttemptSink::record`]; a question's or a document's
+    /// embeddings through here): its cost counts in the request's totals.
+    pub async fn record_operation(&self, attempt: AttemptRecord, operation: UsageOperation) {
         let rates = self.state.internal_rates.snapshot();
-        let (row, cost) = self.context.row(&self.state.catalog, &rates, &attempt);
+        let (row, cost) = self
+            .context
+            .row(&self.state.catalog, &rates, &attempt, operation);
         {
             let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
             match cost.nanos() {
@@ -95,12 +101,21 @@ impl AttemptSink for MeteredSink {
             }
             totals.upstream += attempt.latency;
         }
-        *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = Some(LastAttempt {
-            provider: attempt.provider,
-            model: attempt.model.clone(),
-            usage: token_usage(&attempt.usage, attempt.usage_estimated),
-            ttft: attempt.ttft,
-        });
+        if operation == UsageOperation::Chat {
+            *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = Some(LastAttempt {
+                provider: attempt.provider,
+                model: attempt.model.clone(),
+                usage: token_usage(&attempt.usage, attempt.usage_estimated),
+                ttft: attempt.ttft,
+            });
+        }
         self.state.ledger.record(row).await;
+    }
+}
+
+#[async_trait]
+impl AttemptSink for MeteredSink {
+    async fn record(&self, attempt: AttemptRecord) {
+        self.record_operation(attempt, UsageOperation::Chat).await;
     }
 }

@@ -44,7 +44,7 @@ async fn attempts(
         "select u.request_id, u.attempt, u.provider, u.model, u.success, u.error_class, \
          u.latency_ms, u.ttft_ms, u.streamed, u.output_tokens, u.created_at, m.rating \
          from llm_usage u left join message m on m.message_id = u.message_id \
-         where u.created_at >= $1 and u.created_at < $2",
+         where u.operation = 'chat' and u.created_at >= $1 and u.created_at < $2",
     );
     let mut texts = Vec::new();
     for (column, value) in [

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::answer::{self, ForcedTool, Plan, Prompt};
 use super::streaming::{sse, Script};
 use super::{
-    header_key, json_response, overloaded_retry_after, rate_limit_retry_after, Dialect,
+    header_key, json_response, overloaded_retry_after, rate_limit_retry_after, Api, Dialect,
     DialectName, Fault, Sim, BAD_REQUEST_MESSAGE,
 };
 
@@ -60,7 +60,7 @@ fn tool_id(prompt: &Prompt) -> String {
     )
 }
 
-impl Dialect for Anthropic {
+impl Api for Anthropic {
     fn name(&self) -> DialectName {
         DialectName::Anthropic
     }
@@ -96,7 +96,9 @@ impl Dialect for Anthropic {
     fn bad_request(&self, message: &str) -> Response {
         error(400, "invalid_request_error", message, &[])
     }
+}
 
+impl Dialect for Anthropic {
     fn prompt(&self, body: &Value, _stream: Option<bool>) -> Result<Prompt, String> {
         let model = body["model"].as_str().ok_or("model: Field required")?;
         let max_tokens = body["max_tokens"]

@@ -19,12 +19,14 @@ use super::{json_response, Fault, Sim};
 pub(crate) enum DialectName {
     /// `/v1/messages`.
     Anthropic,
-    /// `/v1/chat/completions` (OpenAI and OpenAI-compatible Llama).
+    /// `/v1/chat/completions` and `/v1/embeddings` (OpenAI and OpenAI-compatible Llama).
     OpenAi,
-    /// `models/{m}:generateContent` and friends.
+    /// `models/{m}:generateContent` and friends, embeddings included.
     Gemini,
-    /// `/api/chat`.
+    /// `/api/chat` and `/api/embed`.
     Ollama,
+    /// Voyage AI's `/v1/embeddings` (a `voyage…` model there).
+    Voyage,
 }
 
 /// A fault chosen for one request, with the wait its error answer advises.

@@ -13,13 +13,13 @@ use serde_json::{json, Value};
 use super::answer::{self, ForcedTool, Plan, Prompt};
 use super::streaming::Script;
 use super::{
-    header_key, json_response, rate_limit_retry_after, Dialect, DialectName, Fault, Sim,
+    header_key, json_response, rate_limit_retry_after, Api, Dialect, DialectName, Fault, Sim,
     BAD_REQUEST_MESSAGE,
 };
 
 /// The Gemini dialect for one model (the model is in the URL).
 pub(super) struct Gemini {
-    model: String,
+    pub(super) model: String,
 }
 
 impl Gemini {
@@ -64,9 +64,9 @@ fn model_json(id: &str, name: &str, input: u64) -> Value {
            "temperature": 1, "topP": 0.95, "topK": 40, "maxTemperature": 2})
 }
 
-/// The 404 for unknown models or methods.
-pub(super) fn not_found(what: &str) -> Response {
-    error(404, "NOT_FOUND", &format!("models/{what} is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods."), json!([]))
+/// The 404 for unknown models or methods (`method`: what the model was called for).
+pub(super) fn not_found(what: &str, method: &str) -> Response {
+    error(404, "NOT_FOUND", &format!("models/{what} is not found for API version v1beta, or is not supported for {method}. Call ListModels to see the list of available models and their supported methods."), json!([]))
 }
 
 fn usage(prompt: &Prompt, plan: &Plan) -> Value {
@@ -85,7 +85,7 @@ fn key_from_query(query: Option<&str>) -> Option<&str> {
     query?.split('&').find_map(|pair| pair.strip_prefix("key="))
 }
 
-impl Dialect for Gemini {
+impl Api for Gemini {
     fn name(&self) -> DialectName {
         DialectName::Gemini
     }
@@ -135,7 +135,9 @@ impl Dialect for Gemini {
     fn bad_request(&self, message: &str) -> Response {
         error(400, "INVALID_ARGUMENT", message, json!([]))
     }
+}
 
+impl Dialect for Gemini {
     fn prompt(&self, body: &Value, stream: Option<bool>) -> Result<Prompt, String> {
         let contents = body["contents"]
             .as_array()
@@ -307,6 +309,6 @@ pub(super) async fn get_model(
             model_json(id, name, *input).to_string(),
             &[],
         ),
-        None => not_found(&dialect.model),
+        None => not_found(&dialect.model, "generateContent"),
     }
 }

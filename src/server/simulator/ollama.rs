@@ -1,4 +1,5 @@
-//! Simulated Ollama native API: `/api/chat` (NDJSON stream by default) and `/api/tags`.
+//! Simulated Ollama native API: `/api/chat` (NDJSON stream by default) and `/api/tags`
+//! (`/api/embed` is in [`super::embeddings`]).
 //! Ollama has no keys; every request is accepted.
 
 use std::sync::Arc;
@@ -11,8 +12,8 @@ use serde_json::{json, Value};
 use super::answer::{self, ForcedTool, Plan, Prompt};
 use super::streaming::Script;
 use super::{
-    json_response, overloaded_retry_after, rate_limit_retry_after, Dialect, DialectName, Fault,
-    Sim, BAD_REQUEST_MESSAGE,
+    json_response, overloaded_retry_after, rate_limit_retry_after, Api, Dialect, DialectName,
+    Fault, Sim, BAD_REQUEST_MESSAGE,
 };
 
 /// The Ollama dialect.
@@ -23,7 +24,8 @@ const SERVER_BUSY: &str = "server busy, please try again.  maximum pending reque
 const CREATED_AT: &str = "2024-12-06T00:46:58.265747Z";
 const MODELS: &[&str] = &["llama3.2:latest", "llama3.1:8b", "llama3.1:70b"];
 
-fn error(status: u16, message: &str, headers: &[(&'static str, String)]) -> Response {
+/// An Ollama error answer: `{"error": "..."}`.
+pub(super) fn error(status: u16, message: &str, headers: &[(&'static str, String)]) -> Response {
     json_response(
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         json!({"error": message}).to_string(),
@@ -51,7 +53,7 @@ fn tool_calls(plan: &Plan) -> Option<Value> {
         .map(|(name, args)| json!([{"function": {"name": name, "arguments": args}}]))
 }
 
-impl Dialect for Ollama {
+impl Api for Ollama {
     fn name(&self) -> DialectName {
         DialectName::Ollama
     }
@@ -89,7 +91,9 @@ impl Dialect for Ollama {
     fn bad_request(&self, message: &str) -> Response {
         error(400, message, &[])
     }
+}
 
+impl Dialect for Ollama {
     fn prompt(&self, body: &Value, _stream: Option<bool>) -> Result<Prompt, String> {
         let model = body["model"].as_str().ok_or("model is required")?;
         let messages = body["messages"]

@@ -1,4 +1,5 @@
-//! Simulated OpenAI Chat Completions (`/v1/chat/completions`, JSON and SSE) and `/v1/models`.
+//! Simulated OpenAI Chat Completions (`/v1/chat/completions`, JSON and SSE) and `/v1/models`
+//! (`/v1/embeddings` is in [`super::embeddings`]).
 //! Llama models on this route answer like an OpenAI-compatible server (Ollama `/v1`) and need no key.
 
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use serde_json::{json, Value};
 use super::answer::{self, ForcedTool, Plan, Prompt};
 use super::streaming::{sse, Script};
 use super::{
-    header_key, json_response, overloaded_retry_after, rate_limit_retry_after, Dialect,
+    header_key, json_response, overloaded_retry_after, rate_limit_retry_after, Api, Dialect,
     DialectName, Fault, Sim, BAD_REQUEST_MESSAGE,
 };
 
@@ -25,7 +26,8 @@ const MODELS: &[&str] = &[
 ];
 const CREATED: u64 = 1_727_346_142;
 
-fn error(
+/// An OpenAI error answer: `{"error": {"message", "type", "param", "code"}}`.
+pub(super) fn error(
     status: u16,
     kind: &str,
     code: Option<&str>,
@@ -116,14 +118,15 @@ fn call_id(prompt: &Prompt) -> String {
     )
 }
 
-/// Llama models are served like Ollama's OpenAI-compatible surface, which ignores keys.
+/// Llama models (chat, and Nomic embeddings) are served like Ollama's OpenAI-compatible
+/// surface, which ignores keys.
 fn keyless(body: &Value) -> bool {
     body["model"]
         .as_str()
-        .is_some_and(|m| m.starts_with("llama"))
+        .is_some_and(|m| m.starts_with("llama") || m.starts_with("nomic-embed"))
 }
 
-impl Dialect for OpenAi {
+impl Api for OpenAi {
     fn name(&self) -> DialectName {
         DialectName::OpenAi
     }
@@ -159,7 +162,9 @@ impl Dialect for OpenAi {
     fn bad_request(&self, message: &str) -> Response {
         error(400, "invalid_request_error", None, message, &[])
     }
+}
 
+impl Dialect for OpenAi {
     fn prompt(&self, body: &Value, _stream: Option<bool>) -> Result<Prompt, String> {
         let model = body["model"]
             .as_str()

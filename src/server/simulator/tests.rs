@@ -357,3 +357,255 @@ async fn the_bad_request_fault_is_each_providers_invalid_request_answer() {
         (400, Some("invalid_request_error"))
     );
 }
+
+/// A client whose every request gives up after ten seconds.
+fn timed_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .expect("client builds")
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .expect("a vector")
+        .iter()
+        .map(|x| x.as_f64().expect("a number") as f32)
+        .collect()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[tokio::test]
+async fn openai_embeddings_answer_in_openai_s_list_with_the_catalog_or_asked_size() {
+    let sim = start_simulator(SimulatorOptions::default()).await;
+    let http = timed_client();
+    let url = format!("{}/v1/embeddings", sim.url);
+    let (status, _, body) = send(http.post(&url).bearer_auth("k").json(&json!({
+        "model": "text-embedding-3-small",
+        "input": ["How do I get a refund?", "Refunds are issued within 14 days.", "Shipping takes 3 days."]
+    })))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["object"].as_str(), body["model"].as_str()),
+        (Some("list"), Some("text-embedding-3-small"))
+    );
+    let data = body["data"].as_array().expect("data");
+    assert_eq!(data.len(), 3);
+    assert_eq!(
+        (data[2]["object"].as_str(), data[2]["index"].as_u64()),
+        (Some("embedding"), Some(2))
+    );
+    let vectors: Vec<Vec<f32>> = data.iter().map(|d| floats(&d["embedding"])).collect();
+    assert!(vectors.iter().all(|v| v.len() == 1536));
+    assert!(dot(&vectors[0], &vectors[1]) > dot(&vectors[0], &vectors[2]));
+    // 22 + 34 + 22 characters: 6 + 9 + 6 tokens.
+    assert_eq!(
+        body["usage"],
+        json!({"prompt_tokens": 21, "total_tokens": 21})
+    );
+    let (_, _, sized) = send(http.post(&url).bearer_auth("k").json(&json!({
+        "model": "text-embedding-3-large", "input": "refunds", "dimensions": 64, "encoding_format": "base64"
+    })))
+    .await;
+    let encoded = sized["data"][0]["embedding"].as_str().expect("base64 text");
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("base64");
+    assert_eq!(bytes.len(), 64 * 4, "64 little-endian f32");
+    let (status, _, missing) = send(
+        http.post(&url)
+            .bearer_auth("k")
+            .json(&json!({"model": "gpt-4o", "input": "x"})),
+    )
+    .await;
+    assert_eq!(
+        (status, missing["error"]["code"].as_str()),
+        (404, Some("model_not_found"))
+    );
+    let (status, _, empty) = send(
+        http.post(&url)
+            .bearer_auth("k")
+            .json(&json!({"model": "text-embedding-3-small", "input": [""]})),
+    )
+    .await;
+    assert_eq!(
+        (status, empty["error"]["type"].as_str()),
+        (400, Some("invalid_request_error"))
+    );
+}
+
+#[tokio::test]
+async fn voyage_models_on_v1_embeddings_get_voyage_s_answers_keys_and_errors() {
+    let sim = start_simulator(SimulatorOptions {
+        accept_key: Some("pa-right".into()),
+        ..SimulatorOptions::default()
+    })
+    .await;
+    let http = timed_client();
+    let url = format!("{}/v1/embeddings", sim.url);
+    let body = json!({"model": "voyage-3.5", "input": ["refunds"], "input_type": "document"});
+    let (status, _, ok) = send(http.post(&url).bearer_auth("pa-right").json(&body)).await;
+    assert_eq!(status, 200, "{ok}");
+    assert_eq!(ok["usage"], json!({"total_tokens": 2}));
+    assert_eq!(floats(&ok["data"][0]["embedding"]).len(), 1024);
+    assert!(ok["data"][0]["index"] == 0 && ok["object"] == "list");
+    let (status, _, wrong) = send(http.post(&url).bearer_auth("pa-wrong").json(&body)).await;
+    assert_eq!(
+        (status, wrong["detail"].as_str()),
+        (401, Some("Provided API key is invalid."))
+    );
+    let (status, _, bad) = send(
+        http.post(&url)
+            .bearer_auth("pa-right")
+            .json(&json!({"model": "voyage-3.5", "input": ["x"], "input_type": "passage"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        bad["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("input_type")),
+        "{bad}"
+    );
+    let (status, headers, limited) = send(
+        http.post(&url)
+            .bearer_auth("pa-right")
+            .header("x-sim-fault", "rate_limit")
+            .json(&body),
+    )
+    .await;
+    assert_eq!(
+        (status, &headers["retry-after"]),
+        (429, &"1".parse().expect("header"))
+    );
+    assert!(limited["detail"].is_string());
+}
+
+#[tokio::test]
+async fn gemini_embeds_one_text_or_a_batch_of_at_most_a_hundred() {
+    let sim = start_simulator(SimulatorOptions::default()).await;
+    let http = timed_client();
+    let model = |method: &str| format!("{}/v1beta/models/gemini-embedding-001:{method}", sim.url);
+    let one = |text: &str| {
+        json!({"model": "models/gemini-embedding-001", "content": {"parts": [{"text": text}]},
+                                  "taskType": "RETRIEVAL_DOCUMENT", "outputDimensionality": 128})
+    };
+    let (status, _, batch) = send(
+        http.post(model("batchEmbedContents"))
+            .header("x-goog-api-key", "k")
+            .json(&json!({"requests": [one("refunds"), one("shipping")]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{batch}");
+    let embeddings = batch["embeddings"].as_array().expect("embeddings");
+    assert_eq!(embeddings.len(), 2);
+    assert_eq!(floats(&embeddings[1]["values"]).len(), 128);
+    assert_eq!(batch["usageMetadata"]["promptTokenCount"], 4);
+    let (status, _, single) = send(
+        http.post(model("embedContent"))
+            .header("x-goog-api-key", "k")
+            .json(&json!({"content": {"parts": [{"text": "refunds"}]}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{single}");
+    assert_eq!(
+        floats(&single["embedding"]["values"]).len(),
+        768,
+        "the catalog's size"
+    );
+    let many: Vec<Value> = (0..101).map(|i| one(&format!("text {i}"))).collect();
+    let (status, _, refused) = send(
+        http.post(model("batchEmbedContents"))
+            .header("x-goog-api-key", "k")
+            .json(&json!({"requests": many})),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"]["status"].as_str()),
+        (400, Some("INVALID_ARGUMENT"))
+    );
+    let (status, _, unknown) = send(
+        http.post(format!(
+            "{}/v1beta/models/gemini-1.5-pro:embedContent",
+            sim.url
+        ))
+        .header("x-goog-api-key", "k")
+        .json(&json!({"content": {"parts": [{"text": "x"}]}})),
+    )
+    .await;
+    assert_eq!(
+        (status, unknown["error"]["status"].as_str()),
+        (404, Some("NOT_FOUND"))
+    );
+}
+
+#[tokio::test]
+async fn ollama_embed_answers_with_its_embeddings_list_and_prompt_eval_count() {
+    let sim = start_simulator(SimulatorOptions::default()).await;
+    let http = timed_client();
+    let url = format!("{}/api/embed", sim.url);
+    let (status, _, body) = send(http.post(&url).json(
+        &json!({"model": "nomic-embed-text", "input": ["refunds", "shipping"], "truncate": false}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["model"], "nomic-embed-text");
+    assert_eq!(body["embeddings"].as_array().map(Vec::len), Some(2));
+    assert_eq!(floats(&body["embeddings"][0]).len(), 768);
+    assert_eq!(body["prompt_eval_count"], 4);
+    let (status, _, missing) = send(
+        http.post(&url)
+            .json(&json!({"model": "llama3.2", "input": "x"})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(missing["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("not found")));
+    let long = "word ".repeat(50_000);
+    let (status, _, too_long) = send(
+        http.post(&url)
+            .json(&json!({"model": "nomic-embed-text", "input": long})),
+    )
+    .await;
+    assert_eq!(
+        (status, too_long["error"].as_str()),
+        (400, Some("input length exceeds the context length"))
+    );
+}
+
+#[tokio::test]
+async fn embedding_requests_count_and_obey_the_fault_schedule_of_their_dialect() {
+    let sim = start_simulator(SimulatorOptions::default()).await;
+    let http = timed_client();
+    let (status, _, _) = send(
+        http.post(format!("{}/_sim/faults", sim.url))
+            .json(&json!({"dialect": "voyage", "fault": "server_error"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let url = format!("{}/v1/embeddings", sim.url);
+    let (status, _, _) = send(
+        http.post(&url)
+            .bearer_auth("k")
+            .json(&json!({"model": "text-embedding-3-small", "input": "x"})),
+    )
+    .await;
+    assert_eq!(status, 200, "OpenAI's embeddings are another dialect");
+    let (status, _, body) = send(
+        http.post(&url)
+            .bearer_auth("k")
+            .json(&json!({"model": "voyage-3.5", "input": "x"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (500, Some("Internal Server Error"))
+    );
+    assert_eq!(sim.requests(), 2);
+}

@@ -9,7 +9,7 @@ use rand::Rng;
 const MAX_ADVISED_JITTER: Duration = Duration::from_millis(100);
 
 /// Upper bound of the wait before retry `retry` (1-based): `base·2^(retry−1)`, at most `cap`.
-pub(super) fn backoff_ceiling(base: Duration, cap: Duration, retry: u32) -> Duration {
+pub fn backoff_ceiling(base: Duration, cap: Duration, retry: u32) -> Duration {
     let factor = 2u32
         .checked_pow(retry.saturating_sub(1))
         .unwrap_or(u32::MAX);
@@ -17,12 +17,12 @@ pub(super) fn backoff_ceiling(base: Duration, cap: Duration, retry: u32) -> Dura
 }
 
 /// Full jitter: a uniformly random wait in `0..=ceiling`.
-pub(super) fn full_jitter(ceiling: Duration, rng: &mut impl Rng) -> Duration {
+pub fn full_jitter(ceiling: Duration, rng: &mut impl Rng) -> Duration {
     let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
     Duration::from_nanos(rng.gen_range(0..=nanos))
 }
 
 /// The provider's advised wait plus up to a tenth of it (at most 100 ms) of jitter.
-pub(super) fn advised_wait(retry_after: Duration, rng: &mut impl Rng) -> Duration {
+pub fn advised_wait(retry_after: Duration, rng: &mut impl Rng) -> Duration {
     retry_after + full_jitter((retry_after / 10).min(MAX_ADVISED_JITTER), rng)
 }

@@ -35,6 +35,9 @@ pub struct Draft {
     pub base_url: Option<String>,
     /// Llama API style.
     pub llama_flavour: LlamaFlavour,
+    /// The knowledge base's embedding model, when fixed; `None` follows the
+    /// provider's default.
+    pub embedding_model: Option<String>,
 }
 
 impl Draft {
@@ -64,6 +67,7 @@ impl Draft {
             },
             base_url: None,
             llama_flavour: LlamaFlavour::Ollama,
+            embedding_model: None,
         }
     }
 
@@ -80,6 +84,7 @@ impl Draft {
             fallback: serde_json::to_string(&self.fallback).unwrap_or_else(|_| "{}".into()),
             base_url: self.base_url.clone(),
             llama_flavour: self.llama_flavour.as_str().to_owned(),
+            embedding_model: self.embedding_model.clone(),
             created_by: created_by.map(str::to_owned),
             created_at: now_ms(),
         }
@@ -103,6 +108,7 @@ impl Draft {
             base_url: row.base_url.clone(),
             llama_flavour: LlamaFlavour::parse(&row.llama_flavour)
                 .ok_or_else(|| corrupt("llama flavour"))?,
+            embedding_model: row.embedding_model.clone(),
         })
     }
 }
