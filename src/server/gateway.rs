@@ -14,6 +14,7 @@
 //! flow between (whole or streamed, headers, the first-token rule) is here.
 
 pub mod anthropic;
+pub mod embeddings;
 pub mod openai;
 
 use crate::error::AppError;
@@ -41,7 +42,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The gateway's routes.
 pub fn routes() -> Router<AppState> {
-    openai::routes().merge(anthropic::routes())
+    openai::routes()
+        .merge(anthropic::routes())
+        .route("/v1/embeddings", axum::routing::post(embeddings::create))
 }
 
 /// Where a token comes from: OpenAI's SDKs send `Authorization: Bearer`,

@@ -23,10 +23,12 @@ pub const UPLOAD_BODY_LIMIT: usize = crate::model::knowledge::MAX_DOCUMENT_BYTES
 /// The most a request to `path` may carry: a question with its images on
 /// the routes that take one (the JSON API's, the chat page's server function
 /// and the gateway's completions), a document on the upload routes (the
-/// API's and the Knowledge tab's form), [`BODY_LIMIT`] everywhere else.
+/// API's and the Knowledge tab's form) and the gateway's embeddings,
+/// [`BODY_LIMIT`] everywhere else.
 pub fn body_limit(path: &str) -> usize {
     let upload = path.starts_with("/api/projects/") && path.ends_with("/documents")
-        || path.starts_with("/projects/") && path.ends_with("/knowledge/upload");
+        || path.starts_with("/projects/") && path.ends_with("/knowledge/upload")
+        || path == "/v1/embeddings";
     if upload {
         return UPLOAD_BODY_LIMIT;
     }

@@ -374,6 +374,10 @@ impl World {
                     json!({ "model": "cover/default", "messages": [{"role": "user", "content": "Hi"}] }),
                 ),
             ),
+            ("post", "/v1/embeddings") => (
+                endpoint.path.into(),
+                body(json!({ "model": "cover/default", "input": "Hi" })),
+            ),
             ("post", "/v1/messages") => (
                 endpoint.path.into(),
                 body(

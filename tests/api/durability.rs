@@ -178,7 +178,7 @@ async fn ask_until_stopped(
 
 /// Signs in on a server process as the admin `create_admin` made, creates a
 /// project with an API token; returns (client, project, token).
-async fn admin_project(server: &ServerProcess, email: &str) -> (Client, String, String) {
+pub(crate) async fn admin_project(server: &ServerProcess, email: &str) -> (Client, String, String) {
     let client = new_client();
     let login = client
         .post(server.url("/api/auth/login"))
@@ -227,7 +227,7 @@ async fn new_conversation(client: &Client, server: &str, project: &str, token: &
 
 /// The database's own integrity check: SQLite's `integrity_check`, and on
 /// PostgreSQL `amcheck` over every table and B-tree index.
-async fn assert_intact(db: &Db, engine: Engine) {
+pub(crate) async fn assert_intact(db: &Db, engine: Engine) {
     match engine {
         Engine::Sqlite => {
             let verdict: String = sqlx::query_scalar("pragma integrity_check")

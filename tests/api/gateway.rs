@@ -468,3 +468,127 @@ async fn the_anthropic_format_reaches_gpt_whole_and_streamed_with_tools() {
     })
     .await;
 }
+
+async fn embeddings(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
+    new_client()
+        .post(app.url("/v1/embeddings"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("the gateway answers")
+}
+
+both_engines!(
+    embeddings_come_in_openai_shape_from_any_provider_priced_and_in_the_ledger,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        let (_, token) = program(&app).await;
+        let response = embeddings(
+            &app,
+            &token,
+            json!({"model": "text-embedding-3-small", "input": ["Refunds are paid in 14 days", "Parcels ship daily"]}),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["x-cover-provider"], "openai");
+        assert_eq!(
+            response.headers()["x-cover-model"],
+            "text-embedding-3-small"
+        );
+        let cost = response.headers()["x-cover-cost-usd"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["object"], "list");
+        assert_eq!(body["model"], "text-embedding-3-small");
+        let data = body["data"].as_array().unwrap();
+        assert_eq!(data.len(), 2);
+        assert_eq!(
+            (data[0]["index"].as_u64(), data[1]["index"].as_u64()),
+            (Some(0), Some(1))
+        );
+        let floats: Vec<f32> = data[0]["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(floats.len(), 1536);
+        let tokens = body["usage"]["prompt_tokens"].as_i64().unwrap();
+        assert!(tokens > 0);
+
+        // Priced from the catalog ($0.02 per million tokens), in the ledger as such.
+        app.state.ledger.flush().await;
+        let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+            "select operation, input_tokens, cost_nanos from llm_usage where model = 'text-embedding-3-small'",
+        )
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].0, "embeddings");
+        assert_eq!(rows[0].1, tokens);
+        assert_eq!(rows[0].2, Some(tokens * 20));
+        assert_eq!(cost, cover::model::money::format_decimal(tokens * 20));
+
+        // base64 is the same floats as little-endian bytes.
+        let encoded: Value = embeddings(
+            &app,
+            &token,
+            json!({"model": "text-embedding-3-small", "input": "Refunds are paid in 14 days", "encoding_format": "base64"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded["data"][0]["embedding"].as_str().unwrap())
+            .unwrap();
+        let decoded: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        assert_eq!(decoded, floats);
+
+        // cover/default is the project's embedding model: Voyage for a Claude project.
+        let response = embeddings(
+            &app,
+            &token,
+            json!({"model": "cover/default", "input": "Hello"}),
+        )
+        .await;
+        assert_eq!(response.headers()["x-cover-model"], "voyage-3.5");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["data"][0]["embedding"].as_array().unwrap().len(), 1024);
+
+        // Refusals in OpenAI's shape, naming the parameter.
+        for (request, param) in [
+            (json!({"model": "gpt-4o", "input": "x"}), "model"),
+            (
+                json!({"model": "text-embedding-3-small", "input": [1, 2, 3]}),
+                "input",
+            ),
+            (
+                json!({"model": "text-embedding-3-small", "input": ""}),
+                "input",
+            ),
+            (
+                json!({"model": "text-embedding-3-small", "input": "x", "encoding_format": "int8"}),
+                "encoding_format",
+            ),
+            (json!({"input": "x"}), "model"),
+        ] {
+            let response = embeddings(&app, &token, request.clone()).await;
+            let status = response.status();
+            let error: Value = response.json().await.unwrap();
+            assert!(status.is_client_error(), "{request}: {status}");
+            assert_eq!(error["error"]["param"], param, "{request}: {error}");
+        }
+        // An embedding model is no chat model.
+        let response = complete(&app, &token, ask("text-embedding-3-small", "Hi")).await;
+        assert!(response.status().is_client_error());
+    }
+);

@@ -642,11 +642,12 @@ impl ServerProcess {
             .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
             .env("ANTHROPIC_API_KEY", GOOD_KEY)
             .env("OPENAI_API_KEY", GOOD_KEY)
+            .env("VOYAGE_API_KEY", GOOD_KEY)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true);
-        for provider in ["ANTHROPIC", "OPENAI", "GEMINI", "OLLAMA"] {
+        for provider in ["ANTHROPIC", "OPENAI", "GEMINI", "OLLAMA", "VOYAGE"] {
             command.env(format!("COVER_{provider}_BASE_URL"), simulator);
         }
         for (name, value) in env {

@@ -7,7 +7,13 @@
 
 use crate::both_engines;
 use crate::documents::{policy_pdf, HANDBOOK_HTML, HANDBOOK_MD};
-use crate::helpers::{clear_faults, error_of, fail_model, Engine, TestApp, GOOD_KEY};
+use crate::durability::{admin_project, assert_intact};
+use crate::helpers::{
+    clear_faults, create_admin, error_of, fail_model, spawn_simulator, Engine, ServerProcess,
+    TestApp, TestDatabase, GOOD_KEY,
+};
+use cover::server::db::Db;
+use cover::server::simulator::SimulatorOptions;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -562,3 +568,229 @@ async fn a_newer_switch_cancels_the_unfinished_build_and_a_fixed_model_stays() {
     })
     .await;
 }
+
+/// Posts the Knowledge tab's upload form as a browser does before hydration
+/// (same-origin, multipart); answers where it redirects to.
+async fn post_upload_form(
+    app: &TestApp,
+    client: &reqwest::Client,
+    project: &str,
+    name: &str,
+    text: &str,
+) -> String {
+    let part = Part::text(text.to_owned()).file_name(name.to_owned());
+    let response = client
+        .post(app.url(&format!("/projects/{project}/knowledge/upload")))
+        .header("origin", &app.address)
+        .multipart(Form::new().part("file", part))
+        .send()
+        .await
+        .expect("the form post is answered");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_knowledge_tab_works_before_hydration_for_those_it_should() {
+    crate::helpers::within_limit(async {
+        let app = TestApp::spawn(Engine::Sqlite).await;
+        let project = project(&app).await;
+        let tab = format!("/projects/{project}/knowledge");
+
+        let location =
+            post_upload_form(&app, &app.client, &project, "handbook.md", HANDBOOK_MD).await;
+        assert_eq!(location, format!("{tab}?uploaded=handbook.md"));
+        ready_with(&app, &project, "voyage-3.5").await;
+        let html = app.get(&location).await.text().await.unwrap();
+        for expected in [
+            r#"data-test="knowledge-uploaded""#,
+            "handbook.md was added",
+            r#"data-test="document-name">handbook.md<"#,
+            r#"data-test="knowledge-status" data-state="ready""#,
+            "Ready: 3 chunks embedded with Voyage 3.5",
+            r#"<progress id="knowledge-progress-bar""#,
+            r#"enctype="multipart/form-data""#,
+            r#"<label for="knowledge-file">"#,
+        ] {
+            assert!(html.contains(expected), "the tab lacks {expected}");
+        }
+
+        // A refusal comes back to the tab, said in words.
+        let location = post_upload_form(&app, &app.client, &project, "empty.txt", "  ").await;
+        assert!(location.starts_with(&format!("{tab}?error=")), "{location}");
+        let html = app.get(&location).await.text().await.unwrap();
+        assert!(html.contains("no text to index"), "the error is shown");
+
+        // A member reads the tab but may not add to it; nobody else gets in.
+        let member = app.invited_member(&project, "reader@example.com").await;
+        let page = member
+            .get(app.url(&tab))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("handbook.md"));
+        let location =
+            post_upload_form(&app, &member, &project, "mine.md", "# Mine\n\nText.").await;
+        assert!(location.contains("error="), "{location}");
+        let anonymous = crate::helpers::new_client();
+        let location = post_upload_form(&app, &anonymous, &project, "x.md", "# X\n\nText.").await;
+        assert!(location.contains("error="), "{location}");
+        assert_eq!(status(&app, &project).await["documents"], 1);
+
+        // From another site the form post is refused outright.
+        let response = app
+            .client
+            .post(app.url(&format!("/projects/{project}/knowledge/upload")))
+            .header("origin", "https://evil.example")
+            .multipart(Form::new().part("file", Part::text("x").file_name("x.md")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    })
+    .await;
+}
+
+/// A long handbook: `sections` sections of one paragraph each, a chunk each.
+fn long_handbook(sections: usize) -> String {
+    (0..sections)
+        .map(|i| format!("## Topic {i}\n\nEverything about topic{i}: alpha{i} beta{i} gamma{i} and delta{i}.\n\n"))
+        .collect()
+}
+
+/// The status a server process answers.
+async fn process_status(client: &reqwest::Client, server: &ServerProcess, project: &str) -> Value {
+    client
+        .get(server.url(&format!("/api/projects/{project}/knowledge/status")))
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("status JSON")
+}
+
+async fn process_until(
+    client: &reqwest::Client,
+    server: &ServerProcess,
+    project: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let now = process_status(client, server, project).await;
+        if done(&now) {
+            return now;
+        }
+        assert!(started.elapsed() < BUILD_LIMIT, "never {what}: {now:#}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+both_engines!(
+    a_build_killed_with_kill_9_resumes_where_it_stopped_while_the_old_index_serves,
+    |engine| async move {
+        let database = TestDatabase::create(engine).await;
+        // 400 ms per embedding request: a build of 200 chunks (four batches,
+        // two at a time) takes about a second, time to kill it halfway.
+        let simulator = spawn_simulator(SimulatorOptions {
+            ttft: Duration::from_millis(400),
+            ..SimulatorOptions::default()
+        })
+        .await;
+        create_admin(&database.url, "ops@example.com").await;
+        let mut server = ServerProcess::start(&database.url, &simulator, &[]).await;
+        let (client, project, _) = admin_project(&server, "ops@example.com").await;
+        let part = Part::text(long_handbook(200)).file_name("long.md");
+        let uploaded = client
+            .post(server.url(&documents_path(&project)))
+            .multipart(Form::new().part("file", part))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(uploaded.status(), StatusCode::CREATED);
+        process_until(&client, &server, &project, "ready with Voyage", |s| {
+            s["state"] == "ready" && s["model"] == "voyage-3.5" && s["done"] == 200
+        })
+        .await;
+
+        let switched = client
+            .patch(server.url(&format!("/api/projects/{project}/llm-config")))
+            .json(&json!({"provider": "openai", "model": "gpt-4o-mini"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(switched.status(), StatusCode::OK);
+        let halfway = process_until(&client, &server, &project, "halfway", |s| {
+            s["model"] == "text-embedding-3-small" && s["done"].as_i64().unwrap() > 0
+        })
+        .await;
+        server.kill_9().await;
+        assert!(halfway["done"].as_i64().unwrap() < 200, "{halfway}");
+
+        let db = Db::connect(&database.url).await.unwrap();
+        assert_intact(&db, engine).await;
+        let states: Vec<(String, String, i64)> = sqlx::query_as(
+            "select i.model, i.state, count(v.chunk_id) from knowledge_index i \
+             left join knowledge_vector v on v.index_id = i.index_id \
+             group by i.index_id, i.model, i.state order by min(i.created_at)",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(states.len(), 2, "{states:?}");
+        assert_eq!(
+            (states[0].0.as_str(), states[0].1.as_str(), states[0].2),
+            ("voyage-3.5", "ready", 200),
+            "the old index serves whole"
+        );
+        assert_eq!(
+            (states[1].0.as_str(), states[1].1.as_str()),
+            ("text-embedding-3-small", "building")
+        );
+        let kept = states[1].2;
+        assert!(kept > 0 && kept < 200, "{states:?}");
+
+        // Restarted, the build goes on from the vectors it kept and swaps in.
+        let server = ServerProcess::start(&database.url, &simulator, &[]).await;
+        let client = admin_project(&server, "ops@example.com").await.0;
+        process_until(&client, &server, &project, "ready with OpenAI", |s| {
+            s["state"] == "ready" && s["model"] == "text-embedding-3-small" && s["done"] == 200
+        })
+        .await;
+        let states: Vec<(String, String)> =
+            sqlx::query_as("select model, state from knowledge_index order by created_at")
+                .fetch_all(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            states,
+            [
+                ("voyage-3.5".to_owned(), "retired".to_owned()),
+                ("text-embedding-3-small".to_owned(), "ready".to_owned())
+            ]
+        );
+        let vectors: i64 = sqlx::query_scalar("select count(*) from knowledge_vector")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(vectors, 200);
+        // What was kept was not embedded again: the OpenAI embedding inputs
+        // of the ledger add up to the chunks once, plus at most the batches
+        // in flight when it was killed.
+        let embedded: i64 = sqlx::query_scalar(
+            "select count(*) from llm_usage where operation = 'embeddings' and model = 'text-embedding-3-small'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert!(
+            embedded <= 6,
+            "{embedded} requests for 4 batches and at most 2 lost in flight"
+        );
+    }
+);

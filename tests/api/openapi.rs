@@ -201,6 +201,12 @@ async fn every_documented_request_and_answer_matches_its_schema() {
     call!(&program => "get", "/v1/models", "/v1/models", None);
     call!(
         &program => "post",
+        "/v1/embeddings",
+        "/v1/embeddings",
+        Some(json!({"model": "cover/default", "input": ["Opening hours", "Refunds"]}))
+    );
+    call!(
+        &program => "post",
         "/v1/chat/completions",
         "/v1/chat/completions",
         Some(json!({"model": "cover/default", "messages": [{"role": "user", "content": "Hello"}]}))

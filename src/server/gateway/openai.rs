@@ -66,7 +66,8 @@ impl OpenAiError {
         }
     }
 
-    fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A 400 naming the request parameter at fault.
+    pub(crate) fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
         OpenAiError {
             param: Some(param.into()),
             ..OpenAiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)

@@ -585,6 +585,15 @@ pub const ENDPOINTS: &[Endpoint] = &[
         auth: Auth::ProjectToken { scope: Scope::Chat },
     },
     Endpoint {
+        method: "post",
+        path: "/v1/embeddings",
+        summary: "Embeddings in OpenAI's format with any provider's embedding model (or `cover/default`, the project's), through the budget gate and the ledger; float or base64",
+        request: Some(RequestBody::Json(gateway::embeddings::request_schema)),
+        response: (200, Some(gateway::embeddings::response_schema)),
+        errors: &[400, 401, 403, 429, 502],
+        auth: Auth::ProjectToken { scope: Scope::Chat },
+    },
+    Endpoint {
         method: "get",
         path: "/v1/models",
         summary: "The models this project can route to (OpenAI's list format): exactly the ids /v1/chat/completions accepts",

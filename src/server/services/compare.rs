@@ -47,7 +47,7 @@ fn validate(state: &AppState, request: &CompareRequest) -> Result<()> {
         return Err(AppError::invalid("models", format!("choose 1 to {MAX_MODELS} models")).into());
     }
     for (i, model) in request.models.iter().enumerate() {
-        if state.catalog.model(model).is_none() {
+        if state.catalog.chat_model(model).is_none() {
             return Err(AppError::invalid(
                 &format!("models[{i}]"),
                 format!("unknown model `{model}`"),
@@ -100,7 +100,7 @@ pub async fn sample(state: &AppState, request: &CompareRequest) -> Result<Vec<Co
 
     let mut runs = Vec::with_capacity(request.models.len());
     for model_id in &request.models {
-        let Some(model) = state.catalog.model(model_id) else {
+        let Some(model) = state.catalog.chat_model(model_id) else {
             continue;
         };
         let target = routing::target(

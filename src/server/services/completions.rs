@@ -467,9 +467,9 @@ async fn prepare(
     }
     let (config, project_draft) = llm_settings::current(state, project_id).await?;
     let model = if request.model == PROJECT_MODEL {
-        state.catalog.model(&project_draft.model)
+        state.catalog.chat_model(&project_draft.model)
     } else {
-        state.catalog.model(&request.model)
+        state.catalog.chat_model(&request.model)
     }
     .ok_or_else(|| unknown_model(&request.model))?;
     if !can_route(state, project_id, &project_draft, model.provider).await? {

@@ -802,6 +802,101 @@ async fn embed(
     result
 }
 
+/// Embeddings a program asked for (`POST /v1/embeddings`).
+#[derive(Debug)]
+pub struct ProgramEmbeddings {
+    /// The model that embedded them.
+    pub model: ModelInfo,
+    /// One vector per input, in order.
+    pub vectors: Vec<Vec<f32>>,
+    /// The provider's usage (or our count when it said none).
+    pub usage: Usage,
+    /// What they cost; `None` for a model without a known price.
+    pub cost_nanos: Option<i64>,
+    /// Time spent in provider calls.
+    pub upstream: Duration,
+}
+
+/// Embeds a program's texts with `model` (a catalog embedding model; `None`
+/// is the project's own) through the same keys, budget gate, retries and
+/// ledger as the knowledge base. 422 naming `model` for an unknown one or
+/// `input` for an empty or over-long text.
+pub async fn embed_for_program(
+    state: &AppState,
+    project_id: &str,
+    model: Option<&str>,
+    inputs: Vec<String>,
+) -> Result<ProgramEmbeddings> {
+    let (config, draft) = llm_settings::current(state, project_id).await?;
+    let model = match model {
+        Some(id) => state.catalog.embedding_model(id).ok_or_else(|| {
+            AppError::invalid(
+                "model",
+                format!("{id} is not an embedding model Cover knows"),
+            )
+        })?,
+        None => embedding_model_of(&state.catalog, &draft)
+            .ok_or_else(|| AppError::invalid("model", "this project has no embedding model"))?,
+    };
+    if inputs.is_empty() || inputs.iter().any(|text| text.trim().is_empty()) {
+        return Err(AppError::invalid("input", "every input must be a non-empty text").into());
+    }
+    if let Some(spec) = model.embedding.as_ref() {
+        if inputs.len() > usize::try_from(spec.max_batch_inputs).unwrap_or(usize::MAX) {
+            return Err(AppError::invalid(
+                "input",
+                format!(
+                    "{} takes at most {} inputs a request",
+                    model.name, spec.max_batch_inputs
+                ),
+            )
+            .into());
+        }
+        if let Some(long) = inputs
+            .iter()
+            .position(|text| count_text_tokens(&model.id, text).tokens > spec.max_input_tokens)
+        {
+            return Err(AppError::invalid(
+                "input",
+                format!(
+                    "input {long} is longer than the {} tokens {} takes",
+                    spec.max_input_tokens, model.name
+                ),
+            )
+            .into());
+        }
+    }
+    let target = embedder_for(state, project_id, &draft, model).await?;
+    let sink = MeteredSink::new(state, UsageContext::new(project_id, Some(config.version)));
+    let response = embed(
+        state,
+        project_id,
+        &target,
+        inputs,
+        EmbeddingPurpose::Query,
+        &sink,
+    )
+    .await
+    .map_err(|failure| match failure {
+        BuildFailure::Refused(refusal) => Error::App(refusal),
+        BuildFailure::Storage(error) => error,
+        BuildFailure::Provider(error) => Error::App(AppError::ProviderFailed {
+            class: error.class().as_str().to_owned(),
+            message: error.to_string(),
+            message_id: String::new(),
+        }),
+        other => Error::internal(other.to_string()),
+    })?;
+    let totals = sink.totals();
+    Ok(ProgramEmbeddings {
+        model: model.clone(),
+        vectors: response.vectors,
+        usage: response.usage,
+        cost_nanos: totals.cost(),
+        upstream: totals.upstream,
+    })
+}
+
 /// A chunk given to an answer: what it says and where it comes from.
 #[derive(Debug, Clone)]
 pub struct Retrieved {

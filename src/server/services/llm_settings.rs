@@ -252,7 +252,7 @@ fn apply_model(
         }
     }
     if let Some(model) = &patch.model {
-        match catalog.model(model) {
+        match catalog.chat_model(model) {
             Some(info) if info.provider == draft.provider => draft.model = info.id.clone(),
             Some(info) => problems.add(
                 "model",
@@ -338,7 +338,7 @@ fn apply_fallback(
     problems: &mut Problems,
 ) {
     if let Some(fallback) = &patch.fallback_config {
-        match catalog.model(&fallback.model) {
+        match catalog.chat_model(&fallback.model) {
             Some(info) if info.provider == fallback.provider => {
                 let fallback = FallbackConfig {
                     model: info.id.clone(),
@@ -528,7 +528,7 @@ pub async fn select_model(
     actor: Option<&str>,
     model: &str,
 ) -> Result<LlmConfig> {
-    let info = state.catalog.model(model).ok_or_else(|| {
+    let info = state.catalog.chat_model(model).ok_or_else(|| {
         Error::App(AppError::invalid(
             "model",
             format!("unknown model `{model}`"),
