@@ -30,7 +30,7 @@ test("a document is uploaded, embedded with live progress, cited in chat and re-
   });
   await page.getByTestId("knowledge-upload").click();
   await expect(page.getByTestId("knowledge-uploaded")).toContainText("handbook.md was added");
-  await expect(page.getByTestId("document-name")).toHaveText("handbook.md");
+  await expect(page.getByTestId("document-show")).toHaveText("handbook.md");
   await expect(page.getByTestId("document-chunks")).toHaveText("2");
   await expect(page.getByTestId("knowledge-status")).toHaveAttribute("data-state", "ready");
   await expect(page.getByTestId("knowledge-status-text")).toContainText("embedded with Voyage 3.5");
@@ -68,6 +68,20 @@ test("a document is uploaded, embedded with live progress, cited in chat and re-
   await expect(page.getByTestId("knowledge-status-text")).toContainText(
     "Ready: 2 chunks embedded with Text Embedding 3 Small",
   );
+
+  // The old conversation still shows its answer and citation; a new one on
+  // GPT cites from the new index.
+  await page.getByTestId("tab-chat").click();
+  await page.getByTestId("conversation-item").filter({ hasText: "refunds" }).first().click();
+  await expect(page.getByTestId("answer-text").first()).toContainText("refunds");
+  await expect(page.getByTestId("answer-citations").first()).toBeVisible();
+  await page.getByTestId("new-conversation").click();
+  await expect(page.getByTestId("conversation-model")).toContainText("GPT");
+  await expect(page.getByTestId("chat")).toHaveAttribute("data-hydrated", "true");
+  await page.getByTestId("composer-input").fill("When are refunds paid back?");
+  await page.getByTestId("send").click();
+  await expect(page.getByTestId("answer-citations").last()).toBeVisible();
+  await expect(page.getByTestId("answer-provider").last()).toContainText("OpenAI");
 
   // Deleting asks first, then the list is empty.
   await page.getByTestId("tab-knowledge").click();

@@ -7,9 +7,11 @@
 use crate::components::error_notice::ErrorNotice;
 use crate::components::knowledge_progress::{use_live_status, KnowledgeProgress};
 use crate::error::AppError;
-use crate::model::knowledge::{DocumentView, KnowledgeOverview, MAX_DOCUMENT_BYTES};
+use crate::model::knowledge::{
+    DocumentDetail, DocumentView, KnowledgeOverview, MAX_DOCUMENT_BYTES,
+};
 use crate::pages::project::use_project_id;
-use crate::server_fns::knowledge::{get_knowledge, DeleteDocument};
+use crate::server_fns::knowledge::{get_document, get_knowledge, DeleteDocument};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use leptos_router::{lazy_route, LazyRoute};
@@ -92,6 +94,64 @@ pub fn KnowledgePage() -> impl IntoView {
                 {body}
             </Transition>
         </section>
+        <ShownDocument/>
+    }
+}
+
+/// The document named by `?document=` in the URL, with its chunks as they
+/// are embedded (section, tokens, text).
+#[component]
+fn ShownDocument() -> impl IntoView {
+    let project_id = use_project_id();
+    let query = use_query_map();
+    let shown = Resource::new(
+        move || (project_id.get(), query.read().get("document")),
+        |(project_id, document)| async move {
+            match document {
+                Some(document_id) => get_document(project_id, document_id).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match shown.await {
+                    Ok(Some(detail)) => view! { <DocumentChunks detail=detail/> }.into_any(),
+                    Ok(None) => ().into_any(),
+                    Err(error) => view! {
+                        <ErrorNotice error=Signal::stored(Some(error)) test_id="document-error"/>
+                    }
+                    .into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn DocumentChunks(detail: DocumentDetail) -> impl IntoView {
+    let project_id = use_project_id();
+    let count = detail.chunks.len();
+    view! {
+        <section class="card document-detail" data-test="document-detail">
+            <div class="row">
+                <h2>{detail.document.name.clone()}</h2>
+                <a href=move || format!("/projects/{}/knowledge", project_id.get()) data-test="document-close">"Close"</a>
+            </div>
+            <p class="muted">{format!("{count} chunks, {} tokens", detail.document.tokens)}</p>
+            <ol class="chunks">
+                {detail.chunks.into_iter().map(|chunk| view! {
+                    <li data-test="chunk">
+                        <p class="muted">
+                            {chunk.heading.unwrap_or_else(|| "(no section)".into())}
+                            {format!(" · {} tokens", chunk.tokens)}
+                        </p>
+                        <pre class="chunk-text">{chunk.text}</pre>
+                    </li>
+                }).collect_view()}
+            </ol>
+        </section>
     }
 }
 
@@ -153,6 +213,7 @@ fn DocumentRow(document: DocumentView, delete: ServerAction<DeleteDocument>) -> 
     let project_id = use_project_id();
     let label = format!("Delete {}", document.name);
     let id = document.id.clone();
+    let link_id = document.id.clone();
     let confirm = move |event: leptos::ev::MouseEvent| {
         if !window()
             .confirm_with_message("Delete this document and its embeddings?")
@@ -163,7 +224,10 @@ fn DocumentRow(document: DocumentView, delete: ServerAction<DeleteDocument>) -> 
     };
     view! {
         <tr data-test="document" data-document=document.id.clone()>
-            <td data-test="document-name">{document.name.clone()}</td>
+            <td data-test="document-name">
+                <a href=move || format!("/projects/{}/knowledge?document={}", project_id.get(), link_id)
+                    data-test="document-show">{document.name.clone()}</a>
+            </td>
             <td>{document.kind.clone()}</td>
             <td>{size_text(document.size_bytes)}</td>
             <td data-test="document-chunks">{document.chunks}</td>

@@ -618,6 +618,10 @@ const SERVER_FNS: &[ServerFn] = &[
         auth: people(Scope::Manage),
     },
     ServerFn {
+        endpoint: "knowledge/document",
+        auth: people(Scope::Read),
+    },
+    ServerFn {
         endpoint: "compare/sample",
         auth: people(Scope::Chat),
     },
@@ -776,6 +780,7 @@ impl World {
                 ("project_id", p),
                 ("token_id", &self.spare_token_id().await),
             ]),
+            "knowledge/document" => pairs(&[("project_id", p), ("document_id", &self.document)]),
             "knowledge/delete" => pairs(&[
                 ("project_id", p),
                 ("document_id", &self.spare_document_id().await),

@@ -569,6 +569,17 @@ async fn a_newer_switch_cancels_the_unfinished_build_and_a_fixed_model_stays() {
     .await;
 }
 
+/// The id of the project's newest document.
+async fn status_doc_id(app: &TestApp, project: &str) -> String {
+    let list: Value = app
+        .get(&documents_path(project))
+        .await
+        .json()
+        .await
+        .unwrap();
+    list["documents"][0]["id"].as_str().unwrap().to_owned()
+}
+
 /// Posts the Knowledge tab's upload form as a browser does before hydration
 /// (same-origin, multipart); answers where it redirects to.
 async fn post_upload_form(
@@ -605,7 +616,7 @@ async fn the_knowledge_tab_works_before_hydration_for_those_it_should() {
         for expected in [
             r#"data-test="knowledge-uploaded""#,
             "handbook.md was added",
-            r#"data-test="document-name">handbook.md<"#,
+            r#"data-test="document-show">handbook.md<"#,
             r#"data-test="knowledge-status" data-state="ready""#,
             "Ready: 3 chunks embedded with Voyage 3.5",
             r#"<progress id="knowledge-progress-bar""#,
@@ -614,6 +625,18 @@ async fn the_knowledge_tab_works_before_hydration_for_those_it_should() {
         ] {
             assert!(html.contains(expected), "the tab lacks {expected}");
         }
+
+        // A document is shown with its chunks.
+        let id = status_doc_id(&app, &project).await;
+        let html = app
+            .get(&format!("{tab}?document={id}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains(r#"data-test="document-detail""#), "{html}");
+        assert_eq!(html.matches(r#"data-test="chunk""#).count(), 3);
+        assert!(html.contains("Refunds are paid back"));
 
         // A refusal comes back to the tab, said in words.
         let location = post_upload_form(&app, &app.client, &project, "empty.txt", "  ").await;
@@ -794,3 +817,213 @@ both_engines!(
         );
     }
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedding_model_without_a_key_says_so_and_answers_go_on_without_it() {
+    crate::helpers::within_limit(async {
+        let app = TestApp::spawn(Engine::Sqlite).await;
+        let project = project(&app).await;
+        // This server has no Gemini key, and the project none of its own.
+        app.configure(&project, json!({"embeddingModel": "gemini-embedding-001"}))
+            .await;
+        upload_ok(
+            &app,
+            &project,
+            "handbook.md",
+            "text/markdown",
+            HANDBOOK_MD.into(),
+        )
+        .await;
+        let failed = status_until(&app, &project, "failed", |s| s["state"] == "failed").await;
+        let error = failed["error"].as_str().unwrap();
+        assert!(
+            error.contains("no gemini key") && error.contains("choose another embedding model"),
+            "{error}"
+        );
+        assert_eq!(failed["done"], 0);
+        let conversation = app.conversation_id(&project).await;
+        let answer = app.ask_ok(&project, &conversation, REFUND_QUESTION).await;
+        assert!(answer.get("citations").is_none(), "{answer:#}");
+
+        // Following the provider again (Voyage, whose key Cover has) mends it.
+        app.configure(&project, json!({"embeddingModel": ""})).await;
+        ready_with(&app, &project, "voyage-3.5").await;
+        let answer = app.ask_ok(&project, &conversation, REFUND_QUESTION).await;
+        assert_eq!(answer["citations"][0]["heading"], "Refunds");
+    })
+    .await;
+}
+
+both_engines!(
+    answers_asked_while_the_index_is_swapped_all_cite_and_never_mix_dimensions,
+    |engine| async move {
+        // 60 ms per provider request: the build of 150 chunks spans the chats.
+        let app = TestApp::spawn_with(
+            engine,
+            crate::helpers::TestOptions {
+                simulator: SimulatorOptions {
+                    ttft: Duration::from_millis(60),
+                    ..SimulatorOptions::default()
+                },
+                ..crate::helpers::TestOptions::default()
+            },
+        )
+        .await;
+        let project = project(&app).await;
+        let text = format!("{HANDBOOK_MD}\n{}", long_handbook(150));
+        upload_ok(
+            &app,
+            &project,
+            "handbook.md",
+            "text/markdown",
+            text.into_bytes(),
+        )
+        .await;
+        ready_with(&app, &project, "voyage-3.5").await;
+        let mut conversations = Vec::new();
+        for _ in 0..4 {
+            conversations.push(app.conversation_id(&project).await);
+        }
+        app.configure(
+            &project,
+            json!({"provider": "openai", "model": "gpt-4o-mini"}),
+        )
+        .await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut askers = Vec::new();
+        for conversation in conversations {
+            let (client, url, stop) = (
+                app.client.clone(),
+                app.url(&crate::helpers::messages_path(&project, &conversation)),
+                stop.clone(),
+            );
+            askers.push(tokio::spawn(async move {
+                let mut answers = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let answer: Value = client
+                        .post(&url)
+                        .json(&json!({ "content": REFUND_QUESTION }))
+                        .send()
+                        .await
+                        .expect("an answer")
+                        .json()
+                        .await
+                        .expect("JSON");
+                    answers.push(answer);
+                }
+                answers
+            }));
+        }
+        ready_with(&app, &project, "text-embedding-3-small").await;
+        // A few more answers after the swap, then stop.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut answered = 0;
+        for asker in askers {
+            for answer in asker.await.unwrap() {
+                answered += 1;
+                assert_eq!(
+                    answer["citations"][0]["heading"], "Refunds",
+                    "an answer went without its knowledge: {answer:#}"
+                );
+            }
+        }
+        assert!(answered >= 8, "only {answered} answers during the swap");
+        // Each question was embedded with the model of the index it searched:
+        // no Voyage question met OpenAI vectors or the other way round.
+        app.state.ledger.flush().await;
+        let models: Vec<(String,)> = sqlx::query_as(
+            "select distinct model from llm_usage where operation = 'embeddings' and message_id is not null",
+        )
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+        assert!(
+            models
+                .iter()
+                .all(|(m,)| m == "voyage-3.5" || m == "text-embedding-3-small"),
+            "{models:?}"
+        );
+        let errors: i64 = sqlx::query_scalar(
+            "select count(*) from llm_usage where operation = 'embeddings' and success = 0",
+        )
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(errors, 0, "a question met vectors of other dimensions");
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_llama_projects_knowledge_never_leaves_its_own_server() {
+    crate::helpers::within_limit(async {
+        let app = TestApp::spawn(Engine::Sqlite).await;
+        let project = project(&app).await;
+        // The project's own Llama server (a second simulator, speaking Ollama).
+        let own_server = spawn_simulator(SimulatorOptions::default()).await;
+        app.configure(
+            &project,
+            json!({"provider": "llama", "model": "llama-3.1-70b", "baseUrl": own_server, "llamaFlavour": "ollama"}),
+        )
+        .await;
+        let elsewhere = app.simulator_requests().await;
+        upload_ok(&app, &project, "handbook.md", "text/markdown", HANDBOOK_MD.into()).await;
+        ready_with(&app, &project, "nomic-embed-text").await;
+        let conversation = app.conversation_id(&project).await;
+        let answer = app.ask_ok(&project, &conversation, REFUND_QUESTION).await;
+        assert_eq!(answer["provider"], "llama");
+        assert_eq!(answer["citations"][0]["heading"], "Refunds");
+        assert_eq!(
+            app.simulator_requests().await,
+            elsewhere,
+            "a request left the project's own server"
+        );
+        let stats: Value = crate::helpers::new_client()
+            .get(format!("{own_server}/_sim/stats"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(stats["requests"].as_i64().unwrap() >= 3, "{stats}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_budget_stops_embeddings_like_answers() {
+    crate::helpers::within_limit(async {
+        let app = TestApp::spawn(Engine::Sqlite).await;
+        let project = project(&app).await;
+        let response = app
+            .client
+            .put(app.url(&format!("/api/projects/{project}/budget")))
+            .json(&json!({"limitUsd": "0.000000001"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        upload_ok(
+            &app,
+            &project,
+            "handbook.md",
+            "text/markdown",
+            HANDBOOK_MD.into(),
+        )
+        .await;
+        let failed = status_until(&app, &project, "failed", |s| s["state"] == "failed").await;
+        assert!(
+            failed["error"].as_str().unwrap().contains("budget"),
+            "{failed}"
+        );
+        assert_eq!(
+            app.simulator_requests().await,
+            0,
+            "nothing was sent past the gate"
+        );
+        app.state.ledger.flush().await;
+        assert_eq!(count(&app, "llm_usage").await, 0);
+    })
+    .await;
+}

@@ -509,6 +509,17 @@ pub async fn fail_build(writer: &AnyPool, index_id: &str, error: &str) -> Result
     Ok(())
 }
 
+/// Notes (or with `None` clears) why the chunks of an index could not all
+/// be embedded, without changing its state.
+pub async fn set_index_error(writer: &AnyPool, index_id: &str, error: Option<&str>) -> Result<()> {
+    sqlx::query("update knowledge_index set error = $2 where index_id = $1")
+        .bind(index_id)
+        .bind(error)
+        .execute(writer)
+        .await?;
+    Ok(())
+}
+
 /// Makes a failed build building again, keeping the vectors it had; false
 /// when it is no longer failed (another server reopened it, or a newer
 /// build replaced it).

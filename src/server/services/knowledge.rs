@@ -14,9 +14,10 @@
 //! ```
 //!
 //! A newer switch cancels an unfinished build (in the transaction that starts
-//! the next one); a failure marks the build failed and leaves the old index
-//! serving; a crash leaves it `building`, and the next start resumes it from
-//! the vectors already stored. Vectors of two models never mix: each index
+//! the next one, and its requests in flight at once); a failure marks the
+//! build failed and leaves the old index serving; a crash leaves it
+//! `building`. Either way the next change or start goes on from the vectors
+//! already stored. Vectors of two models never mix: each index
 //! version records its model and dimensions, and retrieval embeds the
 //! question with the serving index's own model.
 
@@ -236,7 +237,13 @@ pub async fn status(state: &AppState, project_id: &str) -> Result<KnowledgeStatu
         .failed
         .as_ref()
         .filter(|_| indexes.building.is_none());
-    let state_now = if newest_failed.is_some() {
+    // The serving index's own error: chunks it could not embed yet.
+    let serving_error = indexes
+        .serving
+        .as_ref()
+        .filter(|_| indexes.building.is_none() && newest_failed.is_none() && done < total)
+        .and_then(|index| index.error.clone());
+    let state_now = if newest_failed.is_some() || serving_error.is_some() {
         KnowledgeState::Failed
     } else if indexes.building.is_some() || done < total {
         KnowledgeState::Building
@@ -259,7 +266,9 @@ pub async fn status(state: &AppState, project_id: &str) -> Result<KnowledgeStatu
         dimensions,
         serving_model: indexes.serving.as_ref().map(|index| index.model.clone()),
         eta_seconds,
-        error: newest_failed.and_then(|index| index.error.clone()),
+        error: newest_failed
+            .and_then(|index| index.error.clone())
+            .or(serving_error),
         documents,
     })
 }
@@ -465,7 +474,16 @@ async fn build_pass(state: &AppState, project_id: &str) -> Result<()> {
         }
     };
     state.knowledge.announce(project_id);
-    let embedder = embedder_for(state, project_id, &draft, model).await?;
+    let embedder = match embedder_for(state, project_id, &draft, model).await {
+        Ok(embedder) => embedder,
+        Err(error) => {
+            stopped(state, &target, &error.to_string()).await?;
+            return Ok(());
+        }
+    };
+    if target.error.is_some() {
+        db::set_index_error(&state.db.writer, &target.index_id, None).await?;
+    }
     let (done, _) = db::progress(&state.db.pool, project_id, &target.index_id).await?;
     if let Some(build) = state.knowledge.builds().get_mut(project_id) {
         build.pace = Some(Pace {
@@ -478,11 +496,7 @@ async fn build_pass(state: &AppState, project_id: &str) -> Result<()> {
         Ok(true) => {}
         Ok(false) => return Ok(()),
         Err(failure) => {
-            let message = failure.to_string();
-            tracing::warn!(error = %message, index = %target.index_id, "knowledge build stopped");
-            if target.state == IndexState::Building {
-                db::fail_build(&state.db.writer, &target.index_id, &message).await?;
-            }
+            stopped(state, &target, &failure.to_string()).await?;
             return Ok(());
         }
     }
@@ -492,6 +506,18 @@ async fn build_pass(state: &AppState, project_id: &str) -> Result<()> {
         tracing::info!(index = %target.index_id, model = %target.model, "knowledge index swapped in");
     }
     Ok(())
+}
+
+/// Records why filling `index` stopped: a new version is failed (the old
+/// one serves on); the serving index keeps serving, with the error shown
+/// until a later pass gets through.
+async fn stopped(state: &AppState, index: &IndexRow, message: &str) -> Result<()> {
+    tracing::warn!(error = %message, index = %index.index_id, "knowledge build stopped");
+    if index.state == IndexState::Building {
+        db::fail_build(&state.db.writer, &index.index_id, message).await
+    } else {
+        db::set_index_error(&state.db.writer, &index.index_id, Some(message)).await
+    }
 }
 
 /// Why a build stopped.
@@ -696,6 +722,23 @@ async fn embedder_for(
             )
         }
     };
+    if key.is_none() && model.provider != ProviderId::Llama {
+        let whose = match service {
+            EmbeddingService::Voyage => "Cover has no Voyage AI key (VOYAGE_API_KEY)".to_owned(),
+            _ => format!(
+                "the project has no {} key, its own or Cover's",
+                model.provider
+            ),
+        };
+        return Err(AppError::invalid(
+            "embeddingModel",
+            format!(
+                "{} cannot embed: {whose}; choose another embedding model in the settings",
+                model.name
+            ),
+        )
+        .into());
+    }
     let executor = if service == EmbeddingService::Voyage {
         &state.executor
     } else {
