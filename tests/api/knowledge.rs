@@ -718,8 +718,8 @@ both_engines!(
     a_build_killed_with_kill_9_resumes_where_it_stopped_while_the_old_index_serves,
     |engine| async move {
         let database = TestDatabase::create(engine).await;
-        // 400 ms per embedding request: a build of 200 chunks (four batches,
-        // two at a time) takes about a second, time to kill it halfway.
+        // 400 ms per embedding request: a build of 600 chunks (ten batches,
+        // four at a time) takes about 1.2 s, time to kill it halfway.
         let simulator = spawn_simulator(SimulatorOptions {
             ttft: Duration::from_millis(400),
             ..SimulatorOptions::default()
@@ -728,7 +728,7 @@ both_engines!(
         create_admin(&database.url, "ops@example.com").await;
         let mut server = ServerProcess::start(&database.url, &simulator, &[]).await;
         let (client, project, _) = admin_project(&server, "ops@example.com").await;
-        let part = Part::text(long_handbook(200)).file_name("long.md");
+        let part = Part::text(long_handbook(600)).file_name("long.md");
         let uploaded = client
             .post(server.url(&documents_path(&project)))
             .multipart(Form::new().part("file", part))
@@ -737,7 +737,7 @@ both_engines!(
             .unwrap();
         assert_eq!(uploaded.status(), StatusCode::CREATED);
         process_until(&client, &server, &project, "ready with Voyage", |s| {
-            s["state"] == "ready" && s["model"] == "voyage-3.5" && s["done"] == 200
+            s["state"] == "ready" && s["model"] == "voyage-3.5" && s["done"] == 600
         })
         .await;
 
@@ -753,7 +753,7 @@ both_engines!(
         })
         .await;
         server.kill_9().await;
-        assert!(halfway["done"].as_i64().unwrap() < 200, "{halfway}");
+        assert!(halfway["done"].as_i64().unwrap() < 600, "{halfway}");
 
         let db = Db::connect(&database.url).await.unwrap();
         assert_intact(&db, engine).await;
@@ -768,7 +768,7 @@ both_engines!(
         assert_eq!(states.len(), 2, "{states:?}");
         assert_eq!(
             (states[0].0.as_str(), states[0].1.as_str(), states[0].2),
-            ("voyage-3.5", "ready", 200),
+            ("voyage-3.5", "ready", 600),
             "the old index serves whole"
         );
         assert_eq!(
@@ -776,13 +776,13 @@ both_engines!(
             ("text-embedding-3-small", "building")
         );
         let kept = states[1].2;
-        assert!(kept > 0 && kept < 200, "{states:?}");
+        assert!(kept > 0 && kept < 600, "{states:?}");
 
         // Restarted, the build goes on from the vectors it kept and swaps in.
         let server = ServerProcess::start(&database.url, &simulator, &[]).await;
         let client = admin_project(&server, "ops@example.com").await.0;
         process_until(&client, &server, &project, "ready with OpenAI", |s| {
-            s["state"] == "ready" && s["model"] == "text-embedding-3-small" && s["done"] == 200
+            s["state"] == "ready" && s["model"] == "text-embedding-3-small" && s["done"] == 600
         })
         .await;
         let states: Vec<(String, String)> =
@@ -801,7 +801,7 @@ both_engines!(
             .fetch_one(&db.pool)
             .await
             .unwrap();
-        assert_eq!(vectors, 200);
+        assert_eq!(vectors, 600);
         // What was kept was not embedded again: the OpenAI embedding inputs
         // of the ledger add up to the chunks once, plus at most the batches
         // in flight when it was killed.
@@ -812,8 +812,8 @@ both_engines!(
         .await
         .unwrap();
         assert!(
-            embedded <= 6,
-            "{embedded} requests for 4 batches and at most 2 lost in flight"
+            embedded <= 14,
+            "{embedded} requests for 10 batches and at most 4 lost in flight"
         );
     }
 );

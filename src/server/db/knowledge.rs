@@ -399,6 +399,9 @@ pub async fn missing_chunks(
     rows.iter().map(chunk_from).collect()
 }
 
+/// Vectors one insert statement carries.
+const VECTORS_PER_STATEMENT: usize = 100;
+
 /// Stores vectors of `index_id` while it is building or serving; a vector
 /// of a chunk deleted meanwhile is skipped. Answers `false` when the index
 /// was cancelled or failed meanwhile (nothing stored): its build stops.
@@ -416,17 +419,25 @@ pub async fn store_vectors(
     if !matches!(state.as_deref(), Some("building" | "ready")) {
         return Ok(false);
     }
-    for (chunk_id, vector) in vectors {
-        sqlx::query(
+    // Many rows a statement (one round trip each, not one a vector); a
+    // chunk deleted meanwhile is skipped by the join, one stored already
+    // (another server's) by the conflict clause.
+    for rows in vectors.chunks(VECTORS_PER_STATEMENT) {
+        let values: Vec<String> = (0..rows.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3))
+            .collect();
+        let sql = format!(
             "insert into knowledge_vector (index_id, chunk_id, vector) \
-             select $1, chunk_id, $3 from knowledge_chunk where chunk_id = $2 \
+             select $1, c.chunk_id, v.column2 from (values {}) v \
+             join knowledge_chunk c on c.chunk_id = v.column1 where true \
              on conflict (index_id, chunk_id) do nothing",
-        )
-        .bind(index_id)
-        .bind(chunk_id)
-        .bind(vector.as_slice())
-        .execute(&mut *tx)
-        .await?;
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(index_id);
+        for (chunk_id, vector) in rows {
+            query = query.bind(chunk_id).bind(vector.as_slice());
+        }
+        query.execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(true)

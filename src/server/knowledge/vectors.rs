@@ -131,6 +131,59 @@ pub fn top_k<'v, T>(
     best
 }
 
+/// Rows of one flat matrix per scan thread at least: below this one thread
+/// is faster than starting a second.
+const ROWS_PER_THREAD: usize = 4_096;
+
+/// [`top_k`] over `flat`, the rows of `dimensions` values each laid end to
+/// end (one allocation, read in order: the scan is bound by memory
+/// bandwidth). Large matrices are split between the machine's cores; the
+/// items are row numbers.
+pub fn top_k_rows(
+    query: &[f32],
+    flat: &[f32],
+    dimensions: usize,
+    k: usize,
+    min_score: f32,
+) -> Vec<Scored<usize>> {
+    if dimensions == 0 || query.len() != dimensions {
+        return Vec::new();
+    }
+    let rows = flat.len() / dimensions;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(rows / ROWS_PER_THREAD)
+        .max(1);
+    let scan = |first: usize, part: &[f32]| {
+        top_k(
+            query,
+            part.chunks_exact(dimensions)
+                .enumerate()
+                .map(|(row, vector)| (first + row, vector)),
+            k,
+            min_score,
+        )
+    };
+    if threads == 1 {
+        return scan(0, flat);
+    }
+    let per_thread = rows.div_ceil(threads);
+    let mut best: Vec<Scored<usize>> = std::thread::scope(|scope| {
+        let parts: Vec<_> = flat
+            .chunks(per_thread * dimensions)
+            .enumerate()
+            .map(|(i, part)| scope.spawn(move || scan(i * per_thread, part)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().unwrap_or_default())
+            .collect()
+    });
+    best.sort_by(|a, b| b.score.total_cmp(&a.score));
+    best.truncate(k);
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +257,9 @@ mod tests {
             0.95,
         );
         assert_eq!(strict.iter().map(|s| s.item).collect::<Vec<_>>(), [1, 3]);
+        let flat: Vec<f32> = items.iter().flatten().copied().collect();
+        let rows = top_k_rows(&query, &flat, 3, 3, 0.5);
+        assert_eq!(rows.iter().map(|s| s.item).collect::<Vec<_>>(), [1, 3, 5]);
         let other_dimensions = [vec![1.0f32, 1.0]];
         assert!(top_k(
             &query,
@@ -212,5 +268,36 @@ mod tests {
             -1.0
         )
         .is_empty());
+    }
+}
+
+#[cfg(test)]
+mod large {
+    use super::*;
+
+    #[test]
+    fn a_split_scan_finds_what_one_thread_finds() {
+        let dimensions = 16;
+        let rows = ROWS_PER_THREAD * 3 + 17;
+        let mut seed = 7u32;
+        let mut next = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let mut flat = Vec::with_capacity(rows * dimensions);
+        for _ in 0..rows {
+            let mut row: Vec<f32> = (0..dimensions).map(|_| next()).collect();
+            normalize(&mut row);
+            flat.extend(row);
+        }
+        let mut query: Vec<f32> = (0..dimensions).map(|_| next()).collect();
+        normalize(&mut query);
+        let split = top_k_rows(&query, &flat, dimensions, 10, -1.0);
+        let single = top_k(&query, flat.chunks_exact(dimensions).enumerate(), 10, -1.0);
+        assert_eq!(
+            split.iter().map(|s| s.item).collect::<Vec<_>>(),
+            single.iter().map(|s| s.item).collect::<Vec<_>>()
+        );
+        assert_eq!(split.len(), 10);
     }
 }

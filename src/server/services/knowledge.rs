@@ -68,7 +68,7 @@ const KNOWLEDGE_TOKEN_BUDGET: u64 = 3_000;
 /// small batches keep progress live and a failed batch cheap to redo.
 const BATCH_INPUTS: usize = 64;
 /// Embedding requests of one build in flight at once.
-const BATCH_CONCURRENCY: usize = 2;
+const BATCH_CONCURRENCY: usize = 4;
 /// Tries of one embedding request (the first and its retries).
 const EMBED_ATTEMPTS: u32 = 4;
 /// First backoff ceiling between tries; doubled each time.
@@ -77,6 +77,9 @@ const RETRY_BASE: Duration = Duration::from_millis(200);
 const RETRY_CAP: Duration = Duration::from_secs(20);
 /// Indexes kept in memory for retrieval at once.
 const CACHED_INDEXES: usize = 64;
+/// How long a cached index is used without asking the database whether it
+/// changed (on another server; this server's changes drop it at once).
+const CACHE_TRUST: Duration = Duration::from_secs(2);
 
 fn document_view(row: &DocumentRow) -> DocumentView {
     DocumentView {
@@ -205,6 +208,7 @@ pub async fn delete(state: &AppState, project_id: &str, document_id: &str) -> Re
     if !db::delete_document(&state.db.writer, project_id, document_id).await? {
         return Err(AppError::NotFound.into());
     }
+    state.knowledge.forget_all();
     state.knowledge.announce(project_id);
     kick(state, project_id);
     Ok(())
@@ -603,7 +607,9 @@ async fn fill(
                     vectors::normalize(&mut vector);
                     stored.push((chunk.chunk_id, vectors::encode(&vector)));
                 }
-                if !db::store_vectors(&state.db.writer, &index.index_id, &stored).await? {
+                let kept = db::store_vectors(&state.db.writer, &index.index_id, &stored).await?;
+                state.knowledge.forget(&index.index_id);
+                if !kept {
                     // Cancelled or failed meanwhile (by another server).
                     return Ok(false);
                 }
@@ -997,19 +1003,12 @@ pub async fn retrieve(
         return Ok(Vec::new());
     };
     vectors::normalize(&mut query);
-    let best = vectors::top_k(
-        &query,
-        loaded
-            .entries
-            .iter()
-            .map(|(stored, vector)| (stored, vector.as_slice())),
-        TOP_K,
-        MIN_SCORE,
-    );
+    let best = vectors::top_k_rows(&query, &loaded.flat, loaded.dimensions, TOP_K, MIN_SCORE);
     let mut left = token_budget.min(KNOWLEDGE_TOKEN_BUDGET);
     let mut chosen = Vec::new();
     for scored in best {
-        let chunk = &scored.item.chunk;
+        let stored = &loaded.chunks[scored.item];
+        let chunk = &stored.chunk;
         let tokens = u64::try_from(chunk.tokens).unwrap_or(u64::MAX);
         if tokens > left {
             continue;
@@ -1018,7 +1017,7 @@ pub async fn retrieve(
         chosen.push(Retrieved {
             citation: Citation {
                 document_id: chunk.document_id.clone(),
-                document_name: scored.item.document_name.clone(),
+                document_name: stored.document_name.clone(),
                 chunk: chunk.ordinal,
                 score: scored.score,
                 heading: chunk.heading.clone(),
@@ -1029,33 +1028,51 @@ pub async fn retrieve(
     Ok(chosen)
 }
 
-/// The serving index's vectors, from memory unless they changed since
-/// loaded (any server may have added or deleted some); `None` when empty.
+/// The serving index's vectors, from memory: trusted for [`CACHE_TRUST`]
+/// after loading or checking (changes made on this server drop them at
+/// once), then checked against the stored count (another server may have
+/// added or deleted some); `None` when empty.
 async fn loaded_index(state: &AppState, index: &IndexRow) -> Result<Option<Arc<LoadedIndex>>> {
-    let count = db::vector_count(&state.db.pool, &index.index_id).await?;
-    if count == 0 {
-        return Ok(None);
-    }
     let cached = state
         .knowledge
         .cache
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(&index.index_id)
-        .filter(|loaded| loaded.count == count)
         .cloned();
-    if let Some(loaded) = cached {
+    if let Some(loaded) = &cached {
+        let checked = *loaded.checked.lock().unwrap_or_else(|e| e.into_inner());
+        if checked.elapsed() < CACHE_TRUST {
+            return Ok(Some(loaded.clone()));
+        }
+    }
+    let count = db::vector_count(&state.db.pool, &index.index_id).await?;
+    if count == 0 {
+        return Ok(None);
+    }
+    if let Some(loaded) = cached.filter(|loaded| loaded.count == count) {
+        *loaded.checked.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         return Ok(Some(loaded));
     }
+    let dimensions = usize::try_from(index.dimensions).unwrap_or(0);
     let stored = db::vectors(&state.db.pool, &index.index_id).await?;
-    let entries = stored
-        .into_iter()
-        .filter_map(|stored| {
-            let vector = vectors::decode(&stored.vector)?;
-            Some((stored, vector))
-        })
-        .collect();
-    let loaded = Arc::new(LoadedIndex { count, entries });
+    let mut flat = Vec::with_capacity(stored.len() * dimensions);
+    let mut chunks = Vec::with_capacity(stored.len());
+    for mut vector in stored {
+        match vectors::decode(&vector.vector) {
+            Some(values) if values.len() == dimensions => flat.extend(values),
+            _ => continue,
+        }
+        vector.vector = Vec::new();
+        chunks.push(vector);
+    }
+    let loaded = Arc::new(LoadedIndex {
+        count,
+        checked: std::sync::Mutex::new(Instant::now()),
+        chunks,
+        flat,
+        dimensions,
+    });
     let mut cache = state
         .knowledge
         .cache

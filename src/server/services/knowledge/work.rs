@@ -55,8 +55,14 @@ pub(super) struct Pace {
 pub(super) struct LoadedIndex {
     /// How many vectors it had when loaded (a different count means stale).
     pub(super) count: i64,
-    /// Each vector with its chunk.
-    pub(super) entries: Vec<(StoredVector, Vec<f32>)>,
+    /// When it was loaded or last found current.
+    pub(super) checked: Mutex<Instant>,
+    /// Each vector's chunk, in the order of `flat`'s rows.
+    pub(super) chunks: Vec<StoredVector>,
+    /// The vectors, one row of `dimensions` after another.
+    pub(super) flat: Vec<f32>,
+    /// The length of one vector.
+    pub(super) dimensions: usize,
 }
 
 impl KnowledgeWork {
@@ -73,6 +79,19 @@ impl KnowledgeWork {
     /// The running builders.
     pub(super) fn builds(&self) -> std::sync::MutexGuard<'_, HashMap<String, Build>> {
         self.builds.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops the cached vectors of `index_id` (they changed here).
+    pub(super) fn forget(&self, index_id: &str) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(index_id);
+    }
+
+    /// Drops every cached index (a document went, from some index).
+    pub(super) fn forget_all(&self) {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// The project's build's pace, while one runs here.
