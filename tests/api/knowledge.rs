@@ -65,30 +65,68 @@ async fn upload_ok(
     serde_json::from_str(&body).unwrap()
 }
 
-async fn status(app: &TestApp, project: &str) -> Value {
-    let response = app
-        .get(&format!("/api/projects/{project}/knowledge/status"))
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+/// Every chunk's text of an uploaded document (as `GET …/documents/:id` shows it), joined.
+async fn document_text(app: &TestApp, project: &str, document: &Value) -> String {
+    let id = document["id"].as_str().unwrap();
+    let shown: Value = app
+        .get(&format!("{}/{id}", documents_path(project)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    shown["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect()
 }
 
-/// Polls the status until `done` says so; fails by name after [`BUILD_LIMIT`].
+async fn status(app: &TestApp, project: &str) -> Value {
+    status_at(&app.client, &app.url(&status_path(project))).await
+}
+
+fn status_path(project: &str) -> String {
+    format!("/api/projects/{project}/knowledge/status")
+}
+
+/// The status at `url`, as `client` is answered.
+async fn status_at(client: &reqwest::Client, url: &str) -> Value {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .expect("the status is answered");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.expect("status JSON")
+}
+
+/// Polls the status at `url` until `done` says so; fails by name after [`BUILD_LIMIT`].
+async fn poll_until(
+    client: &reqwest::Client,
+    url: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let now = status_at(client, url).await;
+        if done(&now) {
+            return now;
+        }
+        assert!(started.elapsed() < BUILD_LIMIT, "never {what}: {now:#}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Polls this test app's status (see [`poll_until`]).
 async fn status_until(
     app: &TestApp,
     project: &str,
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let started = std::time::Instant::now();
-    loop {
-        let now = status(app, project).await;
-        if done(&now) {
-            return now;
-        }
-        assert!(started.elapsed() < BUILD_LIMIT, "never {what}: {now:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until(&app.client, &app.url(&status_path(project)), what, done).await
 }
 
 async fn ready_with(app: &TestApp, project: &str, model: &str) -> Value {
@@ -201,19 +239,7 @@ both_engines!(
         assert!(chunks.iter().all(|c| c["tokens"].as_i64().unwrap() > 0));
         assert_eq!(markdown["chunks"], chunks.len());
         // HTML loses its markup, scripts and styles; PDF keeps its text layer.
-        let html_id = html["id"].as_str().unwrap();
-        let html_shown: Value = app
-            .get(&format!("{}/{html_id}", documents_path(&project)))
-            .await
-            .json()
-            .await
-            .unwrap();
-        let html_text: String = html_shown["chunks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["text"].as_str().unwrap())
-            .collect();
+        let html_text = document_text(&app, &project, &html).await;
         assert!(
             html_text.contains("two-year") && html_text.contains("## Claims"),
             "{html_text}"
@@ -222,19 +248,7 @@ both_engines!(
             !html_text.contains("tracking") && !html_text.contains('<'),
             "{html_text}"
         );
-        let pdf_id = pdf["id"].as_str().unwrap();
-        let pdf_shown: Value = app
-            .get(&format!("{}/{pdf_id}", documents_path(&project)))
-            .await
-            .json()
-            .await
-            .unwrap();
-        let pdf_text: String = pdf_shown["chunks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["text"].as_str().unwrap())
-            .collect();
+        let pdf_text = document_text(&app, &project, &pdf).await;
         assert!(
             pdf_text.contains("returned within 60 days")
                 && pdf_text.contains("Gift cards never expire"),
@@ -684,18 +698,7 @@ fn long_handbook(sections: usize) -> String {
         .collect()
 }
 
-/// The status a server process answers.
-async fn process_status(client: &reqwest::Client, server: &ServerProcess, project: &str) -> Value {
-    client
-        .get(server.url(&format!("/api/projects/{project}/knowledge/status")))
-        .send()
-        .await
-        .expect("status")
-        .json()
-        .await
-        .expect("status JSON")
-}
-
+/// Polls a server process's status (see [`poll_until`]).
 async fn process_until(
     client: &reqwest::Client,
     server: &ServerProcess,
@@ -703,15 +706,7 @@ async fn process_until(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let started = std::time::Instant::now();
-    loop {
-        let now = process_status(client, server, project).await;
-        if done(&now) {
-            return now;
-        }
-        assert!(started.elapsed() < BUILD_LIMIT, "never {what}: {now:#}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    poll_until(client, &server.url(&status_path(project)), what, done).await
 }
 
 both_engines!(

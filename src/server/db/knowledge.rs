@@ -367,6 +367,16 @@ pub async fn cancel_build(writer: &AnyPool, project_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// How many documents the project has.
+pub async fn document_count(pool: &AnyPool, project_id: &str) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("select count(*) from knowledge_document where project_id = $1")
+            .bind(project_id)
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
 /// Whether the project has any chunk to embed.
 pub async fn has_chunks(pool: &AnyPool, project_id: &str) -> Result<bool> {
     let found: Option<String> =

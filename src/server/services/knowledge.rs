@@ -221,8 +221,7 @@ pub async fn status(state: &AppState, project_id: &str) -> Result<KnowledgeStatu
     let (_, draft) = llm_settings::current(state, project_id).await?;
     let wanted = embedding_model_of(&state.catalog, &draft);
     let indexes = db::indexes(&state.db.pool, project_id).await?;
-    let documents =
-        i64::try_from(db::documents(&state.db.pool, project_id).await?.len()).unwrap_or(i64::MAX);
+    let documents = db::document_count(&state.db.pool, project_id).await?;
     // What is being built, else the newest build if it failed, else what serves.
     let shown = indexes
         .building
