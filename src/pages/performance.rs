@@ -209,18 +209,19 @@ const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 200.0;
 const LEFT: f64 = 56.0;
 const BOTTOM: f64 = 28.0;
+/// The shortest latency axis, in seconds: the ledger's resolution.
+const MIN_AXIS_SECONDS: f64 = 0.001;
 
 /// p50 and p95 latency per bucket as two lines, seconds on the vertical
 /// axis, the buckets' first days on the horizontal one (server-rendered).
 #[component]
 fn LatencyChart(points: Vec<PerformancePoint>) -> impl IntoView {
-    let most = points
-        .iter()
-        .filter_map(|p| p.latency.p95)
-        .fold(0.0_f64, f64::max);
-    if most <= 0.0 || points.is_empty() {
+    let measured: Vec<f64> = points.iter().filter_map(|p| p.latency.p95).collect();
+    if measured.is_empty() {
         return view! { <p class="muted" data-test="latency-chart-empty">"No answered requests to chart."</p> }.into_any();
     }
+    // Answers faster than the ledger's millisecond still chart, on the smallest axis.
+    let most = measured.into_iter().fold(MIN_AXIS_SECONDS, f64::max);
     let top = nice_ceiling(most);
     let step = (WIDTH - LEFT - 8.0) / points.len().max(2).saturating_sub(1) as f64;
     let x = |i: usize| LEFT + step * i as f64;
@@ -240,7 +241,7 @@ fn LatencyChart(points: Vec<PerformancePoint>) -> impl IntoView {
             let value = top * f64::from(k) / 4.0;
             view! {
                 <line x1=LEFT x2=WIDTH - 8.0 y1=y(value) y2=y(value) class="grid"/>
-                <text x=LEFT - 6.0 y=y(value) + 4.0 text-anchor="end" class="tick">{format!("{value:.2} s")}</text>
+                <text x=LEFT - 6.0 y=y(value) + 4.0 text-anchor="end" class="tick">{tick_label(value, top)}</text>
             }
         })
         .collect_view();
@@ -264,6 +265,13 @@ fn LatencyChart(points: Vec<PerformancePoint>) -> impl IntoView {
 }
 
 /// The smallest of 1, 2 or 5 × 10ⁿ that is at least `value`, for the axis.
+/// An axis label in seconds, with as many decimals as a quarter of the
+/// axis needs (at least two).
+fn tick_label(value: f64, top: f64) -> String {
+    let decimals = (-(top / 4.0).log10()).ceil().max(2.0) as usize;
+    format!("{value:.decimals$} s")
+}
+
 fn nice_ceiling(value: f64) -> f64 {
     let magnitude = 10_f64.powf(value.log10().floor());
     [1.0, 2.0, 5.0, 10.0]
@@ -279,7 +287,10 @@ mod tests {
 
     #[test]
     fn the_axis_ends_on_a_round_number_above_the_data() {
+        assert_eq!(nice_ceiling(MIN_AXIS_SECONDS), 0.001);
         assert_eq!(nice_ceiling(0.84), 1.0);
+        assert_eq!(tick_label(0.0005, 0.001), "0.0005 s");
+        assert_eq!(tick_label(0.5, 1.0), "0.50 s");
         assert_eq!(nice_ceiling(1.3), 2.0);
         assert_eq!(nice_ceiling(3.2), 5.0);
         assert_eq!(nice_ceiling(0.042), 0.05);
