@@ -231,6 +231,63 @@ async fn a_forced_tool_call_comes_back_whole_and_streamed_with_its_index() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_tool_calls_keep_their_own_index_whole_and_streamed() {
+    crate::helpers::within_limit(async {
+        let app = TestApp::spawn(Engine::Sqlite).await;
+        let (_, token) = program(&app).await;
+        let tools = json!([{"type": "function", "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+        }}]);
+        // The simulator calls the tool once per place asked about; each provider's
+        // own parallel form (Anthropic's content blocks, OpenAI's tool_calls) comes
+        // out as OpenAI's, the calls numbered 0 and 1.
+        for model in ["gpt-4o-mini", SONNET] {
+            let mut body = ask(model, "Paris and London");
+            body["tools"] = tools.clone();
+            body["tool_choice"] = json!("required");
+            let whole: Value = complete(&app, &token, body.clone()).await.json().await.unwrap();
+            let calls = whole["choices"][0]["message"]["tool_calls"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{model}: no tool calls in {whole}"))
+                .clone();
+            let cities: Vec<Value> = calls
+                .iter()
+                .map(|c| serde_json::from_str::<Value>(c["function"]["arguments"].as_str().unwrap()).unwrap()["city"].clone())
+                .collect();
+            assert_eq!(cities, [json!("Paris"), json!("London")], "{model}: {whole}");
+            assert_ne!(calls[0]["id"], calls[1]["id"], "{model}");
+
+            body["stream"] = json!(true);
+            let text = complete(&app, &token, body).await.text().await.unwrap();
+            let frames = data_frames(&text);
+            assert_eq!(frames.last().map(String::as_str), Some("[DONE]"), "{model}: {text}");
+            let mut arguments = [String::new(), String::new()];
+            let mut names = [0, 0];
+            for frame in &frames[..frames.len() - 1] {
+                let chunk: Value = serde_json::from_str(frame).unwrap();
+                for piece in chunk["choices"][0]["delta"]["tool_calls"].as_array().into_iter().flatten() {
+                    let index = piece["index"].as_u64().expect("an integer index") as usize;
+                    assert!(index < 2, "{model}: {piece}");
+                    if piece["function"]["name"].is_string() {
+                        names[index] += 1;
+                        assert!(piece["id"].is_string(), "{model}: {piece}");
+                    }
+                    arguments[index] += piece["function"]["arguments"].as_str().unwrap_or_default();
+                }
+            }
+            assert_eq!(names, [1, 1], "{model}: each call opens once: {text}");
+            let streamed: Vec<Value> = arguments
+                .iter()
+                .map(|a| serde_json::from_str::<Value>(a).unwrap()["city"].clone())
+                .collect();
+            assert_eq!(streamed, cities, "{model}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_model_falls_back_before_the_first_token_whole_and_streamed() {
     crate::helpers::within_limit(async {
         let app = TestApp::spawn(Engine::Sqlite).await;

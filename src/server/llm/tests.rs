@@ -247,6 +247,59 @@ async fn forced_tools_come_back_as_tool_calls_whole_and_streamed() {
 }
 
 #[tokio::test]
+async fn parallel_tool_calls_come_back_in_order_with_their_index_from_every_adapter() {
+    let sim = sim_with(SimulatorOptions::default()).await;
+    let executor = test_executor();
+    let asked = |model: &str| {
+        let mut req = weather_request(model);
+        req.messages = vec![super::Message::text(super::Role::User, "Paris and London")];
+        req
+    };
+    for (id, flavour, model) in targets() {
+        let p = provider(&executor, &sim.url, id, flavour, KEY);
+        let resp = p.generate(&asked(model)).await.expect("generates");
+        let cities: Vec<&serde_json::Value> = resp
+            .tool_calls
+            .iter()
+            .map(|c| &c.arguments["city"])
+            .collect();
+        assert_eq!(
+            cities,
+            [&json!("Paris"), &json!("London")],
+            "{id} {flavour:?}"
+        );
+
+        let events = collect(p.stream(&asked(model)).await.expect("stream opens")).await;
+        let mut arguments = [String::new(), String::new()];
+        let mut named = [0, 0];
+        for event in &events {
+            if let StreamEvent::ToolCallDelta {
+                index,
+                name,
+                arguments: piece,
+                ..
+            } = event
+            {
+                let slot = *index as usize;
+                assert!(slot < 2, "{id} {flavour:?}: index {index}");
+                named[slot] += usize::from(name.is_some());
+                arguments[slot].push_str(piece);
+            }
+        }
+        assert_eq!(named, [1, 1], "{id} {flavour:?}: {events:?}");
+        let streamed: Vec<serde_json::Value> = arguments
+            .iter()
+            .map(|a| serde_json::from_str::<serde_json::Value>(a).unwrap()["city"].clone())
+            .collect();
+        assert_eq!(
+            streamed,
+            [json!("Paris"), json!("London")],
+            "{id} {flavour:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn images_are_accepted_by_every_adapter() {
     let sim = sim_with(SimulatorOptions::default()).await;
     let executor = test_executor();

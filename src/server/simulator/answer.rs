@@ -1,4 +1,7 @@
-//! Deterministic answers: the same prompt always gives the same text, tool call and usage.
+//! Deterministic answers: the same prompt always gives the same text, tool calls and usage.
+//!
+//! A forced tool is called once per part of the last user message joined by " and "
+//! ("Paris and London": two calls, made in parallel as the providers do), else once.
 
 use serde_json::{json, Map, Value};
 
@@ -48,8 +51,8 @@ pub(crate) enum Finish {
 pub(crate) struct Plan {
     /// Text pieces, one per output token.
     pub pieces: Vec<String>,
-    /// Tool call (name, arguments) when forced.
-    pub tool: Option<(String, Value)>,
+    /// Tool calls (name, arguments) when forced, in order: several are parallel calls.
+    pub tools: Vec<(String, Value)>,
     /// Output tokens reported in usage.
     pub output_tokens: u64,
     /// Why the answer ended.
@@ -62,9 +65,10 @@ impl Plan {
         self.pieces.concat()
     }
 
-    /// The tool arguments as JSON text, split in a few fragments for streaming.
-    pub fn argument_fragments(&self) -> Vec<String> {
-        let Some((_, args)) = &self.tool else {
+    /// The arguments of tool call `index` as JSON text, split in a few fragments for
+    /// streaming.
+    pub fn argument_fragments(&self, index: usize) -> Vec<String> {
+        let Some((_, args)) = self.tools.get(index) else {
             return Vec::new();
         };
         let text = args.to_string();
@@ -82,11 +86,28 @@ pub(crate) fn answer_text(last_user: &str) -> String {
 /// Plans the answer for a prompt.
 pub(crate) fn plan(prompt: &Prompt) -> Plan {
     if let Some(tool) = &prompt.forced_tool {
-        let args = arguments(&tool.schema, &prompt.last_user);
-        let output_tokens = estimate_text_tokens(&args.to_string()) + 10;
+        let parts: Vec<&str> = prompt
+            .last_user
+            .split(" and ")
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+            .collect();
+        let parts = if parts.is_empty() {
+            vec![prompt.last_user.as_str()]
+        } else {
+            parts
+        };
+        let tools: Vec<(String, Value)> = parts
+            .into_iter()
+            .map(|part| (tool.name.clone(), arguments(&tool.schema, part)))
+            .collect();
+        let output_tokens = tools
+            .iter()
+            .map(|(_, args)| estimate_text_tokens(&args.to_string()) + 10)
+            .sum();
         return Plan {
             pieces: Vec::new(),
-            tool: Some((tool.name.clone(), args)),
+            tools,
             output_tokens,
             finish: Finish::ToolCall,
         };
@@ -113,7 +134,7 @@ pub(crate) fn plan(prompt: &Prompt) -> Plan {
     Plan {
         output_tokens: pieces.len() as u64,
         pieces,
-        tool: None,
+        tools: Vec::new(),
         finish,
     }
 }
@@ -203,15 +224,20 @@ mod tests {
         });
         let p = plan(&pr);
         assert_eq!(
-            p.tool,
-            Some((
+            p.tools,
+            vec![(
                 "get_weather".into(),
                 json!({"city": "Paris", "days": 42, "unit": "c"})
-            ))
+            )]
         );
         assert_eq!(
-            p.argument_fragments().concat(),
+            p.argument_fragments(0).concat(),
             r#"{"city":"Paris","days":42,"unit":"c"}"#
         );
+        // Two places asked at once: two parallel calls.
+        pr.last_user = "Paris and London".into();
+        let p = plan(&pr);
+        let cities: Vec<&Value> = p.tools.iter().map(|(_, args)| &args["city"]).collect();
+        assert_eq!(cities, [&json!("Paris"), &json!("London")]);
     }
 }

@@ -53,10 +53,11 @@ fn message_id(prompt: &Prompt) -> String {
     )
 }
 
-fn tool_id(prompt: &Prompt) -> String {
+/// The id of tool call `index` of the answer to `prompt`.
+fn tool_id(prompt: &Prompt, index: usize) -> String {
     format!(
         "toolu_sim{:012x}",
-        prompt.last_user.len() as u64 * 7919 + prompt.input_tokens
+        prompt.last_user.len() as u64 * 7919 + prompt.input_tokens + index as u64
     )
 }
 
@@ -128,11 +129,16 @@ impl Dialect for Anthropic {
     }
 
     fn response(&self, prompt: &Prompt, plan: &Plan) -> Value {
-        let content: Vec<Value> = match &plan.tool {
-            Some((name, args)) => vec![
-                json!({"type": "tool_use", "id": tool_id(prompt), "name": name, "input": args}),
-            ],
-            None => vec![json!({"type": "text", "text": plan.text()})],
+        let content: Vec<Value> = if plan.tools.is_empty() {
+            vec![json!({"type": "text", "text": plan.text()})]
+        } else {
+            plan.tools
+                .iter()
+                .enumerate()
+                .map(|(i, (name, args))| {
+                    json!({"type": "tool_use", "id": tool_id(prompt, i), "name": name, "input": args})
+                })
+                .collect()
         };
         json!({
             "id": message_id(prompt), "type": "message", "role": "assistant", "model": prompt.model,
@@ -145,32 +151,58 @@ impl Dialect for Anthropic {
         let start = json!({"type": "message_start", "message": {
             "id": message_id(prompt), "type": "message", "role": "assistant", "content": [], "model": prompt.model,
             "stop_reason": null, "stop_sequence": null, "usage": usage(prompt, 1)}});
-        let (block, tokens): (Value, Vec<String>) = match &plan.tool {
-            Some((name, _)) => (
-                json!({"type": "tool_use", "id": tool_id(prompt), "name": name, "input": {}}),
-                plan.argument_fragments()
-                    .iter()
-                    .map(|f| delta(json!({"type": "input_json_delta", "partial_json": f})))
-                    .collect(),
-            ),
-            None => (
+        let block_start = |index: usize, block: Value| {
+            sse(
+                Some("content_block_start"),
+                &json!({"type": "content_block_start", "index": index, "content_block": block})
+                    .to_string(),
+            )
+        };
+        let block_stop = |index: usize| {
+            sse(
+                Some("content_block_stop"),
+                &json!({"type": "content_block_stop", "index": index}).to_string(),
+            )
+        };
+        let (block, tokens): (Value, Vec<String>) = if plan.tools.is_empty() {
+            (
                 json!({"type": "text", "text": ""}),
                 plan.pieces
                     .iter()
-                    .map(|p| delta(json!({"type": "text_delta", "text": p})))
+                    .map(|p| delta(0, json!({"type": "text_delta", "text": p})))
                     .collect(),
-            ),
+            )
+        } else {
+            // Parallel calls: each its own block; a later block opens as the one before closes.
+            let mut tokens = Vec::new();
+            for (i, (name, _)) in plan.tools.iter().enumerate() {
+                if i > 0 {
+                    let opening = json!({"type": "tool_use", "id": tool_id(prompt, i), "name": name, "input": {}});
+                    tokens.push(format!("{}{}", block_stop(i - 1), block_start(i, opening)));
+                }
+                tokens.extend(
+                    plan.argument_fragments(i)
+                        .iter()
+                        .map(|f| delta(i, json!({"type": "input_json_delta", "partial_json": f}))),
+                );
+            }
+            let (name, _) = &plan.tools[0];
+            (
+                json!({"type": "tool_use", "id": tool_id(prompt, 0), "name": name, "input": {}}),
+                tokens,
+            )
         };
+        let last_block = plan.tools.len().saturating_sub(1);
         Script {
             content_type: "text/event-stream; charset=utf-8",
             head: vec![
                 sse(Some("message_start"), &start.to_string()),
-                sse(Some("content_block_start"), &json!({"type": "content_block_start", "index": 0, "content_block": block}).to_string()),
+                block_start(0, block),
                 sse(Some("ping"), r#"{"type": "ping"}"#),
             ],
             tokens,
             tail: vec![
-                sse(Some("content_block_stop"), r#"{"type":"content_block_stop","index":0}"#),
+                block_stop(last_block),
                 sse(Some("message_delta"), &json!({"type": "message_delta", "delta": {"stop_reason": stop_reason(plan), "stop_sequence": null}, "usage": {"output_tokens": plan.output_tokens}}).to_string()),
                 sse(Some("message_stop"), r#"{"type":"message_stop"}"#),
             ],
@@ -179,10 +211,10 @@ impl Dialect for Anthropic {
     }
 }
 
-fn delta(delta: Value) -> String {
+fn delta(index: usize, delta: Value) -> String {
     sse(
         Some("content_block_delta"),
-        &json!({"type": "content_block_delta", "index": 0, "delta": delta}).to_string(),
+        &json!({"type": "content_block_delta", "index": index, "delta": delta}).to_string(),
     )
 }
 

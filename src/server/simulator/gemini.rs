@@ -166,9 +166,10 @@ impl Dialect for Gemini {
     }
 
     fn response(&self, prompt: &Prompt, plan: &Plan) -> Value {
-        let parts = match &plan.tool {
-            Some((name, args)) => json!([{"functionCall": {"name": name, "args": args}}]),
-            None => json!([{"text": plan.text()}]),
+        let parts = if plan.tools.is_empty() {
+            json!([{"text": plan.text()}])
+        } else {
+            function_calls(plan)
         };
         json!({
             "candidates": [{"content": {"parts": parts, "role": "model"}, "finishReason": finish_reason(plan), "index": 0,
@@ -193,9 +194,11 @@ impl Dialect for Gemini {
                 json!({"candidates": [candidate], "usageMetadata": usage_block, "modelVersion": prompt.model})
             )
         };
-        let mut parts: Vec<Value> = match &plan.tool {
-            Some((name, args)) => vec![json!([{"functionCall": {"name": name, "args": args}}])],
-            None => plan.pieces.iter().map(|p| json!([{"text": p}])).collect(),
+        let mut parts: Vec<Value> = if plan.tools.is_empty() {
+            plan.pieces.iter().map(|p| json!([{"text": p}])).collect()
+        } else {
+            // Gemini sends a turn's function calls whole, together.
+            vec![function_calls(plan)]
         };
         let last = parts.pop().unwrap_or_else(|| json!([{"text": ""}]));
         Script {
@@ -207,6 +210,14 @@ impl Dialect for Gemini {
                 .to_owned(),
         }
     }
+}
+
+/// The answer's function calls as Gemini parts, parallel calls side by side.
+fn function_calls(plan: &Plan) -> Value {
+    plan.tools
+        .iter()
+        .map(|(name, args)| json!({"functionCall": {"name": name, "args": args}}))
+        .collect()
 }
 
 fn safety_ratings() -> Value {

@@ -48,9 +48,12 @@ fn final_line(prompt: &Prompt, plan: &Plan, message: Value) -> Value {
 }
 
 fn tool_calls(plan: &Plan) -> Option<Value> {
-    plan.tool
-        .as_ref()
-        .map(|(name, args)| json!([{"function": {"name": name, "arguments": args}}]))
+    (!plan.tools.is_empty()).then(|| {
+        plan.tools
+            .iter()
+            .map(|(name, args)| json!({"function": {"name": name, "arguments": args}}))
+            .collect()
+    })
 }
 
 impl Api for Ollama {

@@ -111,10 +111,11 @@ fn completion_id(prompt: &Prompt) -> String {
     )
 }
 
-fn call_id(prompt: &Prompt) -> String {
+/// The id of tool call `index` of the answer to `prompt`.
+fn call_id(prompt: &Prompt, index: usize) -> String {
     format!(
         "call_sim{:012x}",
-        prompt.last_user.len() as u64 * 104_729 + prompt.input_tokens
+        prompt.last_user.len() as u64 * 104_729 + prompt.input_tokens + index as u64
     )
 }
 
@@ -197,12 +198,17 @@ impl Dialect for OpenAi {
     }
 
     fn response(&self, prompt: &Prompt, plan: &Plan) -> Value {
-        let message = match &plan.tool {
-            Some((name, args)) => {
-                json!({"role": "assistant", "content": null, "refusal": null, "tool_calls": [
-                {"id": call_id(prompt), "type": "function", "function": {"name": name, "arguments": args.to_string()}}]})
-            }
-            None => json!({"role": "assistant", "content": plan.text(), "refusal": null}),
+        let message = if plan.tools.is_empty() {
+            json!({"role": "assistant", "content": plan.text(), "refusal": null})
+        } else {
+            let calls: Vec<Value> = plan.tools
+                .iter()
+                .enumerate()
+                .map(|(i, (name, args))| {
+                    json!({"id": call_id(prompt, i), "type": "function", "function": {"name": name, "arguments": args.to_string()}})
+                })
+                .collect();
+            json!({"role": "assistant", "content": null, "refusal": null, "tool_calls": calls})
         };
         json!({
             "id": completion_id(prompt), "object": "chat.completion", "created": CREATED, "model": prompt.model,
@@ -217,25 +223,36 @@ impl Dialect for OpenAi {
             sse(None, &c.to_string())
         };
         let choice = |delta: Value| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": null}]);
-        let (first, tokens): (Value, Vec<String>) = match &plan.tool {
-            Some((name, _)) => (
-                json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": call_id(prompt), "type": "function", "function": {"name": name, "arguments": ""}}], "refusal": null}),
-                plan.argument_fragments()
-                    .iter()
-                    .map(|f| {
-                        chunk(choice(
-                            json!({"tool_calls": [{"index": 0, "function": {"arguments": f}}]}),
-                        ))
-                    })
-                    .collect(),
-            ),
-            None => (
+        let call_delta = |fields: Value| chunk(choice(json!({"tool_calls": [fields]})));
+        let (first, tokens): (Value, Vec<String>) = if plan.tools.is_empty() {
+            (
                 json!({"role": "assistant", "content": "", "refusal": null}),
                 plan.pieces
                     .iter()
                     .map(|p| chunk(choice(json!({"content": p}))))
                     .collect(),
-            ),
+            )
+        } else {
+            // Parallel calls: each opens with its id and name, then its arguments,
+            // every delta carrying the call's index.
+            let mut tokens = Vec::new();
+            for (i, (name, _)) in plan.tools.iter().enumerate() {
+                if i > 0 {
+                    tokens.push(call_delta(
+                        json!({"index": i, "id": call_id(prompt, i), "type": "function", "function": {"name": name, "arguments": ""}}),
+                    ));
+                }
+                tokens.extend(
+                    plan.argument_fragments(i)
+                        .iter()
+                        .map(|f| call_delta(json!({"index": i, "function": {"arguments": f}}))),
+                );
+            }
+            let (name, _) = &plan.tools[0];
+            (
+                json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": call_id(prompt, 0), "type": "function", "function": {"name": name, "arguments": ""}}], "refusal": null}),
+                tokens,
+            )
         };
         let mut tail = vec![chunk(
             json!([{"index": 0, "delta": {}, "logprobs": null, "finish_reason": finish_reason(plan)}]),
