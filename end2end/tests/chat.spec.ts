@@ -279,3 +279,44 @@ test("without JavaScript the plain forms start a conversation, send, and rate", 
     await context.close();
   }
 });
+
+test("a GPT conversation draws a picture; without JavaScript too; Claude says it cannot", async ({ page, browser }) => {
+  const id = await openChat(page, "Drawing bot");
+  await startConversation(page);
+  await expect(page.getByTestId("no-image-generation")).toContainText("needs a GPT (OpenAI) project");
+  await expect(page.getByTestId("generate-image")).toHaveCount(0);
+
+  const patched = await page.request.patch(`/api/projects/${id}/llm-config`, {
+    data: { provider: "openai", model: "gpt-4o-mini" },
+  });
+  expect(patched.ok(), await patched.text()).toBe(true);
+  await startConversation(page);
+  await hydrated(page);
+  await expect(page.getByTestId("image-controls")).toContainText("GPT Image 2");
+  await page.getByTestId("composer-input").fill("A red bicycle by the sea");
+  await page.getByTestId("image-size").selectOption("1536x1024");
+  await page.getByTestId("image-quality").selectOption("low");
+  await page.getByTestId("generate-image").click();
+  const answer = lastAnswer(page);
+  const picture = answer.getByTestId("generated-image").locator("img");
+  await expect(picture).toBeVisible();
+  await expect(picture).toHaveAttribute("src", /^data:image\/png;base64,/);
+  expect(await picture.evaluate((img: HTMLImageElement) => [img.naturalWidth, img.naturalHeight])).toEqual([1536, 1024]);
+  await expect(answer.getByTestId("answer-model")).toHaveText("GPT Image 2");
+  await expect(answer.getByTestId("answer-cost")).toHaveText(/^\$\d+\.\d+$/);
+  await expect(page.locator('[data-test="message"][data-role="user"]').last()).toContainText("A red bicycle by the sea");
+
+  // Before hydration the button is its own form action: the server draws and redirects back.
+  const context = await browser.newContext({ baseURL: test.info().project.use.baseURL, javaScriptEnabled: false });
+  await context.addCookies(await page.context().cookies());
+  const plain = await context.newPage();
+  try {
+    await plain.goto(page.url());
+    await plain.getByTestId("composer-input").fill("A lighthouse at dusk");
+    await plain.getByTestId("generate-image").click();
+    await expect(plain.getByTestId("generated-image")).toHaveCount(2);
+    await expect(plain.locator('[data-test="message"][data-role="user"]').last()).toContainText("A lighthouse at dusk");
+  } finally {
+    await context.close();
+  }
+});

@@ -206,6 +206,75 @@ pub struct ModelInfo {
     /// What an embedding model produces and accepts; `None` for chat models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding: Option<EmbeddingSpec>,
+    /// What an image model draws and what each picture bills; `None` for
+    /// chat and embedding models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageSpec>,
+}
+
+/// One size and quality an image model draws, and the output tokens one
+/// picture of it bills: GPT Image models are billed per token (prompt text at
+/// the input price, the picture at the output price), and a picture's output
+/// tokens are fixed by its size and quality, so the budget gate can hold a
+/// generation's whole cost before it starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ImageOption {
+    /// `WIDTHxHEIGHT`, as the API takes it (`1024x1024`).
+    pub size: String,
+    /// `low`, `medium` or `high`.
+    pub quality: String,
+    /// Output tokens one picture bills.
+    pub output_tokens: u64,
+}
+
+/// What an image model draws and accepts (OpenAI's Images API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ImageSpec {
+    /// Every size and quality it draws, with what each bills.
+    pub options: Vec<ImageOption>,
+    /// The size taken when a request names none.
+    pub default_size: String,
+    /// The quality taken when a request names none.
+    pub default_quality: String,
+    /// Most pictures one request may ask for (`n`).
+    pub max_images: u32,
+    /// Longest prompt it takes, in characters.
+    pub max_prompt_chars: u32,
+}
+
+impl ImageSpec {
+    /// The option of `size` and `quality`, if the model draws it.
+    pub fn option(&self, size: &str, quality: &str) -> Option<&ImageOption> {
+        self.options
+            .iter()
+            .find(|o| o.size == size && o.quality == quality)
+    }
+
+    /// The sizes it draws, each once, in catalog order.
+    pub fn sizes(&self) -> Vec<&str> {
+        let mut sizes: Vec<&str> = Vec::new();
+        for option in &self.options {
+            if !sizes.contains(&option.size.as_str()) {
+                sizes.push(&option.size);
+            }
+        }
+        sizes
+    }
+
+    /// The qualities it draws, each once, in catalog order.
+    pub fn qualities(&self) -> Vec<&str> {
+        let mut qualities: Vec<&str> = Vec::new();
+        for option in &self.options {
+            if !qualities.contains(&option.quality.as_str()) {
+                qualities.push(&option.quality);
+            }
+        }
+        qualities
+    }
 }
 
 /// Which HTTP API serves an embedding model: the embedder to build for it
@@ -272,6 +341,10 @@ pub struct Catalog {
     /// models so model pickers and lists never offer one for chat.
     #[serde(default)]
     pub embedding_models: Vec<ModelInfo>,
+    /// Every image generation model (FR-005: "GPT: DALL-E integration"),
+    /// apart from the chat models for the same reason.
+    #[serde(default)]
+    pub image_models: Vec<ModelInfo>,
 }
 
 impl Catalog {
@@ -280,9 +353,25 @@ impl Catalog {
         self.providers.iter().find(|p| p.id == kind)
     }
 
-    /// A chat or embedding model by id or alias: what usage is priced with.
+    /// A chat, embedding or image model by id or alias: what usage is
+    /// priced with.
     pub fn model(&self, id: &str) -> Option<&ModelInfo> {
-        self.chat_model(id).or_else(|| self.embedding_model(id))
+        self.chat_model(id)
+            .or_else(|| self.embedding_model(id))
+            .or_else(|| self.image_model(id))
+    }
+
+    /// An image generation model by id or alias.
+    pub fn image_model(&self, id: &str) -> Option<&ModelInfo> {
+        find_model(&self.image_models, id)
+    }
+
+    /// The image models a project answering with `provider` can draw with,
+    /// in catalog order (none: the feature is unavailable there).
+    pub fn image_models_of(&self, provider: ProviderId) -> impl Iterator<Item = &ModelInfo> {
+        self.image_models
+            .iter()
+            .filter(move |m| m.provider == provider)
     }
 
     /// A chat model by id or alias: what a project may answer with.

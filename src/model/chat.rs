@@ -55,8 +55,54 @@ pub struct ConversationDetail {
     pub summary: ConversationSummary,
     /// Whether the pinned model accepts images.
     pub vision: bool,
+    /// What the conversation's provider can draw (FR-005); `None` where
+    /// image generation is unavailable (every provider but GPT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_generation: Option<ImageGeneration>,
     /// Messages, oldest first.
     pub messages: Vec<ChatMessage>,
+}
+
+/// The image model a conversation draws with and what it offers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ImageGeneration {
+    /// Catalog id of the image model.
+    pub model: String,
+    /// Its display name.
+    pub model_name: String,
+    /// Sizes it draws (`1024x1024`, …), the default first.
+    pub sizes: Vec<String>,
+    /// Qualities it draws (`low`, `medium`, `high`), the default first.
+    pub qualities: Vec<String>,
+}
+
+/// What `POST …/conversations/:cid/images` takes: a picture to draw in the
+/// conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewImage {
+    /// What to draw.
+    pub prompt: String,
+    /// `WIDTHxHEIGHT`; the model's default when absent.
+    #[serde(default)]
+    pub size: Option<String>,
+    /// `low`, `medium` or `high`; the model's default when absent.
+    #[serde(default)]
+    pub quality: Option<String>,
+}
+
+/// A drawn picture's question and answer, as stored in the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ImageExchange {
+    /// The prompt, as the user's message.
+    pub question: ChatMessage,
+    /// The answer: the picture in `images`, its facts and cost.
+    pub answer: ChatMessage,
 }
 
 crate::model::text_enum! {
@@ -221,7 +267,7 @@ pub struct ChatMessage {
     pub role: ChatRole,
     /// The text (partial for stopped or failed answers).
     pub content: String,
-    /// Attached images (questions only).
+    /// Attached images (questions) or the pictures drawn (image answers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<ImageAttachment>,
     /// Where an answer stands (questions are always complete).

@@ -16,6 +16,9 @@ crate::model::text_enum! {
         Chat = "chat",
         /// Embeddings of document chunks or of a question.
         Embeddings = "embeddings",
+        /// Pictures drawn by an image model (the chat's "Generate image",
+        /// `POST /v1/images/generations`).
+        Images = "images",
     }
 }
 

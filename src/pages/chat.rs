@@ -8,8 +8,11 @@
 //! server waits for the whole answer and redirects back with it in place) and
 //! the thumbs. After hydration Send streams the answer token by token from the
 //! JSON API (see `components::chat_stream`), Stop aborts it, and images can be
-//! attached when the pinned model has vision. When an answer settles the page
-//! reloads the conversation, so it always ends up showing what was stored.
+//! attached when the pinned model has vision. In a GPT conversation "Generate
+//! image" draws the message as a picture (a form post before hydration, a
+//! server function call after), shown in the answer; other providers say the
+//! feature is unavailable. When an answer settles the page reloads the
+//! conversation, so it always ends up showing what was stored.
 
 use crate::components::chat_stream::{self, messages_url, StreamHandle, StreamUpdate};
 use crate::components::error_notice::{action_error, ErrorNotice, SignInNeeded};
@@ -18,14 +21,15 @@ use crate::error::AppError;
 use crate::model::catalog::ProviderId;
 use crate::model::chat::{
     AnswerFacts, ChatEvent, ChatMessage, ChatRole, ConversationDetail, ConversationSummary,
-    ImageAttachment, MessageStatus, NewMessage, Rating, TokenUsage, MAX_MESSAGE_CHARS,
+    ImageAttachment, ImageGeneration, MessageStatus, NewMessage, Rating, TokenUsage,
+    MAX_MESSAGE_CHARS,
 };
 use crate::model::knowledge::Citation;
 use crate::model::money::format_usd;
 use crate::pages::project::use_project_id;
 use crate::server_fns::chat::{
-    conversation_path, get_conversation, list_conversations, NewConversation, RateAnswer,
-    SendMessage,
+    conversation_path, generate_image, get_conversation, list_conversations, GenerateImage,
+    NewConversation, RateAnswer, SendMessage,
 };
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
@@ -289,6 +293,53 @@ impl Chat {
         self.stream.set_value(Some(handle));
     }
 
+    /// Draws the draft as a picture with the conversation's image model; the
+    /// answer shows it once stored. A refusal puts the prompt back.
+    fn draw(self, size: String, quality: String) {
+        let content = self.draft.get_untracked();
+        if self.streaming.get_untracked() || content.trim().is_empty() {
+            return;
+        }
+        let Some((project_id, conversation_id)) = self.ids() else {
+            return;
+        };
+        let mut question = blank_message(ChatRole::User, MessageStatus::Complete);
+        question.content = content.clone();
+        self.send_error.set(None);
+        self.question.set(Some(question));
+        self.answer
+            .set(blank_message(ChatRole::Assistant, MessageStatus::Pending));
+        self.draft.set(String::new());
+        self.streaming.set(true);
+        self.turn.update_value(|t| *t += 1);
+        leptos::task::spawn_local(async move {
+            let drawn = generate_image(
+                project_id,
+                conversation_id,
+                content.clone(),
+                Some(size),
+                Some(quality),
+            )
+            .await;
+            self.streaming.try_set(false);
+            match drawn {
+                Ok(_) => self.reload(RELOAD_ATTEMPTS),
+                // The question and its failed answer are stored: show them.
+                Err(error @ AppError::ProviderFailed { .. }) => {
+                    self.reload(RELOAD_ATTEMPTS);
+                    self.send_error.try_set(Some(error));
+                }
+                Err(error) => {
+                    self.question.try_set(None);
+                    if self.draft.with_untracked(String::is_empty) {
+                        self.draft.try_set(content);
+                    }
+                    self.send_error.try_set(Some(error));
+                }
+            }
+        });
+    }
+
     /// Stops the stream; the server stores the partial answer as stopped.
     fn stop(self) {
         self.stream.try_with_value(|stream| {
@@ -506,6 +557,7 @@ fn AnswerView(message: Signal<ChatMessage>, chat: Chat) -> impl IntoView {
     let error = Memo::new(move |_| message.with(|m| m.error.clone()));
     let id = Memo::new(move |_| message.with(|m| m.id.clone()));
     let citations = Memo::new(move |_| message.with(|m| m.citations.clone()));
+    let pictures = Memo::new(move |_| message.with(|m| m.images.clone()));
     let waiting = move || status.get() == MessageStatus::Pending && text.with(String::is_empty);
     let rated = move || status.get() != MessageStatus::Pending && id.with(|id| !id.is_empty());
     let continued_by = move || {
@@ -535,6 +587,10 @@ fn AnswerView(message: Signal<ChatMessage>, chat: Chat) -> impl IntoView {
                 </p>
             </Show>
             <div class="text" data-test="answer-text">{move || text.get()}</div>
+            {move || {
+                let pictures = pictures.get();
+                (!pictures.is_empty()).then(|| view! { <Pictures pictures=pictures/> })
+            }}
             <Show when=move || status.get() == MessageStatus::Stopped>
                 <span class="tag" data-test="stopped">"stopped"</span>
             </Show>
@@ -552,6 +608,28 @@ fn AnswerView(message: Signal<ChatMessage>, chat: Chat) -> impl IntoView {
             </Show>
         </article>
     }
+}
+
+/// The pictures an image answer drew, each with a link to save it.
+#[component]
+fn Pictures(pictures: Vec<ImageAttachment>) -> impl IntoView {
+    let items = pictures
+        .into_iter()
+        .enumerate()
+        .map(|(index, picture)| {
+            let url = format!("data:{};base64,{}", picture.media_type, picture.data);
+            view! {
+                <figure class="generated" data-test="generated-image">
+                    <img src=url.clone() alt=format!("Generated picture {}", index + 1)/>
+                    <figcaption>
+                        <a href=url download=format!("cover-picture-{}.png", index + 1)
+                            data-test="download-picture">"Save picture"</a>
+                    </figcaption>
+                </figure>
+            }
+        })
+        .collect_view();
+    view! { <div class="pictures" data-test="pictures">{items}</div> }
 }
 
 /// The knowledge base excerpts an answer was given: document, section and
@@ -660,9 +738,14 @@ fn RateButtons(chat: Chat, message_id: String, initial: Option<Rating>) -> impl 
 #[component]
 fn Composer(chat: Chat, hydrated: RwSignal<bool>) -> impl IntoView {
     let (project_id, conversation_id) = chat.ids().unwrap_or_default();
-    let (vision, model) = chat
-        .detail
-        .with_untracked(|d| (d.vision, d.summary.model_name.clone()));
+    let (vision, model, drawing, provider) = chat.detail.with_untracked(|d| {
+        (
+            d.vision,
+            d.summary.model_name.clone(),
+            d.image_generation.clone(),
+            d.summary.provider,
+        )
+    });
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         chat.send();
@@ -690,6 +773,17 @@ fn Composer(chat: Chat, hydrated: RwSignal<bool>) -> impl IntoView {
             } else {
                 view! { <p class="muted" data-test="no-vision">{format!("{model} does not accept images.")}</p> }.into_any()
             }}
+            {match drawing {
+                Some(drawing) => view! { <ImageControls chat=chat drawing=drawing/> }.into_any(),
+                None => view! {
+                    <p class="muted" data-test="no-image-generation">
+                        {format!(
+                            "Image generation is not available with {}: it needs a GPT (OpenAI) project.",
+                            provider.label()
+                        )}
+                    </p>
+                }.into_any(),
+            }}
             <div class="row">
                 <button type="submit" data-test="send" disabled=move || chat.streaming.get()>"Send"</button>
                 <Show when=move || chat.streaming.get()>
@@ -700,6 +794,49 @@ fn Composer(chat: Chat, hydrated: RwSignal<bool>) -> impl IntoView {
             </div>
             <ErrorNotice error=chat.send_error test_id="send-error"/>
         </form>
+    }
+}
+
+/// "Generate image": the size and quality of the picture, and the button
+/// that draws the message instead of sending it (its own form action before
+/// hydration, a server function call after).
+#[component]
+fn ImageControls(chat: Chat, drawing: ImageGeneration) -> impl IntoView {
+    let size = RwSignal::new(drawing.sizes.first().cloned().unwrap_or_default());
+    let quality = RwSignal::new(drawing.qualities.first().cloned().unwrap_or_default());
+    let options = |values: Vec<String>| {
+        values
+            .into_iter()
+            .map(|value| view! { <option value=value.clone()>{value.clone()}</option> })
+            .collect_view()
+    };
+    let on_click = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        chat.draw(size.get_untracked(), quality.get_untracked());
+    };
+    view! {
+        <fieldset class="image-controls" data-test="image-controls">
+            <legend>{format!("Generate image with {}", drawing.model_name)}</legend>
+            <label>
+                "Size "
+                <select name="size" data-test="image-size"
+                    on:change=move |ev| size.set(event_target_value(&ev))>
+                    {options(drawing.sizes.clone())}
+                </select>
+            </label>
+            <label>
+                "Quality "
+                <select name="quality" data-test="image-quality"
+                    on:change=move |ev| quality.set(event_target_value(&ev))>
+                    {options(drawing.qualities.clone())}
+                </select>
+            </label>
+            <button type="submit" class="secondary" formaction=GenerateImage::url()
+                data-test="generate-image" on:click=on_click
+                disabled=move || chat.streaming.get()>
+                "Generate image"
+            </button>
+        </fieldset>
     }
 }
 

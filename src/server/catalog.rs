@@ -64,6 +64,10 @@ fn check(catalog: &Catalog) -> std::result::Result<(), String> {
         check_model(model, &mut ids)?;
         check_embedding_model(model)?;
     }
+    for model in &catalog.image_models {
+        check_model(model, &mut ids)?;
+        check_image_model(model)?;
+    }
     for required in REQUIRED_MODELS {
         if catalog.chat_model(required).is_none() {
             return Err(format!("required model `{required}` is missing"));
@@ -183,6 +187,37 @@ fn check_embedding_model(model: &ModelInfo) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// An image model has its spec, draws its default size and quality, bills
+/// every option some output, and writes no text.
+fn check_image_model(model: &ModelInfo) -> std::result::Result<(), String> {
+    let spec = model
+        .image
+        .as_ref()
+        .ok_or_else(|| format!("{}: an image model needs its `image` spec", model.id))?;
+    if model.embedding.is_some() || model.max_output != 0 {
+        return Err(format!("{}: an image model writes no text", model.id));
+    }
+    if spec
+        .option(&spec.default_size, &spec.default_quality)
+        .is_none()
+    {
+        return Err(format!(
+            "{}: the default size and quality must be one of its options",
+            model.id
+        ));
+    }
+    if spec.max_images == 0
+        || spec.max_prompt_chars == 0
+        || spec.options.iter().any(|o| o.output_tokens == 0)
+    {
+        return Err(format!(
+            "{}: pictures, prompt length and each option's output tokens must be positive",
+            model.id
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +320,58 @@ mod tests {
         assert_eq!(cost("text-embedding-3-large"), Some(130_000_000));
         assert_eq!(cost("gemini-embedding-001"), Some(150_000_000));
         assert_eq!(cost("voyage-3.5"), Some(60_000_000));
+    }
+
+    #[test]
+    fn image_models_are_openai_billed_per_token_and_never_chat_models() {
+        let catalog = load().unwrap();
+        assert!(catalog.chat_model("gpt-image-2").is_none());
+        assert_eq!(
+            catalog
+                .image_models_of(ProviderId::OpenAi)
+                .map(|m| m.id.as_str())
+                .collect::<Vec<_>>(),
+            ["gpt-image-2", "gpt-image-1"]
+        );
+        assert_eq!(catalog.image_models_of(ProviderId::Claude).count(), 0);
+        let spec = catalog
+            .image_model("gpt-image-1")
+            .unwrap()
+            .image
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            spec.option("1024x1024", "high").unwrap().output_tokens,
+            4160
+        );
+        assert_eq!(spec.sizes(), ["1024x1024", "1536x1024", "1024x1536"]);
+        assert_eq!(spec.qualities(), ["low", "medium", "high"]);
+        // One high-quality square picture: 4,160 output tokens at $40 per 1M,
+        // and a 20-token prompt at $5 per 1M.
+        let usage = crate::model::chat::TokenUsage {
+            input_tokens: 20,
+            output_tokens: 4160,
+            ..Default::default()
+        };
+        let cost = crate::model::pricing::attempt_cost(
+            catalog.model("gpt-image-1"),
+            &usage,
+            "2026-12-01",
+            0,
+            &[],
+        );
+        assert_eq!(cost.nanos(), Some(166_400_000 + 100_000));
+    }
+
+    #[test]
+    fn an_image_model_whose_default_it_does_not_draw_is_refused() {
+        let mut doc: serde_json::Value = serde_json::from_str(CATALOG_JSON).unwrap();
+        doc["imageModels"][0]["image"]["defaultSize"] = "999x999".into();
+        let err = parse(&doc.to_string()).unwrap_err().to_string();
+        assert!(
+            err.contains("gpt-image-2") && err.contains("default size"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 pub mod anthropic;
 pub mod embeddings;
+pub mod images;
 pub mod openai;
 
 use crate::error::AppError;
@@ -45,6 +46,10 @@ pub fn routes() -> Router<AppState> {
     openai::routes()
         .merge(anthropic::routes())
         .route("/v1/embeddings", axum::routing::post(embeddings::create))
+        .route(
+            "/v1/images/generations",
+            axum::routing::post(images::create),
+        )
 }
 
 /// Where a token comes from: OpenAI's SDKs send `Authorization: Bearer`,
@@ -230,6 +235,24 @@ fn replay(completion: Completion) -> Vec<CompletionEvent> {
     }
     events.push(CompletionEvent::Finished(Box::new(completion)));
     events
+}
+
+/// The headers of a single call's answer (embeddings, pictures): who served
+/// it, what it cost (`unknown` without a price) and Cover's own time, all of
+/// the request's time but what the provider took.
+pub fn single_call_headers(
+    headers: &mut HeaderMap,
+    provider: crate::model::catalog::ProviderId,
+    model: &str,
+    cost_nanos: Option<i64>,
+    overhead: std::time::Duration,
+) {
+    put_header(headers, "x-cover-provider", provider.as_str());
+    put_header(headers, "x-cover-model", model);
+    let cost = cost_nanos.map_or_else(|| "unknown".to_owned(), format_decimal);
+    put_header(headers, "x-cover-cost-usd", &cost);
+    let overhead = format!("{:.3}", overhead.as_secs_f64() * 1000.0);
+    put_header(headers, "x-cover-overhead-ms", &overhead);
 }
 
 fn put_header(headers: &mut HeaderMap, name: &'static str, value: &str) {

@@ -19,12 +19,15 @@
 //!   stream failover over any [`Provider`]s; reports every attempt to a sink (the ledger).
 //! * [`embeddings`] — the knowledge base's [`embeddings::Embedder`]: OpenAI, Gemini, Ollama
 //!   and Voyage embedding adapters that only translate, on the same executor.
+//! * [`images`] — image generation with OpenAI's Images API (GPT Image models), on the
+//!   same executor.
 
 pub mod anthropic;
 pub mod embeddings;
 pub mod error;
 pub mod executor;
 pub mod gemini;
+pub mod images;
 pub mod ollama;
 pub mod openai;
 pub mod params;

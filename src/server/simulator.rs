@@ -10,7 +10,7 @@
 //! | provider | routes |
 //! |---|---|
 //! | Anthropic | `POST /v1/messages`, `POST /v1/messages/count_tokens`, `GET /v1/models` (with `anthropic-version`) |
-//! | OpenAI (and Llama OpenAI-compatible) | `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models` |
+//! | OpenAI (and Llama OpenAI-compatible) | `POST /v1/chat/completions`, `POST /v1/embeddings`, `POST /v1/images/generations` (GPT Image models: a PNG per picture), `GET /v1/models` |
 //! | Gemini | `/v1beta` and `/v1`: `POST models/{m}:generateContent`, `:streamGenerateContent?alt=sse`, `:countTokens`, `:embedContent`, `:batchEmbedContents`, `GET models`, `GET models/{m}` |
 //! | Ollama | `POST /api/chat`, `POST /api/embed`, `GET /api/tags` |
 //! | Voyage AI (Claude projects' embeddings) | `POST /v1/embeddings` with a `voyage…` model: Voyage's real API has this path on its own host, so here the model tells the two apart |
@@ -53,6 +53,7 @@ mod anthropic;
 mod embeddings;
 mod faults;
 mod gemini;
+mod images;
 mod ollama;
 mod openai;
 mod streaming;
@@ -249,6 +250,7 @@ pub fn router_with_stats(opts: SimulatorOptions) -> (Router, Arc<SimStats>) {
         .route("/v1/models", get(models_v1))
         .route("/v1/chat/completions", post(openai_chat))
         .route("/v1/embeddings", post(embeddings::v1_embeddings))
+        .route("/v1/images/generations", post(images::generations))
         .route("/v1beta/models", get(gemini::list_models))
         .route("/v1beta/models/{call}", gemini_call())
         .route("/v1/models/{call}", gemini_call())
@@ -298,6 +300,16 @@ pub async fn serve_router(
         let _ = tcp.set_nodelay(true);
     });
     axum::serve(listener, router).await
+}
+
+/// The shipped catalog, loaded once: what the simulated embedding and image
+/// APIs know of their models.
+fn catalog() -> Option<&'static crate::model::catalog::Catalog> {
+    static CATALOG: std::sync::OnceLock<Option<crate::model::catalog::Catalog>> =
+        std::sync::OnceLock::new();
+    CATALOG
+        .get_or_init(|| crate::server::catalog::load().ok())
+        .as_ref()
 }
 
 /// How a simulated API guards its routes and words its errors: what the shared

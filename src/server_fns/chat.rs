@@ -8,7 +8,9 @@
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::model::access::Scope;
-use crate::model::chat::{ChatAnswer, ConversationDetail, ConversationSummary, Rating};
+use crate::model::chat::{
+    ChatAnswer, ConversationDetail, ConversationSummary, ImageExchange, Rating,
+};
 use leptos::prelude::*;
 
 /// The URL of a conversation on the chat page.
@@ -66,6 +68,34 @@ pub async fn send_message(
         crate::server::services::chat::answer(&state, &project_id, &conversation_id, message).await;
     leptos_axum::redirect(&conversation_path(&project_id, &conversation_id));
     Ok(answer?)
+}
+
+/// Draws a picture in a GPT conversation ("Generate image"): the prompt and
+/// the picture are stored as a question and its answer. As a form post
+/// (before hydration) it redirects back to the conversation.
+#[server(prefix = "/sfn", endpoint = "chat/image")]
+pub async fn generate_image(
+    project_id: String,
+    conversation_id: String,
+    content: String,
+    size: Option<String>,
+    quality: Option<String>,
+) -> Result<ImageExchange, AppError> {
+    let (state, _) = crate::server::auth::server_fn_project_user(&project_id, Scope::Chat).await?;
+    let asked = crate::model::chat::NewImage {
+        prompt: content,
+        size,
+        quality,
+    };
+    let drawn = crate::server::services::images::draw_in_conversation(
+        &state,
+        &project_id,
+        &conversation_id,
+        asked,
+    )
+    .await;
+    leptos_axum::redirect(&conversation_path(&project_id, &conversation_id));
+    Ok(drawn?)
 }
 
 /// Thumbs up/down on an answer (`None` clears it).

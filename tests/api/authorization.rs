@@ -112,6 +112,8 @@ struct World {
     app: TestApp,
     project: String,
     conversation: String,
+    /// A conversation pinned to GPT, which can draw pictures.
+    drawing: String,
     message: String,
     /// A knowledge base document of the project.
     document: String,
@@ -153,6 +155,18 @@ impl World {
         let conversation = app.conversation_id(&project).await;
         let answer = app.ask_ok(&project, &conversation, "Hello?").await;
         let message = answer["messageId"].as_str().unwrap().to_owned();
+        // A conversation started on GPT keeps it after the project goes back to Claude.
+        app.configure(
+            &project,
+            json!({"provider": "openai", "model": "gpt-4o-mini"}),
+        )
+        .await;
+        let drawing = app.conversation_id(&project).await;
+        app.configure(
+            &project,
+            json!({"provider": "claude", "model": "claude-3-5-sonnet-20241022"}),
+        )
+        .await;
         let document = upload_document(
             &owner,
             &app.url(&format!("/api/projects/{project}/documents")),
@@ -162,6 +176,7 @@ impl World {
             app,
             project,
             conversation,
+            drawing,
             message,
             document,
             stranger,
@@ -346,6 +361,10 @@ impl World {
                 format!("{c}/messages"),
                 body(json!({ "content": "Again?" })),
             ),
+            ("post", "/api/projects/{id}/conversations/{conversation_id}/images") => (
+                format!("{p}/conversations/{}/images", self.drawing),
+                body(json!({ "prompt": "A lighthouse", "quality": "low" })),
+            ),
             (
                 "put",
                 "/api/projects/{id}/conversations/{conversation_id}/messages/{message_id}/rating",
@@ -377,6 +396,10 @@ impl World {
             ("post", "/v1/embeddings") => (
                 endpoint.path.into(),
                 body(json!({ "model": "cover/default", "input": "Hi" })),
+            ),
+            ("post", "/v1/images/generations") => (
+                endpoint.path.into(),
+                body(json!({ "model": "gpt-image-1", "prompt": "A lighthouse", "quality": "low" })),
             ),
             ("post", "/v1/messages") => (
                 endpoint.path.into(),
@@ -606,6 +629,10 @@ const SERVER_FNS: &[ServerFn] = &[
         auth: people(Scope::Chat),
     },
     ServerFn {
+        endpoint: "chat/image",
+        auth: people(Scope::Chat),
+    },
+    ServerFn {
         endpoint: "chat/rate",
         auth: people(Scope::Chat),
     },
@@ -731,6 +758,12 @@ impl World {
                 ("project_id", p),
                 ("conversation_id", c),
                 ("content", "Again?"),
+            ]),
+            "chat/image" => pairs(&[
+                ("project_id", p),
+                ("conversation_id", &self.drawing),
+                ("content", "A lighthouse"),
+                ("quality", "low"),
             ]),
             "chat/rate" => pairs(&[
                 ("project_id", p),

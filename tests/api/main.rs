@@ -14,6 +14,7 @@ mod demo;
 mod documents;
 mod durability;
 mod gateway;
+mod images;
 mod knowledge;
 mod layout;
 mod limits;

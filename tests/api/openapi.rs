@@ -207,6 +207,12 @@ async fn every_documented_request_and_answer_matches_its_schema() {
     );
     call!(
         &program => "post",
+        "/v1/images/generations",
+        "/v1/images/generations",
+        Some(json!({"model": "gpt-image-1", "prompt": "A lighthouse", "quality": "low"}))
+    );
+    call!(
+        &program => "post",
         "/v1/chat/completions",
         "/v1/chat/completions",
         Some(json!({"model": "cover/default", "messages": [{"role": "user", "content": "Hello"}]}))
@@ -366,6 +372,24 @@ async fn every_documented_request_and_answer_matches_its_schema() {
         "/api/projects/{id}/conversations/{conversation_id}",
         c,
         None
+    );
+    // A picture in a conversation started on GPT (the project then goes back to Claude).
+    app.configure(
+        &project,
+        json!({"provider": "openai", "model": "gpt-4o-mini"}),
+    )
+    .await;
+    let drawing = app.conversation_id(&project).await;
+    app.configure(
+        &project,
+        json!({"provider": "claude", "model": "claude-3-5-sonnet-20241022"}),
+    )
+    .await;
+    call!(
+        "post",
+        "/api/projects/{id}/conversations/{conversation_id}/images",
+        format!("{p}/conversations/{drawing}/images"),
+        Some(json!({"prompt": "A lighthouse at dusk", "quality": "low"}))
     );
     call!(
         "put",

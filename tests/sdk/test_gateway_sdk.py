@@ -1,8 +1,10 @@
 """The official `openai` and `anthropic` SDKs, unchanged, pointed at Cover's gateway
 (COVER_GATEWAY_URL, a running `cover serve` whose providers are the simulator):
 any provider through either SDK, streams with usage, a tool round trip, vision, the
-models list, errors in each SDK's own types, and a spent budget the SDK does not retry."""
+models list, image generation, errors in each SDK's own types, and a spent budget the SDK
+does not retry."""
 
+import base64
 import json
 import os
 import uuid
@@ -124,6 +126,23 @@ def test_a_bad_parameter_is_the_sdks_bad_request_naming_it(gateway):
     with pytest.raises(openai.BadRequestError) as caught:
         gateway.openai().chat.completions.create(model="no-such-model", messages=HELLO)
     assert caught.value.param == "model"
+
+
+def test_images_generate_draws_a_png_priced_in_the_headers(gateway):
+    raw = gateway.openai().images.with_raw_response.generate(
+        model="gpt-image-1", prompt="A lighthouse at dusk", size="1024x1024", quality="low")
+    assert raw.headers["x-cover-provider"] == "openai"
+    assert raw.headers["x-cover-model"] == "gpt-image-1"
+    result = raw.parse()
+    png = base64.b64decode(result.data[0].b64_json)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert int.from_bytes(png[16:20], "big") == 1024
+    # A low square gpt-image-1 picture bills 272 output tokens.
+    assert result.usage.output_tokens == 272
+    assert result.usage.model_extra["cost_usd"] == raw.headers["x-cover-cost-usd"]
+    with pytest.raises(openai.BadRequestError) as caught:
+        gateway.openai().images.generate(model="gpt-image-1", prompt="A lighthouse", size="999x999")
+    assert caught.value.param == "size"
 
 
 def test_an_unknown_token_is_the_sdks_authentication_error(gateway):

@@ -99,6 +99,8 @@ pub struct AnswerUpdate {
     pub unpriced: bool,
     /// JSON `[Citation]`, when knowledge was given.
     pub citations: Option<String>,
+    /// JSON `[ImageAttachment]`: the pictures an image answer drew.
+    pub images: Option<String>,
 }
 
 const CONVERSATION_COLUMNS: &str = "c.conversation_id, c.project_id, c.title, c.config_version, \
@@ -449,7 +451,7 @@ async fn stored_messages<'a>(
     Ok(stored)
 }
 
-/// Endings per statement: 11 parameters each.
+/// Endings per statement: 12 parameters each.
 const ENDINGS_PER_STATEMENT: usize = 300;
 
 /// Stores how answers ended (inside the caller's transaction), in one
@@ -466,9 +468,9 @@ pub async fn finish_answers(
             "update message set status = v.column2, content = v.column3, facts = v.column4, \
                fallback = v.column5, interrupted = v.column6, error = v.column7, \
                cost_nanos = v.column8, unpriced = v.column9, updated_at = v.column10, \
-               citations = v.column11 \
+               citations = v.column11, images = coalesce(v.column12, message.images) \
              from (values {}) as v where message.message_id = v.column1",
-            style.values_list(chunk.len(), 11)
+            style.values_list(chunk.len(), 12)
         );
         let query = chunk.iter().fold(sqlx::query(&sql), |q, (id, update)| {
             q.bind(*id)
@@ -482,6 +484,7 @@ pub async fn finish_answers(
                 .bind(i64::from(update.unpriced))
                 .bind(now)
                 .bind(&update.citations)
+                .bind(&update.images)
         });
         query.execute(&mut *conn).await?;
     }

@@ -8,7 +8,7 @@
 //! `x-cover-model`, `x-cover-cost-usd` and `x-cover-overhead-ms`.
 
 use super::openai::OpenAiError;
-use super::{put_header, Program};
+use super::{single_call_headers, Program};
 use crate::model::money::format_decimal;
 use crate::server::knowledge::vectors;
 use crate::server::services::knowledge;
@@ -127,22 +127,12 @@ pub async fn create(
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "cost_usd": embedded.cost_nanos.map(format_decimal)},
     }))
     .into_response();
-    let headers = response.headers_mut();
-    put_header(
-        headers,
-        "x-cover-provider",
-        embedded.model.provider.as_str(),
-    );
-    put_header(headers, "x-cover-model", &embedded.model.id);
-    let cost = embedded
-        .cost_nanos
-        .map_or_else(|| "unknown".to_owned(), format_decimal);
-    put_header(headers, "x-cover-cost-usd", &cost);
-    let overhead = started.elapsed().saturating_sub(embedded.upstream);
-    put_header(
-        headers,
-        "x-cover-overhead-ms",
-        &format!("{:.3}", overhead.as_secs_f64() * 1000.0),
+    single_call_headers(
+        response.headers_mut(),
+        embedded.model.provider,
+        &embedded.model.id,
+        embedded.cost_nanos,
+        started.elapsed().saturating_sub(embedded.upstream),
     );
     Ok(response)
 }

@@ -1,15 +1,17 @@
 //! The conversation part of the JSON API: start, list and read conversations,
 //! ask a question (the answer as JSON, or as server-sent events when the
-//! request accepts `text/event-stream`), and rate answers.
+//! request accepts `text/event-stream`), draw a picture in a GPT
+//! conversation, and rate answers.
 
 use crate::model::chat::{
-    ChatAnswer, ChatEvent, ConversationDetail, ConversationSummary, NewMessage, Rating,
+    ChatAnswer, ChatEvent, ConversationDetail, ConversationSummary, ImageExchange, NewImage,
+    NewMessage, Rating,
 };
 use crate::server::auth::needs::Chat;
 use crate::server::auth::ProjectCaller;
 use crate::server::error::Result;
 use crate::server::rest::{ApiJson, PageQuery};
-use crate::server::services::chat;
+use crate::server::services::{chat, images};
 use crate::server::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -35,6 +37,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/projects/{id}/conversations/{conversation_id}/messages",
             post(send_message),
+        )
+        .route(
+            "/api/projects/{id}/conversations/{conversation_id}/images",
+            post(draw_image),
         )
         .route(
             "/api/projects/{id}/conversations/{conversation_id}/messages/{message_id}/rating",
@@ -117,6 +123,17 @@ async fn send_message(
     let answer: ChatAnswer =
         chat::answer(&state, &access.project_id, &conversation_id, message).await?;
     Ok(Json(answer).into_response())
+}
+
+async fn draw_image(
+    State(state): State<AppState>,
+    access: ProjectCaller<Chat>,
+    Path((_, conversation_id)): Path<(String, String)>,
+    ApiJson(asked): ApiJson<NewImage>,
+) -> Result<(StatusCode, Json<ImageExchange>)> {
+    let drawn =
+        images::draw_in_conversation(&state, &access.project_id, &conversation_id, asked).await?;
+    Ok((StatusCode::CREATED, Json(drawn)))
 }
 
 /// A receiver as a stream; dropping the stream (the client left) drops the

@@ -11,7 +11,9 @@
 use crate::model::access::{PrivateHosts, Scope};
 use crate::model::account::{CreatedInvitation, ProjectView, UserView};
 use crate::model::api_token::CreatedApiToken;
-use crate::model::chat::{ChatAnswer, ConversationDetail, ConversationSummary, NewMessage};
+use crate::model::chat::{
+    ChatAnswer, ConversationDetail, ConversationSummary, ImageExchange, NewImage, NewMessage,
+};
 use crate::model::costs::{
     BudgetStatus, CompareRequest, CompareResult, CostReport, ManagedKeyLimits, WorkspaceCosts,
 };
@@ -378,6 +380,15 @@ pub const ENDPOINTS: &[Endpoint] = &[
         auth: Auth::project(Scope::Chat),
     },
     Endpoint {
+        method: "post",
+        path: "/api/projects/{id}/conversations/{conversation_id}/images",
+        summary: "Draw a picture in a GPT conversation (FR-005): the prompt and the picture are stored as a question and its answer, priced and in the ledger; 422 where the provider has no image generation",
+        request: Some(RequestBody::Json(body::<NewImage>)),
+        response: (201, Some(body::<ImageExchange>)),
+        errors: &[401, 402, 403, 404, 409, 422, 502],
+        auth: Auth::project(Scope::Chat),
+    },
+    Endpoint {
         method: "put",
         path: "/api/projects/{id}/conversations/{conversation_id}/messages/{message_id}/rating",
         summary: "Thumbs up or down on an answer (null clears it)",
@@ -590,6 +601,15 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Embeddings in OpenAI's format with any provider's embedding model (or `cover/default`, the project's), through the budget gate and the ledger; float or base64",
         request: Some(RequestBody::Json(gateway::embeddings::request_schema)),
         response: (200, Some(gateway::embeddings::response_schema)),
+        errors: &[400, 401, 403, 429, 502],
+        auth: Auth::ProjectToken { scope: Scope::Chat },
+    },
+    Endpoint {
+        method: "post",
+        path: "/v1/images/generations",
+        summary: "Image generation in OpenAI's format with a GPT Image model (or `cover/default`, the project's), through the budget gate and the ledger; PNG as b64_json",
+        request: Some(RequestBody::Json(gateway::images::request_schema)),
+        response: (200, Some(gateway::images::response_schema)),
         errors: &[400, 401, 403, 429, 502],
         auth: Auth::ProjectToken { scope: Scope::Chat },
     },

@@ -222,6 +222,7 @@ pub async fn admit(
             model: state.catalog.model(&target.model),
             prompt_tokens,
             max_tokens: answer_limit(&target.parameters, target.limits),
+            shortenable: true,
         })
         .collect();
     let (admission, plan) = admit_candidates(
@@ -238,17 +239,21 @@ pub async fn admit(
     Ok(admission)
 }
 
-/// Admits a call that embeds texts of `input_tokens` (counted with the
-/// model's own vocabulary where `exact`, else raised by the estimate's
-/// margin) with an embedding model: the same gate as answers, holding the
-/// call's whole cost (an embedding has no output to shorten). 402 when it
-/// does not fit.
-pub async fn admit_embeddings(
+/// Admits a single call whose whole cost is known before it starts: texts
+/// of `input_tokens` (counted with the model's own vocabulary where `exact`,
+/// else raised by the estimate's margin) and exactly `output_tokens` out —
+/// none for embeddings, a picture's fixed tokens for an image. The same gate
+/// as answers, holding the call's whole cost (there is no output to
+/// shorten). 402 when it does not fit. An `exchange` (a question asked in a
+/// conversation) is stored in the same commit as the admission.
+pub async fn admit_whole_call(
     state: &AppState,
     project_id: &str,
     model: &ModelInfo,
     input_tokens: TokenCount,
+    output_tokens: u32,
     managed_key: bool,
+    exchange: Option<Exchange>,
 ) -> Result<Admission> {
     let prompt_tokens = if input_tokens.exact {
         input_tokens.tokens
@@ -258,10 +263,12 @@ pub async fn admit_embeddings(
     let candidate = Candidate {
         model: Some(model),
         prompt_tokens,
-        max_tokens: 0,
+        max_tokens: output_tokens,
+        shortenable: false,
     };
+    let exchange = exchange.map(Arc::new);
     let (admission, _) =
-        admit_candidates(state, project_id, &[candidate], managed_key, None).await?;
+        admit_candidates(state, project_id, &[candidate], managed_key, exchange).await?;
     Ok(admission)
 }
 
@@ -617,6 +624,7 @@ async fn ladder_now(state: &AppState, project_id: &str, remaining: i64) -> Resul
                 model: Some(model),
                 prompt_tokens,
                 max_tokens: answer_limit(&parameters, limits),
+                shortenable: true,
             })
         })
         .collect();
@@ -685,6 +693,9 @@ struct Candidate<'a> {
     prompt_tokens: u64,
     /// The longest answer it may give.
     max_tokens: u32,
+    /// Whether a shorter answer is still an answer (a chat reply is; a
+    /// picture or an embedding is not: it fits whole or is refused).
+    shortenable: bool,
 }
 
 impl Candidate<'_> {
@@ -763,6 +774,9 @@ fn plan(candidates: &[Candidate], remaining: i64) -> Option<Plan> {
         });
     }
     let candidate = &candidates[cheapest];
+    if !candidate.shortenable {
+        return None;
+    }
     let tokens = candidate
         .affordable_tokens(remaining)
         .filter(|&tokens| tokens >= CAPPED_TOKENS_FLOOR)?;
@@ -784,7 +798,11 @@ fn smallest_reservation(candidates: &[Candidate]) -> i64 {
     let costs: Vec<i64> = candidates.iter().map(Candidate::max_cost).collect();
     cheapest(&costs).map_or(0, |i| {
         let candidate = &candidates[i];
-        candidate.cost(candidate.max_tokens.min(CAPPED_TOKENS_FLOOR))
+        if candidate.shortenable {
+            candidate.cost(candidate.max_tokens.min(CAPPED_TOKENS_FLOOR))
+        } else {
+            candidate.max_cost()
+        }
     })
 }
 
@@ -879,6 +897,7 @@ mod tests {
             model: catalog.model(model),
             prompt_tokens: 1_000,
             max_tokens,
+            shortenable: true,
         }
     }
 
@@ -982,6 +1001,25 @@ mod tests {
         assert!(plan(&chain, floor).is_some());
         assert_eq!(plan(&chain, floor - 1), None);
         assert_eq!(ladder_state(None).as_str(), "blocked");
+    }
+
+    #[test]
+    fn a_picture_fits_whole_or_is_refused_never_shortened() {
+        let catalog = catalog();
+        // gpt-image-1, 1,000 prompt tokens at $5/1M and one high square
+        // picture, 4,160 tokens at $40/1M: 5,000,000 + 166,400,000 n$.
+        let picture = Candidate {
+            model: catalog.model("gpt-image-1"),
+            prompt_tokens: 1_000,
+            max_tokens: 4_160,
+            shortenable: false,
+        };
+        let whole = 171_400_000;
+        assert_eq!(picture.max_cost(), whole);
+        let chain = [picture];
+        assert_eq!(smallest_reservation(&chain), whole);
+        assert_eq!(plan(&chain, whole).unwrap().reserve_nanos, whole);
+        assert_eq!(plan(&chain, whole - 1), None);
     }
 
     #[test]

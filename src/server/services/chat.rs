@@ -37,6 +37,7 @@ use crate::server::llm::{
 };
 use crate::server::services::budgets::{self, Admission};
 use crate::server::services::capacity::AnswerSlot;
+use crate::server::services::images;
 use crate::server::services::knowledge;
 use crate::server::services::llm_settings::{self, Draft};
 use crate::server::services::metering::MeteredSink;
@@ -113,6 +114,8 @@ pub async fn get(
             .catalog
             .model(&row.model)
             .is_some_and(|m| m.capabilities.vision),
+        image_generation: ProviderId::parse(&row.provider)
+            .and_then(|provider| images::availability(state, provider)),
         messages,
     })
 }
@@ -202,6 +205,46 @@ async fn with_messages(
     conversations::with_messages(&state.db.pool, project_id, conversation_id)
         .await?
         .ok_or_else(|| AppError::NotFound.into())
+}
+
+/// A conversation of the project with its messages, when it has room for
+/// another question and answer (409 when it is full).
+pub async fn with_room(
+    state: &AppState,
+    project_id: &str,
+    conversation_id: &str,
+) -> Result<(ConversationRow, Vec<MessageRow>)> {
+    let (pinned, stored) = with_messages(state, project_id, conversation_id).await?;
+    if stored.len() >= MAX_CONVERSATION_MESSAGES {
+        return Err(AppError::Conflict {
+            field: "conversationId".into(),
+            message: format!(
+                "this conversation holds {MAX_CONVERSATION_MESSAGES} messages, the most one may; \
+                 start a new conversation"
+            ),
+        }
+        .into());
+    }
+    Ok((pinned, stored))
+}
+
+/// Some stored messages of a conversation, by id, in the order asked.
+pub async fn messages(
+    state: &AppState,
+    project_id: &str,
+    conversation_id: &str,
+    ids: &[&str],
+) -> Result<Vec<ChatMessage>> {
+    let (_, stored) = with_messages(state, project_id, conversation_id).await?;
+    ids.iter()
+        .map(|id| {
+            let row = stored
+                .iter()
+                .find(|row| row.message_id == *id)
+                .ok_or(Error::App(AppError::NotFound))?;
+            chat_message(row)
+        })
+        .collect()
 }
 
 fn model_name(state: &AppState, model: &str) -> String {
@@ -317,7 +360,8 @@ fn validate(message: &NewMessage, model: Option<&ModelInfo>) -> Result<()> {
     Ok(())
 }
 
-fn title_of(content: &str) -> String {
+/// A conversation's title from its first question.
+pub fn title_of(content: &str) -> String {
     let line = content.trim().lines().next().unwrap_or_default().trim();
     let mut title: String = line.chars().take(TITLE_CHARS).collect();
     if line.chars().count() > TITLE_CHARS {
@@ -389,17 +433,7 @@ async fn prepare(
     message: NewMessage,
 ) -> Result<Turn> {
     let started = Instant::now();
-    let (pinned, stored) = with_messages(state, project_id, conversation_id).await?;
-    if stored.len() >= MAX_CONVERSATION_MESSAGES {
-        return Err(AppError::Conflict {
-            field: "conversationId".into(),
-            message: format!(
-                "this conversation holds {MAX_CONVERSATION_MESSAGES} messages, the most one may; \
-                 start a new conversation"
-            ),
-        }
-        .into());
-    }
+    let (pinned, stored) = with_room(state, project_id, conversation_id).await?;
     validate(&message, state.catalog.model(&pinned.model))?;
     let draft = llm_settings::pinned_draft(state, project_id, pinned.config_version).await?;
     let mut messages = history(&draft.system_prompt, &stored)?;
@@ -682,6 +716,7 @@ impl Turn {
                     cost_nanos: totals.cost_nanos,
                     unpriced: totals.unpriced,
                     citations: self.stored_citations.clone(),
+                    images: None,
                 };
                 (update, Ok(answer))
             }
@@ -697,6 +732,7 @@ impl Turn {
                     cost_nanos: totals.cost_nanos,
                     unpriced: totals.unpriced,
                     citations: self.stored_citations.clone(),
+                    images: None,
                 };
                 (update, Err((error.class().as_str().to_owned(), message)))
             }
@@ -711,6 +747,7 @@ impl Turn {
                     cost_nanos: totals.cost_nanos,
                     unpriced: totals.unpriced,
                     citations: self.stored_citations.clone(),
+                    images: None,
                 };
                 (
                     update,

@@ -43,18 +43,16 @@ use crate::server::ledger::pricing::UsageContext;
 use crate::server::llm::embeddings::{
     build_embedder, Embedder, EmbeddingPurpose, EmbeddingRequest, EmbeddingResponse,
 };
-use crate::server::llm::router::backoff::{advised_wait, backoff_ceiling, full_jitter};
-use crate::server::llm::router::{AttemptRecord, TargetRole};
 use crate::server::llm::tokens::count_text_tokens;
 use crate::server::llm::{LlmError, TokenCount, Usage};
 use crate::server::services::budgets;
 use crate::server::services::llm_settings::{self, base_url_for, embedding_model_of, Draft};
-use crate::server::services::metering::MeteredSink;
+use crate::server::services::metering::{call_with_retries, Billed, CallTarget, MeteredSink};
 use crate::server::state::AppState;
 use futures::StreamExt;
 use secrecy::SecretString;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 /// Chunks retrieved for an answer at most.
@@ -69,12 +67,6 @@ const KNOWLEDGE_TOKEN_BUDGET: u64 = 3_000;
 const BATCH_INPUTS: usize = 64;
 /// Embedding requests of one build in flight at once.
 const BATCH_CONCURRENCY: usize = 4;
-/// Tries of one embedding request (the first and its retries).
-const EMBED_ATTEMPTS: u32 = 4;
-/// First backoff ceiling between tries; doubled each time.
-const RETRY_BASE: Duration = Duration::from_millis(200);
-/// Longest wait between tries, advised by the provider or not.
-const RETRY_CAP: Duration = Duration::from_secs(20);
 /// Indexes kept in memory for retrieval at once.
 const CACHED_INDEXES: usize = 64;
 /// How long a cached index is used without asking the database whether it
@@ -781,12 +773,14 @@ async fn embed(
                 exact: sum.exact && count.exact,
             },
         );
-    let admission = budgets::admit_embeddings(
+    let admission = budgets::admit_whole_call(
         state,
         project_id,
         &target.model,
         counted,
+        0,
         target.managed_key,
+        None,
     )
     .await?;
     let request = EmbeddingRequest {
@@ -795,56 +789,26 @@ async fn embed(
         purpose,
         dimensions: target.model.embedding.as_ref().map(|spec| spec.dimensions),
     };
-    let mut result = Err(BuildFailure::Refused(AppError::Internal));
-    for attempt in 1..=EMBED_ATTEMPTS {
-        let started_at = SystemTime::now();
-        let clock = Instant::now();
-        let outcome = target.embedder.embed(&request).await;
-        let (usage, estimated, error) = match &outcome {
-            Ok(response) => (response.usage.clone(), response.usage_estimated, None),
-            Err(error) => (Usage::default(), true, Some(error.clone())),
-        };
-        sink.record_operation(
-            AttemptRecord {
-                attempt,
-                target_index: 0,
-                role: TargetRole::Primary,
-                provider: target.model.provider,
-                model: target.model.id.clone(),
-                streamed: false,
-                managed_key: target.managed_key,
-                usage,
-                usage_estimated: estimated,
-                started_at,
-                latency: clock.elapsed(),
-                ttft: None,
-                trimmed_messages: 0,
-                error,
-            },
-            UsageOperation::Embeddings,
-        )
-        .await;
-        match outcome {
-            Ok(response) => {
-                result = Ok(response);
-                break;
-            }
-            Err(error) if error.is_retryable() && attempt < EMBED_ATTEMPTS => {
-                let wait = match error.retry_after() {
-                    Some(advised) => advised_wait(advised, &mut rand::thread_rng()),
-                    None => full_jitter(
-                        backoff_ceiling(RETRY_BASE, RETRY_CAP, attempt),
-                        &mut rand::thread_rng(),
-                    ),
-                };
-                tokio::time::sleep(wait.min(RETRY_CAP)).await;
-            }
-            Err(error) => {
-                result = Err(BuildFailure::Provider(error));
-                break;
-            }
-        }
-    }
+    let target_of_call = CallTarget {
+        provider: target.model.provider,
+        model: target.model.id.clone(),
+        managed_key: target.managed_key,
+    };
+    let result = call_with_retries(
+        sink,
+        UsageOperation::Embeddings,
+        &target_of_call,
+        || async {
+            let response = target.embedder.embed(&request).await?;
+            Ok(Billed {
+                usage: response.usage.clone(),
+                usage_estimated: response.usage_estimated,
+                value: response,
+            })
+        },
+    )
+    .await
+    .map_err(BuildFailure::Provider);
     let month = state.ledger.settle(admission.settlement()).await?;
     budgets::after_settlement(state, &admission, month).await;
     result

@@ -17,7 +17,7 @@
 //! catalog size, else 768. Usage counts tokens like the chat answers do; a text longer
 //! than the model's catalog input limit gets the provider's context-length error.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -28,10 +28,9 @@ use serde_json::{json, Value};
 
 use super::answer::count_text_tokens;
 use super::{
-    ending_of, gemini, header_key, json_response, ollama, openai, overloaded_retry_after,
+    catalog, ending_of, gemini, header_key, json_response, ollama, openai, overloaded_retry_after,
     rate_limit_retry_after, whole_answer, Api, DialectName, Fault, Sim, BAD_REQUEST_MESSAGE,
 };
-use crate::model::catalog::Catalog;
 use crate::server::llm::tokens::estimate_text_tokens;
 
 /// The vector size when neither the request nor the catalog names one.
@@ -115,14 +114,6 @@ fn stem(word: String) -> String {
         }
     }
     word
-}
-
-/// The shipped catalog, loaded once.
-fn catalog() -> Option<&'static Catalog> {
-    static CATALOG: OnceLock<Option<Catalog>> = OnceLock::new();
-    CATALOG
-        .get_or_init(|| crate::server::catalog::load().ok())
-        .as_ref()
 }
 
 /// What the simulator knows of an embedding model.
