@@ -374,6 +374,12 @@ impl Catalog {
             .filter(move |m| m.provider == provider)
     }
 
+    /// The image model a project answering with `provider` draws with: the
+    /// catalog's first for it (the newest); `None` where it draws nothing.
+    pub fn project_image_model(&self, provider: ProviderId) -> Option<&ModelInfo> {
+        self.image_models_of(provider).next()
+    }
+
     /// A chat model by id or alias: what a project may answer with.
     pub fn chat_model(&self, id: &str) -> Option<&ModelInfo> {
         find_model(&self.models, id)

@@ -78,6 +78,29 @@ pub struct ImageGeneration {
     pub qualities: Vec<String>,
 }
 
+impl ImageGeneration {
+    /// What a conversation of `provider` can draw (`None`: image generation
+    /// is unavailable there), defaults first.
+    pub fn of_provider(
+        catalog: &crate::model::catalog::Catalog,
+        provider: ProviderId,
+    ) -> Option<ImageGeneration> {
+        let model = catalog.project_image_model(provider)?;
+        let spec = model.image.as_ref()?;
+        let first = |default: &str, all: Vec<&str>| {
+            std::iter::once(default.to_owned())
+                .chain(all.into_iter().filter(|o| *o != default).map(str::to_owned))
+                .collect()
+        };
+        Some(ImageGeneration {
+            model: model.id.clone(),
+            model_name: model.name.clone(),
+            sizes: first(&spec.default_size, spec.sizes()),
+            qualities: first(&spec.default_quality, spec.qualities()),
+        })
+    }
+}
+
 /// What `POST …/conversations/:cid/images` takes: a picture to draw in the
 /// conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -20,8 +20,9 @@ use crate::error::AppError;
 use crate::model::catalog::{ModelInfo, ProviderId};
 use crate::model::chat::{
     AnswerFacts, ChatAnswer, ChatEvent, ChatMessage, ChatRole, ConversationDetail,
-    ConversationSummary, FallbackNotice, ImageAttachment, InterruptedAnswer, MessageStatus,
-    NewMessage, Rating, IMAGE_MEDIA_TYPES, MAX_IMAGES, MAX_IMAGE_BYTES, MAX_MESSAGE_CHARS,
+    ConversationSummary, FallbackNotice, ImageAttachment, ImageGeneration, InterruptedAnswer,
+    MessageStatus, NewMessage, Rating, IMAGE_MEDIA_TYPES, MAX_IMAGES, MAX_IMAGE_BYTES,
+    MAX_MESSAGE_CHARS,
 };
 use crate::model::knowledge::Citation;
 use crate::model::money::format_decimal;
@@ -37,7 +38,6 @@ use crate::server::llm::{
 };
 use crate::server::services::budgets::{self, Admission};
 use crate::server::services::capacity::AnswerSlot;
-use crate::server::services::images;
 use crate::server::services::knowledge;
 use crate::server::services::llm_settings::{self, Draft};
 use crate::server::services::metering::MeteredSink;
@@ -115,7 +115,7 @@ pub async fn get(
             .model(&row.model)
             .is_some_and(|m| m.capabilities.vision),
         image_generation: ProviderId::parse(&row.provider)
-            .and_then(|provider| images::availability(state, provider)),
+            .and_then(|provider| ImageGeneration::of_provider(&state.catalog, provider)),
         messages,
     })
 }

@@ -10,13 +10,13 @@
 //! ```
 //!
 //! Only OpenAI draws; a conversation of another provider has no image
-//! generation ([`availability`] is `None`), and the page says so.
+//! generation (`ImageGeneration::of_provider` is `None`), and the page says so.
 
 use crate::error::AppError;
 use crate::model::catalog::{ImageSpec, ModelInfo, ProviderId};
 use crate::model::chat::{
-    AnswerFacts, ChatRole, ImageAttachment, ImageExchange, ImageGeneration, MessageStatus,
-    NewImage, MAX_MESSAGE_CHARS,
+    AnswerFacts, ChatRole, ImageAttachment, ImageExchange, MessageStatus, NewImage,
+    MAX_MESSAGE_CHARS,
 };
 use crate::model::costs::UsageOperation;
 use crate::model::llm_config::KeySource;
@@ -66,29 +66,6 @@ pub struct Drawn {
     pub cost_nanos: Option<i64>,
     /// Time spent waiting on OpenAI.
     pub upstream: Duration,
-}
-
-/// The image model of a project answering with `provider`: the catalog's
-/// first for it (the newest), `None` where the provider draws nothing.
-pub fn project_image_model(state: &AppState, provider: ProviderId) -> Option<&ModelInfo> {
-    state.catalog.image_models_of(provider).next()
-}
-
-/// What a conversation of `provider` can draw, for the chat page.
-pub fn availability(state: &AppState, provider: ProviderId) -> Option<ImageGeneration> {
-    let model = project_image_model(state, provider)?;
-    let spec = model.image.as_ref()?;
-    let first = |default: &str, all: Vec<&str>| {
-        std::iter::once(default.to_owned())
-            .chain(all.into_iter().filter(|o| *o != default).map(str::to_owned))
-            .collect()
-    };
-    Some(ImageGeneration {
-        model: model.id.clone(),
-        model_name: model.name.clone(),
-        sizes: first(&spec.default_size, spec.sizes()),
-        qualities: first(&spec.default_quality, spec.qualities()),
-    })
 }
 
 /// Checks a request for `model`; every problem names its field (422).
@@ -274,16 +251,19 @@ pub async fn draw_for_program(
 ) -> Result<(ImageAsk, Drawn)> {
     let (config, draft) = llm_settings::current(state, project_id).await?;
     let model = if model == PROJECT_IMAGE_MODEL {
-        project_image_model(state, draft.provider).ok_or_else(|| {
-            AppError::invalid(
-                "model",
-                format!(
-                    "{} projects have no image model; name one ({})",
-                    draft.provider.label(),
-                    image_model_ids(state)
-                ),
-            )
-        })?
+        state
+            .catalog
+            .project_image_model(draft.provider)
+            .ok_or_else(|| {
+                AppError::invalid(
+                    "model",
+                    format!(
+                        "{} projects have no image model; name one ({})",
+                        draft.provider.label(),
+                        image_model_ids(state)
+                    ),
+                )
+            })?
     } else {
         state.catalog.image_model(model).ok_or_else(|| {
             AppError::invalid(
@@ -324,7 +304,7 @@ pub async fn draw_in_conversation(
     let started = Instant::now();
     let (pinned, _) = chat::with_room(state, project_id, conversation_id).await?;
     let provider = ProviderId::parse(&pinned.provider).unwrap_or(ProviderId::Claude);
-    let model = project_image_model(state, provider).ok_or_else(|| {
+    let model = state.catalog.project_image_model(provider).ok_or_else(|| {
         AppError::invalid(
             "prompt",
             format!(
