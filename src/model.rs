@@ -54,6 +54,7 @@ pub mod api_token;
 pub mod catalog;
 pub mod chat;
 pub mod costs;
+pub mod experiments;
 pub mod knowledge;
 pub mod llm_config;
 pub mod money;

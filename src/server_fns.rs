@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod chat;
 pub mod compare;
 pub mod costs;
+pub mod experiments;
 pub mod knowledge;
 pub mod projects;
 pub mod settings;

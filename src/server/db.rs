@@ -17,6 +17,7 @@
 pub mod api_tokens;
 pub mod budgets;
 pub mod conversations;
+pub mod experiments;
 pub mod internal_rates;
 pub mod invitations;
 pub mod knowledge;

@@ -17,6 +17,7 @@ pub mod budgets;
 pub mod catalog;
 pub mod chat;
 pub mod costs;
+pub mod experiments;
 pub mod knowledge;
 pub mod openapi;
 pub mod prices;
@@ -34,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .merge(costs::routes())
         .merge(budgets::routes())
         .merge(knowledge::routes())
+        .merge(experiments::routes())
         .merge(prices::routes())
         .route("/api/openapi.json", get(openapi::document))
 }

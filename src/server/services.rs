@@ -9,6 +9,7 @@ pub mod chat;
 pub mod compare;
 pub mod completions;
 pub mod costs;
+pub mod experiments;
 pub mod images;
 pub mod internal_rates;
 pub mod invitations;

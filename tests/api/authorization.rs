@@ -114,6 +114,8 @@ struct World {
     conversation: String,
     /// A conversation pinned to GPT, which can draw pictures.
     drawing: String,
+    /// A running experiment of the project.
+    experiment: String,
     message: String,
     /// A knowledge base document of the project.
     document: String,
@@ -139,13 +141,8 @@ impl World {
         for scope in Scope::ALL {
             tokens.push((scope, token(&app, &owner, &project, &[scope]).await));
         }
-        let revoked_token = token(&app, &owner, &project, &Scope::ALL).await;
-        let listed: Value = send(owner.get(app.url(&format!("/api/projects/{project}/tokens"))))
-            .await
-            .json()
-            .await
-            .unwrap();
-        let revoked_id = listed["tokens"][0]["id"].as_str().unwrap().to_owned();
+        // Revoked by its own id (listing by creation time ties within a millisecond).
+        let (revoked_token, revoked_id) = token_and_id(&app, &owner, &project, &Scope::ALL).await;
         let revoked =
             send(owner.delete(app.url(&format!("/api/projects/{project}/tokens/{revoked_id}"))))
                 .await;
@@ -167,6 +164,11 @@ impl World {
             json!({"provider": "claude", "model": "claude-3-5-sonnet-20241022"}),
         )
         .await;
+        let experiment = start_experiment(
+            &owner,
+            &app.url(&format!("/api/projects/{project}/experiments")),
+        )
+        .await;
         let document = upload_document(
             &owner,
             &app.url(&format!("/api/projects/{project}/documents")),
@@ -177,6 +179,7 @@ impl World {
             project,
             conversation,
             drawing,
+            experiment,
             message,
             document,
             stranger,
@@ -254,6 +257,33 @@ impl World {
         .await;
         let created: Value = response.json().await.unwrap();
         created["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Stops the project's running experiment, if one runs, so another may start.
+    async fn stop_running_experiment(&self) {
+        let url = self
+            .app
+            .url(&format!("/api/projects/{}/experiments", self.project));
+        let listed: Value = send(self.owner.get(&url)).await.json().await.unwrap();
+        for experiment in listed["experiments"].as_array().into_iter().flatten() {
+            if experiment["state"] == "running" {
+                let id = experiment["id"].as_str().unwrap();
+                let stopped = send(self.owner.post(format!("{url}/{id}/stop"))).await;
+                assert_eq!(stopped.status(), StatusCode::OK);
+            }
+        }
+    }
+
+    /// A running experiment started just now, to be stopped or promoted.
+    async fn fresh_experiment_id(&self) -> String {
+        self.stop_running_experiment().await;
+        start_experiment(
+            &self.owner,
+            &self
+                .app
+                .url(&format!("/api/projects/{}/experiments", self.project)),
+        )
+        .await
     }
 
     /// A document uploaded just now, to be deleted.
@@ -361,6 +391,31 @@ impl World {
                 format!("{c}/messages"),
                 body(json!({ "content": "Again?" })),
             ),
+            ("post", "/api/projects/{id}/experiments") => {
+                self.stop_running_experiment().await;
+                let body = json!({"name": "Matrix", "primaryMetric": "cost", "plannedAnswersPerArm": 50,
+                    "arms": [{"provider": "claude", "model": "claude-3-5-haiku-20241022", "weight": 50},
+                             {"provider": "openai", "model": "gpt-4o-mini", "weight": 50}]});
+                (format!("{p}/experiments"), Some(body))
+            }
+            ("get", "/api/projects/{id}/experiments/{experiment_id}") => {
+                (format!("{p}/experiments/{}", self.experiment), None)
+            }
+            ("patch", "/api/projects/{id}/experiments/{experiment_id}") => (
+                format!("{p}/experiments/{}", self.fresh_experiment_id().await),
+                body(json!({"weights": {"A": 30, "B": 70}})),
+            ),
+            ("post", "/api/projects/{id}/experiments/{experiment_id}/stop") => (
+                format!("{p}/experiments/{}/stop", self.fresh_experiment_id().await),
+                None,
+            ),
+            ("post", "/api/projects/{id}/experiments/{experiment_id}/promote") => (
+                format!(
+                    "{p}/experiments/{}/promote",
+                    self.fresh_experiment_id().await
+                ),
+                body(json!({"arm": "A"})),
+            ),
             ("post", "/api/projects/{id}/conversations/{conversation_id}/images") => (
                 format!("{p}/conversations/{}/images", self.drawing),
                 body(json!({ "prompt": "A lighthouse", "quality": "low" })),
@@ -442,6 +497,17 @@ fn sample_document() -> reqwest::multipart::Form {
 }
 
 /// Uploads [`sample_document`] with `client` to `url`; answers its id.
+/// Starts a two-arm experiment at `url` (`…/experiments`); its id.
+async fn start_experiment(client: &Client, url: &str) -> String {
+    let body = json!({"name": "Matrix", "primaryMetric": "latency", "plannedAnswersPerArm": 100,
+        "arms": [{"provider": "claude", "model": "claude-3-5-haiku-20241022", "weight": 50},
+                 {"provider": "openai", "model": "gpt-4o-mini", "weight": 50}]});
+    let response = post_with(client, url, body).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    created["id"].as_str().unwrap().to_owned()
+}
+
 async fn upload_document(client: &Client, url: &str) -> String {
     let response = send(client.post(url).multipart(sample_document())).await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -476,6 +542,16 @@ async fn invite_and_join(app: &TestApp, owner: &Client, project: &str, email: &s
 }
 
 async fn token(app: &TestApp, owner: &Client, project: &str, scopes: &[Scope]) -> String {
+    token_and_id(app, owner, project, scopes).await.0
+}
+
+/// A new token's secret and its id.
+async fn token_and_id(
+    app: &TestApp,
+    owner: &Client,
+    project: &str,
+    scopes: &[Scope],
+) -> (String, String) {
     let response = post_with(
         owner,
         &app.url(&format!("/api/projects/{project}/tokens")),
@@ -485,7 +561,10 @@ async fn token(app: &TestApp, owner: &Client, project: &str, scopes: &[Scope]) -
     assert_eq!(response.status(), StatusCode::CREATED);
     let created: Value = response.json().await.unwrap();
     assert_eq!(created["scopes"], json!(scopes));
-    created["secret"].as_str().unwrap().to_owned()
+    (
+        created["secret"].as_str().unwrap().to_owned(),
+        created["id"].as_str().unwrap().to_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -633,6 +712,22 @@ const SERVER_FNS: &[ServerFn] = &[
         auth: people(Scope::Chat),
     },
     ServerFn {
+        endpoint: "experiments/list",
+        auth: people(Scope::Read),
+    },
+    ServerFn {
+        endpoint: "experiments/create",
+        auth: people(Scope::Manage),
+    },
+    ServerFn {
+        endpoint: "experiments/stop",
+        auth: people(Scope::Manage),
+    },
+    ServerFn {
+        endpoint: "experiments/promote",
+        auth: people(Scope::Manage),
+    },
+    ServerFn {
         endpoint: "chat/rate",
         auth: people(Scope::Chat),
     },
@@ -758,6 +853,29 @@ impl World {
                 ("project_id", p),
                 ("conversation_id", c),
                 ("content", "Again?"),
+            ]),
+            "experiments/list" => pairs(&[("project_id", p)]),
+            "experiments/create" => {
+                self.stop_running_experiment().await;
+                pairs(&[
+                    ("project_id", p),
+                    ("name", "Matrix form"),
+                    ("primary_metric", "satisfaction"),
+                    ("planned_answers_per_arm", "50"),
+                    ("model_a", "claude-3-5-haiku-20241022"),
+                    ("weight_a", "50"),
+                    ("model_b", "gpt-4o-mini"),
+                    ("weight_b", "50"),
+                ])
+            }
+            "experiments/stop" => pairs(&[
+                ("project_id", p),
+                ("experiment_id", &self.fresh_experiment_id().await),
+            ]),
+            "experiments/promote" => pairs(&[
+                ("project_id", p),
+                ("experiment_id", &self.fresh_experiment_id().await),
+                ("arm", "A"),
             ]),
             "chat/image" => pairs(&[
                 ("project_id", p),

@@ -13,6 +13,7 @@ mod costs;
 mod demo;
 mod documents;
 mod durability;
+mod experiments;
 mod gateway;
 mod images;
 mod knowledge;

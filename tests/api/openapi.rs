@@ -391,6 +391,58 @@ async fn every_documented_request_and_answer_matches_its_schema() {
         format!("{p}/conversations/{drawing}/images"),
         Some(json!({"prompt": "A lighthouse at dusk", "quality": "low"}))
     );
+    // An experiment: started, read, listed, reweighed, stopped; another promoted.
+    let arms = json!([{"provider": "claude", "model": "claude-3-5-haiku-20241022", "weight": 50},
+                      {"provider": "openai", "model": "gpt-4o-mini", "weight": 50}]);
+    let started = call!(
+        "post",
+        "/api/projects/{id}/experiments",
+        format!("{p}/experiments"),
+        Some(
+            json!({"name": "Schemas", "primaryMetric": "latency", "plannedAnswersPerArm": 50, "arms": arms})
+        )
+    );
+    let e = format!("{p}/experiments/{}", started["id"].as_str().unwrap());
+    app.ask(&project, &app.conversation_id(&project).await, "In an arm")
+        .await;
+    call!(
+        "get",
+        "/api/projects/{id}/experiments/{experiment_id}",
+        e,
+        None
+    );
+    call!(
+        "get",
+        "/api/projects/{id}/experiments",
+        format!("{p}/experiments"),
+        None
+    );
+    call!(
+        "patch",
+        "/api/projects/{id}/experiments/{experiment_id}",
+        e,
+        Some(json!({"weights": {"B": 70}}))
+    );
+    call!(
+        "post",
+        "/api/projects/{id}/experiments/{experiment_id}/stop",
+        format!("{e}/stop"),
+        None
+    );
+    let again = call!(
+        "post",
+        "/api/projects/{id}/experiments",
+        format!("{p}/experiments"),
+        Some(
+            json!({"name": "Again", "primaryMetric": "cost", "plannedAnswersPerArm": 50, "arms": arms})
+        )
+    );
+    call!(
+        "post",
+        "/api/projects/{id}/experiments/{experiment_id}/promote",
+        format!("{p}/experiments/{}/promote", again["id"].as_str().unwrap()),
+        Some(json!({"arm": "A"}))
+    );
     call!(
         "put",
         "/api/projects/{id}/budget",

@@ -158,12 +158,17 @@ fn message_from(row: &AnyRow) -> Result<MessageRow> {
     })
 }
 
-/// Stores a new conversation.
-pub async fn insert(pool: &AnyPool, row: &ConversationRow) -> Result<()> {
+/// Stores a new conversation; `arm` is the experiment and arm it was
+/// assigned to, when one was running.
+pub async fn insert(
+    pool: &AnyPool,
+    row: &ConversationRow,
+    arm: Option<(&str, &str)>,
+) -> Result<()> {
     sqlx::query(
         "insert into conversation (conversation_id, project_id, title, config_version, provider, \
-         model, message_count, created_by, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         model, message_count, created_by, created_at, updated_at, experiment_id, arm) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&row.conversation_id)
     .bind(&row.project_id)
@@ -175,6 +180,8 @@ pub async fn insert(pool: &AnyPool, row: &ConversationRow) -> Result<()> {
     .bind(&row.created_by)
     .bind(row.created_at)
     .bind(row.updated_at)
+    .bind(arm.map(|(experiment, _)| experiment))
+    .bind(arm.map(|(_, arm)| arm))
     .execute(pool)
     .await?;
     Ok(())

@@ -66,9 +66,30 @@ pub async fn insert<'e, E>(executor: E, row: &ConfigRow) -> Result<bool>
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
+    insert_with(executor, row, None).await
+}
+
+/// Inserts the configuration of an experiment's arm: a version of its own,
+/// which conversations assigned to the arm pin, never the project's current
+/// one. `false` when that version already exists.
+pub async fn insert_arm<'e, E>(executor: E, row: &ConfigRow, experiment_id: &str) -> Result<bool>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    insert_with(executor, row, Some(experiment_id)).await
+}
+
+async fn insert_with<'e, E>(
+    executor: E,
+    row: &ConfigRow,
+    experiment_id: Option<&str>,
+) -> Result<bool>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
     let sql = format!(
-        "insert into llm_config (llm_config_id, {COLUMNS}) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+        "insert into llm_config (llm_config_id, {COLUMNS}, experiment_id) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
          on conflict (project_id, version) do nothing"
     );
     let done = sqlx::query(&sql)
@@ -86,15 +107,32 @@ where
         .bind(&row.embedding_model)
         .bind(&row.created_by)
         .bind(row.created_at)
+        .bind(experiment_id)
         .execute(executor)
         .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// The newest version of a project's configuration.
+/// The number the next version of a project's configuration takes: after
+/// every version, the project's own and its experiments' arms.
+pub async fn next_version<'e, E>(executor: E, project_id: &str) -> Result<i64>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    let highest: Option<i64> =
+        sqlx::query_scalar("select max(version) from llm_config where project_id = $1")
+            .bind(project_id)
+            .fetch_one(executor)
+            .await?;
+    Ok(highest.unwrap_or(0) + 1)
+}
+
+/// The newest version of a project's configuration (never an experiment's
+/// arm).
 pub async fn latest(pool: &AnyPool, project_id: &str) -> Result<Option<ConfigRow>> {
     let sql = format!(
-        "select {COLUMNS} from llm_config where project_id = $1 order by version desc limit 1"
+        "select {COLUMNS} from llm_config where project_id = $1 and experiment_id is null \
+         order by version desc limit 1"
     );
     let row = sqlx::query(&sql)
         .bind(project_id)

@@ -389,7 +389,7 @@ impl StreamWriter for BlockWriter {
 }
 
 /// Fields the SDK may send that change nothing here (accepted and ignored).
-const IGNORED_FIELDS: &[&str] = &["metadata", "service_tier", "container"];
+const IGNORED_FIELDS: &[&str] = &["service_tier", "container"];
 
 /// Reads a Messages request; the first problem is a 400 naming its field.
 fn read_request(body: &Value) -> Result<(CompletionRequest, bool), AnthropicError> {
@@ -411,6 +411,7 @@ fn read_request(body: &Value) -> Result<(CompletionRequest, bool), AnthropicErro
                 | "tools"
                 | "tool_choice"
                 | "thinking"
+                | "metadata"
         ) || IGNORED_FIELDS.contains(&key.as_str());
         if !known {
             return Err(AnthropicError::invalid(
@@ -505,6 +506,22 @@ fn read_request(body: &Value) -> Result<(CompletionRequest, bool), AnthropicErro
         presence_penalty: None,
         stop,
     };
+    // Anthropic's `metadata.user_id` names the end user: the unit an
+    // experiment assigns.
+    let end_user = match object.get("metadata") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(metadata)) => match metadata.get("user_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(user)) => Some(user.clone()).filter(|u| !u.is_empty()),
+            Some(_) => {
+                return Err(AnthropicError::invalid(
+                    "metadata.user_id",
+                    "must be a string",
+                ))
+            }
+        },
+        Some(_) => return Err(AnthropicError::invalid("metadata", "must be an object")),
+    };
     Ok((
         CompletionRequest {
             model,
@@ -512,6 +529,7 @@ fn read_request(body: &Value) -> Result<(CompletionRequest, bool), AnthropicErro
             tools,
             tool_choice,
             overrides,
+            end_user,
         },
         stream,
     ))

@@ -442,7 +442,6 @@ struct ReadRequest {
 
 /// Fields the SDKs send that change nothing here (accepted and ignored).
 const IGNORED_FIELDS: &[&str] = &[
-    "user",
     "metadata",
     "store",
     "seed",
@@ -480,6 +479,7 @@ fn read_request(body: &Value) -> Result<ReadRequest, OpenAiError> {
                 | "n"
                 | "logprobs"
                 | "top_logprobs"
+                | "user"
         ) || IGNORED_FIELDS.contains(&key.as_str());
         if !known {
             return Err(OpenAiError::invalid(
@@ -543,6 +543,11 @@ fn read_request(body: &Value) -> Result<ReadRequest, OpenAiError> {
         presence_penalty: optional_f64(object, "presence_penalty")?,
         stop: read_stop(object.get("stop"))?,
     };
+    let end_user = match object.get("user") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(user)) => Some(user.clone()).filter(|u| !u.is_empty()),
+        Some(_) => return Err(OpenAiError::invalid("user", "must be a string")),
+    };
     Ok(ReadRequest {
         request: CompletionRequest {
             model,
@@ -550,6 +555,7 @@ fn read_request(body: &Value) -> Result<ReadRequest, OpenAiError> {
             tools,
             tool_choice,
             overrides,
+            end_user,
         },
         stream,
         include_usage,

@@ -17,6 +17,9 @@ use crate::model::chat::{
 use crate::model::costs::{
     BudgetStatus, CompareRequest, CompareResult, CostReport, ManagedKeyLimits, WorkspaceCosts,
 };
+use crate::model::experiments::{
+    ExperimentList, ExperimentView, ExperimentWeights, NewExperiment, PromoteArm,
+};
 use crate::model::knowledge::{DocumentDetail, DocumentView, KnowledgeStatus};
 use crate::model::llm_config::{KeyCheck, LlmConfig, LlmConfigPatch};
 use crate::model::performance::PerformanceReport;
@@ -567,6 +570,60 @@ pub const ENDPOINTS: &[Endpoint] = &[
         response: (200, Some(body::<PerformanceReport>)),
         errors: &[401, 403, 404, 422],
         auth: Auth::project(Scope::Read),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/projects/{id}/experiments",
+        summary: "The project's A/B experiments, newest first, each with its arms' results and tests against the control, and the project's recent answers a day (for projecting a planned sample)",
+        request: None,
+        response: (200, Some(body::<ExperimentList>)),
+        errors: &[401, 403, 404],
+        auth: Auth::project(Scope::Read),
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/projects/{id}/experiments",
+        summary: "Start an A/B experiment (owners): 2–4 arms, each a provider, model and parameters saved as a configuration version of its own, with weights; new conversations are assigned to arms stickily; 422 naming every invalid field, 409 while another runs",
+        request: Some(RequestBody::Json(body::<NewExperiment>)),
+        response: (201, Some(body::<ExperimentView>)),
+        errors: &[401, 403, 404, 409, 422],
+        auth: Auth::project(Scope::Manage),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/projects/{id}/experiments/{experiment_id}",
+        summary: "One experiment: per arm conversations, answers, errors, fallbacks, satisfaction with its Wilson interval, latency p50/p95, cost per answer and conversation; two-proportion and Mann-Whitney tests against the control with Holm's correction, provisional until the planned sample, and the sample-ratio check",
+        request: None,
+        response: (200, Some(body::<ExperimentView>)),
+        errors: &[401, 403, 404],
+        auth: Auth::project(Scope::Read),
+    },
+    Endpoint {
+        method: "patch",
+        path: "/api/projects/{id}/experiments/{experiment_id}",
+        summary: "New weights for a running experiment (owners); assigned conversations keep their arm",
+        request: Some(RequestBody::Json(body::<ExperimentWeights>)),
+        response: (200, Some(body::<ExperimentView>)),
+        errors: &[401, 403, 404, 409, 422],
+        auth: Auth::project(Scope::Manage),
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/projects/{id}/experiments/{experiment_id}/stop",
+        summary: "Stop an experiment (owners): new conversations use the project's configuration again",
+        request: None,
+        response: (200, Some(body::<ExperimentView>)),
+        errors: &[401, 403, 404, 409],
+        auth: Auth::project(Scope::Manage),
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/projects/{id}/experiments/{experiment_id}/promote",
+        summary: "Promote an arm (owners): its provider, model and parameters become the project's configuration through the settings service, and the experiment stops",
+        request: Some(RequestBody::Json(body::<PromoteArm>)),
+        response: (200, Some(body::<rest::experiments::Promoted>)),
+        errors: &[401, 403, 404, 409, 422],
+        auth: Auth::project(Scope::Manage),
     },
     Endpoint {
         method: "get",

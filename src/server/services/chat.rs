@@ -38,6 +38,7 @@ use crate::server::llm::{
 };
 use crate::server::services::budgets::{self, Admission};
 use crate::server::services::capacity::AnswerSlot;
+use crate::server::services::experiments;
 use crate::server::services::knowledge;
 use crate::server::services::llm_settings::{self, Draft};
 use crate::server::services::metering::MeteredSink;
@@ -60,21 +61,30 @@ const EVENT_BUFFER: usize = 64;
 /// user starts a new conversation past it.
 pub const MAX_CONVERSATION_MESSAGES: usize = 1_000;
 
-/// Starts a conversation on the project's current configuration.
+/// Starts a conversation on the project's current configuration, or on an
+/// experiment arm's when one is running.
 pub async fn create(
     state: &AppState,
     project_id: &str,
     actor: Option<&str>,
 ) -> Result<ConversationSummary> {
     let (config, _) = llm_settings::current(state, project_id).await?;
+    let conversation_id = uuid::Uuid::new_v4().to_string();
+    // A running experiment assigns the conversation to an arm, whose
+    // configuration it pins like any version.
+    let assigned = experiments::assignment(state, project_id, &conversation_id).await?;
+    let (config_version, provider, model) = match &assigned {
+        Some(arm) => (arm.config_version, arm.provider.clone(), arm.model.clone()),
+        None => (config.version, config.provider, config.model),
+    };
     let now = now_ms();
     let row = ConversationRow {
-        conversation_id: uuid::Uuid::new_v4().to_string(),
+        conversation_id,
         project_id: project_id.to_owned(),
         title: UNTITLED.to_owned(),
-        config_version: config.version,
-        provider: config.provider,
-        model: config.model,
+        config_version,
+        provider,
+        model,
         message_count: 0,
         created_by: actor.map(str::to_owned),
         created_at: now,
@@ -82,7 +92,10 @@ pub async fn create(
         cost_nanos: 0,
         unpriced: false,
     };
-    conversations::insert(&state.db.writer, &row).await?;
+    let arm = assigned
+        .as_ref()
+        .map(|a| (a.experiment_id.as_str(), a.arm.as_str()));
+    conversations::insert(&state.db.writer, &row, arm).await?;
     Ok(summary(state, &row))
 }
 

@@ -25,6 +25,7 @@ use crate::server::llm::{
 };
 use crate::server::services::budgets::{self, Admission};
 use crate::server::services::capacity::AnswerSlot;
+use crate::server::services::experiments;
 use crate::server::services::llm_settings::{self, parameters_for, Draft};
 use crate::server::services::metering::{MeteredSink, Totals};
 use crate::server::services::routing;
@@ -96,6 +97,10 @@ pub struct CompletionRequest {
     pub tool_choice: ToolChoice,
     /// The request's own parameters.
     pub overrides: Overrides,
+    /// The program's end user (OpenAI's `user`, Anthropic's
+    /// `metadata.user_id`): the unit a running experiment assigns to an arm,
+    /// so one user stays on one arm. Without it each request is its own unit.
+    pub end_user: Option<String>,
 }
 
 /// Who answered a completion.
@@ -466,6 +471,27 @@ async fn prepare(
         )));
     }
     let (config, project_draft) = llm_settings::current(state, project_id).await?;
+    // `cover/default` is the project's configuration, or the arm of a running
+    // experiment the end user (or, without one, this request) falls on.
+    let assigned = if request.model == PROJECT_MODEL {
+        let unit = request
+            .end_user
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        experiments::assignment(state, project_id, &unit).await?
+    } else {
+        None
+    };
+    let (config_version, project_draft) = match assigned {
+        Some(arm) => (
+            arm.config_version,
+            llm_settings::pinned_draft(state, project_id, arm.config_version)
+                .await?
+                .as_ref()
+                .clone(),
+        ),
+        None => (config.version, project_draft),
+    };
     let model = if request.model == PROJECT_MODEL {
         state.catalog.chat_model(&project_draft.model)
     } else {
@@ -505,7 +531,7 @@ async fn prepare(
     let budget = budgets::admit(state, project_id, &mut route, None).await?;
     let sink = Arc::new(MeteredSink::new(
         state,
-        UsageContext::new(project_id, Some(config.version)),
+        UsageContext::new(project_id, Some(config_version)),
     ));
     Ok(Prepared {
         run: Run {

@@ -180,7 +180,11 @@ pub async fn update(
         .into());
     }
 
-    let new_row = draft.to_row(project_id, row.version + 1, actor);
+    // After every version, the project's own and its experiments' arms.
+    let version = llm_configs::next_version(&state.db.pool, project_id)
+        .await?
+        .max(row.version + 1);
+    let new_row = draft.to_row(project_id, version, actor);
     let mut tx = state.db.writer.begin().await?;
     if let Some(key) = &sealed {
         provider_keys::upsert(&mut *tx, key).await?;
