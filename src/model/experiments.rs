@@ -104,6 +104,27 @@ pub struct PromoteArm {
     pub arm: String,
 }
 
+/// The Performance screen's form that starts an experiment, as posted: two
+/// arms, each a catalog model (its provider follows) and a weight, all as
+/// typed (checked by the server, which names each bad field).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ExperimentForm {
+    /// Its name.
+    pub name: String,
+    /// `satisfaction`, `latency` or `cost`.
+    pub primary_metric: String,
+    /// Answers each arm needs.
+    pub planned_answers_per_arm: String,
+    /// Arm A's model.
+    pub model_a: String,
+    /// Arm A's weight.
+    pub weight_a: String,
+    /// Arm B's model.
+    pub model_b: String,
+    /// Arm B's weight.
+    pub weight_b: String,
+}
+
 /// A test of one arm against the control on one metric.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]

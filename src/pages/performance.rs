@@ -498,7 +498,7 @@ fn NewExperimentForm(
     };
     let weight_input = move |index: usize, id: &'static str, test: &'static str| {
         view! {
-            <input id=id name=if index == 0 { "weight_a" } else { "weight_b" } type="number" min="1" max="100"
+            <input id=id name=if index == 0 { "form[weight_a]" } else { "form[weight_b]" } type="number" min="1" max="100"
                 value=weights.get_untracked()[index].to_string() data-test=test
                 on:input=move |ev| {
                     let value = event_target_value(&ev).parse().unwrap_or(0);
@@ -512,12 +512,12 @@ fn NewExperimentForm(
             <input type="hidden" name="project_id" value=project_id/>
             <div class="field">
                 <label for="experiment-name">"Name"</label>
-                <input id="experiment-name" name="name" type="text" required maxlength="100"
+                <input id="experiment-name" name="form[name]" type="text" required maxlength="100"
                     placeholder="e.g. Claude against GPT-4o mini" data-test="experiment-name"/>
             </div>
             <div class="field">
                 <label for="experiment-metric">"Decided on"</label>
-                <select id="experiment-metric" name="primary_metric" data-test="experiment-metric">
+                <select id="experiment-metric" name="form[primary_metric]" data-test="experiment-metric">
                     <option value="satisfaction">"Satisfaction (thumbs up share)"</option>
                     <option value="latency">"Latency"</option>
                     <option value="cost">"Cost per answer"</option>
@@ -525,7 +525,7 @@ fn NewExperimentForm(
             </div>
             <div class="field">
                 <label for="experiment-planned">"Planned answers per arm"</label>
-                <input id="experiment-planned" name="planned_answers_per_arm" type="number" min="20"
+                <input id="experiment-planned" name="form[planned_answers_per_arm]" type="number" min="20"
                     value="100" data-test="experiment-planned"
                     on:input=move |ev| planned.set(event_target_value(&ev).parse().unwrap_or(0))/>
                 <span class="muted" data-test="experiment-plan-projection">{projection}</span>
@@ -533,14 +533,14 @@ fn NewExperimentForm(
             <fieldset>
                 <legend>"Arm A (control)"</legend>
                 <label for="experiment-model-a">"Model"</label>
-                <select id="experiment-model-a" name="model_a" data-test="experiment-model-a">{options(0)}</select>
+                <select id="experiment-model-a" name="form[model_a]" data-test="experiment-model-a">{options(0)}</select>
                 <label for="experiment-weight-a">"Weight"</label>
                 {weight_input(0, "experiment-weight-a", "experiment-weight-a")}
             </fieldset>
             <fieldset>
                 <legend>"Arm B"</legend>
                 <label for="experiment-model-b">"Model"</label>
-                <select id="experiment-model-b" name="model_b" data-test="experiment-model-b">{options(1)}</select>
+                <select id="experiment-model-b" name="form[model_b]" data-test="experiment-model-b">{options(1)}</select>
                 <label for="experiment-weight-b">"Weight"</label>
                 {weight_input(1, "experiment-weight-b", "experiment-weight-b")}
             </fieldset>

@@ -5,7 +5,7 @@
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::model::access::Scope;
-use crate::model::experiments::ExperimentList;
+use crate::model::experiments::{ExperimentForm, ExperimentList};
 use leptos::prelude::*;
 
 /// The Performance screen of a project.
@@ -24,30 +24,21 @@ pub async fn list_experiments(project_id: String) -> Result<ExperimentList, AppE
 /// to four), each a catalog model (its provider follows) and a weight; the
 /// project's other settings are kept in both.
 #[server(prefix = "/sfn", endpoint = "experiments/create")]
-#[allow(clippy::too_many_arguments)]
-pub async fn create_experiment(
-    project_id: String,
-    name: String,
-    primary_metric: String,
-    planned_answers_per_arm: String,
-    model_a: String,
-    weight_a: String,
-    model_b: String,
-    weight_b: String,
-) -> Result<(), AppError> {
+pub async fn create_experiment(project_id: String, form: ExperimentForm) -> Result<(), AppError> {
     use crate::error::FieldError;
     use crate::model::experiments::{ExperimentMetric, NewArm, NewExperiment};
     let (state, user) =
         crate::server::auth::server_fn_project_user(&project_id, Scope::Manage).await?;
     let mut problems = Vec::new();
-    let metric = ExperimentMetric::parse(&primary_metric).unwrap_or_else(|| {
+    let metric = ExperimentMetric::parse(&form.primary_metric).unwrap_or_else(|| {
         problems.push(FieldError {
             field: "primaryMetric".into(),
             message: "choose satisfaction, latency or cost".into(),
         });
         ExperimentMetric::Satisfaction
     });
-    let planned = planned_answers_per_arm
+    let planned = form
+        .planned_answers_per_arm
         .trim()
         .parse::<u64>()
         .unwrap_or_else(|_| {
@@ -58,10 +49,11 @@ pub async fn create_experiment(
             0
         });
     let mut arms = Vec::new();
-    for (i, (model, weight)) in [(model_a, weight_a), (model_b, weight_b)]
-        .into_iter()
-        .enumerate()
-    {
+    let asked_arms = [
+        (&form.model_a, &form.weight_a),
+        (&form.model_b, &form.weight_b),
+    ];
+    for (i, (model, weight)) in asked_arms.into_iter().enumerate() {
         let Some(known) = state.catalog.chat_model(model.trim()) else {
             problems.push(FieldError {
                 field: format!("arms[{i}].model"),
@@ -88,7 +80,7 @@ pub async fn create_experiment(
         return Err(AppError::InvalidFields { errors: problems });
     }
     let asked = NewExperiment {
-        name,
+        name: form.name,
         primary_metric: metric,
         planned_answers_per_arm: planned,
         arms,

@@ -859,13 +859,13 @@ impl World {
                 self.stop_running_experiment().await;
                 pairs(&[
                     ("project_id", p),
-                    ("name", "Matrix form"),
-                    ("primary_metric", "satisfaction"),
-                    ("planned_answers_per_arm", "50"),
-                    ("model_a", "claude-3-5-haiku-20241022"),
-                    ("weight_a", "50"),
-                    ("model_b", "gpt-4o-mini"),
-                    ("weight_b", "50"),
+                    ("form[name]", "Matrix form"),
+                    ("form[primary_metric]", "satisfaction"),
+                    ("form[planned_answers_per_arm]", "50"),
+                    ("form[model_a]", "claude-3-5-haiku-20241022"),
+                    ("form[weight_a]", "50"),
+                    ("form[model_b]", "gpt-4o-mini"),
+                    ("form[weight_b]", "50"),
                 ])
             }
             "experiments/stop" => pairs(&[

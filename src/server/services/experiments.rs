@@ -519,59 +519,67 @@ fn compare(arm: &Measured, control: &Measured, provisional: bool) -> Vec<Compari
     let (a, c) = (&arm.result, &control.result);
     let share = |m: &Measured| m.result.satisfaction.share;
     let difference = |x: Option<f64>, y: Option<f64>| Some(x? - y?);
-    let tests: [(&str, &str, Option<f64>, Option<f64>, bool); 4] = [
-        (
-            "satisfaction",
-            "two-proportion z",
-            difference(share(arm), share(control)),
-            stats::two_proportion_p(
+    let tests = [
+        Test {
+            metric: "satisfaction",
+            test: "two-proportion z",
+            difference: difference(share(arm), share(control)),
+            p_value: stats::two_proportion_p(
                 a.satisfaction.up,
                 arm.rated,
                 c.satisfaction.up,
                 control.rated,
             ),
-            true,
-        ),
-        (
-            "errorRate",
-            "two-proportion z",
-            difference(a.error_rate, c.error_rate),
-            stats::two_proportion_p(a.errors, a.answers, c.errors, c.answers),
-            false,
-        ),
-        (
-            "latency",
-            "Mann-Whitney U",
-            difference(a.latency.p50, c.latency.p50),
-            stats::mann_whitney_p(&arm.latencies, &control.latencies),
-            false,
-        ),
-        (
-            "cost",
-            "Mann-Whitney U",
-            difference(mean(&arm.costs), mean(&control.costs)),
-            stats::mann_whitney_p(&arm.costs, &control.costs),
-            false,
-        ),
+            higher_wins: true,
+        },
+        Test {
+            metric: "errorRate",
+            test: "two-proportion z",
+            difference: difference(a.error_rate, c.error_rate),
+            p_value: stats::two_proportion_p(a.errors, a.answers, c.errors, c.answers),
+            higher_wins: false,
+        },
+        Test {
+            metric: "latency",
+            test: "Mann-Whitney U",
+            difference: difference(a.latency.p50, c.latency.p50),
+            p_value: stats::mann_whitney_p(&arm.latencies, &control.latencies),
+            higher_wins: false,
+        },
+        Test {
+            metric: "cost",
+            test: "Mann-Whitney U",
+            difference: difference(mean(&arm.costs), mean(&control.costs)),
+            p_value: stats::mann_whitney_p(&arm.costs, &control.costs),
+            higher_wins: false,
+        },
     ];
-    let adjusted = stats::holm(&tests.iter().map(|t| t.3).collect::<Vec<_>>());
+    let adjusted = stats::holm(&tests.iter().map(|t| t.p_value).collect::<Vec<_>>());
     tests
         .into_iter()
         .zip(adjusted)
-        .map(
-            |((metric, test, difference, p_value, higher_wins), adjusted_p)| Comparison {
-                metric: metric.to_owned(),
-                test: test.to_owned(),
-                difference,
-                p_value,
-                adjusted_p,
-                significant: !provisional && adjusted_p.is_some_and(|p| p < ALPHA),
-                better: difference
-                    .filter(|d| *d != 0.0)
-                    .map(|d| (d > 0.0) == higher_wins),
-            },
-        )
+        .map(|(t, adjusted_p)| Comparison {
+            metric: t.metric.to_owned(),
+            test: t.test.to_owned(),
+            difference: t.difference,
+            p_value: t.p_value,
+            adjusted_p,
+            significant: !provisional && adjusted_p.is_some_and(|p| p < ALPHA),
+            better: t
+                .difference
+                .filter(|d| *d != 0.0)
+                .map(|d| (d > 0.0) == t.higher_wins),
+        })
         .collect()
+}
+
+/// One metric's test of an arm against the control, before correction.
+struct Test {
+    metric: &'static str,
+    test: &'static str,
+    difference: Option<f64>,
+    p_value: Option<f64>,
+    higher_wins: bool,
 }
 
 /// An experiment with its arms' results and statistics.
