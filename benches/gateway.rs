@@ -31,8 +31,8 @@ use cover::server::llm::router::{
     AttemptRecord, AttemptSink, Route, RouterEvent, Target, TargetRole,
 };
 use cover::server::llm::{
-    build_provider, GenerateRequest, LlamaFlavour, Message, Provider, ProviderId, Role,
-    StreamEvent, ToolChoice,
+    build_provider, GenerateRequest, LlamaFlavour, Message, Provider, ProviderId, ResponseFormat,
+    Role, StreamEvent, ToolChoice,
 };
 use cover::server::services::{chat, llm_settings, routing};
 use cover::server::simulator::{self, SimulatorOptions};
@@ -121,6 +121,7 @@ impl Bench {
             messages: vec![Message::text(Role::User, QUESTION)],
             tools: Vec::new(),
             tool_choice: ToolChoice::Auto,
+            response_format: ResponseFormat::Text,
             restart_after_output: true,
         };
         let sink = LedgerSink {

@@ -109,6 +109,23 @@ pub struct Capabilities {
     pub grounding: bool,
     /// Runs self-hosted: no data leaves the customer's servers.
     pub self_hosted: bool,
+    /// Whether answers can be held to JSON (a gateway's `response_format`).
+    #[serde(default)]
+    pub json_output: JsonOutput,
+}
+
+/// How far a model's answers can be held to JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum JsonOutput {
+    /// Free text only (Claude 3.x, Gemini 1.0).
+    #[default]
+    None,
+    /// Any JSON object (OpenAI's JSON mode).
+    Object,
+    /// JSON that matches a given schema (structured outputs), objects too.
+    Schema,
 }
 
 /// The higher price tier some models charge for long prompts (Gemini 1.5 above

@@ -288,6 +288,82 @@ async fn parallel_tool_calls_keep_their_own_index_whole_and_streamed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_format_holds_answers_to_json_where_the_model_can() {
+    crate::helpers::within_limit(async {
+        let app = TestApp::spawn(Engine::Sqlite).await;
+        let (project, token) = program(&app).await;
+        let content = |body: &Value| -> Value {
+            serde_json::from_str(body["choices"][0]["message"]["content"].as_str().unwrap())
+                .unwrap_or_else(|e| panic!("{e}: {body}"))
+        };
+        let mut body = ask("gpt-4o-mini", "Opening hours in JSON");
+        body["response_format"] = json!({"type": "json_object"});
+        let whole: Value = complete(&app, &token, body).await.json().await.unwrap();
+        assert_eq!(
+            content(&whole),
+            json!({"answer": "This is a simulated answer to: Opening hours in JSON"})
+        );
+        let schema = json!({"type": "object", "properties": {"opens": {"type": "string"}, "days": {"type": "integer"}},
+                            "required": ["opens", "days"], "additionalProperties": false});
+        let mut body = ask("gpt-4o-mini", "Opening hours");
+        body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "hours", "schema": schema, "strict": true}});
+        let whole: Value = complete(&app, &token, body.clone()).await.json().await.unwrap();
+        assert_eq!(content(&whole), json!({"opens": "Opening hours", "days": 42}));
+        body["stream"] = json!(true);
+        let text = complete(&app, &token, body).await.text().await.unwrap();
+        let frames = data_frames(&text);
+        let streamed: String = frames[..frames.len() - 1]
+            .iter()
+            .filter_map(|f| {
+                serde_json::from_str::<Value>(f).unwrap()["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert_eq!(
+            serde_json::from_str::<Value>(&streamed).unwrap(),
+            json!({"opens": "Opening hours", "days": 42})
+        );
+
+        // Where the model cannot, a 400 names the parameter and lists who can.
+        let mut body = ask(SONNET, "Opening hours in JSON");
+        body["response_format"] = json!({"type": "json_object"});
+        let response = complete(&app, &token, body).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["param"], "response_format");
+        assert!(error["error"]["message"].as_str().unwrap().contains("gpt-4o-mini"), "{error}");
+        // JSON mode is not schemas: GPT-3.5 Turbo takes the one, not the other.
+        let mut body = ask("gpt-3.5-turbo", "Opening hours");
+        body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "hours", "schema": {"type": "object"}}});
+        let response = complete(&app, &token, body).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let mut body = ask("gpt-4o-mini", "Opening hours");
+        body["response_format"] = json!({"type": "json_schema", "json_schema": {"schema": {"type": "object"}}});
+        let error: Value = complete(&app, &token, body).await.json().await.unwrap();
+        assert_eq!(error["error"]["param"], "response_format.json_schema.name");
+
+        // A fallback that cannot answer in JSON is left out: the failure is
+        // reported rather than free text from Claude.
+        app.configure(
+            &project,
+            json!({"provider": "openai", "model": "gpt-4o-mini", "fallbackConfig": {"enabled": true, "provider": "claude", "model": SONNET, "retryAttempts": 1}}),
+        )
+        .await;
+        fail_model(&app, "gpt-4o-mini", "bad_request").await;
+        let mut body = ask("cover/default", "Opening hours in JSON");
+        body["response_format"] = json!({"type": "json_object"});
+        let response = complete(&app, &token, body).await;
+        assert_ne!(response.status(), StatusCode::OK);
+        assert_ne!(
+            response.headers().get("x-cover-model").map(|v| v.to_str().unwrap()),
+            Some(SONNET)
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_model_falls_back_before_the_first_token_whole_and_streamed() {
     crate::helpers::within_limit(async {
         let app = TestApp::spawn(Engine::Sqlite).await;

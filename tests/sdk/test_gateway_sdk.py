@@ -128,6 +128,22 @@ def test_a_bad_parameter_is_the_sdks_bad_request_naming_it(gateway):
     assert caught.value.param == "model"
 
 
+def test_json_mode_and_schemas_come_back_as_json(gateway):
+    client = gateway.openai()
+    asked = [{"role": "user", "content": "Hello there in JSON"}]
+    completion = client.chat.completions.create(model=MINI, messages=asked, response_format={"type": "json_object"})
+    assert json.loads(completion.choices[0].message.content) == {
+        "answer": "This is a simulated answer to: Hello there in JSON"}
+    schema = {"type": "object", "properties": {"greeting": {"type": "string"}}, "required": ["greeting"],
+              "additionalProperties": False}
+    completion = client.chat.completions.create(model=MINI, messages=asked, response_format={
+        "type": "json_schema", "json_schema": {"name": "greeting", "schema": schema, "strict": True}})
+    assert json.loads(completion.choices[0].message.content) == {"greeting": "Hello there in JSON"}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model=SONNET, messages=asked, response_format={"type": "json_object"})
+    assert caught.value.param == "response_format"
+
+
 def test_images_generate_draws_a_png_priced_in_the_headers(gateway):
     raw = gateway.openai().images.with_raw_response.generate(
         model="gpt-image-1", prompt="A lighthouse at dusk", size="1024x1024", quality="low")

@@ -16,8 +16,8 @@ use crate::model::chat::{IMAGE_MEDIA_TYPES, MAX_IMAGE_BYTES};
 use crate::model::money::format_decimal;
 use crate::server::error::Error;
 use crate::server::llm::{
-    ContentPart, ErrorKind, FinishReason, Message, Role, ToolCall, ToolChoice, ToolDefinition,
-    Usage,
+    ContentPart, ErrorKind, FinishReason, Message, ResponseFormat, Role, ToolCall, ToolChoice,
+    ToolDefinition, Usage,
 };
 use crate::server::services::completions::{
     Completion, CompletionEvent, CompletionFailure, CompletionRequest, Overrides,
@@ -528,6 +528,7 @@ fn read_request(body: &Value) -> Result<(CompletionRequest, bool), AnthropicErro
             messages,
             tools,
             tool_choice,
+            response_format: ResponseFormat::Text,
             overrides,
             end_user,
         },

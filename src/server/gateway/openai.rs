@@ -17,8 +17,8 @@ use crate::model::chat::{IMAGE_MEDIA_TYPES, MAX_IMAGE_BYTES};
 use crate::model::money::format_decimal;
 use crate::server::error::Error;
 use crate::server::llm::{
-    ContentPart, ErrorKind, FinishReason, GenerateResponse, Message, Role, ToolCall, ToolChoice,
-    ToolDefinition, Usage,
+    ContentPart, ErrorKind, FinishReason, GenerateResponse, Message, ResponseFormat, Role,
+    ToolCall, ToolChoice, ToolDefinition, Usage,
 };
 use crate::server::services::completions::{
     self, Completion, CompletionEvent, CompletionFailure, CompletionRequest, Overrides,
@@ -519,14 +519,7 @@ fn read_request(body: &Value) -> Result<ReadRequest, OpenAiError> {
             "log probabilities are not available through Cover",
         ));
     }
-    if let Some(format) = object.get("response_format").filter(|v| !v.is_null()) {
-        if format.get("type").and_then(Value::as_str) != Some("text") {
-            return Err(OpenAiError::invalid(
-                "response_format",
-                "only {\"type\": \"text\"} is supported: structured output is not routed through Cover yet",
-            ));
-        }
-    }
+    let response_format = read_response_format(object.get("response_format"))?;
     let messages = read_messages(object.get("messages"))?;
     let tools = read_tools(object.get("tools"))?;
     let tool_choice = read_tool_choice(object.get("tool_choice"), &tools)?;
@@ -554,12 +547,65 @@ fn read_request(body: &Value) -> Result<ReadRequest, OpenAiError> {
             messages,
             tools,
             tool_choice,
+            response_format,
             overrides,
             end_user,
         },
         stream,
         include_usage,
     })
+}
+
+/// `response_format`: `text`, `json_object`, or `json_schema` with its named
+/// schema (whether the model can honour it is the completion's check).
+fn read_response_format(value: Option<&Value>) -> Result<ResponseFormat, OpenAiError> {
+    let Some(format) = value.filter(|v| !v.is_null()) else {
+        return Ok(ResponseFormat::Text);
+    };
+    match format.get("type").and_then(Value::as_str) {
+        Some("text") => Ok(ResponseFormat::Text),
+        Some("json_object") => Ok(ResponseFormat::JsonObject),
+        Some("json_schema") => {
+            let spec = format
+                .get("json_schema")
+                .and_then(Value::as_object)
+                .ok_or_else(|| {
+                    OpenAiError::invalid(
+                        "response_format.json_schema",
+                        "must be an object with `name` and `schema`",
+                    )
+                })?;
+            let name = spec
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| {
+                    OpenAiError::invalid(
+                        "response_format.json_schema.name",
+                        "a schema needs a name",
+                    )
+                })?;
+            let schema = match spec.get("schema") {
+                Some(schema @ Value::Object(_)) => schema.clone(),
+                None | Some(Value::Null) => serde_json::json!({"type": "object"}),
+                Some(_) => {
+                    return Err(OpenAiError::invalid(
+                        "response_format.json_schema.schema",
+                        "must be a JSON Schema object",
+                    ))
+                }
+            };
+            Ok(ResponseFormat::JsonSchema {
+                name: name.to_owned(),
+                schema,
+                strict: spec.get("strict").and_then(Value::as_bool).unwrap_or(false),
+            })
+        }
+        _ => Err(OpenAiError::invalid(
+            "response_format",
+            "`type` must be text, json_object or json_schema",
+        )),
+    }
 }
 
 fn optional_bool(object: &Map<String, Value>, key: &str) -> Result<Option<bool>, OpenAiError> {

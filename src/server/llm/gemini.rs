@@ -16,8 +16,8 @@ use super::error::{parse_proto_duration, ErrorDetail, ErrorKind, LlmError};
 use super::executor::{DetailExtractor, HttpRequest};
 use super::stream::{Frame, Framing, StreamDecoder};
 use super::types::{
-    ContentPart, FinishReason, GenerateRequest, GenerateResponse, ModelInfo, Role, StreamEvent,
-    TokenCount, ToolCall, ToolChoice, Usage,
+    ContentPart, FinishReason, GenerateRequest, GenerateResponse, ModelInfo, ResponseFormat, Role,
+    StreamEvent, TokenCount, ToolCall, ToolChoice, Usage,
 };
 use super::wire::{
     ended_early, in_band_error, parse_json, parse_model_list, push_text, put_parameters, str_at,
@@ -75,6 +75,18 @@ impl GeminiAdapter {
         let p = &req.parameters;
         let mut config = Map::new();
         put_parameters(&mut config, ProviderId::Gemini, p, &PARAMS);
+        // JSON output: the MIME type, and a schema in `responseJsonSchema` (plain
+        // JSON Schema, unlike `responseSchema`'s OpenAPI subset).
+        match &req.response_format {
+            ResponseFormat::Text => {}
+            ResponseFormat::JsonObject => {
+                config.insert("responseMimeType".into(), json!("application/json"));
+            }
+            ResponseFormat::JsonSchema { schema, .. } => {
+                config.insert("responseMimeType".into(), json!("application/json"));
+                config.insert("responseJsonSchema".into(), schema.clone());
+            }
+        }
         if !config.is_empty() {
             body.insert("generationConfig".into(), Value::Object(config));
         }

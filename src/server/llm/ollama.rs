@@ -14,8 +14,8 @@ use super::error::{ErrorDetail, LlmError};
 use super::executor::{DetailExtractor, HttpRequest};
 use super::stream::{Frame, Framing, StreamDecoder};
 use super::types::{
-    ContentPart, FinishReason, GenerateRequest, GenerateResponse, ModelInfo, Role, StreamEvent,
-    ToolCall, Usage,
+    ContentPart, FinishReason, GenerateRequest, GenerateResponse, ModelInfo, ResponseFormat, Role,
+    StreamEvent, ToolCall, Usage,
 };
 use super::wire::{
     in_band_error, parse_json, parse_model_list, push_text, put_parameters, require_end, str_at,
@@ -93,6 +93,12 @@ fn body(req: &GenerateRequest, stream: bool) -> Value {
     let mut body = json!({"model": req.model, "messages": messages, "stream": stream});
     if !options.is_empty() {
         body["options"] = Value::Object(options);
+    }
+    // Ollama's `format`: "json", or a JSON Schema (structured outputs).
+    match &req.response_format {
+        ResponseFormat::Text => {}
+        ResponseFormat::JsonObject => body["format"] = json!("json"),
+        ResponseFormat::JsonSchema { schema, .. } => body["format"] = schema.clone(),
     }
     if !req.tools.is_empty() {
         body["tools"] = req

@@ -15,8 +15,8 @@ use super::error::{ErrorDetail, LlmError};
 use super::executor::{DetailExtractor, HttpRequest};
 use super::stream::{Frame, Framing, StreamDecoder};
 use super::types::{
-    ContentPart, FinishReason, GenerateRequest, GenerateResponse, ModelInfo, Role, StreamEvent,
-    ToolCall, ToolChoice, Usage,
+    ContentPart, FinishReason, GenerateRequest, GenerateResponse, ModelInfo, ResponseFormat, Role,
+    StreamEvent, ToolCall, ToolChoice, Usage,
 };
 use super::wire::{
     in_band_error, parse_json, parse_model_list, push_text, put_parameters, require_end, str_at,
@@ -89,6 +89,22 @@ impl OpenAiAdapter {
                 }
             };
             body.insert("tool_choice".into(), choice);
+        }
+        match &req.response_format {
+            ResponseFormat::Text => {}
+            ResponseFormat::JsonObject => {
+                body.insert("response_format".into(), json!({"type": "json_object"}));
+            }
+            ResponseFormat::JsonSchema {
+                name,
+                schema,
+                strict,
+            } => {
+                body.insert(
+                    "response_format".into(),
+                    json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": strict}}),
+                );
+            }
         }
         if stream {
             body.insert("stream".into(), json!(true));

@@ -39,8 +39,8 @@ use tracing::Instrument;
 use super::tokens::{count_request_tokens, estimate_text_tokens};
 use super::{
     ContentPart, ErrorKind, FinishReason, GenerateRequest, GenerateResponse, LlmError, Message,
-    ModelLimits, Parameters, Provider, ProviderId, StreamEvent, ToolCall, ToolChoice,
-    ToolDefinition, Usage,
+    ModelLimits, Parameters, Provider, ProviderId, ResponseFormat, StreamEvent, ToolCall,
+    ToolChoice, ToolDefinition, Usage,
 };
 use backoff::{advised_wait, backoff_ceiling, full_jitter};
 use breaker::{Admission, Breakers, Outcome, Permit};
@@ -176,6 +176,9 @@ pub struct Route {
     pub tools: Vec<ToolDefinition>,
     /// How tools must be used.
     pub tool_choice: ToolChoice,
+    /// The shape the answer's text must take (every target of the chain can
+    /// honour it: the chain is built so).
+    pub response_format: ResponseFormat,
     /// Streams: whether, after the answering target broke once its output
     /// was sent, the next target answers from scratch (the chat does, and
     /// tells the user); when false the route fails there (a program's
@@ -672,6 +675,7 @@ impl<'a> Walk<'a> {
                             tool_choice: route.tool_choice.clone(),
                             parameters: target.parameters.clone(),
                             limits: Some(target.limits),
+                            response_format: route.response_format.clone(),
                         },
                         trimmed,
                         permit,

@@ -300,6 +300,40 @@ async fn parallel_tool_calls_come_back_in_order_with_their_index_from_every_adap
 }
 
 #[tokio::test]
+async fn json_output_is_asked_for_in_each_providers_own_form() {
+    let sim = sim_with(SimulatorOptions::default()).await;
+    let executor = test_executor();
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}, "required": ["city", "days"]});
+    // Claude 3.x has no JSON mode: the gateway never sends it one.
+    for (id, flavour, model) in targets().into_iter().filter(|t| t.0 != ProviderId::Claude) {
+        let p = provider(&executor, &sim.url, id, flavour, KEY);
+        let mut req = GenerateRequest::simple(model, "Paris, as JSON");
+        req.response_format = super::ResponseFormat::JsonObject;
+        let resp = p.generate(&req).await.expect("generates");
+        let answer: serde_json::Value = serde_json::from_str(&resp.text())
+            .unwrap_or_else(|e| panic!("{id} {flavour:?}: {e}: {}", resp.text()));
+        assert_eq!(
+            answer,
+            json!({"answer": "This is a simulated answer to: Paris, as JSON"}),
+            "{id} {flavour:?}"
+        );
+        req.response_format = super::ResponseFormat::JsonSchema {
+            name: "forecast".into(),
+            schema: schema.clone(),
+            strict: true,
+        };
+        let events = collect(p.stream(&req).await.expect("stream opens")).await;
+        let streamed: serde_json::Value = serde_json::from_str(&text_of(&events))
+            .unwrap_or_else(|e| panic!("{id} {flavour:?}: {e}: {}", text_of(&events)));
+        assert_eq!(
+            streamed,
+            json!({"city": "Paris, as JSON", "days": 42}),
+            "{id} {flavour:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn images_are_accepted_by_every_adapter() {
     let sim = sim_with(SimulatorOptions::default()).await;
     let executor = test_executor();

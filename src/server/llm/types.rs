@@ -173,6 +173,44 @@ pub struct GenerateRequest {
     /// Model facts for validation; when absent only static ranges are checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<ModelLimits>,
+    /// The shape the answer's text must take.
+    #[serde(default)]
+    pub response_format: ResponseFormat,
+}
+
+/// The shape an answer's text must take: free text, any JSON object, or JSON
+/// matching a schema (OpenAI's `response_format`, Gemini's `responseMimeType`
+/// and `responseJsonSchema`, Ollama's `format`). Only models whose catalog
+/// [`JsonOutput`](crate::model::catalog::JsonOutput) allows it are sent one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ResponseFormat {
+    /// Free text.
+    #[default]
+    Text,
+    /// Any JSON object.
+    JsonObject,
+    /// JSON matching `schema`.
+    JsonSchema {
+        /// The schema's name (OpenAI requires one).
+        name: String,
+        /// A JSON Schema.
+        schema: serde_json::Value,
+        /// OpenAI's strict mode.
+        strict: bool,
+    },
+}
+
+impl ResponseFormat {
+    /// What a model must offer to honour this format.
+    pub fn needs(&self) -> crate::model::catalog::JsonOutput {
+        use crate::model::catalog::JsonOutput;
+        match self {
+            ResponseFormat::Text => JsonOutput::None,
+            ResponseFormat::JsonObject => JsonOutput::Object,
+            ResponseFormat::JsonSchema { .. } => JsonOutput::Schema,
+        }
+    }
 }
 
 impl GenerateRequest {
@@ -185,6 +223,7 @@ impl GenerateRequest {
             tool_choice: ToolChoice::Auto,
             parameters: Parameters::default(),
             limits: None,
+            response_format: ResponseFormat::Text,
         }
     }
 }

@@ -641,6 +641,7 @@ fn prompt_tokens(route: &mut Route) -> Vec<u64> {
         messages: std::mem::take(&mut route.messages),
         tools: std::mem::take(&mut route.tools),
         tool_choice: route.tool_choice.clone(),
+        response_format: route.response_format.clone(),
         parameters: Parameters::default(),
         limits: None,
     };

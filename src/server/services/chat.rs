@@ -34,7 +34,7 @@ use crate::server::ledger::pricing::{token_usage, UsageContext};
 use crate::server::ledger::Settlement;
 use crate::server::llm::router::{Next, Route, RouterEvent, Switch, Target};
 use crate::server::llm::{
-    ContentPart, ErrorKind, GenerateResponse, LlmError, Message, Role, ToolChoice,
+    ContentPart, ErrorKind, GenerateResponse, LlmError, Message, ResponseFormat, Role, ToolChoice,
 };
 use crate::server::services::budgets::{self, Admission};
 use crate::server::services::capacity::AnswerSlot;
@@ -456,6 +456,7 @@ async fn prepare(
         messages,
         tools: Vec::new(),
         tool_choice: ToolChoice::Auto,
+        response_format: ResponseFormat::Text,
         restart_after_output: true,
     };
     let question = MessageRow {
@@ -616,6 +617,7 @@ impl Turn {
                 messages: Vec::new(),
                 tools: Vec::new(),
                 tool_choice: ToolChoice::Auto,
+                response_format: ResponseFormat::Text,
                 restart_after_output: true,
             },
         )

@@ -12,7 +12,7 @@ use crate::model::llm_config::MAX_SYSTEM_PROMPT_CHARS;
 use crate::server::error::{Error, Result};
 use crate::server::ledger::pricing::UsageContext;
 use crate::server::llm::router::{Route, TargetRole};
-use crate::server::llm::{Message, Role, ToolChoice};
+use crate::server::llm::{Message, ResponseFormat, Role, ToolChoice};
 use crate::server::services::metering::MeteredSink;
 use crate::server::services::routing;
 use crate::server::services::{budgets, llm_settings};
@@ -117,6 +117,7 @@ pub async fn sample(state: &AppState, request: &CompareRequest) -> Result<Vec<Co
             messages: messages.clone(),
             tools: Vec::new(),
             tool_choice: ToolChoice::Auto,
+            response_format: ResponseFormat::Text,
             restart_after_output: true,
         };
         // The one budget gate: each model's answer is admitted (and its most

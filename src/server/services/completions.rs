@@ -14,14 +14,15 @@
 //! ```
 
 use crate::error::AppError;
-use crate::model::catalog::{ModelInfo, ProviderId};
+use crate::model::catalog::{JsonOutput, ModelInfo, ProviderId};
 use crate::model::llm_config::KeySource;
 use crate::model::parameters::{validate_parameters, ModelLimits, Parameters};
 use crate::server::error::{Error, Result};
 use crate::server::ledger::pricing::UsageContext;
 use crate::server::llm::router::{Next, Route, RouterEvent, Switch, Target};
 use crate::server::llm::{
-    ContentPart, ErrorKind, GenerateResponse, LlmError, Message, ToolChoice, ToolDefinition,
+    ContentPart, ErrorKind, GenerateResponse, LlmError, Message, ResponseFormat, ToolChoice,
+    ToolDefinition,
 };
 use crate::server::services::budgets::{self, Admission};
 use crate::server::services::capacity::AnswerSlot;
@@ -95,12 +96,27 @@ pub struct CompletionRequest {
     pub tools: Vec<ToolDefinition>,
     /// How it must use them.
     pub tool_choice: ToolChoice,
+    /// The shape its text must take (the model must offer it).
+    pub response_format: ResponseFormat,
     /// The request's own parameters.
     pub overrides: Overrides,
     /// The program's end user (OpenAI's `user`, Anthropic's
     /// `metadata.user_id`): the unit a running experiment assigns to an arm,
     /// so one user stays on one arm. Without it each request is its own unit.
     pub end_user: Option<String>,
+}
+
+/// The catalog's chat models that can be held to JSON at `needs`, for an error
+/// message.
+fn json_models(state: &AppState, needs: JsonOutput) -> String {
+    state
+        .catalog
+        .models
+        .iter()
+        .filter(|m| !m.legacy && m.capabilities.json_output >= needs)
+        .map(|m| m.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Who answered a completion.
@@ -520,11 +536,32 @@ async fn prepare(
             format!("{} does not read images", model.name),
         )));
     }
+    // JSON output: the model asked for must offer it; fallbacks that cannot
+    // are left out of the chain rather than answer free text.
+    let needs_json = request.response_format.needs();
+    if model.capabilities.json_output < needs_json {
+        return Err(Error::App(AppError::invalid(
+            "response_format",
+            format!(
+                "{} cannot be held to this response_format; models that can: {}",
+                model.name,
+                json_models(state, needs_json)
+            ),
+        )));
+    }
+    let mut targets = routing::targets(state, project_id, &draft, needs_vision).await?;
+    targets.retain(|target| {
+        state
+            .catalog
+            .chat_model(&target.model)
+            .is_some_and(|m| m.capabilities.json_output >= needs_json)
+    });
     let mut route = Route {
-        targets: routing::targets(state, project_id, &draft, needs_vision).await?,
+        targets,
         messages: request.messages,
         tools: request.tools,
         tool_choice: request.tool_choice,
+        response_format: request.response_format,
         restart_after_output: false,
     };
     // The one budget gate: the most this can cost is held before any call.

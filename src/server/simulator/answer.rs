@@ -29,10 +29,22 @@ pub(crate) struct Prompt {
     pub max_tokens: Option<u64>,
     /// A tool call to make instead of text.
     pub forced_tool: Option<ForcedTool>,
+    /// The answer must be JSON (OpenAI's `response_format`, Gemini's
+    /// `responseMimeType`, Ollama's `format`).
+    pub json: Option<JsonAnswer>,
     /// Whether to stream.
     pub stream: bool,
     /// OpenAI `stream_options.include_usage`.
     pub include_usage: bool,
+}
+
+/// The JSON an answer must be.
+#[derive(Debug, Clone)]
+pub(crate) enum JsonAnswer {
+    /// Any object: `{"answer": "<the simulated answer>"}`.
+    Object,
+    /// An object of this schema, its properties filled like tool arguments.
+    Schema(Value),
 }
 
 /// How the simulated answer ends.
@@ -110,6 +122,21 @@ pub(crate) fn plan(prompt: &Prompt) -> Plan {
             tools,
             output_tokens,
             finish: Finish::ToolCall,
+        };
+    }
+    if let Some(json) = &prompt.json {
+        let value = match json {
+            JsonAnswer::Object => json!({"answer": answer_text(&prompt.last_user)}),
+            JsonAnswer::Schema(schema) => arguments(schema, &prompt.last_user),
+        };
+        let text = value.to_string();
+        let chars: Vec<char> = text.chars().collect();
+        let pieces: Vec<String> = chars.chunks(8).map(|c| c.iter().collect()).collect();
+        return Plan {
+            output_tokens: pieces.len() as u64,
+            pieces,
+            tools: Vec::new(),
+            finish: Finish::Stop,
         };
     }
     let text = answer_text(&prompt.last_user);
@@ -195,6 +222,7 @@ mod tests {
             input_tokens: 1,
             max_tokens,
             forced_tool: None,
+            json: None,
             stream: false,
             include_usage: false,
         }
@@ -206,6 +234,25 @@ mod tests {
         assert_eq!(p.text(), "This is a simulated answer to: Hello there");
         assert_eq!(p.output_tokens, 8);
         assert_eq!(p.finish, Finish::Stop);
+    }
+
+    #[test]
+    fn a_json_answer_is_an_object_or_fills_its_schema() {
+        let mut pr = prompt("Paris", None);
+        pr.json = Some(JsonAnswer::Object);
+        let text = plan(&pr).text();
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"answer": "This is a simulated answer to: Paris"})
+        );
+        pr.json = Some(JsonAnswer::Schema(
+            json!({"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}),
+        ));
+        let text = plan(&pr).text();
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"city": "Paris", "days": 42})
+        );
     }
 
     #[test]

@@ -123,6 +123,7 @@ impl Dialect for Anthropic {
             input_tokens: super::input_tokens(body),
             max_tokens: Some(max_tokens),
             forced_tool: forced,
+            json: None,
             stream: body["stream"].as_bool().unwrap_or(false),
             include_usage: true,
         })

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::answer::{self, ForcedTool, Plan, Prompt};
+use super::answer::{self, ForcedTool, JsonAnswer, Plan, Prompt};
 use super::streaming::Script;
 use super::{
     header_key, json_response, rate_limit_retry_after, Api, Dialect, DialectName, Fault, Sim,
@@ -154,12 +154,28 @@ impl Dialect for Gemini {
         let last_user = (is_user && !texts.is_empty()).then(|| texts.join(""));
         let config = field(body, "generationConfig", "generation_config");
         let forced = last_user.is_some().then(|| forced_tool(body)).flatten();
+        let json = (field(config, "responseMimeType", "response_mime_type").as_str()
+            == Some("application/json"))
+        .then(|| {
+            let schema = field(config, "responseJsonSchema", "response_json_schema");
+            let schema = if schema.is_null() {
+                field(config, "responseSchema", "response_schema")
+            } else {
+                schema
+            };
+            if schema.is_null() {
+                JsonAnswer::Object
+            } else {
+                JsonAnswer::Schema(schema.clone())
+            }
+        });
         Ok(Prompt {
             model: self.model.clone(),
             last_user: last_user.unwrap_or_default(),
             input_tokens: super::input_tokens(body),
             max_tokens: field(config, "maxOutputTokens", "max_output_tokens").as_u64(),
             forced_tool: forced,
+            json,
             stream: stream.unwrap_or(false),
             include_usage: true,
         })

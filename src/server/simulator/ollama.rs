@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::answer::{self, ForcedTool, Plan, Prompt};
+use super::answer::{self, ForcedTool, JsonAnswer, Plan, Prompt};
 use super::streaming::Script;
 use super::{
     json_response, overloaded_retry_after, rate_limit_retry_after, Api, Dialect, DialectName,
@@ -121,6 +121,11 @@ impl Dialect for Ollama {
             input_tokens: super::input_tokens(body),
             max_tokens: body["options"]["num_predict"].as_u64(),
             forced_tool: forced.flatten(),
+            json: match &body["format"] {
+                Value::String(format) if format == "json" => Some(JsonAnswer::Object),
+                schema @ Value::Object(_) => Some(JsonAnswer::Schema(schema.clone())),
+                _ => None,
+            },
             stream: body["stream"].as_bool().unwrap_or(true),
             include_usage: true,
         })

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::answer::{self, ForcedTool, Plan, Prompt};
+use super::answer::{self, ForcedTool, JsonAnswer, Plan, Prompt};
 use super::streaming::{sse, Script};
 use super::{
     header_key, json_response, overloaded_retry_after, rate_limit_retry_after, Api, Dialect,
@@ -182,6 +182,24 @@ impl Dialect for OpenAi {
         };
         let forced = last_user.is_some().then(|| forced_tool(body)).flatten();
         let stream = body["stream"].as_bool().unwrap_or(false);
+        let json = match body["response_format"]["type"].as_str() {
+            None | Some("text") => None,
+            Some("json_object") => {
+                // OpenAI's own rule for JSON mode.
+                if !body["messages"].to_string().to_ascii_lowercase().contains("json") {
+                    return Err("'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.".into());
+                }
+                Some(JsonAnswer::Object)
+            }
+            Some("json_schema") => Some(JsonAnswer::Schema(
+                body["response_format"]["json_schema"]["schema"].clone(),
+            )),
+            Some(other) => {
+                return Err(format!(
+                    "Invalid value: '{other}'. Supported values are: 'json_object', 'json_schema', and 'text'."
+                ))
+            }
+        };
         Ok(Prompt {
             model: model.to_owned(),
             last_user: last_user.unwrap_or_default(),
@@ -190,6 +208,7 @@ impl Dialect for OpenAi {
                 .as_u64()
                 .or(body["max_tokens"].as_u64()),
             forced_tool: forced,
+            json,
             stream,
             include_usage: body["stream_options"]["include_usage"]
                 .as_bool()

@@ -7,8 +7,8 @@
 
 use crate::server::llm::tokens::count_request_tokens;
 use crate::server::llm::{
-    ErrorKind, GenerateRequest, LlmError, Message, ModelLimits, Parameters, ProviderId, Role,
-    ToolChoice, ToolDefinition,
+    ErrorKind, GenerateRequest, LlmError, Message, ModelLimits, Parameters, ProviderId,
+    ResponseFormat, Role, ToolChoice, ToolDefinition,
 };
 
 /// Fits a conversation into a model's context window: keeps every system message and the
@@ -79,6 +79,7 @@ fn estimate_request(messages: Vec<Message>, tools: Vec<ToolDefinition>) -> Gener
         messages,
         tools,
         tool_choice: ToolChoice::Auto,
+        response_format: ResponseFormat::Text,
         parameters: Parameters::default(),
         limits: None,
     }

@@ -312,6 +312,7 @@ fn route(targets: Vec<Target>) -> Route {
         messages: vec![Message::text(Role::User, QUESTION)],
         tools: Vec::new(),
         tool_choice: ToolChoice::Auto,
+        response_format: ResponseFormat::Text,
         restart_after_output: true,
     }
 }
