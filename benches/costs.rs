@@ -23,6 +23,7 @@ use cover::model::catalog::Catalog;
 use cover::model::chat::TokenUsage;
 use cover::model::costs::UsageFilter;
 use cover::model::pricing::cost_of;
+use cover::model::recommend::Observations;
 use cover::server::config::Config;
 use cover::server::db::{is_postgres, now_ms};
 use cover::server::ledger::{self, rows::UsageRow};
@@ -268,7 +269,10 @@ async fn bench(engine: &str, database_url: &str) {
             .unwrap();
     }
     let filter = UsageFilter::default();
-    let report = costs::report(&state, &project, &filter).await.unwrap();
+    let observed = Observations::new();
+    let report = costs::report(&state, &project, &filter, &observed)
+        .await
+        .unwrap();
     println!(
         "  last 30 days: {} attempts, {} conversations, {} n$ ({} unpriced attempts)",
         report.total.attempts,
@@ -277,7 +281,9 @@ async fn bench(engine: &str, database_url: &str) {
         report.total.unpriced_attempts
     );
     let (median, max) = time(|| async {
-        costs::report(&state, &project, &filter).await.unwrap();
+        costs::report(&state, &project, &filter, &observed)
+            .await
+            .unwrap();
     })
     .await;
     println!(

@@ -5,6 +5,11 @@
 //! the project to that model, after a confirmation, through the same update as
 //! the settings page.
 //!
+//! "Avg response" is what this project measured: each model's median latency
+//! over the last 30 days from the performance report, marked when it rests on
+//! fewer than 20 answers; a model without answers says so, with its speed
+//! class as the typical figure.
+//!
 //! Below the table, "Compare on a sample" sends one question to the chosen
 //! models (by default each column's model) and shows their answers side by
 //! side with latency, tokens and cost. It needs the browser side: its button
@@ -14,11 +19,13 @@ use crate::components::capability::CapabilityMark;
 use crate::components::error_notice::{action_error, ErrorNotice};
 use crate::components::spend::format_count;
 use crate::model::catalog::{format_tokens, Catalog, ModelInfo, ProviderId};
-use crate::model::costs::{CompareRequest, CompareResult};
+use crate::model::costs::{CompareRequest, CompareResult, UsageFilter};
 use crate::model::money::{format_usd, PricePerMTok};
+use crate::model::performance::Percentiles;
 use crate::pages::project::use_project_id;
 use crate::server_fns::catalog::get_catalog;
 use crate::server_fns::compare::CompareSample;
+use crate::server_fns::costs::get_performance_report;
 use crate::server_fns::settings::SelectModel;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -40,17 +47,33 @@ impl LazyRoute for CompareRoute {
     }
 }
 
-/// Loads the catalog and shows the table.
+/// Each model's measured latency in this project (catalog id → percentiles).
+type Measured = Arc<std::collections::HashMap<String, Percentiles>>;
+
+/// Loads the catalog and the project's measured latencies, and shows the table.
 #[component]
 pub fn ComparePage() -> impl IntoView {
     let catalog = Resource::new(|| (), |_| get_catalog());
+    let project_id = use_project_id();
+    let measured = Resource::new(
+        move || project_id.get(),
+        |project_id| async move {
+            // Without a report (no access to it, no answers) nothing is measured.
+            let report = get_performance_report(project_id, UsageFilter::default()).await;
+            let latencies = report
+                .map(|r| r.models.into_iter().map(|m| (m.model, m.latency)).collect())
+                .unwrap_or_default();
+            Arc::new(latencies)
+        },
+    );
     view! {
         <section class="card">
             <h2>"Compare LLM providers"</h2>
             <Suspense fallback=|| view! { <p class="muted">"Loading the catalog…"</p> }>
                 {move || Suspend::new(async move {
+                    let measured = measured.await;
                     match catalog.await {
-                        Ok(catalog) => view! { <CompareTable catalog=Arc::new(catalog)/> }.into_any(),
+                        Ok(catalog) => view! { <CompareTable catalog=Arc::new(catalog) measured=measured/> }.into_any(),
                         Err(error) => view! { <p class="notice error">{error.to_string()}</p> }.into_any(),
                     }
                 })}
@@ -63,6 +86,8 @@ pub fn ComparePage() -> impl IntoView {
 enum Cell {
     Text(String),
     Capability(bool),
+    /// The model's latency as this project measured it.
+    Measured,
 }
 
 /// One row of the table: label, `data-test` key, and the cell for a model.
@@ -101,9 +126,7 @@ const ROWS: &[Row] = &[
                 .unwrap_or_else(|| "Same price".into()),
         )
     }),
-    ("Avg response", "avg-response", |_| {
-        Cell::Text("Not measured yet".into())
-    }),
+    ("Avg response", "avg-response", |_| Cell::Measured),
     ("Speed", "speed", |m| {
         let hosted = if m.capabilities.self_hosted { "**" } else { "" };
         Cell::Text(format!("{}{hosted}", m.speed.label()))
@@ -152,6 +175,21 @@ const ROWS: &[Row] = &[
     }),
 ];
 
+/// The "Avg response" cell: the measured median, marked below 20 answers;
+/// without answers, the catalog's speed class as the typical figure.
+fn measured_text(model: &ModelInfo, measured: &Measured) -> String {
+    match measured.get(&model.id).and_then(|l| Some((l.p50?, l))) {
+        Some((p50, latency)) if latency.low_sample => {
+            format!("{p50:.2} s median, measured (only {} answers)", latency.n)
+        }
+        Some((p50, latency)) => format!("{p50:.2} s median, measured ({} answers)", latency.n),
+        None => format!(
+            "Not measured in this project yet (typically {})",
+            model.speed.label().to_lowercase()
+        ),
+    }
+}
+
 fn per_m(price: PricePerMTok) -> String {
     format!("{price}/1M")
 }
@@ -169,7 +207,7 @@ fn price(
 }
 
 #[component]
-fn CompareTable(catalog: Arc<Catalog>) -> impl IntoView {
+fn CompareTable(catalog: Arc<Catalog>, measured: Measured) -> impl IntoView {
     let query = use_query_map();
     let columns: Vec<(ProviderId, RwSignal<String>)> = ProviderId::ALL
         .into_iter()
@@ -235,12 +273,19 @@ fn CompareTable(catalog: Arc<Catalog>) -> impl IntoView {
                 .iter()
                 .map(|&(kind, selected)| {
                     let catalog = catalog.clone();
-                    let content = move || match catalog.model(&selected.get()).map(cell) {
-                        Some(Cell::Text(text)) => view! { <span>{text}</span> }.into_any(),
-                        Some(Cell::Capability(yes)) => {
-                            view! { <CapabilityMark available=yes/> }.into_any()
+                    let measured = measured.clone();
+                    let content = move || {
+                        let model = catalog.model(&selected.get());
+                        match model.map(|m| (m, cell(m))) {
+                            Some((_, Cell::Text(text))) => view! { <span>{text}</span> }.into_any(),
+                            Some((_, Cell::Capability(yes))) => {
+                                view! { <CapabilityMark available=yes/> }.into_any()
+                            }
+                            Some((m, Cell::Measured)) => {
+                                view! { <span>{measured_text(m, &measured)}</span> }.into_any()
+                            }
+                            None => view! { <span>"—"</span> }.into_any(),
                         }
-                        None => view! { <span>"—"</span> }.into_any(),
                     };
                     view! { <td data-test=format!("cell-{key}-{}", kind.as_str())>{content}</td> }
                 })

@@ -23,7 +23,7 @@ use crate::model::llm_config::{
 use crate::model::parameters::{
     validate_parameters, ModelLimits, Param, Parameters, SafetySetting, GEMINI_SAFETY_THRESHOLDS,
 };
-use crate::model::recommend::recommend;
+use crate::model::recommend::{recommend, Observations};
 use crate::model::settings_form::{SettingsForm, SAFETY_CATEGORIES};
 use crate::pages::project::use_project_id;
 use crate::server_fns::projects::{list_members, InviteMember, RemoveMember};
@@ -297,7 +297,8 @@ fn SettingsEditor(data: SettingsData) -> impl IntoView {
                 <fieldset class="plain" disabled=!can_manage data-test="settings-fields">
                 <input type="hidden" name="project_id" value=project_id.clone()/>
                 <input type="hidden" name="form[provider]" prop:value=move || fields.provider.get().as_str()/>
-                <ModelSection catalog=catalog.clone() fields=fields use_case=data.use_case problems=problems/>
+                <ModelSection catalog=catalog.clone() fields=fields use_case=data.use_case
+                    observed=Arc::new(data.observed.clone()) problems=problems/>
                 <ParametersSection catalog=catalog.clone() fields=fields problems=problems
                     safety=data.config.parameters.safety_settings.clone()/>
                 <LlamaServerSection fields=fields problems=problems
@@ -363,13 +364,17 @@ fn ModelSection(
     catalog: Arc<Catalog>,
     fields: Fields,
     use_case: UseCase,
+    /// What the project measured, which recommendations take into account.
+    observed: Arc<Observations>,
     problems: Signal<Vec<FieldError>>,
 ) -> impl IntoView {
     let model_options = {
         let catalog = catalog.clone();
+        let observed = observed.clone();
         move || {
             let provider = fields.provider.get();
-            let recommended = recommend(&catalog, use_case, Some(provider)).map(|r| r.model);
+            let recommended =
+                recommend(&catalog, use_case, Some(provider), &observed).map(|r| r.model);
             catalog
                 .models_of(provider)
                 .map(|m| {
@@ -387,7 +392,7 @@ fn ModelSection(
     let recommendation = {
         let catalog = catalog.clone();
         move || {
-            recommend(&catalog, use_case, Some(fields.provider.get())).map(|r| {
+            recommend(&catalog, use_case, Some(fields.provider.get()), &observed).map(|r| {
                 view! { <p class="muted" data-test="recommendation">{format!("Recommended for {}: {}", use_case.label().to_lowercase(), r.reason)}</p> }
             })
         }

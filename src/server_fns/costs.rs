@@ -15,8 +15,10 @@ pub async fn get_cost_report(
     project_id: String,
     filter: UsageFilter,
 ) -> Result<CostReport, AppError> {
+    use crate::server::services::{costs, performance};
     let (state, _) = crate::server::auth::server_fn_project_user(&project_id, Scope::Read).await?;
-    Ok(crate::server::services::costs::report(&state, &project_id, &filter).await?)
+    let observed = performance::observations(&state, &project_id, &filter).await?;
+    Ok(costs::report(&state, &project_id, &filter, &observed).await?)
 }
 
 /// Spend across every project (workspace admins only; 403 for members).

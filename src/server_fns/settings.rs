@@ -9,6 +9,7 @@ use crate::model::api_token::{ApiToken, CreatedApiToken};
 use crate::model::catalog::{Catalog, ProviderId};
 use crate::model::knowledge::KnowledgeStatus;
 use crate::model::llm_config::{KeyCheck, LlmConfig};
+use crate::model::recommend::Observations;
 use crate::model::settings_form::SettingsForm;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -31,14 +32,23 @@ pub struct SettingsData {
     pub role: ProjectRole,
     /// Where the knowledge index stands (its model, chunks, progress).
     pub knowledge: KnowledgeStatus,
+    /// What the project measured of each model over the last 30 days, for
+    /// the "Recommended" marker.
+    pub observed: Observations,
 }
 
 /// Loads the settings page.
 #[server(prefix = "/sfn", endpoint = "settings/get")]
 pub async fn get_settings(project_id: String) -> Result<SettingsData, AppError> {
-    use crate::server::services::{api_tokens, knowledge, llm_settings, projects};
+    use crate::server::services::{api_tokens, knowledge, llm_settings, performance, projects};
     let (state, user) = crate::server::auth::server_fn_user().await?;
     let project = projects::get(&state.db.pool, &user, &project_id).await?;
+    let observed = performance::observations(
+        &state,
+        &project_id,
+        &crate::model::costs::UsageFilter::default(),
+    )
+    .await?;
     Ok(SettingsData {
         role: project.role,
         config: llm_settings::get(&state, &project_id).await?,
@@ -47,6 +57,7 @@ pub async fn get_settings(project_id: String) -> Result<SettingsData, AppError> 
         use_case: project.use_case,
         tokens: api_tokens::list(&state.db.pool, &project_id).await?,
         knowledge: knowledge::status(&state, &project_id).await?,
+        observed,
     })
 }
 

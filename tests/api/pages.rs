@@ -39,6 +39,43 @@ async fn the_compare_page_is_rendered_on_the_server_with_all_providers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compare_page_shows_the_latency_this_project_measured() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    app.sign_up("ada@example.com").await;
+    let id = app.new_project("Bot").await;
+    let cell = |html: &str, provider: &str| -> String {
+        let marker = format!(r#"data-test="cell-avg-response-{provider}""#);
+        let start = html.find(&marker).unwrap_or_else(|| panic!("no {marker}"));
+        let rest = &html[start..];
+        rest[..rest.find("</td>").unwrap()].to_owned()
+    };
+    let html = app
+        .get(&format!("/projects/{id}/compare"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(cell(&html, "claude").contains("Not measured in this project yet (typically fast)"));
+    for _ in 0..2 {
+        let conversation = app.conversation_id(&id).await;
+        app.ask_ok(&id, &conversation, "How fast?").await;
+    }
+    app.state.ledger.flush().await;
+    let html = app
+        .get(&format!("/projects/{id}/compare"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let claude = cell(&html, "claude");
+    assert!(
+        claude.contains(" s median, measured (only 2 answers)"),
+        "{claude}"
+    );
+    assert!(cell(&html, "openai").contains("Not measured in this project yet"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_compare_form_picks_models_from_the_query_before_hydration() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     app.sign_up("ada@example.com").await;

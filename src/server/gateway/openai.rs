@@ -1169,8 +1169,13 @@ mod tests {
             ),
             (
                 json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
-                    "response_format": {"type": "json_object"}}),
+                    "response_format": {"type": "xml"}}),
                 "response_format",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                    "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": 3}}}),
+                "response_format.json_schema.schema",
             ),
         ];
         for (body, param) in cases {

@@ -122,8 +122,9 @@ async fn project_report(
     query: Result<Query<UsageQuery>, QueryRejection>,
 ) -> Result<Json<CostReport>> {
     let filter = usage_filter(query)?;
+    let observed = performance::observations(&state, &access.project_id, &filter).await?;
     Ok(Json(
-        costs::report(&state, &access.project_id, &filter).await?,
+        costs::report(&state, &access.project_id, &filter, &observed).await?,
     ))
 }
 

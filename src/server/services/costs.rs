@@ -12,6 +12,7 @@ use crate::error::AppError;
 use crate::model::catalog::ProviderId;
 use crate::model::costs::{CostReport, Granularity, SpendLine, UsageFilter, WorkspaceCosts};
 use crate::model::money::format_decimal;
+use crate::model::recommend::Observations;
 use crate::server::db::{llm_configs, now_ms, projects};
 use crate::server::error::{Error, Result};
 use crate::server::ledger::reports::{self as usage_reports, DailyUsage, LedgerQuery, Scope};
@@ -257,11 +258,14 @@ fn spend_history(rows: &[DailyUsage], today: NaiveDate, now_ms: i64) -> projecti
     }
 }
 
-/// A project's cost report for a period (default: the last 30 days).
+/// A project's cost report for a period (default: the last 30 days);
+/// `observed` is what the project measured of its models (the performance
+/// report's), which the recommendation takes into account.
 pub async fn report(
     state: &AppState,
     project_id: &str,
     filter: &UsageFilter,
+    observed: &Observations,
 ) -> Result<CostReport> {
     let now = now_ms();
     let today = date_of(now);
@@ -298,6 +302,7 @@ pub async fn report(
             current,
             &what_if,
             comparable.cost_nanos,
+            observed,
         )
     });
     let suggestions = analysis::suggestions(&Evidence {

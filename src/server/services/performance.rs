@@ -7,12 +7,25 @@ use crate::model::costs::UsageFilter;
 use crate::model::performance::{
     ModelPerformance, Percentiles, PerformancePoint, PerformanceReport, Satisfaction,
 };
+use crate::model::recommend::{self, Observations};
 use crate::server::db::now_ms;
 use crate::server::error::Result;
 use crate::server::services::costs::{self, Selection};
 use crate::server::state::AppState;
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
+
+/// What the project measured of each model in the filter's period, for the
+/// recommendations (satisfaction and latency from the performance report).
+pub async fn observations(
+    state: &AppState,
+    project_id: &str,
+    filter: &UsageFilter,
+) -> Result<Observations> {
+    Ok(recommend::observations(
+        &report(state, Some(project_id), filter).await?,
+    ))
+}
 
 /// Most attempts one report reads (the latest of the period): a bound on
 /// its memory and time whatever the traffic.

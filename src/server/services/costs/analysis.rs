@@ -9,7 +9,7 @@ use crate::model::chat::TokenUsage;
 use crate::model::costs::{CostRecommendation, SpendLine, Suggestion, SuggestionKind, WhatIf};
 use crate::model::money::{format_usd, percent, permille, rounded_div};
 use crate::model::pricing::{cost_of, Cost};
-use crate::model::recommend::recommend;
+use crate::model::recommend::{recommend, Observations};
 use crate::server::ledger::reports::DailyUsage;
 use crate::server::ledger::rollups::{UsageSums, LONG_PROMPT_TOKENS};
 use std::collections::BTreeMap;
@@ -257,16 +257,19 @@ pub fn what_if(catalog: &Catalog, comparable: &Comparable, current_model: &str) 
 }
 
 /// The model recommended for the use case (within the current provider
-/// first, then among all), when it would have cost less than the actual spend.
+/// first, then among all), when it would have cost less than the actual spend;
+/// `observed` is what the project measured (the recommendation takes it into
+/// account when there is enough, and says so).
 pub fn recommendation(
     catalog: &Catalog,
     use_case: UseCase,
     current: &ModelInfo,
     what_if: &[WhatIf],
     actual_nanos: i64,
+    observed: &Observations,
 ) -> Option<CostRecommendation> {
     [Some(current.provider), None].into_iter().find_map(|provider| {
-        let pick = recommend(catalog, use_case, provider)?;
+        let pick = recommend(catalog, use_case, provider, observed)?;
         let alternative = what_if.iter().find(|w| w.model == pick.model)?;
         let cost = alternative.cost_nanos.filter(|&cost| cost < actual_nanos)?;
         let saving = permille(actual_nanos - cost, actual_nanos);
@@ -582,6 +585,7 @@ mod tests {
             sonnet,
             &list,
             comparable.cost_nanos,
+            &Observations::new(),
         )
         .unwrap();
         // Haiku: 1M × $0.80 + 100k × $4 = 1.20 $ against 4.50 $: 73.3 % less.
@@ -611,11 +615,19 @@ mod tests {
             haiku,
             &list,
             comparable.cost_nanos,
+            &Observations::new(),
         )
         .unwrap();
         assert_eq!(rec.model, "gemini-1.5-flash");
         assert_eq!(
-            recommendation(&catalog, UseCase::CustomerSupport, haiku, &list, 0),
+            recommendation(
+                &catalog,
+                UseCase::CustomerSupport,
+                haiku,
+                &list,
+                0,
+                &Observations::new()
+            ),
             None
         );
     }
