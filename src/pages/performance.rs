@@ -192,7 +192,9 @@ fn ReportView(report: PerformanceReport) -> impl IntoView {
             </table>
         </div>
         <h3>"Latency over time"</h3>
-        <LatencyChart points=report.series.clone()/>
+        <PercentileChart points=report.series.clone() measure=Measure::Latency/>
+        <h3>"Time to first token over time"</h3>
+        <PercentileChart points=report.series.clone() measure=Measure::FirstToken/>
         <h3>"Errors by class"</h3>
         {error_table}
     }
@@ -558,13 +560,52 @@ const BOTTOM: f64 = 28.0;
 /// The shortest latency axis, in seconds: the ledger's resolution.
 const MIN_AXIS_SECONDS: f64 = 0.001;
 
-/// p50 and p95 latency per bucket as two lines, seconds on the vertical
+/// What a chart draws: the answers' latency, or their time to first token.
+#[derive(Clone, Copy)]
+enum Measure {
+    Latency,
+    FirstToken,
+}
+
+impl Measure {
+    fn of(self, point: &PerformancePoint) -> &Percentiles {
+        match self {
+            Measure::Latency => &point.latency,
+            Measure::FirstToken => &point.ttft,
+        }
+    }
+
+    /// The `data-test` prefix of its chart.
+    fn key(self) -> &'static str {
+        match self {
+            Measure::Latency => "latency",
+            Measure::FirstToken => "ttft",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Measure::Latency => "Latency",
+            Measure::FirstToken => "Time to first token",
+        }
+    }
+
+    fn nothing(self) -> &'static str {
+        match self {
+            Measure::Latency => "No answered requests to chart.",
+            Measure::FirstToken => "No streamed answers to chart.",
+        }
+    }
+}
+
+/// p50 and p95 of `measure` per bucket as two lines, seconds on the vertical
 /// axis, the buckets' first days on the horizontal one (server-rendered).
 #[component]
-fn LatencyChart(points: Vec<PerformancePoint>) -> impl IntoView {
-    let measured: Vec<f64> = points.iter().filter_map(|p| p.latency.p95).collect();
+fn PercentileChart(points: Vec<PerformancePoint>, measure: Measure) -> impl IntoView {
+    let key = measure.key();
+    let measured: Vec<f64> = points.iter().filter_map(|p| measure.of(p).p95).collect();
     if measured.is_empty() {
-        return view! { <p class="muted" data-test="latency-chart-empty">"No answered requests to chart."</p> }.into_any();
+        return view! { <p class="muted" data-test=format!("{key}-chart-empty")>{measure.nothing()}</p> }.into_any();
     }
     // Answers faster than the ledger's millisecond still chart, on the smallest axis.
     let most = measured.into_iter().fold(MIN_AXIS_SECONDS, f64::max);
@@ -576,7 +617,7 @@ fn LatencyChart(points: Vec<PerformancePoint>) -> impl IntoView {
         points
             .iter()
             .enumerate()
-            .filter_map(|(i, p)| pick(&p.latency).map(|v| format!("{:.1},{:.1}", x(i), y(v))))
+            .filter_map(|(i, p)| pick(measure.of(p)).map(|v| format!("{:.1},{:.1}", x(i), y(v))))
             .collect::<Vec<_>>()
             .join(" ")
     };
@@ -593,24 +634,24 @@ fn LatencyChart(points: Vec<PerformancePoint>) -> impl IntoView {
         .collect_view();
     let first = points.first().map(|p| p.start.clone()).unwrap_or_default();
     let last = points.last().map(|p| p.start.clone()).unwrap_or_default();
+    let name = measure.name();
     view! {
-        <figure class="chart" data-test="latency-chart">
+        <figure class="chart" data-test=format!("{key}-chart")>
             <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img"
-                aria-label="Latency p50 and p95 over the period, in seconds">
+                aria-label=format!("{name} p50 and p95 over the period, in seconds")>
                 {ticks}
-                <polyline points=p95 class="series p95" fill="none" data-test="latency-p95-line"/>
-                <polyline points=p50 class="series p50" fill="none" data-test="latency-p50-line"/>
+                <polyline points=p95 class="series p95" fill="none" data-test=format!("{key}-p95-line")/>
+                <polyline points=p50 class="series p50" fill="none" data-test=format!("{key}-p50-line")/>
                 <text x=LEFT y=HEIGHT - 6.0 class="tick">{first}</text>
                 <text x=WIDTH - 8.0 y=HEIGHT - 6.0 text-anchor="end" class="tick">{last}</text>
                 <text x=12.0 y=14.0 class="tick">"seconds"</text>
             </svg>
-            <figcaption class="muted">"Latency per bucket: p50 (solid) and p95 (dashed), seconds"</figcaption>
+            <figcaption class="muted">{format!("{name} per bucket: p50 (solid) and p95 (dashed), seconds")}</figcaption>
         </figure>
     }
     .into_any()
 }
 
-/// The smallest of 1, 2 or 5 × 10ⁿ that is at least `value`, for the axis.
 /// An axis label in seconds, with as many decimals as a quarter of the
 /// axis needs (at least two).
 fn tick_label(value: f64, top: f64) -> String {
@@ -618,6 +659,7 @@ fn tick_label(value: f64, top: f64) -> String {
     format!("{value:.decimals$} s")
 }
 
+/// The smallest of 1, 2 or 5 × 10ⁿ that is at least `value`, for the axis.
 fn nice_ceiling(value: f64) -> f64 {
     let magnitude = 10_f64.powf(value.log10().floor());
     [1.0, 2.0, 5.0, 10.0]

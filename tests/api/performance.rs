@@ -111,3 +111,35 @@ async fn the_report_counts_attempts_fallbacks_and_ratings_per_model() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_screen_charts_latency_and_the_first_token_of_streamed_answers() {
+    crate::helpers::within_limit(async {
+        let app = TestApp::spawn(Engine::Sqlite).await;
+        app.sign_up("charts@example.com").await;
+        let project = app.new_project("Charts").await;
+        let conversation = app.conversation_id(&project).await;
+        app.ask_ok(&project, &conversation, "Whole").await;
+        app.state.ledger.flush().await;
+        let path = format!("/projects/{project}/performance");
+        let html = app.get(&path).await.text().await.unwrap();
+        assert!(html.contains(r#"data-test="latency-chart""#));
+        // Only whole answers so far: no first token to chart.
+        assert!(html.contains(r#"data-test="ttft-chart-empty""#));
+        let streamed = app
+            .client
+            .post(app.url(&crate::helpers::messages_path(&project, &conversation)))
+            .header("accept", "text/event-stream")
+            .json(&json!({ "content": "Streamed" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(streamed.status(), StatusCode::OK);
+        assert!(streamed.text().await.unwrap().contains("event: done"));
+        app.state.ledger.flush().await;
+        let html = app.get(&path).await.text().await.unwrap();
+        assert!(html.contains(r#"data-test="ttft-chart""#), "the TTFT chart");
+        assert!(html.contains("Time to first token p50 and p95 over the period, in seconds"));
+    })
+    .await;
+}
