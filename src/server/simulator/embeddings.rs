@@ -417,11 +417,6 @@ struct GeminiFormat {
     batch: bool,
 }
 
-/// A camelCase field or its snake_case spelling (the API takes both).
-fn field<'a>(v: &'a Value, camel: &str, snake: &str) -> &'a Value {
-    v.get(camel).unwrap_or(&v[snake])
-}
-
 impl GeminiFormat {
     /// One `EmbedContentRequest`: its text and asked size.
     fn input(&self, request: &Value, at: &str) -> Result<Input, String> {
@@ -443,7 +438,7 @@ impl GeminiFormat {
             return Err(format!("* {at}.content: contents must not be empty"));
         }
         let dimensions = dimensions_at(
-            field(request, "outputDimensionality", "output_dimensionality"),
+            gemini::field(request, "outputDimensionality", "output_dimensionality"),
             "outputDimensionality",
         )?;
         Ok(Input { text, dimensions })

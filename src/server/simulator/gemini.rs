@@ -49,8 +49,8 @@ fn error(code: u16, status: &str, message: &str, details: Value) -> Response {
     )
 }
 
-/// A camelCase field or its snake_case spelling.
-fn field<'a>(v: &'a Value, camel: &str, snake: &str) -> &'a Value {
+/// A camelCase field or its snake_case spelling (Gemini's API takes both).
+pub(super) fn field<'a>(v: &'a Value, camel: &str, snake: &str) -> &'a Value {
     match v.get(camel) {
         Some(found) => found,
         None => &v[snake],
