@@ -20,6 +20,8 @@ create table experiment (
     stopped_at      bigint
 );
 create index experiment_project on experiment (project_id, created_at);
+-- At most one experiment of a project runs: two started at once cannot both.
+create unique index experiment_one_running on experiment (project_id) where state = 'running';
 
 create table experiment_arm (
     experiment_id  text not null references experiment (experiment_id) on delete cascade,

@@ -1,8 +1,9 @@
 //! `/admin`: the workspace admin area — every project, and workspace spend for
 //! a period (the URL query; default the last 30 days): totals, spend by
 //! provider, model and project, monthly spend by provider, the most expensive
-//! conversations, and CSV export. Renders fully on the server; the period
-//! picker is a GET form.
+//! conversations, and CSV export; and how each provider's models perform
+//! across the workspace. Renders fully on the server; the period picker is a
+//! GET form.
 
 use crate::components::error_notice::{ErrorNotice, SignInNeeded};
 use crate::components::period::{use_period, PeriodPicker};
@@ -10,12 +11,13 @@ use crate::components::spend::{format_count, spend_text, SpendBars, UnpricedWarn
 use crate::error::AppError;
 use crate::model::costs::{ConversationCost, ManagedKeyLimits, SpendLine, WorkspaceCosts};
 use crate::model::money::format_usd;
+use crate::pages::performance::ReportView;
 use crate::server_fns::admin::{
     list_internal_rates, managed_budget, private_hosts, workspace_projects, InviteToWorkspace,
     SetInternalRate, SetManagedBudget, SetPrivateHosts,
 };
 use crate::server_fns::chat::conversation_path;
-use crate::server_fns::costs::get_workspace_costs;
+use crate::server_fns::costs::{get_workspace_costs, get_workspace_performance};
 use leptos::prelude::*;
 use leptos_router::{lazy_route, LazyRoute};
 use std::collections::BTreeMap;
@@ -67,10 +69,43 @@ pub fn AdminPage() -> impl IntoView {
             </Transition>
         </section>
         <WorkspaceSpend/>
+        <WorkspacePerformance/>
         <ManagedKeyBudget/>
         <PrivateHostList/>
         <WorkspaceInvitation/>
         <SelfHostedRates/>
+    }
+}
+
+/// How each provider's models perform across the workspace, for the period
+/// in the URL: the Performance screen's report over every project.
+#[component]
+fn WorkspacePerformance() -> impl IntoView {
+    let period = use_period();
+    let report = Resource::new(move || period.get().filter(), get_workspace_performance);
+    let body = move || {
+        Suspend::new(async move {
+            match report.await {
+                Ok(report) => view! { <ReportView report=report/> }.into_any(),
+                // The projects section already asks to sign in or says why not.
+                Err(AppError::Unauthenticated { .. } | AppError::Forbidden { .. }) => ().into_any(),
+                Err(error) => view! {
+                    <ErrorNotice error=Signal::stored(Some(error)) test_id="admin-performance-error"/>
+                }
+                .into_any(),
+            }
+        })
+    };
+    view! {
+        <section class="card performance" data-test="admin-performance">
+            <h2>
+                "Workspace performance "
+                <span class="muted">{move || format!("({})", period.get().label())}</span>
+            </h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading workspace performance…"</p> }>
+                {body}
+            </Transition>
+        </section>
     }
 }
 

@@ -125,8 +125,11 @@ fn satisfaction_text(s: &Satisfaction) -> String {
     }
 }
 
+/// A performance report: the comparison table by model, latency and first
+/// token over time, and errors by class (a project's, or the workspace's on
+/// the admin page).
 #[component]
-fn ReportView(report: PerformanceReport) -> impl IntoView {
+pub fn ReportView(report: PerformanceReport) -> impl IntoView {
     if report.models.is_empty() {
         return view! {
             <p class="muted" data-test="performance-empty">"No answers in this period yet."</p>

@@ -28,6 +28,14 @@ pub async fn get_workspace_costs(filter: UsageFilter) -> Result<WorkspaceCosts, 
     Ok(crate::server::services::costs::workspace(&state, &filter).await?)
 }
 
+/// The workspace's performance report for a period (the admin page; admins
+/// only): the same service as `GET /api/admin/llm-performance`.
+#[server(prefix = "/sfn", endpoint = "performance/workspace")]
+pub async fn get_workspace_performance(filter: UsageFilter) -> Result<PerformanceReport, AppError> {
+    let (state, _) = crate::server_fns::admin::admin_user().await?;
+    Ok(crate::server::services::performance::report(&state, None, &filter).await?)
+}
+
 /// A project's performance report for a period (the Performance screen):
 /// the same service as `GET /api/projects/:id/llm-performance`.
 #[server(prefix = "/sfn", endpoint = "performance/report")]

@@ -760,6 +760,10 @@ const SERVER_FNS: &[ServerFn] = &[
         auth: people(Scope::Read),
     },
     ServerFn {
+        endpoint: "performance/workspace",
+        auth: Auth::Admin,
+    },
+    ServerFn {
         endpoint: "projects/list",
         auth: Auth::Session,
     },
@@ -897,6 +901,7 @@ impl World {
             "costs/report" => pairs(&[("project_id", p), ("filter[granularity]", "day")]),
             "costs/workspace" => pairs(&[("filter[granularity]", "day")]),
             "performance/report" => pairs(&[("project_id", p), ("filter[granularity]", "day")]),
+            "performance/workspace" => pairs(&[("filter[granularity]", "day")]),
             "projects/create" => pairs(&[("name", "Another"), ("use_case", "sales")]),
             "projects/get" => pairs(&[("id", p)]),
             "projects/rename" => pairs(&[("id", p), ("name", "Matrix")]),

@@ -337,7 +337,14 @@ async fn bad_experiments_name_their_fields_and_one_runs_at_a_time() {
         let listed: Value = app.get(&path).await.json().await.unwrap();
         assert!(listed["experiments"].as_array().unwrap().is_empty());
 
-        start(&app, &project, experiment(100, [50, 50])).await;
+        // Two started at once: one runs, the other is refused whole.
+        let (first, second) = tokio::join!(
+            app.post(&path, experiment(100, [50, 50])),
+            app.post(&path, experiment(100, [50, 50]))
+        );
+        let mut statuses = [first.status(), second.status()];
+        statuses.sort();
+        assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT]);
         let (status, field, _) = error_of(app.post(&path, experiment(100, [50, 50])).await).await;
         assert_eq!(
             (status, field.as_deref()),
@@ -345,6 +352,15 @@ async fn bad_experiments_name_their_fields_and_one_runs_at_a_time() {
         );
         let listed: Value = app.get(&path).await.json().await.unwrap();
         assert_eq!(listed["experiments"].as_array().unwrap().len(), 1);
+        // The refused ones left no arm configuration behind.
+        let arms: i64 = sqlx::query_scalar(
+            "select count(*) from llm_config where project_id = $1 and experiment_id is not null",
+        )
+        .bind(&project)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(arms, 2);
         // A project's own settings saves still work beside the arms' versions.
         app.configure(&project, json!({"model": "claude-3-5-haiku-20241022"}))
             .await;

@@ -143,3 +143,30 @@ async fn the_screen_charts_latency_and_the_first_token_of_streamed_answers() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_shows_how_models_perform_across_the_workspace() {
+    crate::helpers::within_limit(async {
+        let app = TestApp::spawn(Engine::Sqlite).await;
+        app.sign_up_admin("admin@example.com").await;
+        for name in ["One", "Two"] {
+            let project = app.new_project(name).await;
+            let conversation = app.conversation_id(&project).await;
+            app.ask_ok(&project, &conversation, "Across projects").await;
+        }
+        app.state.ledger.flush().await;
+        let html = app.get("/admin").await.text().await.unwrap();
+        assert!(html.contains(r#"data-test="admin-performance""#));
+        let row = format!(r#"data-test="performance-row" data-model="{SONNET}""#);
+        assert!(html.contains(&row), "a row for the workspace's model");
+        // Both projects' answers count in it.
+        let start = html.find(&row).unwrap();
+        let attempts = &html[start..];
+        let cell = attempts
+            .split(r#"data-test="performance-attempts">"#)
+            .nth(1)
+            .unwrap();
+        assert!(cell.starts_with("2<"), "{}", &cell[..20.min(cell.len())]);
+    })
+    .await;
+}

@@ -105,12 +105,18 @@ fn arm_from(row: &AnyRow) -> Result<ArmRow> {
     })
 }
 
-/// Stores an experiment with its arms (inside the caller's transaction,
-/// with the arms' configuration versions).
-pub async fn insert(conn: &mut AnyConnection, row: &ExperimentRow, arms: &[ArmRow]) -> Result<()> {
-    sqlx::query(&format!(
+/// Stores a running experiment with its arms (inside the caller's
+/// transaction, with the arms' configuration versions); `false`, storing
+/// nothing, when another experiment of the project already runs.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    row: &ExperimentRow,
+    arms: &[ArmRow],
+) -> Result<bool> {
+    let stored = sqlx::query(&format!(
         "insert into experiment ({EXPERIMENT_COLUMNS}) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         on conflict (project_id) where state = 'running' do nothing"
     ))
     .bind(&row.experiment_id)
     .bind(&row.project_id)
@@ -125,6 +131,9 @@ pub async fn insert(conn: &mut AnyConnection, row: &ExperimentRow, arms: &[ArmRo
     .bind(row.stopped_at)
     .execute(&mut *conn)
     .await?;
+    if stored.rows_affected() == 0 {
+        return Ok(false);
+    }
     for arm in arms {
         sqlx::query(
             "insert into experiment_arm (experiment_id, arm, name, config_version, weight) \
@@ -138,7 +147,7 @@ pub async fn insert(conn: &mut AnyConnection, row: &ExperimentRow, arms: &[ArmRo
         .execute(&mut *conn)
         .await?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// A project's experiments, newest first.

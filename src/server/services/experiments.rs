@@ -186,11 +186,7 @@ pub async fn create(
         return Err(AppError::InvalidFields { errors: problems }.into());
     }
     if db::running(&state.db.pool, project_id).await?.is_some() {
-        return Err(AppError::Conflict {
-            field: "experiment".into(),
-            message: "an experiment is running in this project; stop it first".into(),
-        }
-        .into());
+        return Err(another_runs());
     }
     let now = now_ms();
     let experiment = ExperimentRow {
@@ -233,9 +229,21 @@ pub async fn create(
             weight: i64::from(arm.weight),
         });
     }
-    db::insert(&mut tx, &experiment, &arms).await?;
+    if !db::insert(&mut tx, &experiment, &arms).await? {
+        // Another started since the check above: nothing of this one stays.
+        return Err(another_runs());
+    }
     tx.commit().await?;
     get(state, project_id, &experiment.experiment_id).await
+}
+
+/// The 409 of a second experiment while one runs.
+fn another_runs() -> Error {
+    AppError::Conflict {
+        field: "experiment".into(),
+        message: "an experiment is running in this project; stop it first".into(),
+    }
+    .into()
 }
 
 /// "GPT-4o mini (OpenAI)".

@@ -137,10 +137,11 @@ pub fn checked(
     })
 }
 
-/// Draws `ask` for the project, billed to `context`: the key, the budget
+/// Draws `ask` for the project, billed to `context`: a place among the
+/// answers in flight (the same bound as chat answers), the key, the budget
 /// gate, the call with retries and every try in the ledger. `exchange` (a
 /// conversation's question) is stored when the budget admits the call;
-/// `answer` is the answer's id and what to store when the call ends.
+/// `store_answer` says which answer to store, and how, once the call ended.
 async fn draw(
     state: &AppState,
     project_id: &str,
@@ -149,6 +150,7 @@ async fn draw(
     exchange: Option<Exchange>,
     store_answer: impl FnOnce(&std::result::Result<Drawn, AppError>) -> Option<(String, AnswerUpdate)>,
 ) -> Result<Drawn> {
+    let _slot = state.answer_slots.take(project_id).await?;
     let (_, draft) = llm_settings::current(state, project_id).await?;
     let provider = ask.model.provider;
     let key = llm_settings::project_key(state, project_id, &draft, provider).await?;
