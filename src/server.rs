@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod knowledge;
 pub mod ledger;
 pub mod llm;
+pub mod metrics;
 pub mod outbound;
 pub mod protections;
 pub mod rest;

@@ -46,6 +46,9 @@ pub struct Config {
     pub allowed_private_hosts: AllowList,
     /// Who may sign up and how clients are told apart.
     pub access: AccessSettings,
+    /// The bearer token `/metrics` answers to (`COVER_METRICS_TOKEN`); none:
+    /// `/metrics` does not exist.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// Who may create an account, and where a client's address comes from (the
@@ -191,6 +194,7 @@ impl Config {
             capacity: CapacityLimits::default(),
             allowed_private_hosts: AllowList::default(),
             access: AccessSettings::default(),
+            metrics_token: None,
         }
     }
 
@@ -240,6 +244,10 @@ impl Config {
                 &std::env::var("COVER_ALLOWED_PRIVATE_HOSTS").unwrap_or_default(),
             )
             .map_err(|e| Error::internal(format!("COVER_ALLOWED_PRIVATE_HOSTS: {e}")))?,
+            metrics_token: std::env::var("COVER_METRICS_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .map(SecretString::from),
             access: AccessSettings {
                 signup: match std::env::var("COVER_SIGNUP") {
                     Err(_) => SignupMode::Invite,

@@ -19,6 +19,7 @@ pub mod chat;
 pub mod costs;
 pub mod experiments;
 pub mod knowledge;
+pub mod metrics;
 pub mod openapi;
 pub mod prices;
 pub mod projects;
@@ -36,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .merge(budgets::routes())
         .merge(knowledge::routes())
         .merge(experiments::routes())
+        .merge(metrics::routes())
         .merge(prices::routes())
         .route("/api/openapi.json", get(openapi::document))
 }

@@ -10,6 +10,7 @@ use crate::server::gateway;
 use crate::server::ledger::{self, Ledger};
 use crate::server::llm::router::LlmRouter;
 use crate::server::llm::Executor;
+use crate::server::metrics::Metrics;
 use crate::server::outbound::AddressPolicy;
 use crate::server::protections;
 use crate::server::services::capacity::AnswerSlots;
@@ -87,6 +88,7 @@ impl Application {
             workspace_limits: Arc::default(),
             knowledge: Arc::default(),
             config_saved: tokio::sync::broadcast::channel(CONFIG_CHANGES_BUFFERED).0,
+            metrics: Arc::new(Metrics::new(config.metrics_token.clone())),
         };
         if let Some(token) = accounts::fresh_setup_token(&state.db).await? {
             // Printed so the operator (and only the operator, who reads this

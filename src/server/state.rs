@@ -8,6 +8,7 @@ use crate::server::db::Db;
 use crate::server::ledger::Ledger;
 use crate::server::llm::router::LlmRouter;
 use crate::server::llm::{BaseUrls, Executor};
+use crate::server::metrics::Metrics;
 use crate::server::outbound::AddressPolicy;
 use crate::server::services::capacity::AnswerSlots;
 use crate::server::services::internal_rates::RateBook;
@@ -71,6 +72,9 @@ pub struct AppState {
     /// embedding model changed) without the settings service knowing it.
     #[from_ref(skip)]
     pub config_saved: tokio::sync::broadcast::Sender<String>,
+    /// Prometheus metrics of every provider attempt (`/metrics`).
+    #[from_ref(skip)]
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {

@@ -104,6 +104,8 @@ fn expected(auth: Auth, caller: Caller) -> Expect {
             Caller::OtherProjectToken => Allowed,
             _ => Refused(401),
         },
+        // Only the operator's metrics token, which no caller here holds.
+        Auth::Operator => Refused(401),
     }
 }
 

@@ -299,6 +299,7 @@ impl TestApp {
                 signup: options.signup,
                 trust_proxy: false,
             },
+            metrics_token: Some(SecretString::from(METRICS_TOKEN.to_owned())),
             ..Config::loopback(database_url, &simulator)
         };
         let app = Application::build(config).await.expect("app builds");
@@ -602,6 +603,9 @@ pub async fn error_of(response: Response) -> (StatusCode, Option<String>, String
         body["message"].as_str().unwrap_or_default().to_owned(),
     )
 }
+
+/// The operator's metrics token of every test server (`/metrics`).
+pub const METRICS_TOKEN: &str = "metrics-token-of-the-tests";
 
 /// A `cover serve` process of its own, on a database the test chose, with
 /// every provider at `simulator`: what `kill -9` can be tried on.

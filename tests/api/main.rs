@@ -19,6 +19,7 @@ mod images;
 mod knowledge;
 mod layout;
 mod limits;
+mod metrics;
 mod openapi;
 mod outbound;
 mod pages;

@@ -99,6 +99,9 @@ pub enum Auth {
         /// What the route needs.
         scope: Scope,
     },
+    /// The operator's own token (`COVER_METRICS_TOKEN`), for monitoring:
+    /// no account or project token reaches it.
+    Operator,
 }
 
 impl Auth {
@@ -681,6 +684,15 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         method: "get",
+        path: "/metrics",
+        summary: "Prometheus metrics of every provider attempt (OpenMetrics text): attempts by outcome, latency and first-token histograms, tokens, cost in nano-dollars and unpriced attempts, by provider and model; 404 unless the operator set COVER_METRICS_TOKEN",
+        request: None,
+        response: (200, None),
+        errors: &[401, 404],
+        auth: Auth::Operator,
+    },
+    Endpoint {
+        method: "get",
         path: "/api/openapi.json",
         summary: "This document",
         request: None,
@@ -736,6 +748,7 @@ fn operation(endpoint: &Endpoint, generator: &mut SchemaGenerator) -> Value {
         } => json!([{ "session": [] }, { "projectToken": [scope.as_str()] }]),
         Auth::ProjectManager => json!([{ "session": [] }, { "projectToken": ["manage"] }]),
         Auth::ProjectToken { scope } => json!([{ "projectToken": [scope.as_str()] }]),
+        Auth::Operator => json!([{ "operatorToken": [] }]),
     };
     let params: Vec<Value> = endpoint
         .path
@@ -767,7 +780,8 @@ pub fn build() -> Value {
             "schemas": generator.take_definitions(true),
             "securitySchemes": {
                 "session": { "type": "apiKey", "in": "cookie", "name": "cover_session", "description": "`__Host-cover_session` when the site is served over TLS" },
-                "projectToken": { "type": "http", "scheme": "bearer", "description": "a project API token (cov_…)" }
+                "projectToken": { "type": "http", "scheme": "bearer", "description": "a project API token (cov_…)" },
+                "operatorToken": { "type": "http", "scheme": "bearer", "description": "the operator's COVER_METRICS_TOKEN" }
             }
         }
     })

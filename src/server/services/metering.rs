@@ -122,6 +122,7 @@ impl MeteredSink {
                 ttft: attempt.ttft,
             });
         }
+        self.state.metrics.record(&row);
         self.state.ledger.record(row).await;
     }
 }
