@@ -30,7 +30,7 @@ use crate::server::llm::tokens::count_text_tokens;
 use crate::server::llm::Usage;
 use crate::server::services::budgets;
 use crate::server::services::chat;
-use crate::server::services::llm_settings::{self, base_url_for};
+use crate::server::services::llm_settings::{self, base_url_for, Draft};
 use crate::server::services::metering::{call_with_retries, Billed, CallTarget, MeteredSink};
 use crate::server::state::AppState;
 use std::time::{Duration, Instant};
@@ -145,15 +145,15 @@ pub fn checked(
 async fn draw(
     state: &AppState,
     project_id: &str,
+    draft: &Draft,
     ask: &ImageAsk,
     context: UsageContext,
     exchange: Option<Exchange>,
     store_answer: impl FnOnce(&std::result::Result<Drawn, AppError>) -> Option<(String, AnswerUpdate)>,
 ) -> Result<Drawn> {
     let _slot = state.answer_slots.take(project_id).await?;
-    let (_, draft) = llm_settings::current(state, project_id).await?;
     let provider = ask.model.provider;
-    let key = llm_settings::project_key(state, project_id, &draft, provider).await?;
+    let key = llm_settings::project_key(state, project_id, draft, provider).await?;
     let Some((key, source)) = key else {
         return Err(AppError::invalid(
             "model",
@@ -184,7 +184,7 @@ async fn draw(
         exchange,
     )
     .await?;
-    let base_url = base_url_for(state, &draft, provider);
+    let base_url = base_url_for(state, draft, provider);
     let client = ImageClient::new(
         &base_url,
         Some(key),
@@ -279,7 +279,7 @@ pub async fn draw_for_program(
     };
     let ask = checked(model, prompt, n, size, quality)?;
     let context = UsageContext::new(project_id, Some(config.version));
-    let drawn = draw(state, project_id, &ask, context, None, |_| None).await?;
+    let drawn = draw(state, project_id, &draft, &ask, context, None, |_| None).await?;
     Ok((ask, drawn))
 }
 
@@ -412,9 +412,11 @@ pub async fn draw_in_conversation(
         };
         Some((answer_id.clone(), update))
     };
+    let (_, draft) = llm_settings::current(state, project_id).await?;
     let drawn = draw(
         state,
         project_id,
+        &draft,
         &ask,
         context,
         Some(exchange),
