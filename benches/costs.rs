@@ -10,7 +10,10 @@
 //! failures, priced with the catalog — through the ledger's own batch insert
 //! and rollup code, in large transactions. Then it times `services::costs::
 //! report` for the last 30 days and `services::costs::workspace`, 20 runs each
-//! after a warm-up, and prints the median and the maximum (goal: ≤ 50 ms).
+//! after a warm-up, and prints the median and the maximum (goal: ≤ 50 ms);
+//! then, with 100,000 of the answers rated (through the rating path's rollup
+//! update), the performance report of the project and of the workspace
+//! (goal: ≤ 50 ms).
 
 mod support;
 
@@ -20,14 +23,14 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use cover::model::catalog::Catalog;
-use cover::model::chat::TokenUsage;
+use cover::model::chat::{Rating, TokenUsage};
 use cover::model::costs::UsageFilter;
 use cover::model::pricing::cost_of;
 use cover::model::recommend::Observations;
 use cover::server::config::Config;
 use cover::server::db::{is_postgres, now_ms};
-use cover::server::ledger::{self, rows::UsageRow};
-use cover::server::services::costs;
+use cover::server::ledger::{self, performance, rows::UsageRow};
+use cover::server::services::{costs, performance as performance_report};
 use cover::server::startup::Application;
 use cover::server::state::AppState;
 
@@ -37,6 +40,8 @@ const ROWS: usize = 1_000_000;
 const DAYS: i64 = 90;
 /// Rows per transaction while loading.
 const ROWS_PER_TRANSACTION: usize = 50_000;
+/// Every this many answers is rated (100,000 ratings over the load).
+const RATED_EVERY: usize = 9;
 /// Timed runs per measurement.
 const RUNS: usize = 20;
 const DAY_MS: i64 = 86_400_000;
@@ -207,12 +212,35 @@ async fn load(state: &AppState) -> String {
     };
     let started = Instant::now();
     let mut loaded = 0;
+    let mut rated = Vec::new();
     while loaded < ROWS {
         let rows = generator.rows(loaded, ROWS_PER_TRANSACTION.min(ROWS - loaded));
         let mut tx = state.db.writer.begin().await.unwrap();
-        ledger::store_rows(&mut tx, &rows).await.unwrap();
+        ledger::store_requests(&mut tx, &rows).await.unwrap();
         tx.commit().await.unwrap();
         loaded += rows.len();
+        rated.extend(
+            rows.iter()
+                .filter(|row| row.attempt == 1)
+                .step_by(RATED_EVERY)
+                .filter_map(|row| row.message_id.clone()),
+        );
+    }
+    // Thumbs on some answers, through the rating path's rollup update.
+    let mut rng = StdRng::seed_from_u64(11);
+    for chunk in rated.chunks(ROWS_PER_TRANSACTION) {
+        let mut tx = state.db.writer.begin().await.unwrap();
+        for message_id in chunk {
+            let rating = if rng.gen_range(0..100) < 80 {
+                Rating::Up
+            } else {
+                Rating::Down
+            };
+            performance::rerate(&mut tx, message_id, None, Some(rating))
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
     }
     let rows: i64 = sqlx::query_scalar("select count(*) from llm_usage")
         .fetch_one(&state.db.pool)
@@ -228,8 +256,21 @@ async fn load(state: &AppState) -> String {
             .await
             .unwrap(),
     );
+    let (performance_rows, latency_rows): (i64, i64) = (
+        sqlx::query_scalar("select count(*) from usage_performance_daily")
+            .fetch_one(&state.db.pool)
+            .await
+            .unwrap(),
+        sqlx::query_scalar("select count(*) from usage_latency_daily")
+            .fetch_one(&state.db.pool)
+            .await
+            .unwrap(),
+    );
     println!(
-        "  loaded {rows} ledger rows in {:.1} s (rollups: {daily} daily rows, {conversations} conversation-day rows)",
+        "  loaded {rows} ledger rows and {} ratings in {:.1} s (rollups: {daily} daily rows, \
+         {conversations} conversation-day rows, {performance_rows} performance rows, \
+         {latency_rows} latency-bin rows)",
+        rated.len(),
         started.elapsed().as_secs_f64()
     );
     project.id
@@ -299,6 +340,62 @@ async fn bench(engine: &str, database_url: &str) {
         "  workspace() median {:6.1} ms   max {:6.1} ms   ({RUNS} runs)",
         ms(median),
         ms(max)
+    );
+    let performance = performance_report::report(&state, Some(&project), &filter)
+        .await
+        .unwrap();
+    let attempts: u64 = performance.models.iter().map(|m| m.attempts).sum();
+    let rated: u64 = performance
+        .models
+        .iter()
+        .map(|m| m.satisfaction.up + m.satisfaction.down)
+        .sum();
+    println!(
+        "  performance, last 30 days: {attempts} attempts, {rated} rated answers, {} models",
+        performance.models.len()
+    );
+    let (median, max) = time(|| async {
+        performance_report::report(&state, Some(&project), &filter)
+            .await
+            .unwrap();
+    })
+    .await;
+    println!(
+        "  performance report()           median {:6.1} ms   max {:6.1} ms   ({RUNS} runs)",
+        ms(median),
+        ms(max)
+    );
+    let (median, max) = time(|| async {
+        performance_report::report(&state, None, &filter)
+            .await
+            .unwrap();
+    })
+    .await;
+    println!(
+        "  performance report(workspace)  median {:6.1} ms   max {:6.1} ms   ({RUNS} runs)",
+        ms(median),
+        ms(max)
+    );
+    // `/metrics`: the exposition after every model and outcome was counted.
+    let mut generator = Generator {
+        rng: StdRng::seed_from_u64(13),
+        catalog: (*state.catalog).clone(),
+        project_id: project.clone(),
+        start_ms: now_ms(),
+        conversation: None,
+    };
+    for row in generator.rows(0, 100_000) {
+        state.metrics.record(&row);
+    }
+    let (median, max) = time(|| async {
+        std::hint::black_box(state.metrics.encode(&Default::default()));
+    })
+    .await;
+    println!(
+        "  /metrics exposition            median {:6.2} ms   max {:6.2} ms   ({} bytes; goal ≤ 5 ms)",
+        ms(median),
+        ms(max),
+        state.metrics.encode(&Default::default()).len()
     );
     state.db.close().await;
 }

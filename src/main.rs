@@ -2,15 +2,20 @@
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
-        )
-        .init();
-    match cover::server::cli::run(cover::server::cli::Cli::parse()).await {
+fn main() -> std::process::ExitCode {
+    // Before the runtime: the trace exporter's client runs on its own thread.
+    let telemetry = cover::server::telemetry::init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cover: cannot start the runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(cover::server::cli::run(cover::server::cli::Cli::parse()));
+    drop(runtime);
+    drop(telemetry);
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("cover: {error}");

@@ -136,9 +136,6 @@ pub fn ReportView(report: PerformanceReport) -> impl IntoView {
         }
         .into_any();
     }
-    let truncated = report.truncated.then(|| {
-        view! { <p class="notice">"This period holds more answers than one report reads: the figures cover the latest 200,000 attempts."</p> }
-    });
     let rows = report
         .models
         .iter()
@@ -172,7 +169,6 @@ pub fn ReportView(report: PerformanceReport) -> impl IntoView {
         .into_any()
     };
     view! {
-        {truncated}
         <h3>"By model"</h3>
         <div class="chart-frame">
             <table class="data" data-test="performance-table">

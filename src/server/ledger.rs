@@ -7,6 +7,7 @@
 //! | pricing an attempt into a row | [`pricing`] |
 //! | the `llm_usage` rows | [`rows`] |
 //! | the daily rollups kept with every batch | [`rollups`] |
+//! | the performance rollups (attempts, requests, ratings, latency bins) | [`performance`] |
 //! | reading it back for the cost pages and the CSV | [`reports`] |
 //! | the group-commit writer (rows, questions, budget holds, answer endings) | [`writer`] |
 //!
@@ -21,6 +22,7 @@
 //! comes after the commit that holds its every row: a cost reported to a
 //! client is stored, whatever happens to the server afterwards.
 
+pub mod performance;
 pub mod pricing;
 pub mod reports;
 pub mod rollups;
@@ -45,6 +47,7 @@ pub async fn store_rows(
 ) -> Result<BTreeMap<MonthKey, MonthRow>> {
     let stored = rows::insert(conn, batch).await?;
     rollups::add_to_rollups(conn, &stored).await?;
+    performance::add_attempts(conn, &stored).await?;
     let mut spend: BTreeMap<MonthKey, i64> = BTreeMap::new();
     let mut managed_spend: BTreeMap<String, i64> = BTreeMap::new();
     for row in &stored {
@@ -61,13 +64,22 @@ pub async fn store_rows(
     Ok(months)
 }
 
-/// [`store_rows`] in a transaction of its own (imports, tests).
+/// [`store_rows`] for rows of whole requests (imports, tests: each
+/// request's attempts are all there), every request taken as ended, inside
+/// the caller's transaction.
+pub async fn store_requests(conn: &mut AnyConnection, batch: &[UsageRow]) -> Result<()> {
+    store_rows(conn, batch).await?;
+    let tallies = performance::RequestTally::of_rows(batch);
+    performance::add_requests(conn, &tallies.iter().collect::<Vec<_>>()).await
+}
+
+/// [`store_requests`] in a transaction of its own.
 pub async fn insert_batch(pool: &AnyPool, batch: &[UsageRow]) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
     let mut tx = pool.begin().await?;
-    store_rows(&mut tx, batch).await?;
+    store_requests(&mut tx, batch).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -62,10 +62,18 @@ impl Application {
         let catalog = Arc::new(catalog::load()?);
         // What an earlier stop of this or another server left unfinished.
         recovery::sweep(&db, config.router.total_timeout).await?;
+        let filled = ledger::performance::fill_from_ledger(&db).await?;
+        if filled > 0 {
+            tracing::info!(
+                rows = filled,
+                "the performance rollups were filled from the ledger"
+            );
+        }
         let pool_for_ledger = db.writer.clone();
         let internal_rates = RateBook::load(&db.pool).await?;
         let outbound = Arc::new(AddressPolicy::new(config.allowed_private_hosts.clone()));
         private_hosts::load(&db, &outbound).await?;
+        let metrics = Arc::new(Metrics::new(config.metrics_token.clone()));
         let state = AppState {
             leptos_options: config.leptos.clone(),
             db,
@@ -78,7 +86,11 @@ impl Application {
                 .map_err(Error::internal)?,
             outbound,
             router: Arc::new(LlmRouter::new(config.router)),
-            ledger: Ledger::start(pool_for_ledger, ledger::QUEUE_CAPACITY),
+            ledger: Ledger::start(
+                pool_for_ledger,
+                ledger::QUEUE_CAPACITY,
+                metrics.commit_histogram(),
+            ),
             background: Background::default(),
             internal_rates,
             pinned_configs: Arc::default(),
@@ -88,7 +100,7 @@ impl Application {
             workspace_limits: Arc::default(),
             knowledge: Arc::default(),
             config_saved: tokio::sync::broadcast::channel(CONFIG_CHANGES_BUFFERED).0,
-            metrics: Arc::new(Metrics::new(config.metrics_token.clone())),
+            metrics,
         };
         if let Some(token) = accounts::fresh_setup_token(&state.db).await? {
             // Printed so the operator (and only the operator, who reads this

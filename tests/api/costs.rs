@@ -103,7 +103,7 @@ fn int(value: &Value) -> i64 {
 }
 
 /// A ledger row written directly (history, unpriced models).
-fn usage_row(project: &str, model: &str, provider: &str, created_at: i64) -> UsageRow {
+pub fn usage_row(project: &str, model: &str, provider: &str, created_at: i64) -> UsageRow {
     UsageRow {
         usage_id: uuid_text(),
         project_id: project.to_owned(),

@@ -211,7 +211,12 @@ pub(crate) async fn admin_project(server: &ServerProcess, email: &str) -> (Clien
 }
 
 /// A new conversation in `project` on `server`; returns its id.
-async fn new_conversation(client: &Client, server: &str, project: &str, token: &str) -> String {
+pub(crate) async fn new_conversation(
+    client: &Client,
+    server: &str,
+    project: &str,
+    token: &str,
+) -> String {
     let created: Value = client
         .post(format!("{server}/api/projects/{project}/conversations"))
         .bearer_auth(token)

@@ -29,3 +29,4 @@ mod projects;
 mod protections;
 mod repository;
 mod settings;
+mod telemetry;

@@ -1,11 +1,16 @@
 //! `GET /metrics`: the operator's Prometheus view of every provider attempt,
-//! counted from the same rows as the ledger (attempts by outcome, latency,
-//! tokens, exact cost in nano-dollars), readable only with the operator's token.
+//! counted from the same rows as the ledger under OpenTelemetry's GenAI names
+//! (durations by error type, tokens), with the exact cost in nano-dollars,
+//! fallbacks, open circuits and the server's queue and answers in flight,
+//! readable only with the operator's token.
 
-use crate::helpers::{fail_model, new_client, Engine, TestApp, METRICS_TOKEN};
+use crate::helpers::{
+    fail_model, fallback_to, new_client, Engine, TestApp, TestOptions, METRICS_TOKEN,
+};
 use reqwest::StatusCode;
 
 const SONNET: &str = "claude-3-5-sonnet-20241022";
+const MINI: &str = "gpt-4o-mini";
 
 /// The value of the sample line that starts with `series`.
 fn sample(text: &str, series: &str) -> Option<f64> {
@@ -15,17 +20,35 @@ fn sample(text: &str, series: &str) -> Option<f64> {
         .and_then(|value| value.parse().ok())
 }
 
+/// A ledger figure: `select <expression> from llm_usage where <condition>`.
+async fn ledger(app: &TestApp, expression: &str, condition: &str) -> f64 {
+    let value: Option<i64> = sqlx::query_scalar(&format!(
+        "select cast({expression} as bigint) from llm_usage where {condition}"
+    ))
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    value.unwrap_or(0) as f64
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_every_attempt_as_the_ledger_does_for_the_operator_only() {
     crate::helpers::within_limit(async {
-        let app = TestApp::spawn(Engine::Sqlite).await;
+        let mut options = TestOptions::default();
+        options.router.breaker_threshold = 3;
+        let app = TestApp::spawn_with(Engine::Sqlite, options).await;
         app.sign_up("operator@example.com").await;
         let project = app.new_project("Watched").await;
+        app.configure(&project, fallback_to("openai", MINI, 1)).await;
         let conversation = app.conversation_id(&project).await;
         app.ask_ok(&project, &conversation, "One").await;
         app.ask_ok(&project, &conversation, "Two").await;
-        fail_model(&app, SONNET, "bad_request").await;
-        let _ = app.ask(&project, &conversation, "Three").await;
+        // Claude fails until its circuit opens; the fallback answers.
+        fail_model(&app, SONNET, "server_error").await;
+        for question in ["Three", "Four", "Five"] {
+            let answer = app.ask_ok(&project, &conversation, question).await;
+            assert_eq!(answer["provider"], "openai");
+        }
         app.state.ledger.flush().await;
 
         let url = app.url("/metrics");
@@ -52,58 +75,73 @@ async fn metrics_count_every_attempt_as_the_ledger_does_for_the_operator_only() 
             .unwrap()
             .starts_with("application/openmetrics-text"));
         let text = response.text().await.unwrap();
-        let labels = format!(r#"provider="claude",model="{SONNET}",operation="chat""#);
+        let claude = format!(
+            r#"gen_ai_provider_name="anthropic",gen_ai_request_model="{SONNET}""#
+        );
+        let sonnet_rows = format!("model = '{SONNET}'");
+        // Every attempt in the duration histogram, failures by error type.
         assert_eq!(
             sample(
                 &text,
-                &format!(r#"cover_llm_attempts_total{{{labels},outcome="success"}}"#)
+                &format!(
+                    r#"gen_ai_client_operation_duration_seconds_count{{{claude},gen_ai_operation_name="chat",error_type=""}}"#
+                )
             ),
             Some(2.0),
+            "{text}"
+        );
+        let failed = ledger(&app, "count(*)", &format!("{sonnet_rows} and success = 0")).await;
+        assert!(failed >= 3.0, "Claude failed until its circuit opened");
+        assert_eq!(
+            sample(
+                &text,
+                &format!(
+                    r#"gen_ai_client_operation_duration_seconds_count{{{claude},gen_ai_operation_name="chat",error_type="transient"}}"#
+                )
+            ),
+            Some(failed),
+            "{text}"
+        );
+        // The cost counter is the ledger's sum, to the nano-dollar; tokens too.
+        assert_eq!(
+            sample(&text, &format!("cover_llm_cost_nanodollars_total{{{claude}}}")),
+            Some(ledger(&app, "sum(cost_nanos)", &sonnet_rows).await),
             "{text}"
         );
         assert_eq!(
             sample(
                 &text,
-                &format!(r#"cover_llm_attempts_total{{{labels},outcome="invalidRequest"}}"#)
+                &format!(
+                    r#"gen_ai_client_token_usage_sum{{{claude},gen_ai_operation_name="chat",gen_ai_token_type="output"}}"#
+                )
+            ),
+            Some(ledger(&app, "sum(output_tokens)", &sonnet_rows).await),
+            "{text}"
+        );
+        // The fallback's answers, and Claude's open circuit.
+        assert_eq!(
+            sample(
+                &text,
+                &format!(
+                    r#"cover_llm_fallback_attempts_total{{gen_ai_provider_name="openai",gen_ai_request_model="{MINI}",outcome="success"}}"#
+                )
+            ),
+            Some(3.0),
+            "{text}"
+        );
+        assert_eq!(
+            sample(
+                &text,
+                r#"cover_circuit_breakers{gen_ai_provider_name="anthropic",state="open"}"#
             ),
             Some(1.0),
             "{text}"
         );
-        assert_eq!(
-            sample(
-                &text,
-                &format!("cover_llm_attempt_duration_seconds_count{{{labels}}}")
-            ),
-            Some(2.0),
-            "{text}"
-        );
-        // The cost counter is the ledger's sum, to the nano-dollar.
-        let ledger: i64 =
-            sqlx::query_scalar("select cast(sum(cost_nanos) as bigint) from llm_usage")
-                .fetch_one(&app.state.db.pool)
-                .await
-                .unwrap();
-        let model = format!(r#"provider="claude",model="{SONNET}""#);
-        assert_eq!(
-            sample(
-                &text,
-                &format!("cover_llm_cost_nanodollars_total{{{model}}}")
-            ),
-            Some(ledger as f64),
-            "{text}"
-        );
-        let output: i64 =
-            sqlx::query_scalar("select cast(sum(output_tokens) as bigint) from llm_usage")
-                .fetch_one(&app.state.db.pool)
-                .await
-                .unwrap();
-        assert_eq!(
-            sample(
-                &text,
-                &format!(r#"cover_llm_tokens_total{{{model},kind="output"}}"#)
-            ),
-            Some(output as f64)
-        );
+        // The server's own figures: nothing queued or running now, and the
+        // ledger's commits timed.
+        assert_eq!(sample(&text, "cover_ledger_queue_depth "), Some(0.0), "{text}");
+        assert_eq!(sample(&text, "cover_answers_in_flight "), Some(0.0), "{text}");
+        assert!(sample(&text, "cover_ledger_commit_duration_seconds_count ").unwrap() >= 1.0);
         assert!(text.ends_with("# EOF\n"));
     })
     .await;

@@ -1,11 +1,19 @@
 //! The performance report (`GET /api/projects/:id/llm-performance`) from real
 //! answers: attempts, successes and errors by class per model, fallback
-//! activation and success, satisfaction from the ratings, percentiles marked
-//! when their sample is small, and a 422 naming a bad filter.
+//! activation and success, satisfaction from the ratings (moved when a rating
+//! changes), percentiles marked when their sample is small, and a 422 naming
+//! a bad filter; the rollups it reads against the ledger rows they sum, kept
+//! live and filled afresh, on both engines.
 
+use crate::both_engines;
+use crate::costs::usage_row;
 use crate::helpers::{clear_faults, fail_model, fallback_to, Engine, TestApp};
+use cover::model::chat::ErrorClass;
+use cover::model::performance::Percentiles;
+use cover::server::ledger::{self, performance, rows, rows::UsageRow};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 const SONNET: &str = "claude-3-5-sonnet-20241022";
 const MINI: &str = "gpt-4o-mini";
@@ -108,9 +116,284 @@ async fn the_report_counts_attempts_fallbacks_and_ratings_per_model() {
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["field"], "granularity");
+
+        // Ratings move: one cleared (up → none), one turned (down → up).
+        for (answer, rating) in [(&answers[0], Value::Null), (&answers[2], json!("up"))] {
+            let id = answer["messageId"].as_str().unwrap();
+            let path = format!(
+                "/api/projects/{project}/conversations/{conversation}/messages/{id}/rating"
+            );
+            let response = app
+                .client
+                .put(app.url(&path))
+                .json(&json!({ "rating": rating }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        }
+        let report: Value = app
+            .get(&format!("/api/projects/{project}/llm-performance"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let sonnet = line(&report, SONNET);
+        assert_eq!(
+            (
+                sonnet["satisfaction"]["up"].clone(),
+                sonnet["satisfaction"]["down"].clone()
+            ),
+            (json!(2), json!(0)),
+            "{sonnet}"
+        );
     })
     .await;
 }
+
+/// What the report must say of one model, computed straight from the rows.
+#[derive(Debug, Default)]
+struct Expected {
+    attempts: u64,
+    successes: u64,
+    errors: BTreeMap<String, u64>,
+    latencies: Vec<i64>,
+    ttfts: Vec<i64>,
+    answers: u64,
+    asked_first: u64,
+    went_on: u64,
+    rescued: u64,
+}
+
+fn expected_from(rows: &[UsageRow]) -> BTreeMap<String, Expected> {
+    let mut models: BTreeMap<String, Expected> = BTreeMap::new();
+    let mut requests: BTreeMap<&str, Vec<&UsageRow>> = BTreeMap::new();
+    for row in rows {
+        let model = models.entry(row.model.clone()).or_default();
+        model.attempts += 1;
+        if row.success {
+            model.successes += 1;
+            model.latencies.push(row.latency_ms);
+            if row.streamed {
+                model.ttfts.extend(row.ttft_ms);
+            }
+        } else {
+            let class = row.error_class.map_or("unknown", |c| c.as_str());
+            *model.errors.entry(class.to_owned()).or_default() += 1;
+        }
+        requests.entry(&row.request_id).or_default().push(row);
+    }
+    for attempts in requests.values_mut() {
+        attempts.sort_by_key(|row| row.attempt);
+        let first = attempts[0];
+        let answered = attempts.iter().find(|row| row.success);
+        let owner = answered.copied().unwrap_or(first);
+        models.get_mut(&owner.model).unwrap().answers += 1;
+        let asked = models.get_mut(&first.model).unwrap();
+        asked.asked_first += 1;
+        if attempts.iter().any(|row| row.model != first.model) {
+            asked.went_on += 1;
+            if answered.is_some_and(|row| row.model != first.model) {
+                asked.rescued += 1;
+            }
+        }
+    }
+    models
+}
+
+fn assert_near(what: &str, reported: &Value, exact: Option<f64>) {
+    match exact {
+        None => assert!(reported.is_null(), "{what}: {reported}"),
+        Some(exact) => {
+            let reported = reported
+                .as_f64()
+                .unwrap_or_else(|| panic!("{what}: {reported}"));
+            assert!(
+                (reported - exact).abs() <= 0.02 * exact,
+                "{what}: {reported} s from the rollups, {exact} s exact"
+            );
+        }
+    }
+}
+
+both_engines!(
+    the_rollups_equal_the_ledger_live_and_when_filled_from_it,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        app.sign_up("rollups@example.com").await;
+        let project = app.new_project("Rolled up").await;
+        // Two real answers, rated.
+        let conversation = app.conversation_id(&project).await;
+        for rating in ["up", "down"] {
+            let answer = app.ask_ok(&project, &conversation, "Rated").await;
+            let id = answer["messageId"].as_str().unwrap();
+            let path = format!(
+                "/api/projects/{project}/conversations/{conversation}/messages/{id}/rating"
+            );
+            let response = app
+                .client
+                .put(app.url(&path))
+                .json(&json!({ "rating": rating }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        }
+        // 400 more requests over the last 10 days: 1 to 3 attempts across three
+        // models, some failing throughout, latencies 5 ms to 40 s.
+        let models = [
+            (SONNET, "claude"),
+            (MINI, "openai"),
+            ("gemini-1.5-flash", "gemini"),
+        ];
+        let classes = [
+            ErrorClass::RateLimited,
+            ErrorClass::Overloaded,
+            ErrorClass::Transient,
+        ];
+        let mut seed = 7_u64;
+        let mut roll = |below: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % below
+        };
+        let now = cover::server::db::now_ms();
+        let mut rows = Vec::new();
+        for _ in 0..400 {
+            let at = now - roll(10 * 86_400_000) as i64;
+            let tries = 1 + roll(3);
+            let answered = roll(10) < 8;
+            let first = roll(3) as usize;
+            let request = format!("request-{}", roll(u64::MAX));
+            for attempt in 1..=tries {
+                let model = if attempt == 1 {
+                    first
+                } else {
+                    roll(3) as usize
+                };
+                let (id, provider) = models[model];
+                let mut row = usage_row(&project, id, provider, at + attempt as i64 * 1_000);
+                row.request_id = request.clone();
+                row.attempt = attempt as i64;
+                row.latency_ms = 5 + roll(40_000) as i64;
+                row.streamed = roll(2) == 0;
+                row.ttft_ms = row.streamed.then(|| 1 + roll(3_000) as i64);
+                row.success = answered && attempt == tries;
+                if !row.success {
+                    row.error_class = Some(classes[roll(3) as usize]);
+                }
+                rows.push(row);
+            }
+        }
+        ledger::insert_batch(&app.state.db.pool, &rows)
+            .await
+            .unwrap();
+        app.state.ledger.flush().await;
+
+        let path = format!("/api/projects/{project}/llm-performance");
+        let live: Value = app.get(&path).await.json().await.unwrap();
+        let stored: Vec<UsageRow> = sqlx::query(&format!(
+            "select {} from llm_usage where project_id = $1",
+            rows::select_list()
+        ))
+        .bind(&project)
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| rows::from_row(row).unwrap())
+        .collect();
+        assert_eq!(
+            stored.len(),
+            rows.len() + 2,
+            "the two real answers and the rows"
+        );
+        let expected = expected_from(&stored);
+        assert_eq!(
+            live["models"].as_array().unwrap().len(),
+            expected.len(),
+            "{live}"
+        );
+        for (model, exact) in &expected {
+            let line = line(&live, model);
+            assert_eq!(line["attempts"], exact.attempts, "{model}");
+            assert_eq!(line["successes"], exact.successes, "{model}");
+            assert_eq!(line["errors"], json!(exact.errors), "{model}");
+            assert_eq!(line["answers"], exact.answers, "{model}");
+            assert_eq!(line["askedFirst"], exact.asked_first, "{model}");
+            let rate = |part: u64, whole: u64| (whole > 0).then(|| part as f64 / whole as f64);
+            assert_eq!(
+                line["fallbackActivationRate"].as_f64(),
+                rate(exact.went_on, exact.asked_first),
+                "{model}"
+            );
+            assert_eq!(
+                line["fallbackSuccessRate"].as_f64(),
+                rate(exact.rescued, exact.went_on),
+                "{model}"
+            );
+            for (measure, values) in [("latency", &exact.latencies), ("ttft", &exact.ttfts)] {
+                let exact = Percentiles::of_millis(values.clone());
+                let reported = &line[measure];
+                assert_eq!(reported["n"], exact.n, "{model} {measure}");
+                assert_near(
+                    &format!("{model} {measure} p50"),
+                    &reported["p50"],
+                    exact.p50,
+                );
+                assert_near(
+                    &format!("{model} {measure} p95"),
+                    &reported["p95"],
+                    exact.p95,
+                );
+                assert_near(
+                    &format!("{model} {measure} p99"),
+                    &reported["p99"],
+                    exact.p99,
+                );
+            }
+        }
+        let sonnet = line(&live, SONNET);
+        assert_eq!(
+            (
+                sonnet["satisfaction"]["up"].clone(),
+                sonnet["satisfaction"]["down"].clone()
+            ),
+            (json!(1), json!(1))
+        );
+        let attempts: u64 = live["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["attempts"].as_u64().unwrap())
+            .sum();
+        assert_eq!(attempts, stored.len() as u64);
+
+        // Emptied and filled again from the ledger (as on the first start
+        // after the upgrade), the report is the same.
+        for sql in [
+            "delete from usage_request",
+            "delete from usage_performance_daily",
+            "delete from usage_errors_daily",
+            "delete from usage_latency_daily",
+            "delete from workspace_setting where name = 'performance_rollups_filled'",
+        ] {
+            sqlx::query(sql).execute(&app.state.db.pool).await.unwrap();
+        }
+        let empty: Value = app.get(&path).await.json().await.unwrap();
+        assert_eq!(empty["models"], json!([]));
+        let read = performance::fill_from_ledger(&app.state.db).await.unwrap();
+        assert_eq!(read, stored.len() as u64);
+        let filled: Value = app.get(&path).await.json().await.unwrap();
+        assert_eq!(filled, live);
+        assert_eq!(
+            performance::fill_from_ledger(&app.state.db).await.unwrap(),
+            0,
+            "filled once per database"
+        );
+    }
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_screen_charts_latency_and_the_first_token_of_streamed_answers() {

@@ -498,23 +498,42 @@ pub async fn finish_answers(
     Ok(())
 }
 
-/// Sets or clears the rating of an answer; `false` when no such answer exists.
-pub async fn rate(
-    pool: &AnyPool,
+/// Sets or clears the rating of an answer (inside the caller's transaction);
+/// answers the rating it replaced, `None` when no such answer exists. The
+/// change is made only if the rating read is still there, so two people
+/// rating at once each replace what the other left.
+pub async fn swap_rating(
+    conn: &mut AnyConnection,
     conversation_id: &str,
     message_id: &str,
     rating: Option<Rating>,
-) -> Result<bool> {
-    let done = sqlx::query(
-        "update message set rating = $3 \
-         where conversation_id = $1 and message_id = $2 and role = 'assistant'",
-    )
-    .bind(conversation_id)
-    .bind(message_id)
-    .bind(rating.map(Rating::as_str))
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
+) -> Result<Option<Option<Rating>>> {
+    loop {
+        let Some(before) = sqlx::query_scalar::<_, Option<String>>(
+            "select rating from message \
+             where conversation_id = $1 and message_id = $2 and role = 'assistant'",
+        )
+        .bind(conversation_id)
+        .bind(message_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let done = sqlx::query(
+            "update message set rating = $3 \
+             where conversation_id = $1 and message_id = $2 and coalesce(rating, '') = $4",
+        )
+        .bind(conversation_id)
+        .bind(message_id)
+        .bind(rating.map(Rating::as_str))
+        .bind(before.as_deref().unwrap_or(""))
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(Some(before.as_deref().and_then(Rating::parse)));
+        }
+    }
 }
 
 /// Marks answers still pending since before `cutoff` (Unix ms) as failed: the

@@ -1,10 +1,12 @@
-//! The usage ledger as reports read it (FR-007): the daily rollups for the
-//! cost pages and the admin dashboard, and the ledger rows themselves for the
-//! CSV export.
+//! The usage ledger as reports read it: the daily rollups for the cost pages
+//! and the admin dashboard (FR-007), the performance rollups for the
+//! performance report (FR-008), and the ledger rows themselves for the CSV
+//! export.
 
 use crate::model::costs::ConversationCost;
 use crate::server::db::col;
 use crate::server::error::{Error, Result};
+use crate::server::ledger::performance::PERFORMANCE_SUMS;
 use crate::server::ledger::rollups::{UsageSums, DAILY_KEY, DAILY_SUMS};
 use crate::server::ledger::rows::{self, UsageRow};
 use futures::{Stream, StreamExt};
@@ -254,4 +256,146 @@ impl LedgerQuery {
                 .and_then(|row| rows::from_row(&row))
         })
     }
+}
+
+/// One model's performance rollups summed over a scope.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PerformanceTotals {
+    /// Provider id.
+    pub provider: String,
+    /// Model id as recorded.
+    pub model: String,
+    /// Chat attempts.
+    pub attempts: i64,
+    /// Successful ones.
+    pub successes: i64,
+    /// Their summed latency.
+    pub success_latency_ms: i64,
+    /// Their summed output tokens.
+    pub success_output_tokens: i64,
+    /// Requests it owns.
+    pub answers: i64,
+    /// Requests first asked of it.
+    pub asked_first: i64,
+    /// Of those, the ones that went on to another model.
+    pub went_on: i64,
+    /// Of those, the ones another model answered.
+    pub rescued: i64,
+    /// Thumbs up on its answers.
+    pub rated_up: i64,
+    /// Thumbs down on its answers.
+    pub rated_down: i64,
+}
+
+/// `cast(sum(c) as bigint) as c` for each column (PostgreSQL sums bigints
+/// as numeric).
+fn sums_of(columns: &[&str]) -> String {
+    columns
+        .iter()
+        .map(|c| format!("cast(sum({c}) as bigint) as {c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Each model's performance rollups in a scope.
+pub async fn performance_by_model(pool: &AnyPool, scope: &Scope) -> Result<Vec<PerformanceTotals>> {
+    let (filter, args) = conditions(scope, "day");
+    let sql = format!(
+        "select provider, model, {} from usage_performance_daily {filter} group by provider, model",
+        sums_of(&PERFORMANCE_SUMS)
+    );
+    let rows = bound(&sql, &args).fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(PerformanceTotals {
+                provider: col(row, "provider")?,
+                model: col(row, "model")?,
+                attempts: col(row, "attempts")?,
+                successes: col(row, "successes")?,
+                success_latency_ms: col(row, "success_latency_ms")?,
+                success_output_tokens: col(row, "success_output_tokens")?,
+                answers: col(row, "answers")?,
+                asked_first: col(row, "asked_first")?,
+                went_on: col(row, "went_on")?,
+                rescued: col(row, "rescued")?,
+                rated_up: col(row, "rated_up")?,
+                rated_down: col(row, "rated_down")?,
+            })
+        })
+        .collect()
+}
+
+/// Failed attempts per model and error class in a scope: `(model, class, attempts)`.
+pub async fn errors_by_model(pool: &AnyPool, scope: &Scope) -> Result<Vec<(String, String, i64)>> {
+    let (filter, args) = conditions(scope, "day");
+    let sql = format!(
+        "select model, error_class, {} from usage_errors_daily {filter} group by model, error_class",
+        sums_of(&["attempts"])
+    );
+    let rows = bound(&sql, &args).fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                col(row, "model")?,
+                col(row, "error_class")?,
+                col(row, "attempts")?,
+            ))
+        })
+        .collect()
+}
+
+/// One bin of the latency rollups: `(group, measure, bin, samples)`, the
+/// group being a model id or a day.
+pub type LatencyBin<G> = (G, String, i64, i64);
+
+/// The latency and first-token bins of each model in a scope.
+pub async fn latency_by_model(pool: &AnyPool, scope: &Scope) -> Result<Vec<LatencyBin<String>>> {
+    latency_bins(pool, scope, "model").await
+}
+
+/// The latency and first-token bins of each day in a scope (every model).
+pub async fn latency_by_day(pool: &AnyPool, scope: &Scope) -> Result<Vec<LatencyBin<i64>>> {
+    latency_bins(pool, scope, "day").await
+}
+
+async fn latency_bins<G>(pool: &AnyPool, scope: &Scope, group: &str) -> Result<Vec<LatencyBin<G>>>
+where
+    G: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    let (filter, args) = conditions(scope, "day");
+    let sql = format!(
+        "select {group}, measure, bin, {} from usage_latency_daily {filter} \
+         group by {group}, measure, bin",
+        sums_of(&["samples"])
+    );
+    let rows = bound(&sql, &args).fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                col(row, group)?,
+                col(row, "measure")?,
+                col(row, "bin")?,
+                col(row, "samples")?,
+            ))
+        })
+        .collect()
+}
+
+/// Attempts and successes of each day in a scope (every model): `(day, attempts, successes)`.
+pub async fn performance_by_day(pool: &AnyPool, scope: &Scope) -> Result<Vec<(i64, i64, i64)>> {
+    let (filter, args) = conditions(scope, "day");
+    let sql = format!(
+        "select day, {} from usage_performance_daily {filter} group by day",
+        sums_of(&["attempts", "successes"])
+    );
+    let rows = bound(&sql, &args).fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                col(row, "day")?,
+                col(row, "attempts")?,
+                col(row, "successes")?,
+            ))
+        })
+        .collect()
 }

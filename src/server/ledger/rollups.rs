@@ -286,7 +286,7 @@ async fn add_to_conversations(
 }
 
 /// `insert … values … on conflict (key) do update set s = table.s + excluded.s`.
-fn upsert_sql(
+pub(super) fn upsert_sql(
     style: Placeholders,
     table: &str,
     key: &[&str],

@@ -1,7 +1,7 @@
 //! The ledger's writer: one task that stores every write of the answer path
 //! — each attempt's row (with its rollups and its month's spend), each
 //! question with its pending answer, each budget hold, and how each answer
-//! ended — committing whatever has queued up in one transaction (group
+//! ended (with its request's performance tally) — committing whatever has queued up in one transaction (group
 //! commit), each kind of write in a few multi-row statements. Under load
 //! many answers share one commit and a handful of statements; on SQLite the
 //! answer path is a single writer, so it never sleeps in the busy handler.
@@ -18,8 +18,10 @@ use crate::server::db::budgets::{self, HoldRequest, MonthKey, MonthRow};
 use crate::server::db::conversations::{self, AnswerUpdate, Exchange};
 use crate::server::db::now_ms;
 use crate::server::error::{Error, Result};
+use crate::server::ledger::performance::{self, RequestTally};
 use crate::server::ledger::rows::UsageRow;
 use crate::server::ledger::store_rows;
+use prometheus_client::metrics::histogram::Histogram;
 use sqlx::AnyPool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +57,8 @@ pub struct Settlement {
     pub hold_id: Option<String>,
     /// The project's month whose figures the caller wants back (alerts).
     pub month: Option<MonthKey>,
+    /// How the request's chat attempts ended, for the performance rollups.
+    pub request: Option<RequestTally>,
 }
 
 enum Command {
@@ -95,11 +99,16 @@ fn writer_gone() -> Error {
 
 impl Ledger {
     /// Starts the writer task on `pool` (the database's writer pool) with a
-    /// queue of `capacity` commands.
-    pub fn start(pool: AnyPool, capacity: usize) -> Ledger {
+    /// queue of `capacity` commands, timing each group commit in `commits`.
+    pub fn start(pool: AnyPool, capacity: usize, commits: Histogram) -> Ledger {
         let (queue, commands) = mpsc::channel(capacity.max(1));
-        tokio::spawn(write_loop(pool, commands));
+        tokio::spawn(write_loop(pool, commands, commits));
         Ledger { queue }
+    }
+
+    /// Commands waiting for the writer.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
     }
 
     /// Queues an attempt's row; waits while the queue is full. It is stored
@@ -150,7 +159,7 @@ impl Ledger {
     }
 }
 
-async fn write_loop(pool: AnyPool, mut commands: mpsc::Receiver<Command>) {
+async fn write_loop(pool: AnyPool, mut commands: mpsc::Receiver<Command>, commits: Histogram) {
     let mut received = Vec::with_capacity(GROUP_COMMANDS);
     while commands.recv_many(&mut received, GROUP_COMMANDS).await > 0 {
         let mut group = Group::default();
@@ -161,7 +170,9 @@ async fn write_loop(pool: AnyPool, mut commands: mpsc::Receiver<Command>) {
                 Command::Flush(done) => group.flushes.push(done),
             }
         }
+        let started = std::time::Instant::now();
         group.commit(&pool).await;
+        commits.observe(started.elapsed().as_secs_f64());
     }
 }
 
@@ -295,6 +306,11 @@ async fn write(
         .filter_map(|s| s.answer.as_ref().map(|(id, update)| (id.as_str(), update)))
         .collect();
     conversations::finish_answers(&mut tx, &endings, now_ms()).await?;
+    let tallies: Vec<&RequestTally> = settlements
+        .iter()
+        .filter_map(|s| s.request.as_ref())
+        .collect();
+    performance::add_requests(&mut tx, &tallies).await?;
 
     let openings: Vec<&Opening> = works
         .iter()

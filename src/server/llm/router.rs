@@ -36,6 +36,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout, timeout_at, Instant};
 use tracing::Instrument;
 
+use crate::server::telemetry::gen_ai_provider_name;
+
 use super::tokens::{count_request_tokens, estimate_text_tokens};
 use super::{
     ContentPart, ErrorKind, FinishReason, GenerateRequest, GenerateResponse, LlmError, Message,
@@ -396,6 +398,11 @@ impl LlmRouter {
         &self.settings
     }
 
+    /// The circuits now open or half-open: (provider, state) per key.
+    pub fn circuits_not_closed(&self) -> Vec<(String, &'static str)> {
+        self.breakers.not_closed(Instant::now())
+    }
+
     /// Sends a non-streamed request down the route. If the caller drops the future, the
     /// running attempt is not recorded (only streams report cancellations).
     pub async fn generate(
@@ -408,7 +415,7 @@ impl LlmRouter {
             let attempt = walk.next().map_err(|failure| *failure)?;
             let limit = self.settings.attempt_timeout.min(walk.time_left());
             let sent = timeout(limit, attempt.target.provider.generate(&attempt.request))
-                .instrument(attempt.span())
+                .instrument(attempt.span.clone())
                 .await;
             match sent.unwrap_or_else(|_| Err(timed_out(attempt.target.provider_id, limit))) {
                 Ok(response) => {
@@ -478,7 +485,7 @@ impl LlmRouter {
                 return;
             }
             let (answer, error) = match stream_attempt(&attempt, &walk, events)
-                .instrument(attempt.span())
+                .instrument(attempt.span.clone())
                 .await
             {
                 Streamed::Finished(answer, reason) => {
@@ -681,6 +688,7 @@ impl<'a> Walk<'a> {
                         permit,
                         started_at: SystemTime::now(),
                         start: Instant::now(),
+                        span: attempt_span(self.attempts, target),
                     });
                 }
                 Err(error) => {
@@ -859,21 +867,33 @@ struct Attempt<'a> {
     permit: Permit<'a>,
     started_at: SystemTime,
     start: Instant,
+    span: tracing::Span,
+}
+
+/// The span an attempt's request is sent in: which attempt, to which model,
+/// with OpenTelemetry's GenAI attributes (its usage and error type are
+/// recorded when it ends), so an exported trace shows every provider call.
+fn attempt_span(number: u32, target: &Target) -> tracing::Span {
+    tracing::info_span!(
+        "attempt",
+        otel.name = format!("chat {}", target.model),
+        otel.kind = "client",
+        number,
+        provider = %target.provider_id,
+        model = %target.model,
+        role = %target.role,
+        "gen_ai.operation.name" = "chat",
+        "gen_ai.provider.name" = gen_ai_provider_name(target.provider_id.as_str()),
+        "gen_ai.request.model" = %target.model,
+        "gen_ai.usage.input_tokens" = tracing::field::Empty,
+        "gen_ai.usage.output_tokens" = tracing::field::Empty,
+        "error.type" = tracing::field::Empty,
+    )
 }
 
 impl Attempt<'_> {
-    /// The span its request is sent in: which attempt, to which model.
-    fn span(&self) -> tracing::Span {
-        tracing::info_span!(
-            "attempt",
-            number = self.number,
-            provider = %self.target.provider_id,
-            model = %self.target.model,
-            role = %self.target.role,
-        )
-    }
-
-    /// Ends the attempt: settles its circuit and builds its record.
+    /// Ends the attempt: settles its circuit, completes its span and builds
+    /// its record.
     fn conclude(
         self,
         spent: Spent,
@@ -881,6 +901,18 @@ impl Attempt<'_> {
         error: Option<LlmError>,
     ) -> AttemptRecord {
         self.permit.settle(Outcome::of(error.as_ref()));
+        // Signed, so the exporters send integers (they send a u64 as text).
+        let tokens = |count: u64| i64::try_from(count).unwrap_or(i64::MAX);
+        let usage = &spent.usage;
+        self.span.record(
+            "gen_ai.usage.input_tokens",
+            tokens(usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens),
+        );
+        self.span
+            .record("gen_ai.usage.output_tokens", tokens(usage.output_tokens));
+        if let Some(error) = &error {
+            self.span.record("error.type", error.class().as_str());
+        }
         AttemptRecord {
             attempt: self.number,
             target_index: self.target_index,

@@ -4,7 +4,7 @@
 
 use crate::error::AppError;
 use crate::server::error::Error;
-use crate::server::metrics::CONTENT_TYPE;
+use crate::server::metrics::{Live, CONTENT_TYPE};
 use crate::server::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -37,7 +37,11 @@ async fn exposition(State(state): State<AppState>, headers: HeaderMap) -> Respon
         Some(true) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, CONTENT_TYPE)],
-            state.metrics.encode(),
+            state.metrics.encode(&Live {
+                ledger_queue_depth: state.ledger.queued(),
+                answers_in_flight: state.answer_slots.in_flight(),
+                circuits: state.router.circuits_not_closed(),
+            }),
         )
             .into_response(),
     }

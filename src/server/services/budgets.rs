@@ -43,6 +43,7 @@ use crate::server::llm::router::Route;
 use crate::server::llm::tokens::{count_request_tokens, estimate_text_tokens};
 use crate::server::llm::{GenerateRequest, TokenCount};
 use crate::server::outbound::{guarded_client_builder, AddressPolicy};
+use crate::server::services::metering::MeteredSink;
 use crate::server::services::{llm_settings, routing};
 use crate::server::state::AppState;
 use std::sync::Arc;
@@ -186,11 +187,13 @@ impl Admission {
         self.notice.as_ref()
     }
 
-    /// What the answer's settlement releases and reports back: its hold, and
-    /// (for projects with a budget) its month, whose figures drive the alerts.
-    pub fn settlement(&self) -> Settlement {
+    /// What the settlement of the call `sink` metered releases and reports
+    /// back: its hold, (for projects with a budget) its month, whose figures
+    /// drive the alerts, and how its attempts went.
+    pub fn settlement(&self, sink: &MeteredSink) -> Settlement {
         Settlement {
             answer: None,
+            request: sink.request_tally(),
             hold_id: self.hold_id.clone(),
             month: self
                 .budget

@@ -31,7 +31,7 @@ use crate::server::db::paging::Page;
 use crate::server::db::{now_ms, rfc3339};
 use crate::server::error::{Error, Result};
 use crate::server::ledger::pricing::{token_usage, UsageContext};
-use crate::server::ledger::Settlement;
+use crate::server::ledger::{self, Settlement};
 use crate::server::llm::router::{Next, Route, RouterEvent, Switch, Target};
 use crate::server::llm::{
     ContentPart, ErrorKind, GenerateResponse, LlmError, Message, ResponseFormat, Role, ToolChoice,
@@ -142,11 +142,15 @@ pub async fn rate(
     rating: Option<Rating>,
 ) -> Result<()> {
     find(state, project_id, conversation_id).await?;
-    if conversations::rate(&state.db.writer, conversation_id, message_id, rating).await? {
-        Ok(())
-    } else {
-        Err(AppError::NotFound.into())
-    }
+    let mut tx = state.db.writer.begin().await?;
+    let Some(before) =
+        conversations::swap_rating(&mut tx, conversation_id, message_id, rating).await?
+    else {
+        return Err(AppError::NotFound.into());
+    };
+    ledger::performance::rerate(&mut tx, message_id, before, rating).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Asks a question and waits for the whole answer. The answer runs in its own
@@ -774,7 +778,7 @@ impl Turn {
         // spend are committed: a cost a client was told is never lost.
         let settlement = Settlement {
             answer: Some((self.answer_id.clone(), update)),
-            ..self.budget.settlement()
+            ..self.budget.settlement(&self.sink)
         };
         match self.state.ledger.settle(settlement).await {
             Ok(month) => budgets::after_settlement(&self.state, &self.budget, month).await,

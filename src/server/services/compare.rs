@@ -96,7 +96,6 @@ pub async fn sample(state: &AppState, request: &CompareRequest) -> Result<Vec<Co
         messages.push(Message::text(Role::System, system));
     }
     messages.push(Message::text(Role::User, request.prompt.trim()));
-    let context = UsageContext::new(&request.project_id, Some(config.version));
 
     let mut runs = Vec::with_capacity(request.models.len());
     for model_id in &request.models {
@@ -123,7 +122,11 @@ pub async fn sample(state: &AppState, request: &CompareRequest) -> Result<Vec<Co
         // The one budget gate: each model's answer is admitted (and its most
         // cost held) before it is asked, like a chat answer.
         let admission = budgets::admit(state, &request.project_id, &mut route, None).await;
-        let sink = MeteredSink::new(state, context.clone());
+        // Each model's answer is a request of its own.
+        let sink = MeteredSink::new(
+            state,
+            UsageContext::new(&request.project_id, Some(config.version)),
+        );
         let (id, name, provider) = (model.id.clone(), model.name.clone(), model.provider);
         runs.push(async move {
             let admission = match admission {
@@ -132,7 +135,7 @@ pub async fn sample(state: &AppState, request: &CompareRequest) -> Result<Vec<Co
             };
             let started = Instant::now();
             let outcome = state.router.generate(route, &sink).await;
-            match state.ledger.settle(admission.settlement()).await {
+            match state.ledger.settle(admission.settlement(&sink)).await {
                 Ok(month) => budgets::after_settlement(state, &admission, month).await,
                 Err(error) => tracing::error!(%error, "settling a comparison's hold failed"),
             }

@@ -441,7 +441,12 @@ impl Run {
         answered: std::result::Result<(usize, GenerateResponse), LlmError>,
         switches: &[Switch],
     ) -> std::result::Result<Completion, CompletionError> {
-        match self.state.ledger.settle(self.budget.settlement()).await {
+        match self
+            .state
+            .ledger
+            .settle(self.budget.settlement(&self.sink))
+            .await
+        {
             Ok(month) => budgets::after_settlement(&self.state, &self.budget, month).await,
             Err(error) => {
                 tracing::error!(%error, "settling a completion's hold failed");

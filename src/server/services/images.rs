@@ -233,7 +233,7 @@ async fn draw(
         });
     let settlement = Settlement {
         answer: store_answer(&result),
-        ..admission.settlement()
+        ..admission.settlement(&sink)
     };
     let month = state.ledger.settle(settlement).await?;
     budgets::after_settlement(state, &admission, month).await;

@@ -809,7 +809,7 @@ async fn embed(
     )
     .await
     .map_err(BuildFailure::Provider);
-    let month = state.ledger.settle(admission.settlement()).await?;
+    let month = state.ledger.settle(admission.settlement(sink)).await?;
     budgets::after_settlement(state, &admission, month).await;
     result
 }

@@ -9,6 +9,7 @@
 use crate::model::catalog::ProviderId;
 use crate::model::chat::TokenUsage;
 use crate::model::costs::UsageOperation;
+use crate::server::ledger::performance::RequestTally;
 use crate::server::ledger::pricing::{token_usage, UsageContext};
 use crate::server::llm::router::backoff::{advised_wait, backoff_ceiling, full_jitter};
 use crate::server::llm::router::{AttemptRecord, AttemptSink, TargetRole};
@@ -65,6 +66,7 @@ pub struct MeteredSink {
     context: UsageContext,
     totals: Mutex<Totals>,
     last_attempt: Mutex<Option<LastAttempt>>,
+    request: Mutex<Option<RequestTally>>,
 }
 
 impl MeteredSink {
@@ -75,6 +77,7 @@ impl MeteredSink {
             context,
             totals: Mutex::new(Totals::default()),
             last_attempt: Mutex::new(None),
+            request: Mutex::new(None),
         }
     }
 
@@ -86,6 +89,15 @@ impl MeteredSink {
     /// What the attempts so far cost and waited.
     pub fn totals(&self) -> Totals {
         *self.totals.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How the request's chat attempts went so far (`None` before the
+    /// first), for its settlement.
+    pub fn request_tally(&self) -> Option<RequestTally> {
+        self.request
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The latest attempt, if any was made.
@@ -115,6 +127,12 @@ impl MeteredSink {
             totals.upstream += attempt.latency;
         }
         if operation == UsageOperation::Chat {
+            let mut request = self.request.lock().unwrap_or_else(|e| e.into_inner());
+            match request.as_mut() {
+                Some(tally) => tally.add(&row),
+                None => *request = Some(RequestTally::start(&row)),
+            }
+            drop(request);
             *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = Some(LastAttempt {
                 provider: attempt.provider,
                 model: attempt.model.clone(),

@@ -1,18 +1,20 @@
-//! The performance report (FR-008) from the usage ledger and the ratings:
-//! the figures [`crate::model::performance`] defines, per provider's model
-//! and over time, for one project or the whole workspace.
+//! The performance report (FR-008) from the performance rollups of the usage
+//! ledger and the ratings: the figures [`crate::model::performance`]
+//! defines, per provider's model and over time, for one project or the whole
+//! workspace.
 
 use crate::model::catalog::ProviderId;
 use crate::model::costs::UsageFilter;
 use crate::model::performance::{
-    ModelPerformance, Percentiles, PerformancePoint, PerformanceReport, Satisfaction,
+    LatencyHistogram, ModelPerformance, Percentiles, PerformancePoint, PerformanceReport,
+    Satisfaction,
 };
 use crate::model::recommend::{self, Observations};
 use crate::server::db::now_ms;
 use crate::server::error::Result;
+use crate::server::ledger::{performance, reports};
 use crate::server::services::costs::{self, Selection};
 use crate::server::state::AppState;
-use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
 
 /// What the project measured of each model in the filter's period, for the
@@ -27,100 +29,8 @@ pub async fn observations(
     ))
 }
 
-/// Most attempts one report reads (the latest of the period): a bound on
-/// its memory and time whatever the traffic.
-pub const MAX_ATTEMPTS: usize = 200_000;
-
-/// One ledger row as the report reads it.
-struct Attempt {
-    request_id: String,
-    attempt: i64,
-    provider: String,
-    model: String,
-    success: bool,
-    error_class: Option<String>,
-    latency_ms: i64,
-    ttft_ms: Option<i64>,
-    streamed: bool,
-    output_tokens: i64,
-    created_at: i64,
-    rating: Option<String>,
-}
-
-async fn attempts(
-    state: &AppState,
-    selection: &Selection,
-    project_id: Option<&str>,
-) -> Result<(Vec<Attempt>, bool)> {
-    let scope = selection.scope(project_id);
-    let mut sql = String::from(
-        "select u.request_id, u.attempt, u.provider, u.model, u.success, u.error_class, \
-         u.latency_ms, u.ttft_ms, u.streamed, u.output_tokens, u.created_at, m.rating \
-         from llm_usage u left join message m on m.message_id = u.message_id \
-         where u.operation = 'chat' and u.created_at >= $1 and u.created_at < $2",
-    );
-    let mut texts = Vec::new();
-    for (column, value) in [
-        ("project_id", &scope.project_id),
-        ("provider", &scope.provider),
-        ("model", &scope.model),
-    ] {
-        if let Some(value) = value {
-            texts.push(value.clone());
-            sql.push_str(&format!(" and u.{column} = ${}", texts.len() + 2));
-        }
-    }
-    sql.push_str(&format!(
-        " order by u.created_at desc limit {}",
-        MAX_ATTEMPTS + 1
-    ));
-    let mut query = sqlx::query(&sql).bind(scope.start_ms).bind(scope.end_ms);
-    for text in &texts {
-        query = query.bind(text.as_str());
-    }
-    let rows = query.fetch_all(&state.db.pool).await?;
-    let truncated = rows.len() > MAX_ATTEMPTS;
-    let attempts = rows
-        .iter()
-        .take(MAX_ATTEMPTS)
-        .map(|row| Attempt {
-            request_id: row.get("request_id"),
-            attempt: row.get("attempt"),
-            provider: row.get("provider"),
-            model: row.get("model"),
-            success: row.get::<i64, _>("success") == 1,
-            error_class: row.get("error_class"),
-            latency_ms: row.get("latency_ms"),
-            ttft_ms: row.get("ttft_ms"),
-            streamed: row.get::<i64, _>("streamed") == 1,
-            output_tokens: row.get("output_tokens"),
-            created_at: row.get("created_at"),
-            rating: row.get("rating"),
-        })
-        .collect();
-    Ok((attempts, truncated))
-}
-
-/// What one model's figures are summed from.
-#[derive(Default)]
-struct Tally {
-    provider: String,
-    attempts: u64,
-    successes: u64,
-    errors: BTreeMap<String, u64>,
-    answers: u64,
-    latencies: Vec<i64>,
-    ttfts: Vec<i64>,
-    output_tokens: i64,
-    success_ms: i64,
-    asked_first: u64,
-    went_on: u64,
-    rescued: u64,
-    up: u64,
-    down: u64,
-}
-
-/// The performance report of `project_id` (or, `None`, the workspace).
+/// The performance report of `project_id` (or, `None`, the workspace), from
+/// the performance rollups: a few thousand rows whatever the traffic.
 pub async fn report(
     state: &AppState,
     project_id: Option<&str>,
@@ -128,122 +38,123 @@ pub async fn report(
 ) -> Result<PerformanceReport> {
     let today = costs::date_of(now_ms());
     let selection = costs::select(state, project_id, filter, today).await?;
-    let (attempts, truncated) = attempts(state, &selection, project_id).await?;
-
-    let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut requests: HashMap<&str, Vec<&Attempt>> = HashMap::new();
-    for attempt in &attempts {
-        let tally = tallies.entry(attempt.model.clone()).or_default();
-        tally.provider = attempt.provider.clone();
-        tally.attempts += 1;
-        if attempt.success {
-            tally.successes += 1;
-            tally.latencies.push(attempt.latency_ms);
-            tally.output_tokens += attempt.output_tokens;
-            tally.success_ms += attempt.latency_ms;
-            if attempt.streamed {
-                tally.ttfts.extend(attempt.ttft_ms);
-            }
-        } else {
-            let class = attempt
-                .error_class
-                .clone()
-                .unwrap_or_else(|| "unknown".into());
-            *tally.errors.entry(class).or_default() += 1;
-        }
-        requests
-            .entry(&attempt.request_id)
+    let scope = selection.scope(project_id);
+    let pool = &state.db.pool;
+    let (totals, errors, bins, days, day_bins) = tokio::try_join!(
+        reports::performance_by_model(pool, &scope),
+        reports::errors_by_model(pool, &scope),
+        reports::latency_by_model(pool, &scope),
+        reports::performance_by_day(pool, &scope),
+        reports::latency_by_day(pool, &scope),
+    )?;
+    let mut errors_of: HashMap<String, BTreeMap<String, u64>> = HashMap::new();
+    for (model, class, attempts) in errors {
+        *errors_of
+            .entry(model)
             .or_default()
-            .push(attempt);
+            .entry(class)
+            .or_default() += count(attempts);
     }
-    for attempts in requests.values_mut() {
-        attempts.sort_by_key(|a| a.attempt);
-        let first = attempts[0];
-        let answered = attempts.iter().find(|a| a.success);
-        let owner = answered.copied().unwrap_or(first);
-        if let Some(tally) = tallies.get_mut(&owner.model) {
-            tally.answers += 1;
-            match owner.rating.as_deref() {
-                Some("up") => tally.up += 1,
-                Some("down") => tally.down += 1,
-                _ => {}
-            }
-        }
-        if let Some(tally) = tallies.get_mut(&first.model) {
-            tally.asked_first += 1;
-            if attempts.iter().any(|a| a.model != first.model) {
-                tally.went_on += 1;
-                if answered.is_some_and(|a| a.model != first.model) {
-                    tally.rescued += 1;
-                }
-            }
-        }
+    let mut histograms: HashMap<(String, String), LatencyHistogram> = HashMap::new();
+    for (model, measure, bin, samples) in bins {
+        histograms
+            .entry((model, measure))
+            .or_default()
+            .add(bin, count(samples));
     }
-    let ratio = |part: u64, whole: u64| (whole > 0).then(|| part as f64 / whole as f64);
-    let mut models: Vec<ModelPerformance> = tallies
+    let mut percentiles = |model: &str, measure: &str| {
+        Percentiles::of_histogram(
+            &histograms
+                .remove(&(model.to_owned(), measure.to_owned()))
+                .unwrap_or_default(),
+        )
+    };
+    let ratio = |part: i64, whole: i64| (whole > 0).then(|| part as f64 / whole as f64);
+    let mut models: Vec<ModelPerformance> = Vec::with_capacity(totals.len());
+    for t in totals
         .into_iter()
-        .map(|(model, tally)| ModelPerformance {
-            provider: ProviderId::parse(&tally.provider),
+        .filter(|t| t.attempts > 0 || t.answers > 0)
+    {
+        models.push(ModelPerformance {
+            provider: ProviderId::parse(&t.provider),
             name: state
                 .catalog
-                .model(&model)
-                .map_or_else(|| model.clone(), |m| m.name.clone()),
-            model,
-            attempts: tally.attempts,
-            successes: tally.successes,
-            success_rate: ratio(tally.successes, tally.attempts),
-            error_rate: ratio(tally.attempts - tally.successes, tally.attempts),
-            errors: tally.errors,
-            answers: tally.answers,
-            latency: Percentiles::of_millis(tally.latencies),
-            ttft: Percentiles::of_millis(tally.ttfts),
-            output_tokens_per_second: (tally.success_ms > 0)
-                .then(|| tally.output_tokens as f64 * 1000.0 / tally.success_ms as f64),
-            asked_first: tally.asked_first,
-            fallback_activation_rate: ratio(tally.went_on, tally.asked_first),
-            fallback_success_rate: ratio(tally.rescued, tally.went_on),
-            satisfaction: Satisfaction::new(tally.up, tally.down),
-        })
-        .collect();
+                .model(&t.model)
+                .map_or_else(|| t.model.clone(), |m| m.name.clone()),
+            attempts: count(t.attempts),
+            successes: count(t.successes),
+            success_rate: ratio(t.successes, t.attempts),
+            error_rate: ratio(t.attempts - t.successes, t.attempts),
+            errors: errors_of.remove(&t.model).unwrap_or_default(),
+            answers: count(t.answers),
+            latency: percentiles(&t.model, performance::LATENCY),
+            ttft: percentiles(&t.model, performance::TTFT),
+            output_tokens_per_second: (t.success_latency_ms > 0)
+                .then(|| t.success_output_tokens as f64 * 1000.0 / t.success_latency_ms as f64),
+            asked_first: count(t.asked_first),
+            fallback_activation_rate: ratio(t.went_on, t.asked_first),
+            fallback_success_rate: ratio(t.rescued, t.went_on),
+            satisfaction: Satisfaction::new(count(t.rated_up), count(t.rated_down)),
+            model: t.model,
+        });
+    }
     models.sort_by(|a, b| b.attempts.cmp(&a.attempts).then(a.model.cmp(&b.model)));
     Ok(PerformanceReport {
         from: selection.from.to_string(),
         to: selection.to.to_string(),
         models,
-        series: series(&attempts, &selection),
-        truncated,
+        series: series(&selection, days, day_bins),
     })
 }
 
-/// Latency, TTFT and errors per bucket of the period, every bucket shown.
-fn series(attempts: &[Attempt], selection: &Selection) -> Vec<PerformancePoint> {
-    let mut buckets: BTreeMap<chrono::NaiveDate, (u64, u64, Vec<i64>, Vec<i64>)> = selection
+fn count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// What one bucket of the series adds up.
+#[derive(Default)]
+struct Bucket {
+    attempts: u64,
+    errors: u64,
+    latency: LatencyHistogram,
+    ttft: LatencyHistogram,
+}
+
+/// Latency, TTFT and errors per bucket of the period, every bucket shown:
+/// each day's rollups added into its bucket.
+fn series(
+    selection: &Selection,
+    days: Vec<(i64, i64, i64)>,
+    bins: Vec<reports::LatencyBin<i64>>,
+) -> Vec<PerformancePoint> {
+    let mut buckets: BTreeMap<chrono::NaiveDate, Bucket> = selection
         .buckets()
-        .map(|day| (day, Default::default()))
+        .map(|day| (day, Bucket::default()))
         .collect();
-    for attempt in attempts {
-        let day = costs::bucket_start(costs::date_of(attempt.created_at), selection.granularity);
-        let bucket = buckets.entry(day).or_default();
-        bucket.0 += 1;
-        if attempt.success {
-            bucket.2.push(attempt.latency_ms);
-            if attempt.streamed {
-                bucket.3.extend(attempt.ttft_ms);
-            }
+    let bucket_of =
+        |day_ms: i64| costs::bucket_start(costs::date_of(day_ms), selection.granularity);
+    for (day, attempts, successes) in days {
+        let bucket = buckets.entry(bucket_of(day)).or_default();
+        bucket.attempts += count(attempts);
+        bucket.errors += count(attempts - successes);
+    }
+    for (day, measure, bin, samples) in bins {
+        let bucket = buckets.entry(bucket_of(day)).or_default();
+        let histogram = if measure == performance::TTFT {
+            &mut bucket.ttft
         } else {
-            bucket.1 += 1;
-        }
+            &mut bucket.latency
+        };
+        histogram.add(bin, count(samples));
     }
     buckets
         .into_iter()
-        .map(
-            |(day, (attempts, errors, latencies, ttfts))| PerformancePoint {
-                start: day.to_string(),
-                attempts,
-                errors,
-                latency: Percentiles::of_millis(latencies),
-                ttft: Percentiles::of_millis(ttfts),
-            },
-        )
+        .map(|(day, bucket)| PerformancePoint {
+            start: day.to_string(),
+            attempts: bucket.attempts,
+            errors: bucket.errors,
+            latency: Percentiles::of_histogram(&bucket.latency),
+            ttft: Percentiles::of_histogram(&bucket.ttft),
+        })
         .collect()
 }

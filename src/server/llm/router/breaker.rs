@@ -103,6 +103,23 @@ impl Breakers {
         }
     }
 
+    /// The circuits not closed at `now`: (the key's provider, `open` or
+    /// `half_open`) each, for the metrics.
+    pub(super) fn not_closed(&self, now: Instant) -> Vec<(String, &'static str)> {
+        self.circuits()
+            .iter()
+            .filter_map(|(key, circuit)| {
+                let state = match *circuit {
+                    Circuit::Closed { .. } => return None,
+                    Circuit::Open { until } if now < until => "open",
+                    Circuit::Open { .. } | Circuit::HalfOpen { .. } => "half_open",
+                };
+                let provider = key.split(':').next().unwrap_or_default();
+                Some((provider.to_owned(), state))
+            })
+            .collect()
+    }
+
     /// Takes an attempt's outcome into account (`probe`: it was admitted as the probe).
     pub(super) fn settle(&self, key: &str, probe: bool, outcome: Outcome, now: Instant) {
         let mut circuits = self.circuits();
