@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod gateway;
+pub mod hot_reads;
 pub mod knowledge;
 pub mod ledger;
 pub mod llm;

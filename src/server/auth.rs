@@ -268,7 +268,7 @@ impl FromRequestParts<AppState> for AnyCaller {
 
 async fn caller(parts: &mut Parts, state: &AppState) -> Result<Caller> {
     if let Some(token) = bearer_token(parts) {
-        return api_tokens::authenticate(&state.db, token)
+        return api_tokens::authenticate(state, token)
             .await
             .map(Caller::Token);
     }

@@ -71,7 +71,7 @@ pub async fn token_project(state: &AppState, parts: &Parts) -> Result<TokenRow> 
             message: "send a project API token (cov_…) as `Authorization: Bearer`".into(),
         }));
     };
-    let token = api_tokens::authenticate(&state.db, token).await?;
+    let token = api_tokens::authenticate(state, token).await?;
     if !token.scopes.contains(&Scope::Chat) {
         return Err(Error::App(AppError::Forbidden {
             message: "this API token lacks the `chat` scope".into(),

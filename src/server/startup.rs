@@ -101,6 +101,7 @@ impl Application {
             knowledge: Arc::default(),
             config_saved: tokio::sync::broadcast::channel(CONFIG_CHANGES_BUFFERED).0,
             metrics,
+            hot: Arc::default(),
         };
         if let Some(token) = accounts::fresh_setup_token(&state.db).await? {
             // Printed so the operator (and only the operator, who reads this

@@ -5,6 +5,7 @@ use crate::model::catalog::ProviderId;
 use crate::server::config::{AccessSettings, ManagedKeys};
 use crate::server::crypto::Keyring;
 use crate::server::db::Db;
+use crate::server::hot_reads::HotReads;
 use crate::server::ledger::Ledger;
 use crate::server::llm::router::LlmRouter;
 use crate::server::llm::{BaseUrls, Executor};
@@ -75,6 +76,10 @@ pub struct AppState {
     /// Prometheus metrics of every provider attempt (`/metrics`).
     #[from_ref(skip)]
     pub metrics: Arc<Metrics>,
+    /// What every request reads first (token, configuration, keys, running
+    /// experiment), kept for a moment.
+    #[from_ref(skip)]
+    pub hot: Arc<HotReads>,
 }
 
 impl AppState {

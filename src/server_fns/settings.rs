@@ -136,5 +136,5 @@ pub async fn create_api_token(
 pub async fn revoke_api_token(project_id: String, token_id: String) -> Result<(), AppError> {
     let (state, _) =
         crate::server::auth::server_fn_project_user(&project_id, Scope::Manage).await?;
-    Ok(crate::server::services::api_tokens::revoke(&state.db, &project_id, &token_id).await?)
+    Ok(crate::server::services::api_tokens::revoke(&state, &project_id, &token_id).await?)
 }

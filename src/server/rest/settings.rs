@@ -210,6 +210,6 @@ async fn revoke_token(
     Path((id, token_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     check_role(&state.db.pool, &user, &id, Scope::Manage).await?;
-    api_tokens::revoke(&state.db, &id, &token_id).await?;
+    api_tokens::revoke(&state, &id, &token_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

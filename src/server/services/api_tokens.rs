@@ -9,6 +9,7 @@ use crate::server::crypto::{one_time_secret, sha256_hex};
 use crate::server::db::api_tokens::{self, NewTokenRow, TokenRow};
 use crate::server::db::{now_ms, rfc3339, Db};
 use crate::server::error::{Error, Result};
+use crate::server::state::AppState;
 use sqlx::AnyPool;
 
 /// Every token starts with this, so leaked tokens are easy to recognise.
@@ -92,8 +93,12 @@ pub async fn list(pool: &AnyPool, project_id: &str) -> Result<Vec<ApiToken>> {
 }
 
 /// Revokes a token (404 when the project has no such live token).
-pub async fn revoke(db: &Db, project_id: &str, token_id: &str) -> Result<()> {
-    if api_tokens::revoke(&db.writer, project_id, token_id).await? {
+pub async fn revoke(state: &AppState, project_id: &str, token_id: &str) -> Result<()> {
+    if api_tokens::revoke(&state.db.writer, project_id, token_id).await? {
+        state
+            .hot
+            .tokens
+            .forget_where(|_, row| row.api_token_id == token_id);
         Ok(())
     } else {
         Err(AppError::NotFound.into())
@@ -101,19 +106,28 @@ pub async fn revoke(db: &Db, project_id: &str, token_id: &str) -> Result<()> {
 }
 
 /// The project a bearer token opens; 401 for unknown or revoked tokens.
-pub async fn authenticate(db: &Db, token: &str) -> Result<TokenRow> {
-    let row = api_tokens::find_live(&db.pool, &sha256_hex(token.trim()))
-        .await?
-        .ok_or_else(|| {
-            Error::App(AppError::Unauthenticated {
-                message: "invalid or revoked API token".into(),
-            })
-        })?;
+pub async fn authenticate(state: &AppState, token: &str) -> Result<TokenRow> {
+    let hash = sha256_hex(token.trim());
+    let db = &state.db;
+    let row = state
+        .hot
+        .tokens
+        .get_or_load(&hash, || async {
+            api_tokens::find_live(&db.pool, &hash)
+                .await?
+                .ok_or_else(|| {
+                    Error::App(AppError::Unauthenticated {
+                        message: "invalid or revoked API token".into(),
+                    })
+                })
+        })
+        .await?;
     if row
         .last_used_at
         .is_none_or(|at| now_ms() - at > TOUCH_INTERVAL_MS)
     {
         api_tokens::touch(&db.writer, &row.api_token_id).await?;
+        state.hot.tokens.forget(&hash);
     }
     Ok(row)
 }

@@ -296,13 +296,17 @@ async fn admit_candidates(
     };
     let Some(mut limits) = budget_of(state, project_id, &admission.month, on_managed_keys).await?
     else {
-        state
-            .ledger
-            .open(Opening {
-                hold: None,
-                exchange,
-            })
-            .await?;
+        // No limit: nothing to hold, and a commit only when there is a
+        // question to store.
+        if exchange.is_some() {
+            state
+                .ledger
+                .open(Opening {
+                    hold: None,
+                    exchange,
+                })
+                .await?;
+        }
         return Ok((admission, None));
     };
     admission.smallest_nanos = smallest_reservation(candidates);

@@ -31,6 +31,7 @@ use crate::server::services::llm_settings::{self, Draft};
 use crate::server::state::AppState;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Fewest answers an arm may plan for (a percentile needs 20).
 const MIN_PLANNED: u64 = 20;
@@ -87,10 +88,20 @@ pub async fn assignment(
     project_id: &str,
     unit: &str,
 ) -> Result<Option<Assigned>> {
-    let Some(experiment) = db::running(&state.db.pool, project_id).await? else {
+    let running = state
+        .hot
+        .experiments
+        .get_or_load(&project_id.to_owned(), || async {
+            let Some(experiment) = db::running(&state.db.pool, project_id).await? else {
+                return Ok(None);
+            };
+            let arms = db::arms(&state.db.pool, &experiment.experiment_id).await?;
+            Ok(Some((experiment, Arc::new(arms))))
+        })
+        .await?;
+    let Some((experiment, arms)) = running else {
         return Ok(None);
     };
-    let arms = db::arms(&state.db.pool, &experiment.experiment_id).await?;
     let Some(arm) = pick(&experiment.seed, unit, &arms) else {
         return Ok(None);
     };
@@ -234,6 +245,7 @@ pub async fn create(
         return Err(another_runs());
     }
     tx.commit().await?;
+    changed(state, project_id);
     get(state, project_id, &experiment.experiment_id).await
 }
 
@@ -335,6 +347,7 @@ pub async fn set_weights(
     let mut tx = state.db.writer.begin().await?;
     db::set_weights(&mut tx, experiment_id, &weights).await?;
     tx.commit().await?;
+    changed(state, project_id);
     let recent = db::answers_per_day(&state.db.pool, project_id, now_ms(), RECENT_DAYS).await?;
     view(state, row, recent).await
 }
@@ -348,6 +361,7 @@ pub async fn stop(
 ) -> Result<ExperimentView> {
     find_running(state, project_id, experiment_id).await?;
     db::stop(&state.db.writer, experiment_id, None, now_ms()).await?;
+    changed(state, project_id);
     get(state, project_id, experiment_id).await
 }
 
@@ -378,7 +392,13 @@ pub async fn promote(
     };
     let config = llm_settings::update(state, project_id, actor, patch).await?;
     db::stop(&state.db.writer, experiment_id, Some(arm), now_ms()).await?;
+    changed(state, project_id);
     Ok((get(state, project_id, experiment_id).await?, config))
+}
+
+/// New assignments follow a change to the project's experiments at once.
+fn changed(state: &AppState, project_id: &str) {
+    state.hot.experiments.forget(&project_id.to_owned());
 }
 
 /// A patch setting every parameter to the draft's value (clearing those it

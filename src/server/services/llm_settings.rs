@@ -49,9 +49,15 @@ pub async fn project_key(
 ) -> Result<Option<(SecretString, KeySource)>> {
     let own_key_first = provider != draft.provider || draft.key_source == KeySource::Byok;
     if own_key_first {
-        if let Some(stored) =
-            provider_keys::get(&state.db.pool, project_id, provider.as_str()).await?
-        {
+        let key = (project_id.to_owned(), provider.as_str().to_owned());
+        let stored = state
+            .hot
+            .keys
+            .get_or_load(&key, || {
+                provider_keys::get(&state.db.pool, project_id, provider.as_str())
+            })
+            .await?;
+        if let Some(stored) = stored {
             let key = open_key(state, project_id, &stored.sealed)?;
             return Ok(Some((key, KeySource::Byok)));
         }
@@ -76,11 +82,18 @@ pub async fn pinned_draft(state: &AppState, project_id: &str, version: i64) -> R
     draft::pinned(&state.db.pool, &state.pinned_configs, project_id, version).await
 }
 
-/// The current configuration of a project (the newest version).
+/// The current configuration of a project (the newest version; saved on
+/// another app server, within a second).
 pub async fn current(state: &AppState, project_id: &str) -> Result<(ConfigRow, Draft)> {
-    let row = llm_configs::latest(&state.db.pool, project_id)
-        .await?
-        .ok_or(Error::App(AppError::NotFound))?;
+    let row = state
+        .hot
+        .configs
+        .get_or_load(&project_id.to_owned(), || async {
+            llm_configs::latest(&state.db.pool, project_id)
+                .await?
+                .ok_or(Error::App(AppError::NotFound))
+        })
+        .await?;
     let draft = Draft::from_row(&row)?;
     Ok((row, draft))
 }
@@ -197,6 +210,13 @@ pub async fn update(
         .into());
     }
     tx.commit().await?;
+    state.hot.configs.forget(&project_id.to_owned());
+    if let Some(key) = &sealed {
+        state
+            .hot
+            .keys
+            .forget(&(project_id.to_owned(), key.provider.clone()));
+    }
     // Nobody listening (no server started) is not an error.
     let _ = state.config_saved.send(project_id.to_owned());
     view(state, &new_row, draft).await
