@@ -7,13 +7,17 @@
 
 use crate::both_engines;
 use crate::costs::usage_row;
-use crate::helpers::{clear_faults, fail_model, fallback_to, Engine, TestApp};
+use crate::helpers::{
+    clear_faults, fail_model, fallback_to, messages_path, new_client, Engine, TestApp, TestOptions,
+    GOOD_KEY,
+};
 use cover::model::chat::ErrorClass;
 use cover::model::performance::Percentiles;
 use cover::server::ledger::{self, performance, rows, rows::UsageRow};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 const SONNET: &str = "claude-3-5-sonnet-20241022";
 const MINI: &str = "gpt-4o-mini";
@@ -450,6 +454,106 @@ async fn the_admin_page_shows_how_models_perform_across_the_workspace() {
             .nth(1)
             .unwrap();
         assert!(cell.starts_with("2<"), "{}", &cell[..20.min(cell.len())]);
+    })
+    .await;
+}
+
+/// Schedules `fault` for the next request to `model` only.
+async fn fail_once(app: &TestApp, model: &str, fault: &str) {
+    let response = new_client()
+        .post(format!("{}/_sim/faults", app.simulator))
+        .json(&json!({ "model": model, "fault": fault, "times": 1, "retryAfterSecs": 0 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_providers_first_token_and_failures_are_measured_as_the_simulator_made_them() {
+    crate::helpers::within_limit(async {
+        let mut options = TestOptions::default();
+        options.simulator.ttft = Duration::from_millis(150);
+        let app = TestApp::spawn_with(Engine::Sqlite, options).await;
+        app.sign_up("ttft@example.com").await;
+        let providers = [
+            (json!({}), SONNET, SONNET),
+            (
+                json!({"provider": "openai", "model": "gpt-4o"}),
+                "gpt-4o",
+                "gpt-4o",
+            ),
+            (
+                json!({"provider": "gemini", "model": "gemini-1.5-pro", "apiKey": GOOD_KEY}),
+                "gemini-1.5-pro",
+                "gemini-1.5-pro",
+            ),
+            (
+                json!({"provider": "llama", "model": "llama-3.1-70b"}),
+                "llama-3.1-70b",
+                "llama3.1:70b",
+            ),
+        ];
+        for (setup, model, wire_model) in providers {
+            let project = app.new_project(model).await;
+            app.configure(&project, setup).await;
+            let conversation = app.conversation_id(&project).await;
+            // Two streamed answers, then two whole ones, each after one fault.
+            for question in ["First", "Second"] {
+                let streamed = app
+                    .client
+                    .post(app.url(&messages_path(&project, &conversation)))
+                    .header("accept", "text/event-stream")
+                    .json(&json!({ "content": question }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(
+                    streamed.text().await.unwrap().contains("event: done"),
+                    "{model}"
+                );
+            }
+            for fault in ["rate_limit", "server_error"] {
+                fail_once(&app, wire_model, fault).await;
+                app.ask_ok(&project, &conversation, fault).await;
+            }
+            app.state.ledger.flush().await;
+
+            let rows: Vec<(i64, Option<i64>, i64)> = sqlx::query_as(
+                "select streamed, ttft_ms, success from llm_usage where project_id = $1",
+            )
+            .bind(&project)
+            .fetch_all(&app.state.db.pool)
+            .await
+            .unwrap();
+            assert_eq!(rows.len(), 6, "{model}: {rows:?}");
+            for (streamed, ttft, _) in &rows {
+                match (streamed, ttft) {
+                    // The simulator's delay, stamped once by our reader.
+                    (1, Some(ms)) => assert!((150..1_500).contains(ms), "{model}: {ms} ms"),
+                    (0, None) => {}
+                    other => panic!("{model}: a first token stamped wrongly: {other:?}"),
+                }
+            }
+            let report: Value = app
+                .get(&format!("/api/projects/{project}/llm-performance"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let line = line(&report, model);
+            assert_eq!(line["attempts"], 6, "{model}: {line}");
+            assert_eq!(line["successes"], 4, "{model}");
+            assert_eq!(line["answers"], 4, "{model}");
+            assert_eq!(
+                line["errors"],
+                json!({"rateLimited": 1, "transient": 1}),
+                "{model}: the faults injected"
+            );
+            assert_eq!(line["ttft"]["n"], 2, "{model}");
+            let p50 = line["ttft"]["p50"].as_f64().unwrap();
+            assert!((0.147..1.5).contains(&p50), "{model}: {p50} s");
+        }
     })
     .await;
 }
