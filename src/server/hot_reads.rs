@@ -1,6 +1,7 @@
 //! What every answer and gateway call reads before it can start — its API
 //! token, its project's current configuration, the project's own provider
-//! keys (still sealed) and its running experiment — kept for a moment
+//! keys (still sealed), its running experiment and the knowledge index its
+//! retrieval reads — kept for a moment
 //! instead of read from the database on each request. A change made on this
 //! server takes effect at once (the code that stores it forgets the copy); a
 //! change made by another app server on the same database, within
@@ -9,6 +10,7 @@
 
 use crate::server::db::api_tokens::TokenRow;
 use crate::server::db::experiments::{ArmRow, ExperimentRow};
+use crate::server::db::knowledge::IndexRow;
 use crate::server::db::llm_configs::ConfigRow;
 use crate::server::db::provider_keys::StoredKey;
 use crate::server::error::Result;
@@ -37,6 +39,8 @@ pub struct HotReads {
     pub keys: Recent<(String, String), Option<StoredKey>>,
     /// Each project's running experiment, or none.
     pub experiments: Recent<String, RunningExperiment>,
+    /// The knowledge index each project's retrieval reads, or none.
+    pub serving_indexes: Recent<String, Option<IndexRow>>,
 }
 
 struct Entries<K, V> {

@@ -468,6 +468,7 @@ async fn build_pass(state: &AppState, project_id: &str) -> Result<()> {
             .await?
         }
     };
+    state.hot.serving_indexes.forget(&project_id.to_owned());
     state.knowledge.announce(project_id);
     let embedder = match embedder_for(state, project_id, &draft, model).await {
         Ok(embedder) => embedder,
@@ -498,6 +499,7 @@ async fn build_pass(state: &AppState, project_id: &str) -> Result<()> {
     if target.state == IndexState::Building
         && db::finish_build(&state.db.writer, project_id, &target.index_id).await?
     {
+        state.hot.serving_indexes.forget(&project_id.to_owned());
         tracing::info!(index = %target.index_id, model = %target.model, "knowledge index swapped in");
     }
     Ok(())
@@ -931,8 +933,14 @@ pub async fn retrieve(
     token_budget: u64,
     sink: &MeteredSink,
 ) -> Result<Vec<Retrieved>> {
-    let indexes = db::indexes(&state.db.pool, project_id).await?;
-    let Some(serving) = indexes.serving else {
+    let serving = state
+        .hot
+        .serving_indexes
+        .get_or_load(&project_id.to_owned(), || async {
+            Ok(db::indexes(&state.db.pool, project_id).await?.serving)
+        })
+        .await?;
+    let Some(serving) = serving else {
         return Ok(Vec::new());
     };
     let Some(loaded) = loaded_index(state, &serving).await? else {
