@@ -20,6 +20,56 @@ fn sample(text: &str, series: &str) -> Option<f64> {
         .and_then(|value| value.parse().ok())
 }
 
+/// Checks every line is OpenMetrics text: `# TYPE|HELP|UNIT|EOF` comments,
+/// or `name{label="value",…} number` samples of a declared family.
+fn assert_parses(text: &str) {
+    let mut families = Vec::new();
+    for line in text.lines() {
+        if let Some(comment) = line.strip_prefix("# ") {
+            let mut words = comment.split(' ');
+            let kind = words.next().unwrap_or_default();
+            assert!(matches!(kind, "TYPE" | "HELP" | "UNIT" | "EOF"), "{line}");
+            if kind == "TYPE" {
+                families.push(words.next().expect("a family name").to_owned());
+            }
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        assert!(value.parse::<f64>().is_ok(), "a number: {line}");
+        let name = series.split('{').next().unwrap();
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "a metric name: {line}"
+        );
+        assert!(
+            families
+                .iter()
+                .any(|family| name.starts_with(family.as_str())),
+            "a sample of a declared family: {line}"
+        );
+        if let Some(labels) = series.strip_prefix(name) {
+            if !labels.is_empty() {
+                let inner = labels
+                    .strip_prefix('{')
+                    .and_then(|l| l.strip_suffix('}'))
+                    .unwrap_or_else(|| panic!("labels in braces: {line}"));
+                for pair in inner.split("\",") {
+                    let (key, quoted) = pair.split_once('=').unwrap_or_else(|| panic!("{line}"));
+                    assert!(
+                        key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                        "{line}"
+                    );
+                    assert!(quoted.starts_with('"'), "a quoted value: {line}");
+                }
+            }
+        }
+    }
+    assert!(
+        families.len() >= 8,
+        "the families with samples are declared: {families:?}"
+    );
+}
+
 /// A ledger figure: `select <expression> from llm_usage where <condition>`.
 async fn ledger(app: &TestApp, expression: &str, condition: &str) -> f64 {
     let value: Option<i64> = sqlx::query_scalar(&format!(
@@ -143,6 +193,7 @@ async fn metrics_count_every_attempt_as_the_ledger_does_for_the_operator_only() 
         assert_eq!(sample(&text, "cover_answers_in_flight "), Some(0.0), "{text}");
         assert!(sample(&text, "cover_ledger_commit_duration_seconds_count ").unwrap() >= 1.0);
         assert!(text.ends_with("# EOF\n"));
+        assert_parses(&text);
     })
     .await;
 }
