@@ -95,7 +95,7 @@ const BIN_GROWTH: f64 = 1.04;
 /// Durations counted in fixed log-spaced bins (the performance rollups keep
 /// one per model and day): exact below 50 ms, then bins 4 % wide, so a
 /// percentile read from them is within 2 % of the exact one, however many
-/// values went in, and histograms of days and models merge by adding counts.
+/// values went in, and the bins of days and models add up.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LatencyHistogram {
     counts: BTreeMap<i64, u64>,
@@ -123,13 +123,6 @@ impl LatencyHistogram {
     /// Counts `samples` values in `bin`.
     pub fn add(&mut self, bin: i64, samples: u64) {
         *self.counts.entry(bin).or_default() += samples;
-    }
-
-    /// Adds every count of `other`.
-    pub fn merge(&mut self, other: &LatencyHistogram) {
-        for (&bin, &samples) in &other.counts {
-            self.add(bin, samples);
-        }
     }
 
     /// How many values it holds.
