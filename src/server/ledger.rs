@@ -33,21 +33,23 @@ pub use writer::{Ledger, Opening, Settlement, QUEUE_CAPACITY};
 
 use crate::server::db::budgets::{self, MonthKey, MonthRow};
 use crate::server::error::Result;
+use performance::RequestTally;
 use rows::UsageRow;
 use sqlx::{AnyConnection, AnyPool};
 use std::collections::BTreeMap;
 
 /// Stores rows (those not stored yet) with their additions to the rollups
-/// and to their months' spend, inside the caller's transaction; answers the
-/// figures of every month that changed. A row's spend counts in the month it
-/// started (UTC).
+/// and to their months' spend, and the requests that ended (`tallies`), inside
+/// the caller's transaction; answers the figures of every month that
+/// changed. A row's spend counts in the month it started (UTC).
 pub async fn store_rows(
     conn: &mut AnyConnection,
     batch: &[UsageRow],
+    tallies: &[&RequestTally],
 ) -> Result<BTreeMap<MonthKey, MonthRow>> {
     let stored = rows::insert(conn, batch).await?;
     rollups::add_to_rollups(conn, &stored).await?;
-    performance::add_attempts(conn, &stored).await?;
+    performance::add(conn, &stored, tallies).await?;
     let mut spend: BTreeMap<MonthKey, i64> = BTreeMap::new();
     let mut managed_spend: BTreeMap<String, i64> = BTreeMap::new();
     for row in &stored {
@@ -68,9 +70,9 @@ pub async fn store_rows(
 /// request's attempts are all there), every request taken as ended, inside
 /// the caller's transaction.
 pub async fn store_requests(conn: &mut AnyConnection, batch: &[UsageRow]) -> Result<()> {
-    store_rows(conn, batch).await?;
-    let tallies = performance::RequestTally::of_rows(batch);
-    performance::add_requests(conn, &tallies.iter().collect::<Vec<_>>()).await
+    let tallies = RequestTally::of_rows(batch);
+    store_rows(conn, batch, &tallies.iter().collect::<Vec<_>>()).await?;
+    Ok(())
 }
 
 /// [`store_requests`] in a transaction of its own.

@@ -251,13 +251,13 @@ fn gauge(value: usize) -> i64 {
 impl Metrics {
     /// Counts one priced attempt.
     pub fn record(&self, row: &UsageRow) {
-        let provider = || gen_ai_provider_name(&row.provider);
+        let provider = gen_ai_provider_name(&row.provider);
         let model = || row.model.clone();
         let operation = row.operation.as_str();
         let seconds = |ms: i64| ms as f64 / 1000.0;
         self.duration
             .get_or_create(&OperationLabels {
-                gen_ai_provider_name: provider(),
+                gen_ai_provider_name: provider,
                 gen_ai_request_model: model(),
                 gen_ai_operation_name: operation,
                 error_type: row.error_class.map(|class| class.as_str()),
@@ -267,7 +267,7 @@ impl Metrics {
             if let Some(ttft) = row.ttft_ms.filter(|_| row.streamed) {
                 self.first_chunk
                     .get_or_create(&CallLabels {
-                        gen_ai_provider_name: provider(),
+                        gen_ai_provider_name: provider,
                         gen_ai_request_model: model(),
                         gen_ai_operation_name: operation,
                     })
@@ -279,7 +279,7 @@ impl Metrics {
             if tokens > 0 {
                 self.tokens
                     .get_or_create(&TokenLabels {
-                        gen_ai_provider_name: provider(),
+                        gen_ai_provider_name: provider,
                         gen_ai_request_model: model(),
                         gen_ai_operation_name: operation,
                         gen_ai_token_type: kind,
@@ -288,7 +288,7 @@ impl Metrics {
             }
         }
         let labels = ModelLabels {
-            gen_ai_provider_name: provider(),
+            gen_ai_provider_name: provider,
             gen_ai_request_model: model(),
         };
         match row.cost_nanos {
@@ -302,7 +302,7 @@ impl Metrics {
         if row.role != TargetRole::Primary {
             self.fallbacks
                 .get_or_create(&OutcomeLabels {
-                    gen_ai_provider_name: provider(),
+                    gen_ai_provider_name: provider,
                     gen_ai_request_model: model(),
                     outcome: row.error_class.map_or("success", |class| class.as_str()),
                 })

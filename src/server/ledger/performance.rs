@@ -61,6 +61,18 @@ impl ModelDay {
     }
 }
 
+/// Positions in [`PerformanceSums`], in [`PERFORMANCE_SUMS`]' order.
+const ATTEMPTS: usize = 0;
+const SUCCESSES: usize = 1;
+const SUCCESS_LATENCY_MS: usize = 2;
+const SUCCESS_OUTPUT_TOKENS: usize = 3;
+const ANSWERS: usize = 4;
+const ASKED_FIRST: usize = 5;
+const WENT_ON: usize = 6;
+const RESCUED: usize = 7;
+const RATED_UP: usize = 8;
+const RATED_DOWN: usize = 9;
+
 /// What one `usage_performance_daily` row sums, in [`PERFORMANCE_SUMS`]' order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct PerformanceSums([i64; 10]);
@@ -145,10 +157,16 @@ impl RequestTally {
     }
 }
 
-/// Adds freshly stored ledger rows' chat attempts to the rollups: attempts,
-/// successes with their latency and output, failures by class, and the
-/// latency and first-token histograms.
-pub async fn add_attempts(conn: &mut AnyConnection, rows: &[&UsageRow]) -> Result<()> {
+/// Adds freshly stored ledger rows' chat attempts and ended requests to the
+/// rollups, one statement per table: attempts, successes with their
+/// latency and output, failures by class, the latency and first-token
+/// histograms; and each request's answer, first ask and fallbacks, once (a
+/// request already stored — a group commit tried again — adds nothing).
+pub async fn add(
+    conn: &mut AnyConnection,
+    rows: &[&UsageRow],
+    tallies: &[&RequestTally],
+) -> Result<()> {
     let mut sums: BTreeMap<ModelDay, PerformanceSums> = BTreeMap::new();
     let mut errors: BTreeMap<(ModelDay, &str), i64> = BTreeMap::new();
     let mut bins: BTreeMap<(ModelDay, &str, i64), i64> = BTreeMap::new();
@@ -158,28 +176,33 @@ pub async fn add_attempts(conn: &mut AnyConnection, rows: &[&UsageRow]) -> Resul
     {
         let key = ModelDay::of(row);
         let mut added = PerformanceSums::default();
-        added.0[0] = 1;
+        added.0[ATTEMPTS] = 1;
         if row.success {
-            added.0[1] = 1;
-            added.0[2] = row.latency_ms;
-            added.0[3] = row.output_tokens;
-            *bins
-                .entry((
-                    key.clone(),
-                    LATENCY,
-                    LatencyHistogram::bin_of(row.latency_ms),
-                ))
-                .or_default() += 1;
+            added.0[SUCCESSES] = 1;
+            added.0[SUCCESS_LATENCY_MS] = row.latency_ms;
+            added.0[SUCCESS_OUTPUT_TOKENS] = row.output_tokens;
+            let latency = LatencyHistogram::bin_of(row.latency_ms);
+            *bins.entry((key.clone(), LATENCY, latency)).or_default() += 1;
             if let Some(ttft) = row.ttft_ms.filter(|_| row.streamed) {
-                *bins
-                    .entry((key.clone(), TTFT, LatencyHistogram::bin_of(ttft)))
-                    .or_default() += 1;
+                let ttft = LatencyHistogram::bin_of(ttft);
+                *bins.entry((key.clone(), TTFT, ttft)).or_default() += 1;
             }
         } else {
             let class = row.error_class.map_or("unknown", |class| class.as_str());
             *errors.entry((key.clone(), class)).or_default() += 1;
         }
         sums.entry(key).or_default().add(&added);
+    }
+    let new = store_requests(conn, tallies).await?;
+    for tally in tallies.iter().filter(|t| new.contains(&t.request_id)) {
+        let mut owned = PerformanceSums::default();
+        owned.0[ANSWERS] = 1;
+        sums.entry(tally.owner.clone()).or_default().add(&owned);
+        let mut asked = PerformanceSums::default();
+        asked.0[ASKED_FIRST] = 1;
+        asked.0[WENT_ON] = i64::from(tally.went_on);
+        asked.0[RESCUED] = i64::from(tally.rescued());
+        sums.entry(tally.first.clone()).or_default().add(&asked);
     }
     add_sums(conn, sums).await?;
     let style = Placeholders::of(conn);
@@ -219,10 +242,11 @@ pub async fn add_attempts(conn: &mut AnyConnection, rows: &[&UsageRow]) -> Resul
     Ok(())
 }
 
-/// Adds ended requests to the rollups (answers, first asks, fallbacks
-/// activated and successful), each once: a request already stored (a
-/// group commit tried again) adds nothing.
-pub async fn add_requests(conn: &mut AnyConnection, tallies: &[&RequestTally]) -> Result<()> {
+/// Stores the requests' `usage_request` rows; answers the ids not stored before.
+async fn store_requests(
+    conn: &mut AnyConnection,
+    tallies: &[&RequestTally],
+) -> Result<HashSet<String>> {
     let style = Placeholders::of(conn);
     let mut new: HashSet<String> = HashSet::new();
     for chunk in tallies.chunks(ROWS_PER_STATEMENT) {
@@ -244,18 +268,17 @@ pub async fn add_requests(conn: &mut AnyConnection, tallies: &[&RequestTally]) -
         }
         new.extend(query.fetch_all(&mut *conn).await?);
     }
-    let mut sums: BTreeMap<ModelDay, PerformanceSums> = BTreeMap::new();
-    for tally in tallies.iter().filter(|t| new.contains(&t.request_id)) {
-        let mut owned = PerformanceSums::default();
-        owned.0[4] = 1;
-        sums.entry(tally.owner.clone()).or_default().add(&owned);
-        let mut asked = PerformanceSums::default();
-        asked.0[5] = 1;
-        asked.0[6] = i64::from(tally.went_on);
-        asked.0[7] = i64::from(tally.rescued());
-        sums.entry(tally.first.clone()).or_default().add(&asked);
-    }
-    add_sums(conn, sums).await
+    Ok(new)
+}
+
+/// The model and day a `usage_request` row's request belongs to.
+fn owner_of(row: &sqlx::any::AnyRow) -> Result<ModelDay> {
+    Ok(ModelDay {
+        project_id: col(row, "project_id")?,
+        day: col(row, "day")?,
+        provider: col(row, "owner_provider")?,
+        model: col(row, "owner_model")?,
+    })
 }
 
 /// Moves a rated answer's thumbs in the rollups from `before` to `after`,
@@ -287,15 +310,9 @@ pub async fn rerate(
     let mut sums = BTreeMap::new();
     for row in owners {
         let mut change = PerformanceSums::default();
-        change.0[8] = up_after - up_before;
-        change.0[9] = down_after - down_before;
-        let key = ModelDay {
-            project_id: col(&row, "project_id")?,
-            day: col(&row, "day")?,
-            provider: col(&row, "owner_provider")?,
-            model: col(&row, "owner_model")?,
-        };
-        sums.entry(key)
+        change.0[RATED_UP] = up_after - up_before;
+        change.0[RATED_DOWN] = down_after - down_before;
+        sums.entry(owner_of(&row)?)
             .or_insert_with(PerformanceSums::default)
             .add(&change);
     }
@@ -396,16 +413,24 @@ pub async fn fill_from_ledger(db: &Db) -> Result<u64> {
         }
         chunk.push(row);
         if chunk.len() == FILL_CHUNK {
-            add_attempts(&mut tx, &chunk.iter().collect::<Vec<_>>()).await?;
-            add_requests(&mut tx, &ended.iter().collect::<Vec<_>>()).await?;
+            add(
+                &mut tx,
+                &chunk.iter().collect::<Vec<_>>(),
+                &ended.iter().collect::<Vec<_>>(),
+            )
+            .await?;
             chunk.clear();
             ended.clear();
         }
     }
     drop(stream);
     ended.extend(open.into_values());
-    add_attempts(&mut tx, &chunk.iter().collect::<Vec<_>>()).await?;
-    add_requests(&mut tx, &ended.iter().collect::<Vec<_>>()).await?;
+    add(
+        &mut tx,
+        &chunk.iter().collect::<Vec<_>>(),
+        &ended.iter().collect::<Vec<_>>(),
+    )
+    .await?;
     // The ratings given so far, on the requests that answered them.
     let rated = sqlx::query(
         "select r.project_id, r.day, r.owner_provider, r.owner_model, m.rating, \
@@ -420,18 +445,12 @@ pub async fn fill_from_ledger(db: &Db) -> Result<u64> {
     for row in rated {
         let mut thumbs = PerformanceSums::default();
         let index = if col::<String>(&row, "rating")? == Rating::Up.as_str() {
-            8
+            RATED_UP
         } else {
-            9
+            RATED_DOWN
         };
         thumbs.0[index] = col(&row, "rated")?;
-        let key = ModelDay {
-            project_id: col(&row, "project_id")?,
-            day: col(&row, "day")?,
-            provider: col(&row, "owner_provider")?,
-            model: col(&row, "owner_model")?,
-        };
-        sums.entry(key).or_default().add(&thumbs);
+        sums.entry(owner_of(&row)?).or_default().add(&thumbs);
     }
     add_sums(&mut tx, sums).await?;
     tx.commit().await?;

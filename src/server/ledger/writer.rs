@@ -18,7 +18,7 @@ use crate::server::db::budgets::{self, HoldRequest, MonthKey, MonthRow};
 use crate::server::db::conversations::{self, AnswerUpdate, Exchange};
 use crate::server::db::now_ms;
 use crate::server::error::{Error, Result};
-use crate::server::ledger::performance::{self, RequestTally};
+use crate::server::ledger::performance::RequestTally;
 use crate::server::ledger::rows::UsageRow;
 use crate::server::ledger::store_rows;
 use prometheus_client::metrics::histogram::Histogram;
@@ -287,8 +287,6 @@ async fn write(
     works: &[&Work],
     retrying: bool,
 ) -> Result<Vec<Outcome>> {
-    let mut tx = pool.begin().await?;
-    let mut months = store_rows(&mut tx, rows).await?;
     let settlements: Vec<&Settlement> = works
         .iter()
         .filter_map(|work| match work {
@@ -296,6 +294,12 @@ async fn write(
             Work::Open(_) => None,
         })
         .collect();
+    let tallies: Vec<&RequestTally> = settlements
+        .iter()
+        .filter_map(|s| s.request.as_ref())
+        .collect();
+    let mut tx = pool.begin().await?;
+    let mut months = store_rows(&mut tx, rows, &tallies).await?;
     let released: Vec<&str> = settlements
         .iter()
         .filter_map(|s| s.hold_id.as_deref())
@@ -306,11 +310,6 @@ async fn write(
         .filter_map(|s| s.answer.as_ref().map(|(id, update)| (id.as_str(), update)))
         .collect();
     conversations::finish_answers(&mut tx, &endings, now_ms()).await?;
-    let tallies: Vec<&RequestTally> = settlements
-        .iter()
-        .filter_map(|s| s.request.as_ref())
-        .collect();
-    performance::add_requests(&mut tx, &tallies).await?;
 
     let openings: Vec<&Opening> = works
         .iter()
