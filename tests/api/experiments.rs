@@ -66,19 +66,6 @@ async fn conversations(app: &TestApp, project: &str, n: usize) -> Vec<(String, S
     started
 }
 
-async fn rate(app: &TestApp, project: &str, conversation: &str, message: &str, rating: &str) {
-    let path =
-        format!("/api/projects/{project}/conversations/{conversation}/messages/{message}/rating");
-    let response = app
-        .client
-        .put(app.url(&path))
-        .json(&json!({ "rating": rating }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
-}
-
 fn arm<'a>(view: &'a Value, label: &str) -> &'a Value {
     view["arms"]
         .as_array()
@@ -143,12 +130,11 @@ both_engines!(
             } else {
                 "down"
             };
-            rate(
-                &app,
+            app.rate(
                 &project,
                 conversation,
                 answer["messageId"].as_str().unwrap(),
-                rating,
+                json!(rating),
             )
             .await;
         }

@@ -412,6 +412,21 @@ impl TestApp {
         response.json().await.expect("json")
     }
 
+    /// Rates (`"up"`, `"down"`) or clears (`null`) an answer; it must be taken.
+    pub async fn rate(&self, project: &str, conversation: &str, message: &str, rating: Value) {
+        let path = format!(
+            "/api/projects/{project}/conversations/{conversation}/messages/{message}/rating"
+        );
+        let response = self
+            .client
+            .put(self.url(&path))
+            .json(&serde_json::json!({ "rating": rating }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+
     /// A new API token of `project` (its secret).
     pub async fn token(&self, project: &str) -> String {
         let response = self

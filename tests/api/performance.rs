@@ -57,17 +57,7 @@ async fn the_report_counts_attempts_fallbacks_and_ratings_per_model() {
         clear_faults(&app).await;
         for (answer, rating) in answers.iter().zip(["up", "up", "down", "up", "down"]) {
             let id = answer["messageId"].as_str().unwrap();
-            let path = format!(
-                "/api/projects/{project}/conversations/{conversation}/messages/{id}/rating"
-            );
-            let response = app
-                .client
-                .put(app.url(&path))
-                .json(&json!({ "rating": rating }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), StatusCode::NO_CONTENT);
+            app.rate(&project, &conversation, id, json!(rating)).await;
         }
         app.state.ledger.flush().await;
 
@@ -124,17 +114,7 @@ async fn the_report_counts_attempts_fallbacks_and_ratings_per_model() {
         // Ratings move: one cleared (up → none), one turned (down → up).
         for (answer, rating) in [(&answers[0], Value::Null), (&answers[2], json!("up"))] {
             let id = answer["messageId"].as_str().unwrap();
-            let path = format!(
-                "/api/projects/{project}/conversations/{conversation}/messages/{id}/rating"
-            );
-            let response = app
-                .client
-                .put(app.url(&path))
-                .json(&json!({ "rating": rating }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), StatusCode::NO_CONTENT);
+            app.rate(&project, &conversation, id, rating).await;
         }
         let report: Value = app
             .get(&format!("/api/projects/{project}/llm-performance"))
@@ -231,17 +211,7 @@ both_engines!(
         for rating in ["up", "down"] {
             let answer = app.ask_ok(&project, &conversation, "Rated").await;
             let id = answer["messageId"].as_str().unwrap();
-            let path = format!(
-                "/api/projects/{project}/conversations/{conversation}/messages/{id}/rating"
-            );
-            let response = app
-                .client
-                .put(app.url(&path))
-                .json(&json!({ "rating": rating }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), StatusCode::NO_CONTENT);
+            app.rate(&project, &conversation, id, json!(rating)).await;
         }
         // 400 more requests over the last 10 days: 1 to 3 attempts across three
         // models, some failing throughout, latencies 5 ms to 40 s.
