@@ -25,7 +25,8 @@
 //! prints the served rate (200 answers per second of wall time), p50/p99 of
 //! direct and of Cover and their difference (what Cover adds), the non-200
 //! answers by status, transport errors (timeouts after
-//! [`REQUEST_TIMEOUT`] included) and the CPU each process used, then checks
+//! [`REQUEST_TIMEOUT`] included), the CPU each process used and the
+//! ledger's group commits (per second, mean time, from `/metrics`), then checks
 //! the goal: 1,000 answers/s sustained with p99 added ≤ 10 ms, and no errors
 //! of our own at 2,000/s (refusals with `Retry-After` are not errors).
 //!
@@ -54,6 +55,8 @@ use tokio::time::Instant;
 
 use support::{open_loop, percentile, PostgresDatabase, BENCH_EMAIL, BENCH_PASSWORD};
 
+/// The operator's `/metrics` token the bench starts the server with.
+const METRICS_TOKEN: &str = "bench-metrics-token";
 /// Offered rates, requests per second.
 const RATES: [u64; 4] = [200, 500, 1_000, 2_000];
 /// Seconds of traffic per rate and way.
@@ -240,7 +243,8 @@ fn server_command(dir: &Path, database_url: &str, simulator: &str, port: u16) ->
         .env("COVER_OLLAMA_BASE_URL", simulator)
         .env("ANTHROPIC_API_KEY", KEY)
         .env("OPENAI_API_KEY", KEY)
-        .env_remove("GEMINI_API_KEY");
+        .env_remove("GEMINI_API_KEY")
+        .env("COVER_METRICS_TOKEN", METRICS_TOKEN);
     command
 }
 
@@ -629,6 +633,30 @@ impl ChatApi {
     }
 
     /// One question each way, checked, before any load.
+    /// The ledger's group commits so far, from the server's `/metrics`.
+    async fn commit_mark(&self) -> CommitMark {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(METRICS_TOKEN)
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("read /metrics");
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("/metrics has no {name}"))
+        };
+        CommitMark {
+            count: value("cover_ledger_commit_duration_seconds_count"),
+            seconds: value("cover_ledger_commit_duration_seconds_sum"),
+        }
+    }
+
     async fn probe(&mut self) {
         let direct = Self::direct_request(self.way, &self.client, &self.simulator)
             .send()
@@ -750,12 +778,45 @@ struct Row {
     direct: Run,
     cover: Run,
     cpu: CpuUse,
+    commits: Commits,
+}
+
+/// The ledger's group commits as `/metrics` counts them: how many, and
+/// their summed seconds.
+#[derive(Debug, Clone, Copy, Default)]
+struct CommitMark {
+    count: f64,
+    seconds: f64,
+}
+
+/// The ledger's group commits during a run.
+#[derive(Debug, Clone, Copy, Default)]
+struct Commits {
+    /// Commits per second of the run.
+    per_second: f64,
+    /// Their mean duration, ms.
+    mean_ms: f64,
+}
+
+impl CommitMark {
+    /// The group commits during a run of `wall` that began at `before`.
+    fn since(&self, before: &CommitMark, wall: Duration) -> Commits {
+        let count = self.count - before.count;
+        Commits {
+            per_second: count / wall.as_secs_f64(),
+            mean_ms: if count > 0.0 {
+                (self.seconds - before.seconds) / count * 1_000.0
+            } else {
+                0.0
+            },
+        }
+    }
 }
 
 fn print_table(rows: &[Row]) {
     let cores = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
     println!(
-        "  {:>9} {:>8} {:>15} {:>15} {:>15} {:>7} {:>9} {:>21}  non-200 by status",
+        "  {:>9} {:>8} {:>15} {:>15} {:>15} {:>7} {:>9} {:>21} {:>17}  non-200 by status",
         "offered/s",
         "served/s",
         "direct p50/p99",
@@ -764,7 +825,9 @@ fn print_table(rows: &[Row]) {
         "non-200",
         "transport",
         "CPU srv/sim/bench/all",
+        "ledger commits",
     );
+    let commits = |c: Commits| format!("{:.0}/s {:.2} ms", c.per_second, c.mean_ms);
     for row in rows {
         let (timeouts, failures, _) = row.cover.transport();
         let cell = |a: f64, b: f64| format!("{a:.2}/{b:.2}");
@@ -773,7 +836,7 @@ fn print_table(rows: &[Row]) {
             rate => rate.to_string(),
         };
         println!(
-            "  {:>9} {:>8.1} {:>15} {:>15} {:>15} {:>7} {:>9} {:>21}  {}",
+            "  {:>9} {:>8.1} {:>15} {:>15} {:>15} {:>7} {:>9} {:>21} {:>17}  {}",
             offered,
             row.cover.served(),
             cell(row.direct.p(0.5), row.direct.p(0.99)),
@@ -791,6 +854,7 @@ fn print_table(rows: &[Row]) {
                 cores(row.cpu.bench),
                 cores(row.cpu.machine)
             ),
+            commits(row.commits),
             row.cover.breakdown(),
         );
     }
@@ -953,14 +1017,16 @@ async fn bench_engine(
         if let Way::Gateway { .. } = way {
             api.settle().await;
             let direct = api.run_sequential(SEQUENTIAL_REQUESTS, false).await;
-            let before = CpuMark::now(&server, simulator);
+            let before = (CpuMark::now(&server, simulator), api.commit_mark().await);
             let cover = api.run_sequential(SEQUENTIAL_REQUESTS, true).await;
-            let cpu = CpuMark::now(&server, simulator).since(&before, cover.wall);
+            let cpu = CpuMark::now(&server, simulator).since(&before.0, cover.wall);
+            let commits = api.commit_mark().await.since(&before.1, cover.wall);
             rows.push(Row {
                 rate: 0,
                 direct,
                 cover,
                 cpu,
+                commits,
             });
         }
         let rates: &[u64] = match way {
@@ -971,9 +1037,10 @@ async fn bench_engine(
             api.settle().await;
             let direct = api.run_direct(rate, SECONDS).await;
             api.settle().await;
-            let before = CpuMark::now(&server, simulator);
+            let before = (CpuMark::now(&server, simulator), api.commit_mark().await);
             let cover = api.run_cover(rate, SECONDS).await;
-            let cpu = CpuMark::now(&server, simulator).since(&before, cover.wall);
+            let cpu = CpuMark::now(&server, simulator).since(&before.0, cover.wall);
+            let commits = api.commit_mark().await.since(&before.1, cover.wall);
             loaded_mb = match (loaded_mb, resident_mb(&server)) {
                 (Some(before), Some(now)) => Some(before.max(now)),
                 (before, now) => now.or(before),
@@ -983,6 +1050,7 @@ async fn bench_engine(
                 direct,
                 cover,
                 cpu,
+                commits,
             });
         }
         print_table(&rows);

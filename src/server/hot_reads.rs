@@ -1,14 +1,16 @@
 //! What every answer and gateway call reads before it can start — its API
 //! token, its project's current configuration, the project's own provider
 //! keys (still sealed), its running experiment and the knowledge index its
-//! retrieval reads — kept for a moment
-//! instead of read from the database on each request. A change made on this
-//! server takes effect at once (the code that stores it forgets the copy); a
-//! change made by another app server on the same database, within
-//! [`FRESH_FOR`]. Budgets are never cached: the budget gate reads and holds
-//! in the database.
+//! retrieval reads, and its budget's limit and month figures — kept for a
+//! moment instead of read from the database on each request. A change made
+//! on this server takes effect at once (the code that stores it forgets the
+//! copy); a change made by another app server on the same database, within
+//! [`FRESH_FOR`]. A budget's copy only ever lets an answer through: the hold
+//! itself is a conditional update in the database, and stepping down the
+//! ladder or refusing is decided on figures read afresh.
 
 use crate::server::db::api_tokens::TokenRow;
+use crate::server::db::budgets::BudgetFigures;
 use crate::server::db::experiments::{ArmRow, ExperimentRow};
 use crate::server::db::knowledge::IndexRow;
 use crate::server::db::llm_configs::ConfigRow;
@@ -41,6 +43,8 @@ pub struct HotReads {
     pub experiments: Recent<String, RunningExperiment>,
     /// The knowledge index each project's retrieval reads, or none.
     pub serving_indexes: Recent<String, Option<IndexRow>>,
+    /// Each project's budget and month figures, by project and month.
+    pub budgets: Recent<(String, String), BudgetFigures>,
 }
 
 struct Entries<K, V> {
@@ -83,15 +87,25 @@ impl<K: Eq + Hash + Clone, V: Clone> Recent<K, V> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V>>,
     {
-        let generation = {
+        {
             let entries = self.entries();
             if let Some((read_at, value)) = entries.values.get(key) {
                 if read_at.elapsed() < FRESH_FOR {
                     return Ok(value.clone());
                 }
             }
-            entries.generation
-        };
+        }
+        self.refresh(key, load).await
+    }
+
+    /// `load`'s answer, whatever copy there is, kept as the new copy unless a
+    /// forget came while it was read: for a decision a copy may not make.
+    pub async fn refresh<F, Fut>(&self, key: &K, load: F) -> Result<V>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V>>,
+    {
+        let generation = self.entries().generation;
         let value = load().await?;
         let mut entries = self.entries();
         if entries.generation == generation {

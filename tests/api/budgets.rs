@@ -714,3 +714,54 @@ both_engines!(
         assert!(spent <= limit, "spent {spent} of {limit}");
     }
 );
+
+both_engines!(
+    a_budget_changed_by_another_app_server_counts_at_once_on_this_one,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        let project = project(&app).await;
+        app.configure(&project,
+            json!({
+                "parameters": {"maxTokens": 1000},
+                "fallbackConfig": {"enabled": true, "provider": "claude", "model": HAIKU, "retryAttempts": 1}
+            }),
+        )
+        .await;
+        let conversation = app.conversation_id(&project).await;
+        // $0.01 pays for Haiku's longest answer only: this server now holds
+        // a copy of the budget that steps down to Haiku.
+        set_budget(&app, &project, "0.01", None).await;
+        let answer = app.ask_ok(&project, &conversation, "Which plan?").await;
+        assert_eq!(answer["model"], HAIKU);
+
+        // Another app server raises the limit (straight in the database, so
+        // this one's copy is not forgotten): the next answer is whole.
+        sqlx::query("update budget set limit_nanos = 100000000000 where project_id = $1")
+            .bind(&project)
+            .execute(&app.state.db.writer)
+            .await
+            .unwrap();
+        let answer = app.ask_ok(&project, &conversation, "And now?").await;
+        assert_eq!(answer["model"], SONNET, "{answer}");
+        assert!(answer["fallback"].is_null(), "{answer}");
+
+        // Another app server spends the month: this one's copy still shows
+        // room, but nothing gets past the hold.
+        app.state.ledger.flush().await;
+        sqlx::query("update budget_month set spent_nanos = 100000000000 where project_id = $1")
+            .bind(&project)
+            .execute(&app.state.db.writer)
+            .await
+            .unwrap();
+        let calls = app.simulator_requests().await;
+        let (status_code, _, message) =
+            error_of(app.ask(&project, &conversation, "Still there?").await).await;
+        assert_eq!(status_code, StatusCode::PAYMENT_REQUIRED, "{message}");
+        assert!(
+            message.starts_with("The monthly budget of $100.00 is used up"),
+            "{message}"
+        );
+        assert_eq!(app.simulator_requests().await, calls);
+        assert_eq!(month_figures(&app, &project).await.1, 0, "nothing held");
+    }
+);

@@ -171,6 +171,18 @@ pub async fn remove(pool: &AnyPool, project_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// What the budget gate reads of a project's month: its budget, if it has
+/// one, its figures and the workspace's managed-key figures.
+#[derive(Debug, Clone)]
+pub struct BudgetFigures {
+    /// The project's own budget.
+    pub budget: Option<BudgetRow>,
+    /// The project's month (zero when nothing happened in it yet).
+    pub month: MonthRow,
+    /// The workspace's managed-key month.
+    pub workspace: WorkspaceMonthRow,
+}
+
 /// The project's budget, if it has one, its figures for `month` (`YYYY-MM`;
 /// zero when nothing happened in it yet) and the workspace's managed-key
 /// figures for the month, in one query.
@@ -178,7 +190,7 @@ pub async fn find_with_month(
     pool: &AnyPool,
     project_id: &str,
     month: &str,
-) -> Result<(Option<BudgetRow>, MonthRow, WorkspaceMonthRow)> {
+) -> Result<BudgetFigures> {
     let row = sqlx::query(
         "select b.limit_nanos, b.webhook_url, m.spent_nanos, m.reserved_nanos, \
                 m.alert50_at, m.alert80_at, m.alert100_at, \
@@ -208,7 +220,11 @@ pub async fn find_with_month(
         spent_nanos: col::<Option<i64>>(&row, "workspace_spent")?.unwrap_or(0),
         reserved_nanos: col::<Option<i64>>(&row, "workspace_reserved")?.unwrap_or(0),
     };
-    Ok((budget, month, workspace))
+    Ok(BudgetFigures {
+        budget,
+        month,
+        workspace,
+    })
 }
 
 /// The workspace's managed-key figures for `month` (zero when nothing was
@@ -338,21 +354,6 @@ pub async fn reserve(
                 .push(i);
         }
     }
-    let keys: Vec<&(&str, &str)> = months.keys().collect();
-    for chunk in keys.chunks(HOLDS_PER_STATEMENT) {
-        let sql = format!(
-            "insert into budget_month (project_id, month) values {} \
-             on conflict (project_id, month) do nothing",
-            style.values_list(chunk.len(), 2)
-        );
-        chunk
-            .iter()
-            .fold(sqlx::query(&sql), |q, (project, month)| {
-                q.bind(*project).bind(*month)
-            })
-            .execute(&mut *conn)
-            .await?;
-    }
     let mut capped: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (&(project_id, month), indices) in &months {
         let pot = Pot::Project(project_id);
@@ -364,12 +365,6 @@ pub async fn reserve(
         }
     }
     for (month, indices) in &capped {
-        sqlx::query(
-            "insert into workspace_month (month) values ($1) on conflict (month) do nothing",
-        )
-        .bind(*month)
-        .execute(&mut *conn)
-        .await?;
         let held = hold_in(conn, Pot::Workspace, month, indices, requests).await?;
         for &i in indices.iter().filter(|i| !held.contains(i)) {
             // Within its project's limit but not the workspace's cap: the
@@ -460,7 +455,7 @@ async fn hold_in(
 }
 
 /// Adds `nanos` to the pot's holds for `month` if its spend and holds stay
-/// within `limit_nanos`.
+/// within `limit_nanos`, creating the month's row (one statement).
 async fn add_hold(
     conn: &mut AnyConnection,
     pot: Pot<'_>,
@@ -468,14 +463,26 @@ async fn add_hold(
     nanos: i64,
     limit_nanos: i64,
 ) -> Result<bool> {
+    // A new month holds nothing yet: its row is made when `nanos` fits at
+    // all. The casts type the parameters of the select list for PostgreSQL.
     let sql = match pot {
         Pot::Project(_) => {
-            "update budget_month set reserved_nanos = reserved_nanos + $2 \
-             where month = $1 and spent_nanos + reserved_nanos + $2 <= $3 and project_id = $4"
+            "insert into budget_month (month, reserved_nanos, project_id) \
+             select cast($1 as text), cast($2 as bigint), cast($4 as text) \
+             where cast($2 as bigint) <= cast($3 as bigint) \
+             on conflict (project_id, month) do update \
+                 set reserved_nanos = budget_month.reserved_nanos + excluded.reserved_nanos \
+                 where budget_month.spent_nanos + budget_month.reserved_nanos \
+                     + excluded.reserved_nanos <= $3"
         }
         Pot::Workspace => {
-            "update workspace_month set reserved_nanos = reserved_nanos + $2 \
-             where month = $1 and spent_nanos + reserved_nanos + $2 <= $3"
+            "insert into workspace_month (month, reserved_nanos) \
+             select cast($1 as text), cast($2 as bigint) \
+             where cast($2 as bigint) <= cast($3 as bigint) \
+             on conflict (month) do update \
+                 set reserved_nanos = workspace_month.reserved_nanos + excluded.reserved_nanos \
+                 where workspace_month.spent_nanos + workspace_month.reserved_nanos \
+                     + excluded.reserved_nanos <= $3"
         }
     };
     let mut query = sqlx::query(sql).bind(month).bind(nanos).bind(limit_nanos);

@@ -32,8 +32,8 @@ use crate::model::money::{format_decimal, format_usd, parse_usd_nanos, NANOS_PER
 use crate::model::parameters::{ModelLimits, Parameters};
 use crate::model::pricing::cost_of;
 use crate::server::db::budgets::{
-    self as db, BudgetRow, HoldRequest, HoldRow, MonthRow, NotificationRow, Threshold,
-    WorkspaceMonthRow,
+    self as db, BudgetFigures, BudgetRow, HoldRequest, HoldRow, MonthRow, NotificationRow,
+    Threshold, WorkspaceMonthRow,
 };
 use crate::server::db::conversations::Exchange;
 use crate::server::db::{now_ms, rfc3339};
@@ -101,6 +101,10 @@ pub async fn save(
             db::save(pool, &budget, now_ms()).await?;
         }
     }
+    state
+        .hot
+        .budgets
+        .forget_where(|(project, _), _| project == project_id);
     status(state, project_id).await
 }
 
@@ -111,7 +115,14 @@ pub async fn status(state: &AppState, project_id: &str) -> Result<BudgetStatus> 
     let (_, draft) = llm_settings::current(state, project_id).await?;
     let on_managed_keys =
         draft.key_source == KeySource::Managed && state.managed_keys.get(draft.provider).is_some();
-    let limits = budget_of(state, project_id, &current_month(), on_managed_keys).await?;
+    let limits = budget_of(
+        state,
+        project_id,
+        &current_month(),
+        on_managed_keys,
+        Read::Fresh,
+    )
+    .await?;
     let ladder = match &limits {
         Some(limits) => ladder_now(state, project_id, limits.left()).await?,
         None => BudgetState::Ok,
@@ -294,7 +305,14 @@ async fn admit_candidates(
         smallest_nanos: 0,
         notice: None,
     };
-    let Some(mut limits) = budget_of(state, project_id, &admission.month, on_managed_keys).await?
+    let Some(mut limits) = budget_of(
+        state,
+        project_id,
+        &admission.month,
+        on_managed_keys,
+        Read::Copy,
+    )
+    .await?
     else {
         // No limit: nothing to hold, and a commit only when there is a
         // question to store.
@@ -310,16 +328,26 @@ async fn admit_candidates(
         return Ok((admission, None));
     };
     admission.smallest_nanos = smallest_reservation(candidates);
-    for tries in 1..=ADMISSION_TRIES {
-        if tries > 1 {
-            // Running answers changed the months since they were read.
-            limits = budget_of(state, project_id, &admission.month, on_managed_keys)
-                .await?
-                .unwrap_or(limits);
+    // The first plan may come from a copy of the figures; anything but the
+    // whole chain (a step down the ladder, a refusal) and every try after a
+    // hold that did not fit is decided on figures read afresh.
+    let mut fresh = false;
+    let mut tries = 0;
+    while tries < ADMISSION_TRIES {
+        let planned = plan(candidates, limits.left());
+        let whole = planned
+            .as_ref()
+            .is_some_and(|plan| plan.is_whole_chain(candidates.len()));
+        if !fresh && !whole {
+            limits =
+                fresh_limits(state, project_id, &admission.month, on_managed_keys, limits).await?;
+            fresh = true;
+            continue;
         }
-        let Some(plan) = plan(candidates, limits.left()) else {
+        let Some(plan) = planned else {
             break;
         };
+        tries += 1;
         let hold = (plan.reserve_nanos > 0).then(|| HoldRequest {
             hold: HoldRow {
                 hold_id: uuid::Uuid::new_v4().to_string(),
@@ -347,6 +375,9 @@ async fn admit_candidates(
             admission.budget = Some(limits.budget);
             return Ok((admission, Some(plan)));
         }
+        // Running answers changed the months since they were read.
+        limits = fresh_limits(state, project_id, &admission.month, on_managed_keys, limits).await?;
+        fresh = true;
     }
     Err(AppError::BudgetExceeded {
         message: limits.refusal(&admission.month),
@@ -418,19 +449,53 @@ impl Limits {
     }
 }
 
+/// How [`budget_of`] reads the figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// A copy at most [`crate::server::hot_reads::FRESH_FOR`] old will do.
+    Copy,
+    /// From the database (kept as the new copy).
+    Fresh,
+}
+
+/// The limits read afresh, for an answer `stale` was planned for: the
+/// budget may have been removed meanwhile, then `stale` still holds.
+async fn fresh_limits(
+    state: &AppState,
+    project_id: &str,
+    month: &str,
+    on_managed_keys: bool,
+    stale: Limits,
+) -> Result<Limits> {
+    Ok(
+        budget_of(state, project_id, month, on_managed_keys, Read::Fresh)
+            .await?
+            .unwrap_or(stale),
+    )
+}
+
 /// The limits an answer of the project is held to in `month`, with the
-/// month's figures (one query): its own budget, or — when it spends on
-/// Cover's managed keys and has none — the workspace's default; and on
-/// managed keys the workspace's cap, if set. `None`: no limit (its own keys,
-/// no budget set).
+/// month's figures (one query, or a recent copy where `read` allows): its
+/// own budget, or — when it spends on Cover's managed keys and has none —
+/// the workspace's default; and on managed keys the workspace's cap, if
+/// set. `None`: no limit (its own keys, no budget set).
 async fn budget_of(
     state: &AppState,
     project_id: &str,
     month: &str,
     on_managed_keys: bool,
+    read: Read,
 ) -> Result<Option<Limits>> {
-    let (budget, figures, workspace) =
-        db::find_with_month(&state.db.pool, project_id, month).await?;
+    let key = (project_id.to_owned(), month.to_owned());
+    let load = || db::find_with_month(&state.db.pool, project_id, month);
+    let BudgetFigures {
+        budget,
+        month: figures,
+        workspace,
+    } = match read {
+        Read::Copy => state.hot.budgets.get_or_load(&key, load).await?,
+        Read::Fresh => state.hot.budgets.refresh(&key, load).await?,
+    };
     if budget.is_none() && !on_managed_keys {
         return Ok(None);
     }
@@ -753,6 +818,13 @@ struct Plan {
     max_tokens: Option<u32>,
     /// What to hold until the answer ends: the most the plan can cost.
     reserve_nanos: i64,
+}
+
+impl Plan {
+    /// Whether the plan runs the chain of `candidates` as configured.
+    fn is_whole_chain(&self, candidates: usize) -> bool {
+        self.max_tokens.is_none() && self.candidates.iter().copied().eq(0..candidates)
+    }
 }
 
 /// The ladder, given what is left of the month (`remaining`, nano-dollars):
