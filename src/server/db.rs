@@ -73,8 +73,6 @@ pub struct Db {
 const SQLITE_READERS: u32 = 8;
 /// Connections shared by reads and writes on PostgreSQL (per app server).
 const POSTGRES_CONNECTIONS: u32 = 16;
-/// How often SQLite's write-ahead log is checkpointed (see [`keep_checkpointing`]).
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// How long a query waits for a connection before the request answers 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -95,7 +93,6 @@ impl Db {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .pragma("wal_autocheckpoint", "0")
                 .busy_timeout(Duration::from_secs(10));
             let file = options.get_filename().to_owned();
             let pool = SqlitePoolOptions::new()
@@ -125,9 +122,6 @@ impl Db {
             native,
         };
         db.migrate().await?;
-        if engine == Engine::Sqlite {
-            tokio::spawn(keep_checkpointing(db.pool.clone()));
-        }
         Ok(db)
     }
 
@@ -161,32 +155,6 @@ impl Db {
     }
 }
 
-/// Copies the committed pages of a SQLite database's write-ahead log into
-/// its file, every [`CHECKPOINT_EVERY`], on a reader connection, until the
-/// pool is closed. SQLite would otherwise do it inside whichever commit
-/// crosses its threshold (1,000 pages), and that commit — an answer's hold
-/// or settlement — would wait for the copy and its fsyncs. Passive: it
-/// never blocks a reader or the writer.
-async fn keep_checkpointing(pool: AnyPool) {
-    let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        if let Err(error) = sqlx::query("pragma wal_checkpoint(passive)")
-            .execute(&pool)
-            .await
-        {
-            if pool.is_closed() {
-                return;
-            }
-            tracing::warn!(%error, "checkpointing the SQLite write-ahead log failed");
-        }
-    }
-}
-
 fn engine_connections(engine: Engine) -> u32 {
     match engine {
         Engine::Sqlite => SQLITE_READERS,
@@ -210,10 +178,6 @@ async fn any_pool(engine: Engine, url: &str, connections: u32) -> Result<AnyPool
                         .execute(&mut *conn)
                         .await?;
                     sqlx::query("pragma foreign_keys = on")
-                        .execute(&mut *conn)
-                        .await?;
-                    // [`keep_checkpointing`] does it, outside every commit.
-                    sqlx::query("pragma wal_autocheckpoint = 0")
                         .execute(&mut *conn)
                         .await?;
                 }
@@ -462,45 +426,6 @@ mod tests {
             }
         }
         drop(db);
-    }
-
-    /// No commit checkpoints (the writer's pages stay in the log), yet the
-    /// file takes them within a few seconds: the background checkpoint.
-    #[tokio::test]
-    async fn the_sqlite_log_is_checkpointed_in_the_background() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("cover.db");
-        let db = super::Db::connect(&format!("sqlite://{}", file.display()))
-            .await
-            .unwrap();
-        let autocheckpoint: i64 = sqlx::query_scalar("pragma wal_autocheckpoint")
-            .fetch_one(&db.writer)
-            .await
-            .unwrap();
-        assert_eq!(autocheckpoint, 0, "commits never checkpoint");
-        sqlx::query("create table filler (body text not null)")
-            .execute(&db.writer)
-            .await
-            .unwrap();
-        let before = std::fs::metadata(&file).unwrap().len();
-        let body = "x".repeat(64 * 1024);
-        for _ in 0..64 {
-            sqlx::query("insert into filler (body) values ($1)")
-                .bind(&body)
-                .execute(&db.writer)
-                .await
-                .unwrap();
-        }
-        let written = 64 * 64 * 1024;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::fs::metadata(&file).unwrap().len() < before + written {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "4 MiB committed are still only in the write-ahead log after 10 s"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        db.close().await;
     }
 
     #[test]
