@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! prepare ─► admit: the ladder picks a plan; a hold on its maximum cost is taken with one
-//!               conditional UPDATE of the month (through the ledger's writer)
+//!               conditional upsert of the month (through the ledger's writer)
 //!               full chain ─► cheapest model of the chain ─► shorter answer (≥ 256 tokens) ─► 402
 //! attempts ─► each ledger row adds its cost to its month, in the transaction that stores it
 //! finish  ─► the settlement releases the hold, in the commit that stores the answer's ending
@@ -22,6 +22,12 @@
 //! (self-hosted, price 0) reserve nothing and always answer. A project without
 //! a budget reserves nothing, but its spend is still counted, so a budget set
 //! mid-month starts from the real figure.
+//!
+//! The plan may come from a copy of the month at most a second old
+//! (`hot_reads`): it can only let an answer try the hold, which the database
+//! grants or refuses; a step down the ladder or a refusal is decided on
+//! figures read afresh. A budget saved here is forgotten at once; one set on
+//! another app server is seen within that second.
 
 use crate::error::AppError;
 use crate::model::catalog::ModelInfo;
