@@ -541,10 +541,10 @@ fn event(body: &str, name: &str) -> Value {
         .unwrap_or_else(|| panic!("no {name} event in {body}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_ladder_steps_down_to_the_cheaper_model_then_shorter_answers_then_refuses() {
-    let app = TestApp::spawn(Engine::Sqlite).await;
-    let project = project(&app).await;
+/// A project on Sonnet (answers up to 1,000 tokens) falling back to Haiku,
+/// and a conversation in it: a chain the ladder can step down.
+async fn ladder_project(app: &TestApp) -> (String, String) {
+    let project = project(app).await;
     app.configure(&project,
         json!({
             "parameters": {"maxTokens": 1000},
@@ -553,6 +553,13 @@ async fn the_ladder_steps_down_to_the_cheaper_model_then_shorter_answers_then_re
     )
     .await;
     let conversation = app.conversation_id(&project).await;
+    (project, conversation)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ladder_steps_down_to_the_cheaper_model_then_shorter_answers_then_refuses() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let (project, conversation) = ladder_project(&app).await;
 
     // $0.01 pays for Haiku's longest answer ($0.004) but not Sonnet's ($0.015).
     assert_eq!(
@@ -719,15 +726,7 @@ both_engines!(
     a_budget_changed_by_another_app_server_counts_at_once_on_this_one,
     |engine| async move {
         let app = TestApp::spawn(engine).await;
-        let project = project(&app).await;
-        app.configure(&project,
-            json!({
-                "parameters": {"maxTokens": 1000},
-                "fallbackConfig": {"enabled": true, "provider": "claude", "model": HAIKU, "retryAttempts": 1}
-            }),
-        )
-        .await;
-        let conversation = app.conversation_id(&project).await;
+        let (project, conversation) = ladder_project(&app).await;
         // $0.01 pays for Haiku's longest answer only: this server now holds
         // a copy of the budget that steps down to Haiku.
         set_budget(&app, &project, "0.01", None).await;
