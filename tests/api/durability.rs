@@ -10,11 +10,9 @@ use crate::helpers::{
     TestDatabase, TestOptions, PASSWORD,
 };
 use cover::server::db::Db;
-use cover::server::ledger::{Ledger, QUEUE_CAPACITY};
 use cover::server::services::capacity::CapacityLimits;
 use cover::server::simulator::SimulatorOptions;
 use futures::StreamExt;
-use prometheus_client::metrics::histogram::Histogram;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -328,15 +326,6 @@ both_engines!(
 
         let db = Db::connect(&database.url).await.unwrap();
         assert_intact(&db, engine).await;
-        // What the killed server left pending for the rollups, the next
-        // writer to start adds (its first pass), once.
-        Ledger::start(
-            db.writer.clone(),
-            QUEUE_CAPACITY,
-            Histogram::new(std::iter::empty()),
-        )
-        .flush()
-        .await;
         let received = received.lock().unwrap().clone();
         for answer in &received {
             let (status, cost): (String, i64) =
@@ -457,8 +446,6 @@ async fn app_servers_sharing_one_postgresql_share_sessions_budgets_and_the_ledge
         );
         assert!(answered > 0 && answered < 200, "{answered} answered");
         let db = &first.state.db;
-        // One pass adds every server's rows to the rollups.
-        first.state.ledger.flush().await;
         let spent = assert_books_agree(db, &project).await;
         let (limit_nanos, reserved): (i64, i64) = sqlx::query_as(
             "select b.limit_nanos, m.reserved_nanos from budget b \

@@ -1,9 +1,9 @@
 //! The performance rollups (FR-008): what each chat attempt, each ended
 //! chat request and each rating adds to `usage_performance_daily`,
-//! `usage_errors_daily` and `usage_latency_daily`, added by the rollup pass
-//! that claims the rows and requests (see [`super::roll_up`]), so the
-//! performance report reads a few thousand rollup rows however many attempts
-//! a period holds. The definitions are [`crate::model::performance`]'s.
+//! `usage_errors_daily` and `usage_latency_daily`, kept in the transaction
+//! that stores the rows, so the performance report reads a few thousand
+//! rollup rows however many attempts a period holds. The definitions are
+//! [`crate::model::performance`]'s.
 
 use crate::model::chat::Rating;
 use crate::model::costs::UsageOperation;
@@ -157,11 +157,11 @@ impl RequestTally {
     }
 }
 
-/// Adds ledger rows' chat attempts and ended requests (each once: claimed
-/// by a rollup pass, or read by the fill) to the rollups, one statement per
-/// table: attempts, successes with their latency and output, failures by
-/// class, the latency and first-token histograms; and each request's answer,
-/// first ask and fallbacks.
+/// Adds freshly stored ledger rows' chat attempts and ended requests to the
+/// rollups, one statement per table: attempts, successes with their
+/// latency and output, failures by class, the latency and first-token
+/// histograms; and each request's answer, first ask and fallbacks, once (a
+/// request already stored — a group commit tried again — adds nothing).
 pub async fn add(
     conn: &mut AnyConnection,
     rows: &[&UsageRow],
@@ -193,7 +193,8 @@ pub async fn add(
         }
         sums.entry(key).or_default().add(&added);
     }
-    for tally in tallies {
+    let new = store_requests(conn, tallies).await?;
+    for tally in tallies.iter().filter(|t| new.contains(&t.request_id)) {
         let mut owned = PerformanceSums::default();
         owned.0[ANSWERS] = 1;
         sums.entry(tally.owner.clone()).or_default().add(&owned);
@@ -241,22 +242,19 @@ pub async fn add(
     Ok(())
 }
 
-/// Stores the requests' `usage_request` rows (a request already there — a
-/// group commit tried again — is left as it is), `pending` for a rollup pass
-/// to add them; answers the ids not stored before.
-pub async fn store_requests(
+/// Stores the requests' `usage_request` rows; answers the ids not stored before.
+async fn store_requests(
     conn: &mut AnyConnection,
     tallies: &[&RequestTally],
-    pending: bool,
 ) -> Result<HashSet<String>> {
     let style = Placeholders::of(conn);
     let mut new: HashSet<String> = HashSet::new();
     for chunk in tallies.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "insert into usage_request (request_id, project_id, message_id, day, owner_provider, \
-               owner_model, first_provider, first_model, answered, went_on, rollup_pending) \
-             values {} on conflict (request_id) do nothing returning request_id",
-            style.values_list(chunk.len(), 11)
+            "insert into usage_request \
+             (request_id, project_id, message_id, day, owner_provider, owner_model) values {} \
+             on conflict (request_id) do nothing returning request_id",
+            style.values_list(chunk.len(), 6)
         );
         let mut query = sqlx::query_scalar::<_, String>(&sql);
         for tally in chunk {
@@ -266,49 +264,11 @@ pub async fn store_requests(
                 .bind(&tally.message_id)
                 .bind(tally.owner.day)
                 .bind(&tally.owner.provider)
-                .bind(&tally.owner.model)
-                .bind(&tally.first.provider)
-                .bind(&tally.first.model)
-                .bind(i64::from(tally.answered))
-                .bind(i64::from(tally.went_on))
-                .bind(i64::from(pending));
+                .bind(&tally.owner.model);
         }
         new.extend(query.fetch_all(&mut *conn).await?);
     }
     Ok(new)
-}
-
-/// Claims up to `limit` requests still pending for the rollups (inside the
-/// caller's transaction, which adds them), as [`rows::claim_pending`] claims
-/// ledger rows.
-pub async fn claim_requests(conn: &mut AnyConnection, limit: usize) -> Result<Vec<RequestTally>> {
-    let sql = format!(
-        "update usage_request set rollup_pending = 0 where request_id in \
-           (select request_id from usage_request where rollup_pending = 1 \
-            order by request_id limit {limit}) \
-         and rollup_pending = 1 \
-         returning request_id, project_id, message_id, day, owner_provider, owner_model, \
-           first_provider, first_model, answered, went_on"
-    );
-    let claimed = sqlx::query(&sql).fetch_all(conn).await?;
-    claimed
-        .iter()
-        .map(|row| {
-            let owner = owner_of(row)?;
-            Ok(RequestTally {
-                request_id: col(row, "request_id")?,
-                message_id: col(row, "message_id")?,
-                first: ModelDay {
-                    provider: col(row, "first_provider")?,
-                    model: col(row, "first_model")?,
-                    ..owner.clone()
-                },
-                owner,
-                answered: col::<i64>(row, "answered")? != 0,
-                went_on: col::<i64>(row, "went_on")? != 0,
-            })
-        })
-        .collect()
 }
 
 /// The model and day a `usage_request` row's request belongs to.
@@ -425,8 +385,7 @@ pub async fn fill_from_ledger(db: &Db) -> Result<u64> {
         return Ok(0);
     }
     let select = format!(
-        "select {} from llm_usage where operation = 'chat' and rollup_pending = 0 \
-         order by created_at, attempt",
+        "select {} from llm_usage where operation = 'chat' order by created_at, attempt",
         rows::select_list()
     );
     let mut stream = sqlx::query(&select).fetch(&db.pool);
@@ -454,14 +413,24 @@ pub async fn fill_from_ledger(db: &Db) -> Result<u64> {
         }
         chunk.push(row);
         if chunk.len() == FILL_CHUNK {
-            add_filled(&mut tx, &chunk, &ended).await?;
+            add(
+                &mut tx,
+                &chunk.iter().collect::<Vec<_>>(),
+                &ended.iter().collect::<Vec<_>>(),
+            )
+            .await?;
             chunk.clear();
             ended.clear();
         }
     }
     drop(stream);
     ended.extend(open.into_values());
-    add_filled(&mut tx, &chunk, &ended).await?;
+    add(
+        &mut tx,
+        &chunk.iter().collect::<Vec<_>>(),
+        &ended.iter().collect::<Vec<_>>(),
+    )
+    .await?;
     // The ratings given so far, on the requests that answered them.
     let rated = sqlx::query(
         "select r.project_id, r.day, r.owner_provider, r.owner_model, m.rating, \
@@ -486,20 +455,4 @@ pub async fn fill_from_ledger(db: &Db) -> Result<u64> {
     add_sums(&mut tx, sums).await?;
     tx.commit().await?;
     Ok(read)
-}
-
-/// Adds rows read by the fill, and the requests that ended among them (each
-/// stored once, as not pending: the fill adds it here).
-async fn add_filled(
-    conn: &mut AnyConnection,
-    rows: &[UsageRow],
-    ended: &[RequestTally],
-) -> Result<()> {
-    let ended: Vec<&RequestTally> = ended.iter().collect();
-    let new = store_requests(conn, &ended, false).await?;
-    let new: Vec<&RequestTally> = ended
-        .into_iter()
-        .filter(|tally| new.contains(&tally.request_id))
-        .collect();
-    add(conn, &rows.iter().collect::<Vec<_>>(), &new).await
 }

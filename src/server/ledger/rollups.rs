@@ -1,7 +1,6 @@
-//! The daily rollups of the usage ledger (`usage_daily`,
-//! `usage_conversation`, `usage_conversation_daily`), added by the rollup
-//! pass that claims the rows (see [`super::roll_up`]): what one ledger row
-//! adds to each. A month of a
+//! The daily rollups of the usage ledger, kept by the writer in the
+//! transaction of every batch (`usage_daily`, `usage_conversation`,
+//! `usage_conversation_daily`): what one ledger row adds to each. A month of a
 //! busy project is a few hundred rollup rows instead of hundreds of thousands
 //! of ledger rows, so the cost pages stay fast.
 
@@ -170,8 +169,8 @@ struct ConversationKey<'a> {
     model: &'a str,
 }
 
-/// Adds ledger rows to the rollups (inside the transaction that claimed
-/// them).
+/// Adds freshly stored ledger rows to the rollups (inside the transaction
+/// that stored them).
 pub async fn add_to_rollups(conn: &mut AnyConnection, rows: &[&UsageRow]) -> Result<()> {
     let style = Placeholders::of(conn);
     let mut conversation_costs: BTreeMap<&str, i64> = BTreeMap::new();

@@ -1,7 +1,6 @@
 //! The `llm_usage` table: the usage ledger, one row per provider attempt.
-//! Rows are inserted (by the ledger writer, in batches, each batch together
-//! with its additions to the budget months) marked as pending for the
-//! rollups, and changed only once more: when a rollup pass claims them.
+//! Rows are only ever inserted (by the ledger writer, in batches), each batch
+//! together with its additions to the rollups and the budget months.
 
 use crate::model::chat::ErrorClass;
 use crate::model::costs::UsageOperation;
@@ -106,7 +105,7 @@ const COLUMNS: [&str; 28] = [
     "error_message",
 ];
 
-/// Rows per insert statement: 30 bind parameters each, so a statement stays
+/// Rows per insert statement: 29 bind parameters each, so a statement stays
 /// below SQLite's 32,766 and PostgreSQL's 65,535 parameters.
 const ROWS_PER_STATEMENT: usize = 1000;
 
@@ -173,10 +172,10 @@ pub async fn insert<'r>(
 /// One multi-row insert; answers the ids actually inserted.
 async fn insert_statement(conn: &mut AnyConnection, rows: &[UsageRow]) -> Result<HashSet<String>> {
     let sql = format!(
-        "insert into llm_usage ({}, created_at, rollup_pending) values {} \
+        "insert into llm_usage ({}, created_at) values {} \
          on conflict (usage_id) do nothing returning usage_id",
         COLUMNS.join(", "),
-        Placeholders::of(conn).values_list(rows.len(), COLUMNS.len() + 2)
+        Placeholders::of(conn).values_list(rows.len(), COLUMNS.len() + 1)
     );
     let flag = |b: bool| i64::from(b);
     let mut query = sqlx::query_scalar(&sql);
@@ -210,28 +209,8 @@ async fn insert_statement(conn: &mut AnyConnection, rows: &[UsageRow]) -> Result
             .bind(flag(row.success))
             .bind(row.error_class.map(ErrorClass::as_str))
             .bind(&row.error_message)
-            .bind(row.created_at)
-            .bind(1_i64);
+            .bind(row.created_at);
     }
     let inserted: Vec<String> = query.fetch_all(conn).await?;
     Ok(inserted.into_iter().collect())
-}
-
-/// Claims up to `limit` rows still pending for the rollups (inside the
-/// caller's transaction, which adds them): each is claimed by one
-/// transaction only, whichever app server runs it, and stays pending if that
-/// transaction fails.
-pub async fn claim_pending(conn: &mut AnyConnection, limit: usize) -> Result<Vec<UsageRow>> {
-    let sql = format!(
-        "update llm_usage set rollup_pending = 0 where usage_id in \
-           (select usage_id from llm_usage where rollup_pending = 1 order by usage_id limit {limit}) \
-         and rollup_pending = 1 returning {}",
-        select_list()
-    );
-    sqlx::query(&sql)
-        .fetch_all(conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
 }

@@ -1,14 +1,10 @@
 //! The ledger's writer: one task that stores every write of the answer path
-//! — each attempt's row (with its month's spend), each question with its
-//! pending answer, each budget hold, and how each answer ended (with its
-//! request's performance tally) — committing whatever has queued up in one
-//! transaction (group commit), each kind of write in a few multi-row
-//! statements. Under load many answers share one commit and a handful of
-//! statements; on SQLite the answer path is a single writer, so it never
-//! sleeps in the busy handler. Between groups, at most [`ROLLUP_DELAY`]
-//! after a group stored anything and whenever someone flushes, the same task
-//! runs a rollup pass ([`super::roll_up`]): the rollups cost one transaction
-//! per pass instead of half the statements of every group.
+//! — each attempt's row (with its rollups and its month's spend), each
+//! question with its pending answer, each budget hold, and how each answer
+//! ended (with its request's performance tally) — committing whatever has queued up in one transaction (group
+//! commit), each kind of write in a few multi-row statements. Under load
+//! many answers share one commit and a handful of statements; on SQLite the
+//! answer path is a single writer, so it never sleeps in the busy handler.
 //!
 //! Producers wait when the queue is full (back-pressure, never a dropped
 //! row). A group that fails for a passing reason (connection lost, pool
@@ -30,7 +26,6 @@ use sqlx::AnyPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
 
 /// Commands the queue holds before producers wait.
 pub const QUEUE_CAPACITY: usize = 8192;
@@ -40,9 +35,6 @@ const GROUP_COMMANDS: usize = 512;
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(50);
 /// Longest wait between two tries of a failed group.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
-/// How long a stored row waits, at most (the writer being free), before a
-/// rollup pass adds it; a failed pass is tried again after as long.
-const ROLLUP_DELAY: Duration = Duration::from_millis(50);
 
 /// The start of an answer (or any other spending call): the budget's hold,
 /// if it reserves anything, and the question with its pending answer, if it
@@ -148,9 +140,7 @@ impl Ledger {
         }
     }
 
-    /// Waits until everything queued before this call is stored and a
-    /// rollup pass has added every row pending (from any app server) to the
-    /// rollups: what every report does before it reads them.
+    /// Waits until everything queued before this call is stored.
     pub async fn flush(&self) {
         let (done, stored) = oneshot::channel();
         if self.queue.send(Command::Flush(done)).await.is_ok() {
@@ -171,65 +161,18 @@ impl Ledger {
 
 async fn write_loop(pool: AnyPool, mut commands: mpsc::Receiver<Command>, commits: Histogram) {
     let mut received = Vec::with_capacity(GROUP_COMMANDS);
-    // When the next rollup pass is due; at the start at once, for whatever
-    // an earlier run left pending.
-    let mut pass_due = Some(Instant::now());
-    loop {
-        let count = match pass_due {
-            Some(due) => tokio::select! {
-                biased;
-                count = commands.recv_many(&mut received, GROUP_COMMANDS) => count,
-                () = tokio::time::sleep_until(due) => {
-                    pass_due = roll_up(&pool).await;
-                    continue;
-                }
-            },
-            None => commands.recv_many(&mut received, GROUP_COMMANDS).await,
-        };
-        if count == 0 {
-            break;
-        }
+    while commands.recv_many(&mut received, GROUP_COMMANDS).await > 0 {
         let mut group = Group::default();
-        let mut flushes = Vec::new();
         for command in received.drain(..) {
             match command {
                 Command::Row(row) => group.rows.push(*row),
                 Command::Part(part) => group.parts.push(part),
-                Command::Flush(done) => flushes.push(done),
+                Command::Flush(done) => group.flushes.push(done),
             }
         }
-        if !group.rows.is_empty() || !group.parts.is_empty() {
-            let started = Instant::now();
-            group.commit(&pool).await;
-            commits.observe(started.elapsed().as_secs_f64());
-            pass_due.get_or_insert(Instant::now() + ROLLUP_DELAY);
-        }
-        if !flushes.is_empty() || pass_due.is_some_and(|due| due <= Instant::now()) {
-            pass_due = roll_up(&pool).await;
-        }
-        for done in flushes {
-            let _ = done.send(());
-        }
-    }
-    roll_up(&pool).await;
-}
-
-/// One rollup pass in a transaction of its own; answers when the next is
-/// due: none after a pass that committed, [`ROLLUP_DELAY`] after one that
-/// failed (what it claimed stays pending).
-async fn roll_up(pool: &AnyPool) -> Option<Instant> {
-    let pass = async {
-        let mut tx = pool.begin().await?;
-        let added = super::roll_up(&mut tx).await?;
-        tx.commit().await?;
-        Ok::<_, Error>(added)
-    };
-    match pass.await {
-        Ok(_) => None,
-        Err(error) => {
-            tracing::warn!(%error, "a rollup pass failed; the rows stay pending for the next");
-            Some(Instant::now() + ROLLUP_DELAY)
-        }
+        let started = std::time::Instant::now();
+        group.commit(&pool).await;
+        commits.observe(started.elapsed().as_secs_f64());
     }
 }
 
@@ -238,6 +181,7 @@ async fn roll_up(pool: &AnyPool) -> Option<Instant> {
 struct Group {
     rows: Vec<UsageRow>,
     parts: Vec<Part>,
+    flushes: Vec<oneshot::Sender<()>>,
 }
 
 /// Whether a failure may pass if the same writes are tried again: the
@@ -317,12 +261,18 @@ impl Group {
             };
             let _ = part.done.send(outcome);
         }
+        for done in self.flushes {
+            let _ = done.send(());
+        }
     }
 
     fn deliver(self, outcomes: Vec<Outcome>) {
         for (part, outcome) in self.parts.into_iter().zip(outcomes) {
             // A producer that went away is not waiting.
             let _ = part.done.send(Ok(outcome));
+        }
+        for done in self.flushes {
+            let _ = done.send(());
         }
     }
 }

@@ -114,17 +114,13 @@ fn given(value: &Option<String>) -> Option<&str> {
 }
 
 /// Checks a filter (422 naming the field) against `today`; the model must be
-/// in the catalog or have usage in the scope. Every report (cost and
-/// performance, project and workspace) starts here, so here the ledger's
-/// rollups are first brought up to date: a report counts every answer
-/// returned before it was asked for.
+/// in the catalog or have usage in the scope.
 pub async fn select(
     state: &AppState,
     project_id: Option<&str>,
     filter: &UsageFilter,
     today: NaiveDate,
 ) -> Result<Selection> {
-    state.ledger.flush().await;
     let to = given(&filter.to).map_or(Ok(today), |t| parse_day("to", t))?;
     let from = match given(&filter.from) {
         Some(text) => parse_day("from", text)?,
