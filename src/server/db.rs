@@ -12,7 +12,8 @@
 //! one connection, so writes queue in the pool (first come, first served)
 //! instead of colliding on the file lock and sleeping in SQLite's busy
 //! handler; readers never wait for it (WAL). On PostgreSQL both are the same
-//! pool.
+//! pool, and the ledger's writer has connections of its own
+//! ([`Db::ledger_pool`]).
 
 pub mod api_tokens;
 pub mod budgets;
@@ -73,6 +74,9 @@ pub struct Db {
 const SQLITE_READERS: u32 = 8;
 /// Connections shared by reads and writes on PostgreSQL (per app server).
 const POSTGRES_CONNECTIONS: u32 = 16;
+/// Connections of the ledger writer's own pool on PostgreSQL: it commits one
+/// group at a time.
+const LEDGER_CONNECTIONS: u32 = 1;
 /// How long a query waits for a connection before the request answers 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -123,6 +127,18 @@ impl Db {
         };
         db.migrate().await?;
         Ok(db)
+    }
+
+    /// The pool the ledger's writer commits with (`url`: this database's).
+    /// Called on the writer's own runtime: on PostgreSQL it opens
+    /// connections of their own there, so a reply wakes the writer at once
+    /// instead of waiting for a request-serving thread to poll the socket;
+    /// on SQLite it is [`Db::writer`], the one connection every write shares.
+    pub async fn ledger_pool(&self, url: &str) -> Result<AnyPool> {
+        match self.engine {
+            Engine::Sqlite => Ok(self.writer.clone()),
+            Engine::Postgres => any_pool(self.engine, url, LEDGER_CONNECTIONS).await,
+        }
     }
 
     /// Applies the schema for this engine (idempotent) and the session table.

@@ -69,11 +69,17 @@ impl Application {
                 "the performance rollups were filled from the ledger"
             );
         }
-        let pool_for_ledger = db.writer.clone();
         let internal_rates = RateBook::load(&db.pool).await?;
         let outbound = Arc::new(AddressPolicy::new(config.allowed_private_hosts.clone()));
         private_hosts::load(&db, &outbound).await?;
         let metrics = Arc::new(Metrics::new(config.metrics_token.clone()));
+        let ledger = Ledger::start(
+            &db,
+            &config.database_url,
+            ledger::QUEUE_CAPACITY,
+            metrics.commit_histogram(),
+        )
+        .await?;
         let state = AppState {
             leptos_options: config.leptos.clone(),
             db,
@@ -86,11 +92,7 @@ impl Application {
                 .map_err(Error::internal)?,
             outbound,
             router: Arc::new(LlmRouter::new(config.router)),
-            ledger: Ledger::start(
-                pool_for_ledger,
-                ledger::QUEUE_CAPACITY,
-                metrics.commit_histogram(),
-            ),
+            ledger,
             background: Background::default(),
             internal_rates,
             pinned_configs: Arc::default(),
