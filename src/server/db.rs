@@ -70,6 +70,14 @@ pub struct Db {
     pub native: NativePool,
 }
 
+/// The connections the ledger's writer commits with ([`Db::ledger_pool`]).
+pub struct LedgerPool {
+    /// The pool.
+    pub pool: AnyPool,
+    /// Whether it is the writer's alone, to be closed when the writer stops.
+    pub own: bool,
+}
+
 /// Connections of the read pool.
 const SQLITE_READERS: u32 = 8;
 /// Connections shared by reads and writes on PostgreSQL (per app server).
@@ -134,11 +142,17 @@ impl Db {
     /// connections of their own there, so a reply wakes the writer at once
     /// instead of waiting for a request-serving thread to poll the socket;
     /// on SQLite it is [`Db::writer`], the one connection every write shares.
-    pub async fn ledger_pool(&self, url: &str) -> Result<AnyPool> {
-        match self.engine {
-            Engine::Sqlite => Ok(self.writer.clone()),
-            Engine::Postgres => any_pool(self.engine, url, LEDGER_CONNECTIONS).await,
-        }
+    pub async fn ledger_pool(&self, url: &str) -> Result<LedgerPool> {
+        Ok(match self.engine {
+            Engine::Sqlite => LedgerPool {
+                pool: self.writer.clone(),
+                own: false,
+            },
+            Engine::Postgres => LedgerPool {
+                pool: any_pool(self.engine, url, LEDGER_CONNECTIONS).await?,
+                own: true,
+            },
+        })
     }
 
     /// Applies the schema for this engine (idempotent) and the session table.

@@ -23,7 +23,7 @@
 
 use crate::server::db::budgets::{self, HoldRequest, MonthKey, MonthRow};
 use crate::server::db::conversations::{self, AnswerUpdate, Exchange};
-use crate::server::db::{now_ms, Db, Engine};
+use crate::server::db::{now_ms, Db};
 use crate::server::error::{Error, Result};
 use crate::server::ledger::performance::RequestTally;
 use crate::server::ledger::rows::UsageRow;
@@ -121,19 +121,19 @@ impl Ledger {
             .name("ledger-writer".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let pool = match db.ledger_pool(&url).await {
-                        Ok(pool) => pool,
+                    let connections = db.ledger_pool(&url).await;
+                    drop(db);
+                    let ledger_pool = match connections {
+                        Ok(ledger_pool) => ledger_pool,
                         Err(error) => {
                             let _ = ready.send(Err(error));
                             return;
                         }
                     };
-                    let own = db.engine == Engine::Postgres;
-                    drop(db);
                     let _ = ready.send(Ok(()));
-                    write_loop(&pool, commands, commits).await;
-                    if own {
-                        pool.close().await;
+                    write_loop(&ledger_pool.pool, commands, commits).await;
+                    if ledger_pool.own {
+                        ledger_pool.pool.close().await;
                     }
                 });
             })
