@@ -65,6 +65,11 @@ struct ModelLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AdmissionLabels {
+    hold: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     gen_ai_provider_name: &'static str,
     gen_ai_request_model: String,
@@ -137,6 +142,7 @@ pub struct Metrics {
     cost: Family<ModelLabels, Counter>,
     unpriced: Family<ModelLabels, Counter>,
     fallbacks: Family<OutcomeLabels, Counter>,
+    admissions: Family<AdmissionLabels, Counter>,
     circuits: Family<CircuitLabels, Gauge>,
     queue_depth: Gauge,
     in_flight: Gauge,
@@ -153,6 +159,7 @@ impl Metrics {
         let cost = Family::<ModelLabels, Counter>::default();
         let unpriced = Family::<ModelLabels, Counter>::default();
         let fallbacks = Family::<OutcomeLabels, Counter>::default();
+        let admissions = Family::<AdmissionLabels, Counter>::default();
         let circuits = Family::<CircuitLabels, Gauge>::default();
         let queue_depth = Gauge::default();
         let in_flight = Gauge::default();
@@ -188,6 +195,12 @@ impl Metrics {
             fallbacks.clone(),
         );
         registry.register(
+            "cover_budget_admissions",
+            "Answers admitted under a budget, by what holds their cost: a hold of their own, \
+             a lease they drew on, or a lease they took",
+            admissions.clone(),
+        );
+        registry.register(
             "cover_circuit_breakers",
             "Circuits of the provider's keys that are not closed, by state",
             circuits.clone(),
@@ -216,6 +229,7 @@ impl Metrics {
             cost,
             unpriced,
             fallbacks,
+            admissions,
             circuits,
             queue_depth,
             in_flight,
@@ -249,6 +263,14 @@ fn gauge(value: usize) -> i64 {
 }
 
 impl Metrics {
+    /// Counts an answer admitted under a budget; `hold` is `own`, `lease`
+    /// or `new_lease` (what holds its cost).
+    pub fn admitted(&self, hold: &'static str) {
+        self.admissions
+            .get_or_create(&AdmissionLabels { hold })
+            .inc();
+    }
+
     /// Counts one priced attempt.
     pub fn record(&self, row: &UsageRow) {
         let provider = gen_ai_provider_name(&row.provider);

@@ -15,7 +15,7 @@ use crate::server::outbound::AddressPolicy;
 use crate::server::protections;
 use crate::server::services::capacity::AnswerSlots;
 use crate::server::services::internal_rates::RateBook;
-use crate::server::services::{accounts, knowledge, private_hosts, recovery};
+use crate::server::services::{accounts, budgets, knowledge, private_hosts, recovery};
 use crate::server::state::{AppState, Background};
 use crate::server::{catalog, rest};
 use axum::body::Body;
@@ -104,6 +104,7 @@ impl Application {
             config_saved: tokio::sync::broadcast::channel(CONFIG_CHANGES_BUFFERED).0,
             metrics,
             hot: Arc::default(),
+            leases: Arc::default(),
         };
         if let Some(token) = accounts::fresh_setup_token(&state.db).await? {
             // Printed so the operator (and only the operator, who reads this
@@ -147,6 +148,7 @@ impl Application {
         let background = state.background.clone();
         let stopping = background.stopping.clone();
         recovery::spawn_sweeper(state.db.clone(), self.answer_limit, stopping.clone());
+        budgets::leases::spawn_keeper(state.leases.clone(), state.ledger.clone(), stopping.clone());
         private_hosts::spawn_refresher(state.db.clone(), state.outbound.clone(), stopping.clone());
         // Knowledge builds a stop (or a crash) interrupted go on from where they were.
         if let Err(error) = knowledge::resume_all(&state).await {
@@ -177,6 +179,7 @@ impl Application {
         {
             tracing::error!("answers still running after the shutdown grace period");
         }
+        state.leases.release_idle(&state.ledger, true).await;
         state.ledger.flush().await;
         state.db.close().await;
         Ok(())

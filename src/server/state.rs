@@ -11,6 +11,7 @@ use crate::server::llm::router::LlmRouter;
 use crate::server::llm::{BaseUrls, Executor};
 use crate::server::metrics::Metrics;
 use crate::server::outbound::AddressPolicy;
+use crate::server::services::budgets::leases::Leases;
 use crate::server::services::capacity::AnswerSlots;
 use crate::server::services::internal_rates::RateBook;
 use crate::server::services::key_checks::KeyCheckLimiter;
@@ -80,6 +81,10 @@ pub struct AppState {
     /// experiment), kept for a moment.
     #[from_ref(skip)]
     pub hot: Arc<HotReads>,
+    /// Budget leases and the answers running per project month on this
+    /// server (see `services::budgets`).
+    #[from_ref(skip)]
+    pub leases: Arc<Leases>,
 }
 
 impl AppState {

@@ -2,10 +2,11 @@
 //! validation, atomic admission under 200 concurrent answers on both engines
 //! (no overspend, nothing left reserved, every cent accounted for), alerts
 //! that fire once with their webhook, the ladder (cheaper model, shorter
-//! answer, 402) and free self-hosted models past the limit.
+//! answer, 402), free self-hosted models past the limit, and leases: under
+//! load, far from the limit, one hold covers many answers.
 
 use crate::both_engines;
-use crate::helpers::{error_of, messages_path, Engine, TestApp};
+use crate::helpers::{error_of, messages_path, new_client, Engine, TestApp, METRICS_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -264,6 +265,93 @@ async fn ask_one_by_one_until_refused(app: &TestApp, projects: &[String]) -> usi
     }
 }
 
+/// Answers admitted under a budget so far whose cost `hold` held (`own`,
+/// `lease` or `new_lease`), from the server's `/metrics`.
+async fn admissions(app: &TestApp, hold: &str) -> u64 {
+    let text = new_client()
+        .get(app.url("/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = format!("cover_budget_admissions_total{{hold=\"{hold}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0, |count| count.trim().parse().unwrap())
+}
+
+both_engines!(
+    under_load_far_from_the_limit_answers_draw_on_a_lease_and_the_books_still_agree,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        let project = project(&app).await;
+        app.configure(&project, json!({"parameters": {"maxTokens": 8}}))
+            .await;
+        set_budget(&app, &project, "1000", None).await;
+        let mut conversations = Vec::new();
+        for _ in 0..10 {
+            conversations.push(app.conversation_id(&project).await);
+        }
+        let asked = (0..100).map(|i| {
+            let request = app
+                .client
+                .post(app.url(&messages_path(&project, &conversations[i % 10])))
+                .json(&json!({ "content": format!("question {i}") }));
+            async move { request.send().await.unwrap().status() }
+        });
+        let statuses = futures::future::join_all(asked).await;
+        assert!(
+            statuses.iter().all(|s| *s == StatusCode::OK),
+            "{statuses:?}"
+        );
+
+        let (own, leased, new_leases) = (
+            admissions(&app, "own").await,
+            admissions(&app, "lease").await,
+            admissions(&app, "new_lease").await,
+        );
+        eprintln!("{engine:?}: {own} own holds, {new_leases} leases taken, {leased} drawn on");
+        assert_eq!(
+            own + leased + new_leases,
+            100,
+            "every answer was admitted once"
+        );
+        assert!(new_leases >= 1 && leased > 0, "answers ran together");
+        assert!(
+            own + new_leases <= 50,
+            "most answers needed no hold of their own: {own} own, {new_leases} leases"
+        );
+        // The keeper releases the leases once their answers have ended.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (spent, reserved) = loop {
+            let (spent, reserved) = month_figures(&app, &project).await;
+            if reserved == 0 || Instant::now() > deadline {
+                break (spent, reserved);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(reserved, 0, "every lease was released");
+        let billed: i64 = sqlx::query_scalar(
+            "select cast(coalesce(sum(cost_nanos), 0) as bigint) from llm_usage where project_id = $1",
+        )
+        .bind(&project)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+        assert!(billed > 0);
+        assert_eq!(spent, billed, "the budget counted exactly the ledger");
+        assert_eq!(status(&app, &project).await["spentNanos"], billed);
+        let holds: i64 = sqlx::query_scalar("select count(*) from budget_hold")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(holds, 0, "no hold is left");
+    }
+);
+
 /// An upper bound of one question's reservation in the race: a prompt under
 /// 50 tokens at $3 per 1M plus 8 answer tokens at $15 per 1M.
 const ONE_RESERVATION_BOUND: i64 = 50 * 3_000 + 8 * 15_000;
@@ -297,6 +385,11 @@ both_engines!(
         );
         assert_eq!(reserved, 0, "every reservation was settled");
         assert!(over <= ONE_RESERVATION_BOUND, "spent {spent} of {limit}");
+        assert_eq!(
+            admissions(&app, "new_lease").await,
+            0,
+            "near the limit every answer holds its own"
+        );
         let stored: i64 = sqlx::query_scalar(
             "select cast(coalesce(sum(m.cost_nanos), 0) as bigint) from message m \
              join conversation c on c.conversation_id = m.conversation_id where c.project_id = $1",

@@ -246,7 +246,11 @@ pub async fn workspace_month(pool: &AnyPool, month: &str) -> Result<WorkspaceMon
 }
 
 /// The project's figures for `month` (`YYYY-MM`), if anything happened in it.
-pub async fn month(pool: &AnyPool, project_id: &str, month: &str) -> Result<Option<MonthRow>> {
+pub async fn month<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    pool: E,
+    project_id: &str,
+    month: &str,
+) -> Result<Option<MonthRow>> {
     let row = sqlx::query(&format!(
         "select {MONTH_COLUMNS} from budget_month where project_id = $1 and month = $2"
     ))

@@ -369,6 +369,19 @@ async fn write(
         .filter_map(|(o, _)| o.exchange.as_deref())
         .collect();
     conversations::insert_exchanges(&mut tx, &exchanges, retrying).await?;
+    // Months a settlement asked for that its group left alone (its rows
+    // were stored by an earlier group, it released no hold of its own).
+    for settlement in &settlements {
+        if let Some(key) = settlement
+            .month
+            .as_ref()
+            .filter(|key| !months.contains_key(*key))
+        {
+            if let Some(figures) = budgets::month(&mut *tx, &key.0, &key.1).await? {
+                months.insert(key.clone(), figures);
+            }
+        }
+    }
     tx.commit().await?;
 
     let mut admitted = admitted.into_iter();

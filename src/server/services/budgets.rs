@@ -38,8 +38,8 @@ use crate::model::money::{format_decimal, format_usd, parse_usd_nanos, NANOS_PER
 use crate::model::parameters::{ModelLimits, Parameters};
 use crate::model::pricing::cost_of;
 use crate::server::db::budgets::{
-    self as db, BudgetFigures, BudgetRow, HoldRequest, HoldRow, MonthRow, NotificationRow,
-    Threshold, WorkspaceMonthRow,
+    self as db, BudgetFigures, BudgetRow, HoldRequest, HoldRow, MonthKey, MonthRow,
+    NotificationRow, Threshold, WorkspaceMonthRow,
 };
 use crate::server::db::conversations::Exchange;
 use crate::server::db::{now_ms, rfc3339};
@@ -54,6 +54,9 @@ use crate::server::services::{llm_settings, routing};
 use crate::server::state::AppState;
 use std::sync::Arc;
 use std::time::Duration;
+
+pub mod leases;
+use leases::{Ticket, LEASE_ANSWERS, LEASE_DIVISOR};
 
 /// The shortest answer the ladder caps to; below it the answer is refused.
 pub const CAPPED_TOKENS_FLOOR: u32 = 256;
@@ -190,8 +193,11 @@ pub struct Admission {
     month: String,
     /// The project's budget when the answer was admitted (`None`: no budget).
     budget: Option<BudgetRow>,
-    /// The hold taken, if the answer reserves anything.
+    /// The hold taken, if the answer reserves anything of its own.
     hold_id: Option<String>,
+    /// The answer counted as running on this server (with a budget), and
+    /// the lease it drew on instead of a hold, if any.
+    _running: Option<Arc<Ticket>>,
     /// The least any answer of this chain reserves: when the month leaves
     /// less, the budget is used up (the 100 % alert).
     smallest_nanos: i64,
@@ -308,6 +314,7 @@ async fn admit_candidates(
         month: current_month(),
         budget: None,
         hold_id: None,
+        _running: None,
         smallest_nanos: 0,
         notice: None,
     };
@@ -334,6 +341,29 @@ async fn admit_candidates(
         return Ok((admission, None));
     };
     admission.smallest_nanos = smallest_reservation(candidates);
+    let key = (project_id.to_owned(), admission.month.clone());
+    let (mut ticket, busy) = state.leases.enter(key.clone());
+    let whole_chain =
+        plan(candidates, limits.left()).filter(|plan| plan.is_whole_chain(candidates.len()));
+    if let Some(plan) = whole_chain {
+        if drawn_on_lease(
+            state,
+            &key,
+            &mut ticket,
+            busy,
+            &limits,
+            &plan,
+            exchange.clone(),
+        )
+        .await?
+        {
+            admission._running = Some(Arc::new(ticket));
+            admission.notice = budget_notice(candidates, &plan);
+            admission.budget = Some(limits.budget);
+            return Ok((admission, Some(plan)));
+        }
+    }
+    admission._running = Some(Arc::new(ticket));
     // The first plan may come from a copy of the figures; anything but the
     // whole chain (a step down the ladder, a refusal) and every try after a
     // hold that did not fit is decided on figures read afresh.
@@ -376,6 +406,9 @@ async fn admit_candidates(
             exchange: exchange.clone(),
         };
         if state.ledger.open(opening).await? {
+            if hold_id.is_some() {
+                state.metrics.admitted("own");
+            }
             admission.hold_id = hold_id;
             admission.notice = budget_notice(candidates, &plan);
             admission.budget = Some(limits.budget);
@@ -389,6 +422,80 @@ async fn admit_candidates(
         message: limits.refusal(&admission.month),
     }
     .into())
+}
+
+/// Admits an answer on the month's lease ([`leases`]): draws on the one
+/// admitting, or — when another answer of the project is running here and
+/// the month leaves room for [`LEASE_DIVISOR`] leases — takes a new one of
+/// [`LEASE_ANSWERS`] times this reservation. Only for the whole chain (a
+/// `plan` of it), on the
+/// project's own budget, without the workspace's cap (whose holds every
+/// project shares). The `exchange` is stored either way, with the new lease
+/// or alone. `false`: the answer is to take a hold of its own.
+async fn drawn_on_lease(
+    state: &AppState,
+    key: &MonthKey,
+    ticket: &mut Ticket,
+    busy: bool,
+    limits: &Limits,
+    plan: &Plan,
+    exchange: Option<Arc<Exchange>>,
+) -> Result<bool> {
+    let reserve = plan.reserve_nanos;
+    let limit = limits.budget.limit_nanos;
+    if reserve <= 0 || limits.cap.is_some() {
+        return Ok(false);
+    }
+    let lease_nanos = reserve.saturating_mul(LEASE_ANSWERS);
+    let mut drawn = state.leases.draw(ticket, limit, reserve);
+    if !drawn && busy && limits.left() / LEASE_DIVISOR >= lease_nanos {
+        // One answer at a time takes a month's lease; those that waited
+        // for it draw on it.
+        let taking = state.leases.taking(key);
+        let _taking = taking.lock().await;
+        drawn = state.leases.draw(ticket, limit, reserve);
+        if !drawn {
+            let hold_id = uuid::Uuid::new_v4().to_string();
+            let hold = HoldRequest {
+                hold: HoldRow {
+                    hold_id: hold_id.clone(),
+                    project_id: key.0.clone(),
+                    month: key.1.clone(),
+                    reserved_nanos: lease_nanos,
+                    workspace_nanos: 0,
+                    created_at: now_ms(),
+                },
+                limit_nanos: limit,
+                cap_nanos: 0,
+            };
+            let opening = Opening {
+                hold: Some(hold),
+                exchange,
+            };
+            if !state.ledger.open(opening).await? {
+                return Ok(false);
+            }
+            state
+                .leases
+                .install(ticket, hold_id, limit, lease_nanos, reserve);
+            state.metrics.admitted("new_lease");
+            return Ok(true);
+        }
+    }
+    if !drawn {
+        return Ok(false);
+    }
+    if exchange.is_some() {
+        state
+            .ledger
+            .open(Opening {
+                hold: None,
+                exchange,
+            })
+            .await?;
+    }
+    state.metrics.admitted("lease");
+    Ok(true)
 }
 
 /// The limits an answer of a project is held to in a month, with the
