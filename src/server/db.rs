@@ -76,6 +76,10 @@ pub struct LedgerPool {
     pub pool: AnyPool,
     /// Whether it is the writer's alone, to be closed when the writer stops.
     pub own: bool,
+    /// Whether a commit may be told not to wait for its log to reach the
+    /// disk (PostgreSQL's `synchronous_commit = off`); SQLite, in WAL mode
+    /// with `synchronous = normal`, never waits for the disk on commit.
+    pub lazy_commits: bool,
 }
 
 /// Connections of the read pool.
@@ -147,10 +151,12 @@ impl Db {
             Engine::Sqlite => LedgerPool {
                 pool: self.writer.clone(),
                 own: false,
+                lazy_commits: false,
             },
             Engine::Postgres => LedgerPool {
                 pool: any_pool(self.engine, url, LEDGER_CONNECTIONS).await?,
                 own: true,
+                lazy_commits: true,
             },
         })
     }

@@ -7,8 +7,13 @@
 //! share one commit and a handful of statements; on SQLite the answer path
 //! is a single writer, so it never sleeps in the busy handler.
 //!
-//! A group commit is a dozen or more round trips to the database, and every
-//! answer waits for two. The writer therefore runs on its own thread (a
+//! On PostgreSQL a group's openings commit first, without waiting for the
+//! disk (safe: see [`Flush::Lazy`]), and the rest after them, waiting: an
+//! answer starts after its opening's round trips, not after the group's
+//! flush.
+//!
+//! A group commit is a dozen or more round trips to the database, and an
+//! answer waits for one or two. The writer therefore runs on its own thread (a
 //! single-threaded runtime) rather than among the request tasks: there each
 //! reply woke it behind every runnable request, and at 1,000 answers/s a
 //! commit took 9 ms on PostgreSQL, of which the database spent under 3.
@@ -23,7 +28,7 @@
 
 use crate::server::db::budgets::{self, HoldRequest, MonthKey, MonthRow};
 use crate::server::db::conversations::{self, AnswerUpdate, Exchange};
-use crate::server::db::{now_ms, Db};
+use crate::server::db::{now_ms, Db, LedgerPool};
 use crate::server::error::{Error, Result};
 use crate::server::ledger::performance::RequestTally;
 use crate::server::ledger::rows::UsageRow;
@@ -131,7 +136,7 @@ impl Ledger {
                         }
                     };
                     let _ = ready.send(Ok(()));
-                    write_loop(&ledger_pool.pool, commands, commits).await;
+                    write_loop(&ledger_pool, commands, commits).await;
                     if ledger_pool.own {
                         ledger_pool.pool.close().await;
                     }
@@ -195,7 +200,12 @@ impl Ledger {
     }
 }
 
-async fn write_loop(pool: &AnyPool, mut commands: mpsc::Receiver<Command>, commits: Histogram) {
+async fn write_loop(
+    ledger_pool: &LedgerPool,
+    mut commands: mpsc::Receiver<Command>,
+    commits: Histogram,
+) {
+    let pool = &ledger_pool.pool;
     let mut received = Vec::with_capacity(GROUP_COMMANDS);
     while commands.recv_many(&mut received, GROUP_COMMANDS).await > 0 {
         let mut group = Group::default();
@@ -207,9 +217,33 @@ async fn write_loop(pool: &AnyPool, mut commands: mpsc::Receiver<Command>, commi
             }
         }
         let started = std::time::Instant::now();
-        group.commit(pool).await;
+        if ledger_pool.lazy_commits {
+            // The openings first, in a commit that does not wait for the
+            // disk (see [`Flush::Lazy`]): their answers start without
+            // waiting for the rest of the group's flush.
+            let (openings, rest) = group.split_openings();
+            openings.commit(pool, Flush::Lazy).await;
+            rest.commit(pool, Flush::Wait).await;
+        } else {
+            group.commit(pool, Flush::Wait).await;
+        }
         commits.observe(started.elapsed().as_secs_f64());
     }
+}
+
+/// Whether a commit waits for its log to reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    /// It does (a settlement: what a client is told it cost is stored).
+    Wait,
+    /// It does not: for openings only. An answer's settlement commits after
+    /// its opening, waiting for the disk, and the log is written in order,
+    /// so by the time any client is told an answer's outcome its opening is
+    /// on the disk too. A crash of the database itself (not of an app
+    /// server) can only lose the openings of answers still running — holds
+    /// and questions together; what those answers cost is still stored
+    /// when they end.
+    Lazy,
 }
 
 /// Commands received together.
@@ -252,14 +286,36 @@ async fn back_off(delay: &mut Duration) {
 }
 
 impl Group {
+    /// The group's openings, and the rest of it (rows, settlements, flushes).
+    fn split_openings(self) -> (Group, Group) {
+        let (openings, rest) = self
+            .parts
+            .into_iter()
+            .partition(|part| matches!(part.work, Work::Open(_)));
+        (
+            Group {
+                parts: openings,
+                ..Group::default()
+            },
+            Group {
+                rows: self.rows,
+                parts: rest,
+                flushes: self.flushes,
+            },
+        )
+    }
+
     /// Commits the group whole, tried again while it fails for a passing
     /// reason; split into its parts when it fails for another.
-    async fn commit(self, pool: &AnyPool) {
+    async fn commit(self, pool: &AnyPool, flush: Flush) {
+        if self.rows.is_empty() && self.parts.is_empty() && self.flushes.is_empty() {
+            return;
+        }
         let mut retrying = false;
         let mut delay = FIRST_RETRY_DELAY;
         loop {
             let works: Vec<&Work> = self.parts.iter().map(|part| &part.work).collect();
-            match write(pool, &self.rows, &works, retrying).await {
+            match write(pool, &self.rows, &works, retrying, flush).await {
                 Ok(outcomes) => return self.deliver(outcomes),
                 Err(error) if is_passing(&error) => {
                     tracing::warn!(%error, rows = self.rows.len(), parts = self.parts.len(),
@@ -269,7 +325,7 @@ impl Group {
                 }
                 Err(error) => {
                     tracing::warn!(%error, "the ledger's group commit failed; storing its parts one by one");
-                    return self.write_apart(pool, retrying).await;
+                    return self.write_apart(pool, retrying, flush).await;
                 }
             }
         }
@@ -277,9 +333,9 @@ impl Group {
 
     /// The rows (until stored), then each part in a transaction of its own:
     /// only the part at fault reports the error.
-    async fn write_apart(self, pool: &AnyPool, mut retrying: bool) {
+    async fn write_apart(self, pool: &AnyPool, mut retrying: bool, flush: Flush) {
         let mut delay = FIRST_RETRY_DELAY;
-        while let Err(error) = write(pool, &self.rows, &[], retrying).await {
+        while let Err(error) = write(pool, &self.rows, &[], retrying, flush).await {
             tracing::error!(%error, rows = self.rows.len(), "writing usage rows failed; retrying");
             back_off(&mut delay).await;
             retrying = true;
@@ -287,7 +343,7 @@ impl Group {
         for part in self.parts {
             let mut delay = FIRST_RETRY_DELAY;
             let outcome = loop {
-                match write(pool, &[], &[&part.work], retrying).await {
+                match write(pool, &[], &[&part.work], retrying, flush).await {
                     Err(error) if is_passing(&error) => {
                         back_off(&mut delay).await;
                         retrying = true;
@@ -322,6 +378,7 @@ async fn write(
     rows: &[UsageRow],
     works: &[&Work],
     retrying: bool,
+    flush: Flush,
 ) -> Result<Vec<Outcome>> {
     let settlements: Vec<&Settlement> = works
         .iter()
@@ -335,6 +392,11 @@ async fn write(
         .filter_map(|s| s.request.as_ref())
         .collect();
     let mut tx = pool.begin().await?;
+    if flush == Flush::Lazy {
+        sqlx::query("set local synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+    }
     let mut months = store_rows(&mut tx, rows, &tallies).await?;
     let released: Vec<&str> = settlements
         .iter()
