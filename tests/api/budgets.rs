@@ -66,14 +66,8 @@ async fn message_count(app: &TestApp, project: &str, conversation: &str) -> i64 
 
 /// The month's figures as stored: (spent, reserved).
 async fn month_figures(app: &TestApp, project: &str) -> (i64, i64) {
-    use sqlx::Row;
-    let row =
-        sqlx::query("select spent_nanos, reserved_nanos from budget_month where project_id = $1")
-            .bind(project)
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap();
-    (row.get("spent_nanos"), row.get("reserved_nanos"))
+    let (spent, reserved, _, _) = books(&app.state.db.pool, project).await;
+    (spent, reserved)
 }
 
 both_engines!(
@@ -283,30 +277,60 @@ async fn admissions(app: &TestApp, hold: &str) -> u64 {
         .map_or(0, |count| count.trim().parse().unwrap())
 }
 
+/// Asks 100 questions at once, over `conversations`; every one must be answered.
+async fn ask_100_at_once(app: &TestApp, project: &str, conversations: &[String]) {
+    let asked = (0..100).map(|i| {
+        let path = messages_path(project, &conversations[i % conversations.len()]);
+        let request = app
+            .client
+            .post(app.url(&path))
+            .json(&json!({ "content": format!("question {i}") }));
+        async move { request.send().await.unwrap().status() }
+    });
+    let statuses = futures::future::join_all(asked).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+}
+
+/// The project's spend, what is held, the holds stored and what the ledger
+/// billed, read through `pool`.
+async fn books(pool: &sqlx::AnyPool, project: &str) -> (i64, i64, i64, i64) {
+    let (spent, reserved): (i64, i64) = sqlx::query_as(
+        "select spent_nanos, reserved_nanos from budget_month where project_id = $1",
+    )
+    .bind(project)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let holds: i64 = sqlx::query_scalar("select count(*) from budget_hold")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let billed: i64 = sqlx::query_scalar(
+        "select cast(coalesce(sum(cost_nanos), 0) as bigint) from llm_usage where project_id = $1",
+    )
+    .bind(project)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    (spent, reserved, holds, billed)
+}
+
 both_engines!(
     under_load_far_from_the_limit_answers_draw_on_a_lease_and_the_books_still_agree,
     |engine| async move {
-        let app = TestApp::spawn(engine).await;
+        let mut app = TestApp::spawn(engine).await;
         let project = project(&app).await;
         app.configure(&project, json!({"parameters": {"maxTokens": 8}}))
             .await;
         set_budget(&app, &project, "1000", None).await;
         let mut conversations = Vec::new();
-        for _ in 0..10 {
+        for _ in 0..20 {
             conversations.push(app.conversation_id(&project).await);
         }
-        let asked = (0..100).map(|i| {
-            let request = app
-                .client
-                .post(app.url(&messages_path(&project, &conversations[i % 10])))
-                .json(&json!({ "content": format!("question {i}") }));
-            async move { request.send().await.unwrap().status() }
-        });
-        let statuses = futures::future::join_all(asked).await;
-        assert!(
-            statuses.iter().all(|s| *s == StatusCode::OK),
-            "{statuses:?}"
-        );
+        ask_100_at_once(&app, &project, &conversations[..10]).await;
 
         let (own, leased, new_leases) = (
             admissions(&app, "own").await,
@@ -326,29 +350,26 @@ both_engines!(
         );
         // The keeper releases the leases once their answers have ended.
         let deadline = Instant::now() + Duration::from_secs(10);
-        let (spent, reserved) = loop {
-            let (spent, reserved) = month_figures(&app, &project).await;
-            if reserved == 0 || Instant::now() > deadline {
-                break (spent, reserved);
+        let (spent, reserved, holds, billed) = loop {
+            let figures = books(&app.state.db.pool, &project).await;
+            if figures.1 == 0 || Instant::now() > deadline {
+                break figures;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        assert_eq!(reserved, 0, "every lease was released");
-        let billed: i64 = sqlx::query_scalar(
-            "select cast(coalesce(sum(cost_nanos), 0) as bigint) from llm_usage where project_id = $1",
-        )
-        .bind(&project)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
+        assert_eq!((reserved, holds), (0, 0), "every lease was released");
         assert!(billed > 0);
         assert_eq!(spent, billed, "the budget counted exactly the ledger");
         assert_eq!(status(&app, &project).await["spentNanos"], billed);
-        let holds: i64 = sqlx::query_scalar("select count(*) from budget_hold")
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap();
-        assert_eq!(holds, 0, "no hold is left");
+
+        // A server stopped right after a burst releases its lease as it stops.
+        ask_100_at_once(&app, &project, &conversations[10..]).await;
+        app.shut_down().await;
+        let pool = sqlx::AnyPool::connect(&app.database_url()).await.unwrap();
+        let (spent, reserved, holds, billed) = books(&pool, &project).await;
+        assert_eq!((reserved, holds), (0, 0), "the stop released every lease");
+        assert_eq!(spent, billed);
+        pool.close().await;
     }
 );
 
@@ -793,14 +814,7 @@ both_engines!(
         );
 
         app.state.ledger.flush().await;
-        let (spent, reserved) = month_figures(&app, &project).await;
-        let billed: i64 = sqlx::query_scalar(
-            "select cast(coalesce(sum(cost_nanos), 0) as bigint) from llm_usage where project_id = $1",
-        )
-        .bind(&project)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
+        let (spent, reserved, _, billed) = books(&app.state.db.pool, &project).await;
         let compared: i64 = sqlx::query_scalar(
             "select count(*) from llm_usage where project_id = $1 and conversation_id is null",
         )

@@ -196,7 +196,8 @@ pub struct Admission {
     /// The hold taken, if the answer reserves anything of its own.
     hold_id: Option<String>,
     /// The answer counted as running on this server (with a budget), and
-    /// the lease it drew on instead of a hold, if any.
+    /// the lease it drew on instead of a hold, if any: kept for its drop,
+    /// which counts the answer as ended.
     _running: Option<Arc<Ticket>>,
     /// The least any answer of this chain reserves: when the month leaves
     /// less, the budget is used up (the 100 % alert).
@@ -427,11 +428,11 @@ async fn admit_candidates(
 /// Admits an answer on the month's lease ([`leases`]): draws on the one
 /// admitting, or — when another answer of the project is running here and
 /// the month leaves room for [`LEASE_DIVISOR`] leases — takes a new one of
-/// [`LEASE_ANSWERS`] times this reservation. Only for the whole chain (a
-/// `plan` of it), on the
-/// project's own budget, without the workspace's cap (whose holds every
-/// project shares). The `exchange` is stored either way, with the new lease
-/// or alone. `false`: the answer is to take a hold of its own.
+/// [`LEASE_ANSWERS`] times this reservation. Only for a `plan` of the whole
+/// chain, on the project's own budget, without the workspace's cap (whose
+/// holds every project shares). The `exchange` is stored either way, with
+/// the new lease or alone. `false`: the answer is to take a hold of its own
+/// (nothing was stored).
 async fn drawn_on_lease(
     state: &AppState,
     key: &MonthKey,
