@@ -155,7 +155,11 @@ both_engines!(
             .unwrap()
             .iter()
             .all(|c| c["significant"] == false));
-        assert_eq!(view["sampleRatioMismatch"], false);
+        // A sound random split is flagged as rarely as the check's α (0.1 %:
+        // it was, once in a CI run), so the flag must agree with the p-value
+        // shown; a broken split is made and flagged in another test.
+        let p = view["sampleRatioP"].as_f64().unwrap();
+        assert_eq!(view["sampleRatioMismatch"], p < 0.001, "{view}");
         assert!(a["comparisons"].as_array().unwrap().is_empty());
 
         // New weights move nobody already assigned.

@@ -245,9 +245,10 @@ pub async fn workspace_month(pool: &AnyPool, month: &str) -> Result<WorkspaceMon
     .map(Option::unwrap_or_default)
 }
 
-/// The project's figures for `month` (`YYYY-MM`), if anything happened in it.
+/// The project's figures for `month` (`YYYY-MM`), if anything happened in it
+/// (through a pool, or inside the caller's transaction).
 pub async fn month<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
-    pool: E,
+    executor: E,
     project_id: &str,
     month: &str,
 ) -> Result<Option<MonthRow>> {
@@ -256,7 +257,7 @@ pub async fn month<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     ))
     .bind(project_id)
     .bind(month)
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await?;
     row.as_ref().map(month_from).transpose()
 }
