@@ -330,15 +330,7 @@ async fn admit_candidates(
     else {
         // No limit: nothing to hold, and a commit only when there is a
         // question to store.
-        if exchange.is_some() {
-            state
-                .ledger
-                .open(Opening {
-                    hold: None,
-                    exchange,
-                })
-                .await?;
-        }
+        store_exchange(state, exchange).await?;
         return Ok((admission, None));
     };
     admission.smallest_nanos = smallest_reservation(candidates);
@@ -486,6 +478,14 @@ async fn drawn_on_lease(
     if !drawn {
         return Ok(false);
     }
+    store_exchange(state, exchange).await?;
+    state.metrics.admitted("lease");
+    Ok(true)
+}
+
+/// Stores an answer's question with its pending answer, if it has one, for
+/// an answer that holds nothing of its own (no budget, or a lease).
+async fn store_exchange(state: &AppState, exchange: Option<Arc<Exchange>>) -> Result<()> {
     if exchange.is_some() {
         state
             .ledger
@@ -495,8 +495,7 @@ async fn drawn_on_lease(
             })
             .await?;
     }
-    state.metrics.admitted("lease");
-    Ok(true)
+    Ok(())
 }
 
 /// The limits an answer of a project is held to in a month, with the
