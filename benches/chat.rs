@@ -26,7 +26,8 @@
 //! direct and of Cover and their difference (what Cover adds), the non-200
 //! answers by status, transport errors (timeouts after
 //! [`REQUEST_TIMEOUT`] included), the CPU each process used and the
-//! ledger's group commits (per second, mean time, from `/metrics`), then checks
+//! ledger's group commits (per second, mean time, from `/metrics`) and the
+//! answers the budget admitted by hold (their own, a lease's, a new lease's), then checks
 //! the goal: 1,000 answers/s sustained with p99 added ≤ 10 ms, and no errors
 //! of our own at 2,000/s (refusals with `Retry-After` are not errors).
 //!
@@ -651,9 +652,17 @@ impl ChatApi {
                 .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
                 .unwrap_or_else(|| panic!("/metrics has no {name}"))
         };
+        // (A hold kind appears once an answer was admitted with it.)
+        let admitted = |hold: &str| {
+            let name = format!("cover_budget_admissions_total{{hold=\"{hold}\"}}");
+            text.lines()
+                .find_map(|line| line.strip_prefix(name.as_str())?.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
         CommitMark {
             count: value("cover_ledger_commit_duration_seconds_count"),
             seconds: value("cover_ledger_commit_duration_seconds_sum"),
+            admitted: ["own", "lease", "new_lease"].map(admitted),
         }
     }
 
@@ -782,11 +791,13 @@ struct Row {
 }
 
 /// The ledger's group commits as `/metrics` counts them: how many, and
-/// their summed seconds.
+/// their summed seconds; and the answers the budget admitted, by hold (their
+/// own, a lease's, a new lease's).
 #[derive(Debug, Clone, Copy, Default)]
 struct CommitMark {
     count: f64,
     seconds: f64,
+    admitted: [f64; 3],
 }
 
 /// The ledger's group commits during a run.
@@ -796,6 +807,8 @@ struct Commits {
     per_second: f64,
     /// Their mean duration, ms.
     mean_ms: f64,
+    /// Answers admitted on their own hold, on a lease, on a new lease.
+    admitted: [f64; 3],
 }
 
 impl CommitMark {
@@ -809,6 +822,7 @@ impl CommitMark {
             } else {
                 0.0
             },
+            admitted: [0, 1, 2].map(|i| self.admitted[i] - before.admitted[i]),
         }
     }
 }
@@ -816,7 +830,7 @@ impl CommitMark {
 fn print_table(rows: &[Row]) {
     let cores = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
     println!(
-        "  {:>9} {:>8} {:>15} {:>15} {:>15} {:>7} {:>9} {:>21} {:>17}  non-200 by status",
+        "  {:>9} {:>8} {:>15} {:>15} {:>15} {:>7} {:>9} {:>21} {:>17} {:>20}  non-200 by status",
         "offered/s",
         "served/s",
         "direct p50/p99",
@@ -826,6 +840,7 @@ fn print_table(rows: &[Row]) {
         "transport",
         "CPU srv/sim/bench/all",
         "ledger commits",
+        "held own/lease/new",
     );
     let commits = |c: Commits| format!("{:.0}/s {:.2} ms", c.per_second, c.mean_ms);
     for row in rows {
@@ -836,7 +851,7 @@ fn print_table(rows: &[Row]) {
             rate => rate.to_string(),
         };
         println!(
-            "  {:>9} {:>8.1} {:>15} {:>15} {:>15} {:>7} {:>9} {:>21} {:>17}  {}",
+            "  {:>9} {:>8.1} {:>15} {:>15} {:>15} {:>7} {:>9} {:>21} {:>17} {:>20}  {}",
             offered,
             row.cover.served(),
             cell(row.direct.p(0.5), row.direct.p(0.99)),
@@ -855,6 +870,7 @@ fn print_table(rows: &[Row]) {
                 cores(row.cpu.machine)
             ),
             commits(row.commits),
+            row.commits.admitted.map(|n| format!("{n:.0}")).join("/"),
             row.cover.breakdown(),
         );
     }
