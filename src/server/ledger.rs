@@ -29,7 +29,7 @@ pub mod rollups;
 pub mod rows;
 pub mod writer;
 
-pub use writer::{Ledger, Opening, Settlement, QUEUE_CAPACITY};
+pub use writer::{Ledger, Opening, QueuedOpening, Settlement, QUEUE_CAPACITY};
 
 use crate::server::db::budgets::{self, MonthKey, MonthRow};
 use crate::server::error::Result;

@@ -348,6 +348,25 @@ both_engines!(
             own + new_leases <= 50,
             "most answers needed no hold of their own: {own} own, {new_leases} leases"
         );
+        // Answers on a lease start before their question's commit; each
+        // question and its answer are stored all the same, the answer ended.
+        let stored: Vec<(String, String, i64)> = sqlx::query_as(
+            "select m.role, m.status, count(*) from message m \
+             join conversation c on c.conversation_id = m.conversation_id \
+             where c.project_id = $1 group by m.role, m.status order by m.role",
+        )
+        .bind(&project)
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            stored,
+            [
+                ("assistant".to_owned(), "complete".to_owned(), 100),
+                ("user".to_owned(), "complete".to_owned(), 100)
+            ],
+            "every question and its ended answer"
+        );
         // The keeper releases the leases once their answers have ended.
         let deadline = Instant::now() + Duration::from_secs(10);
         let (spent, reserved, holds, billed) = loop {

@@ -8,9 +8,13 @@ use crate::helpers::{
     clear_faults, error_of, every_page, fail_model, fallback_to, messages_path, Engine, TestApp,
     TestOptions, GOOD_KEY,
 };
+use cover::model::chat::{ChatRole, MessageStatus};
+use cover::server::db::conversations::{AnswerUpdate, Exchange, MessageRow};
+use cover::server::ledger::{Opening, Settlement};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Row;
+use std::sync::Arc;
 use std::time::Duration;
 
 const SONNET: &str = "claude-3-5-sonnet-20241022";
@@ -1146,5 +1150,110 @@ both_engines!(
         assert_eq!(stored, 1000, "the refused question was not stored");
         let fresh = app.conversation_id(&project).await;
         app.ask_ok(&project, &fresh, "a new start").await;
+    }
+);
+
+/// A question queued without waiting ([`cover::server::ledger::Ledger::queue_opening`]),
+/// in the conversation `conversation` (which may not exist).
+fn exchange(conversation: &str) -> (Exchange, String) {
+    let answer_id = uuid::Uuid::new_v4().to_string();
+    let question = MessageRow {
+        message_id: uuid::Uuid::new_v4().to_string(),
+        conversation_id: conversation.to_owned(),
+        seq: 0,
+        role: ChatRole::User,
+        content: "queued?".to_owned(),
+        images: None,
+        status: MessageStatus::Complete,
+        facts: None,
+        fallback: None,
+        interrupted: None,
+        error: None,
+        cost_nanos: 0,
+        unpriced: false,
+        rating: None,
+        citations: None,
+        created_at: 1,
+    };
+    let exchange = Exchange {
+        question,
+        answer_id: answer_id.clone(),
+        title: "queued?".to_owned(),
+    };
+    (exchange, answer_id)
+}
+
+/// How the answer `answer_id` ended: complete, with `text`.
+fn ending(answer_id: &str, text: &str) -> Settlement {
+    let update = AnswerUpdate {
+        status: MessageStatus::Complete,
+        content: text.to_owned(),
+        facts: None,
+        fallback: None,
+        interrupted: None,
+        error: None,
+        cost_nanos: 0,
+        unpriced: false,
+        citations: None,
+        images: None,
+    };
+    Settlement {
+        answer: Some((answer_id.to_owned(), update)),
+        ..Settlement::default()
+    }
+}
+
+both_engines!(
+    a_question_queued_without_waiting_is_stored_before_its_answer_ends_even_in_one_commit,
+    |engine| async move {
+        let app = TestApp::spawn(engine).await;
+        let project = project(&app).await;
+        let conversation = app.conversation_id(&project).await;
+        let ledger = &app.state.ledger;
+        // Queued and settled at once, many times: most land in one group.
+        let mut answers = Vec::new();
+        for i in 0..20 {
+            let (exchange, answer_id) = exchange(&conversation);
+            let opening = Opening {
+                hold: None,
+                exchange: Some(Arc::new(exchange)),
+            };
+            let queued = ledger.queue_opening(opening).await.unwrap();
+            let mut settlement = ending(&answer_id, &format!("answer {i}"));
+            settlement.opening = Some(queued);
+            answers.push(ledger.settle(settlement));
+        }
+        for settled in futures::future::join_all(answers).await {
+            settled.unwrap();
+        }
+        let statuses: Vec<(String, String, i64)> = sqlx::query_as(
+            "select role, status, count(*) from message where conversation_id = $1 \
+             group by role, status order by role",
+        )
+        .bind(&conversation)
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            statuses,
+            [
+                ("assistant".to_owned(), "complete".to_owned(), 20),
+                ("user".to_owned(), "complete".to_owned(), 20)
+            ],
+            "no answer ended before its question was stored"
+        );
+
+        // A question that cannot be stored fails its answer's settlement.
+        let (exchange, answer_id) = exchange("no-such-conversation");
+        let opening = Opening {
+            hold: None,
+            exchange: Some(Arc::new(exchange)),
+        };
+        let mut settlement = ending(&answer_id, "lost");
+        settlement.opening = Some(ledger.queue_opening(opening).await.unwrap());
+        assert!(
+            ledger.settle(settlement).await.is_err(),
+            "the settlement reports the question that was not stored"
+        );
     }
 );

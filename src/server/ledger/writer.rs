@@ -61,7 +61,7 @@ pub struct Opening {
 }
 
 /// How an answer (or any other spending call) ended, as the writer stores it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Settlement {
     /// The answer message and its ending (chat answers).
     pub answer: Option<(String, AnswerUpdate)>,
@@ -71,6 +71,22 @@ pub struct Settlement {
     pub month: Option<MonthKey>,
     /// How the request's chat attempts ended, for the performance rollups.
     pub request: Option<RequestTally>,
+    /// The answer's opening, queued without waiting ([`Ledger::queue_opening`]):
+    /// the settlement reports its failure.
+    pub opening: Option<QueuedOpening>,
+}
+
+/// An opening queued without waiting for its commit: what it turned out as
+/// is read when its answer settles, after which it has been committed (it
+/// was queued first).
+#[derive(Debug)]
+pub struct QueuedOpening(oneshot::Receiver<Result<Outcome>>);
+
+impl QueuedOpening {
+    /// Waits for the opening's outcome: an error if it was not stored.
+    async fn stored(self) -> Result<()> {
+        self.0.await.map_err(|_| writer_gone())?.map(|_| ())
+    }
 }
 
 enum Command {
@@ -92,6 +108,7 @@ enum Work {
 }
 
 /// What a part turned out as, delivered once its group is committed.
+#[derive(Debug)]
 enum Outcome {
     /// `false`: the hold did not fit, and nothing was stored.
     Opened(bool),
@@ -171,14 +188,36 @@ impl Ledger {
         }
     }
 
+    /// Queues an opening that takes no hold — there is nothing to decide,
+    /// only a question to store — without waiting for its commit: its
+    /// answer starts at once, and its settlement (queued after it, so
+    /// committed no earlier) reports whether it was stored.
+    pub async fn queue_opening(&self, opening: Opening) -> Result<QueuedOpening> {
+        debug_assert!(
+            opening.hold.is_none(),
+            "a hold's opening decides its answer"
+        );
+        Ok(QueuedOpening(
+            self.queue_part(Work::Open(Box::new(opening))).await?,
+        ))
+    }
+
     /// Stores how an answer ended and releases its hold; returns once it and
     /// every row queued before it are committed, with the figures of
-    /// `settlement.month` if the group changed them.
-    pub async fn settle(&self, settlement: Settlement) -> Result<Option<MonthRow>> {
-        match self.write(Work::Settle(Box::new(settlement))).await? {
-            Outcome::Settled(month) => Ok(month),
-            Outcome::Opened(_) => Err(Error::internal("a settlement was answered as an opening")),
+    /// `settlement.month` if the group changed them. An error too when the
+    /// answer's queued opening was not stored.
+    pub async fn settle(&self, mut settlement: Settlement) -> Result<Option<MonthRow>> {
+        let opening = settlement.opening.take();
+        let month = match self.write(Work::Settle(Box::new(settlement))).await? {
+            Outcome::Settled(month) => month,
+            Outcome::Opened(_) => {
+                return Err(Error::internal("a settlement was answered as an opening"))
+            }
+        };
+        if let Some(opening) = opening {
+            opening.stored().await?;
         }
+        Ok(month)
     }
 
     /// Waits until everything queued before this call is stored.
@@ -191,12 +230,18 @@ impl Ledger {
 
     /// Queues a part and waits for its outcome, which comes after its commit.
     async fn write(&self, work: Work) -> Result<Outcome> {
+        let outcome = self.queue_part(work).await?;
+        outcome.await.map_err(|_| writer_gone())?
+    }
+
+    /// Queues a part; answers where its outcome will arrive.
+    async fn queue_part(&self, work: Work) -> Result<oneshot::Receiver<Result<Outcome>>> {
         let (done, outcome) = oneshot::channel();
         self.queue
             .send(Command::Part(Part { work, done }))
             .await
             .map_err(|_| writer_gone())?;
-        outcome.await.map_err(|_| writer_gone())?
+        Ok(outcome)
     }
 }
 
@@ -371,8 +416,8 @@ impl Group {
 
 /// Rows and parts in one transaction, each kind in a few multi-row
 /// statements however many there are: the rows (with rollups and spend), the
-/// holds settlements release, the endings, the holds openings take, the
-/// questions of the openings admitted. Answers each part's outcome, in order.
+/// holds settlements release, the holds openings take, the questions of the
+/// openings admitted, the endings. Answers each part's outcome, in order.
 async fn write(
     pool: &AnyPool,
     rows: &[UsageRow],
@@ -403,11 +448,6 @@ async fn write(
         .filter_map(|s| s.hold_id.as_deref())
         .collect();
     months.extend(budgets::release_holds(&mut tx, &released).await?);
-    let endings: Vec<(&str, &AnswerUpdate)> = settlements
-        .iter()
-        .filter_map(|s| s.answer.as_ref().map(|(id, update)| (id.as_str(), update)))
-        .collect();
-    conversations::finish_answers(&mut tx, &endings, now_ms()).await?;
 
     let openings: Vec<&Opening> = works
         .iter()
@@ -431,6 +471,13 @@ async fn write(
         .filter_map(|(o, _)| o.exchange.as_deref())
         .collect();
     conversations::insert_exchanges(&mut tx, &exchanges, retrying).await?;
+    // After the questions: an answer whose opening was queued without
+    // waiting can end in the group that stores it.
+    let endings: Vec<(&str, &AnswerUpdate)> = settlements
+        .iter()
+        .filter_map(|s| s.answer.as_ref().map(|(id, update)| (id.as_str(), update)))
+        .collect();
+    conversations::finish_answers(&mut tx, &endings, now_ms()).await?;
     // Months a settlement asked for that its group left alone (its rows
     // were stored by an earlier group, it released no hold of its own).
     for settlement in &settlements {

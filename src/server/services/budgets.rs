@@ -44,7 +44,7 @@ use crate::server::db::budgets::{
 use crate::server::db::conversations::Exchange;
 use crate::server::db::{now_ms, rfc3339};
 use crate::server::error::Result;
-use crate::server::ledger::{Opening, Settlement};
+use crate::server::ledger::{Ledger, Opening, QueuedOpening, Settlement};
 use crate::server::llm::router::Route;
 use crate::server::llm::tokens::{count_request_tokens, estimate_text_tokens};
 use crate::server::llm::{GenerateRequest, TokenCount};
@@ -186,7 +186,7 @@ pub async fn mark_read(state: &AppState, project_id: &str) -> Result<()> {
 /// What the budget allowed one answer: the hold it keeps until the answer's
 /// settlement releases it, and the notice shown when the budget changed the
 /// answer's model or length.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Admission {
     project_id: String,
     /// The month the answer counts in (`YYYY-MM`, UTC, when it started).
@@ -203,6 +203,9 @@ pub struct Admission {
     /// less, the budget is used up (the 100 % alert).
     smallest_nanos: i64,
     notice: Option<FallbackNotice>,
+    /// The question, queued to be stored while the answer runs (an answer
+    /// that holds nothing of its own), until the settlement takes it.
+    opening: Option<QueuedOpening>,
 }
 
 impl Admission {
@@ -213,8 +216,9 @@ impl Admission {
 
     /// What the settlement of the call `sink` metered releases and reports
     /// back: its hold, (for projects with a budget) its month, whose figures
-    /// drive the alerts, and how its attempts went.
-    pub fn settlement(&self, sink: &MeteredSink) -> Settlement {
+    /// drive the alerts, how its attempts went, and whether its question
+    /// was stored.
+    pub fn settlement(&mut self, sink: &MeteredSink) -> Settlement {
         Settlement {
             answer: None,
             request: sink.request_tally(),
@@ -223,13 +227,15 @@ impl Admission {
                 .budget
                 .as_ref()
                 .map(|_| (self.project_id.clone(), self.month.clone())),
+            opening: self.opening.take(),
         }
     }
 }
 
 /// Admits an answer before any provider is called, and stores its
-/// `exchange` (the question with its pending answer) in the same commit:
-/// without a budget as it is; with one, holds the most it can cost, stepping
+/// `exchange` (the question with its pending answer) — in the commit of its
+/// hold, or, holding nothing of its own, queued while the answer runs and
+/// reported by its settlement. Without a budget as it is; with one, holds the most it can cost, stepping
 /// down the ladder (cheapest model of the chain, then a shorter answer) when
 /// that does not fit. `route` is narrowed to what was admitted. 402 when
 /// nothing fits (and nothing is stored).
@@ -272,7 +278,7 @@ pub async fn admit(
 /// none for embeddings, a picture's fixed tokens for an image. The same gate
 /// as answers, holding the call's whole cost (there is no output to
 /// shorten). 402 when it does not fit. An `exchange` (a question asked in a
-/// conversation) is stored in the same commit as the admission.
+/// conversation) is stored as [`admit`] stores it.
 pub async fn admit_whole_call(
     state: &AppState,
     project_id: &str,
@@ -318,6 +324,7 @@ async fn admit_candidates(
         _running: None,
         smallest_nanos: 0,
         notice: None,
+        opening: None,
     };
     let Some(mut limits) = budget_of(
         state,
@@ -328,9 +335,8 @@ async fn admit_candidates(
     )
     .await?
     else {
-        // No limit: nothing to hold, and a commit only when there is a
-        // question to store.
-        store_exchange(state, exchange).await?;
+        // No limit: nothing to hold, only a question to store, if any.
+        admission.opening = queue_exchange(state, exchange).await?;
         return Ok((admission, None));
     };
     admission.smallest_nanos = smallest_reservation(candidates);
@@ -339,7 +345,7 @@ async fn admit_candidates(
     let whole_chain =
         plan(candidates, limits.left()).filter(|plan| plan.is_whole_chain(candidates.len()));
     if let Some(plan) = whole_chain {
-        if drawn_on_lease(
+        let lease = drawn_on_lease(
             state,
             &key,
             &mut ticket,
@@ -348,8 +354,11 @@ async fn admit_candidates(
             &plan,
             exchange.clone(),
         )
-        .await?
-        {
+        .await?;
+        if lease != OnLease::No {
+            if lease == OnLease::Drawn {
+                admission.opening = queue_exchange(state, exchange).await?;
+            }
             admission._running = Some(Arc::new(ticket));
             admission.notice = budget_notice(candidates, &plan);
             admission.budget = Some(limits.budget);
@@ -417,14 +426,23 @@ async fn admit_candidates(
     .into())
 }
 
+/// How an answer was admitted on its month's lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnLease {
+    /// It took a new lease, whose commit stored its question too.
+    Took,
+    /// It drew on the lease admitting: its question is still to store.
+    Drawn,
+    /// It is to take a hold of its own (nothing was stored).
+    No,
+}
+
 /// Admits an answer on the month's lease ([`leases`]): draws on the one
 /// admitting, or — when another answer of the project is running here and
 /// the month leaves room for [`LEASE_DIVISOR`] leases — takes a new one of
-/// [`LEASE_ANSWERS`] times this reservation. Only for a `plan` of the whole
-/// chain, on the project's own budget, without the workspace's cap (whose
-/// holds every project shares). The `exchange` is stored either way, with
-/// the new lease or alone. `false`: the answer is to take a hold of its own
-/// (nothing was stored).
+/// [`LEASE_ANSWERS`] times this reservation, storing the `exchange` with it.
+/// Only for a `plan` of the whole chain, on the project's own budget,
+/// without the workspace's cap (whose holds every project shares).
 async fn drawn_on_lease(
     state: &AppState,
     key: &MonthKey,
@@ -433,11 +451,11 @@ async fn drawn_on_lease(
     limits: &Limits,
     plan: &Plan,
     exchange: Option<Arc<Exchange>>,
-) -> Result<bool> {
+) -> Result<OnLease> {
     let reserve = plan.reserve_nanos;
     let limit = limits.budget.limit_nanos;
     if reserve <= 0 || limits.cap.is_some() {
-        return Ok(false);
+        return Ok(OnLease::No);
     }
     let lease_nanos = reserve.saturating_mul(LEASE_ANSWERS);
     let mut drawn = state.leases.draw(ticket, limit, reserve);
@@ -448,54 +466,91 @@ async fn drawn_on_lease(
         let _taking = taking.lock().await;
         drawn = state.leases.draw(ticket, limit, reserve);
         if !drawn {
-            let hold_id = uuid::Uuid::new_v4().to_string();
-            let hold = HoldRequest {
-                hold: HoldRow {
-                    hold_id: hold_id.clone(),
-                    project_id: key.0.clone(),
-                    month: key.1.clone(),
-                    reserved_nanos: lease_nanos,
-                    workspace_nanos: 0,
-                    created_at: now_ms(),
-                },
-                limit_nanos: limit,
-                cap_nanos: 0,
-            };
+            let hold = lease_hold(key, limit, lease_nanos);
+            let hold_id = hold.hold.hold_id.clone();
             let opening = Opening {
                 hold: Some(hold),
                 exchange,
             };
             if !state.ledger.open(opening).await? {
-                return Ok(false);
+                return Ok(OnLease::No);
             }
             state
                 .leases
                 .install(ticket, hold_id, limit, lease_nanos, reserve);
             state.metrics.admitted("new_lease");
-            return Ok(true);
+            return Ok(OnLease::Took);
         }
     }
     if !drawn {
-        return Ok(false);
+        return Ok(OnLease::No);
     }
-    store_exchange(state, exchange).await?;
     state.metrics.admitted("lease");
-    Ok(true)
+    if limits.left() / LEASE_DIVISOR >= lease_nanos && state.leases.wants_successor(key, limit) {
+        state.leases.renew(
+            key.clone(),
+            take_lease(state.ledger.clone(), key.clone(), limit, lease_nanos),
+        );
+    }
+    Ok(OnLease::Drawn)
 }
 
-/// Stores an answer's question with its pending answer, if it has one, for
-/// an answer that holds nothing of its own (no budget, or a lease).
-async fn store_exchange(state: &AppState, exchange: Option<Arc<Exchange>>) -> Result<()> {
-    if exchange.is_some() {
-        state
-            .ledger
-            .open(Opening {
-                hold: None,
-                exchange,
-            })
-            .await?;
+/// Takes a lease of `lease_nanos` for `key`'s month under `limit_nanos`, with
+/// no question: the hold's id, the limit and the size once it fitted.
+async fn take_lease(
+    ledger: Ledger,
+    key: MonthKey,
+    limit_nanos: i64,
+    lease_nanos: i64,
+) -> Option<(String, i64, i64)> {
+    let hold = lease_hold(&key, limit_nanos, lease_nanos);
+    let hold_id = hold.hold.hold_id.clone();
+    let opening = Opening {
+        hold: Some(hold),
+        exchange: None,
+    };
+    match ledger.open(opening).await {
+        Ok(true) => Some((hold_id, limit_nanos, lease_nanos)),
+        Ok(false) => None,
+        Err(error) => {
+            tracing::warn!(%error, "taking a budget lease failed");
+            None
+        }
     }
-    Ok(())
+}
+
+/// The hold of a lease of `lease_nanos` for `key`'s month under `limit_nanos`.
+fn lease_hold(key: &MonthKey, limit_nanos: i64, lease_nanos: i64) -> HoldRequest {
+    HoldRequest {
+        hold: HoldRow {
+            hold_id: uuid::Uuid::new_v4().to_string(),
+            project_id: key.0.clone(),
+            month: key.1.clone(),
+            reserved_nanos: lease_nanos,
+            workspace_nanos: 0,
+            created_at: now_ms(),
+        },
+        limit_nanos,
+        cap_nanos: 0,
+    }
+}
+
+/// Queues an answer's question with its pending answer, if it has one, for
+/// an answer that holds nothing of its own (no budget, or a lease): nothing
+/// to decide, so the answer does not wait for its commit — its settlement
+/// reports whether it was stored.
+async fn queue_exchange(
+    state: &AppState,
+    exchange: Option<Arc<Exchange>>,
+) -> Result<Option<QueuedOpening>> {
+    let Some(exchange) = exchange else {
+        return Ok(None);
+    };
+    let opening = Opening {
+        hold: None,
+        exchange: Some(exchange),
+    };
+    Ok(Some(state.ledger.queue_opening(opening).await?))
 }
 
 /// The limits an answer of a project is held to in a month, with the

@@ -681,7 +681,7 @@ impl Turn {
 
     /// Stores how the answer ended and builds what the caller gets.
     async fn finish(
-        &self,
+        &mut self,
         ending: Ending,
         progress: &Progress,
     ) -> std::result::Result<ChatAnswer, (String, String)> {

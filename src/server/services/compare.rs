@@ -129,7 +129,7 @@ pub async fn sample(state: &AppState, request: &CompareRequest) -> Result<Vec<Co
         );
         let (id, name, provider) = (model.id.clone(), model.name.clone(), model.provider);
         runs.push(async move {
-            let admission = match admission {
+            let mut admission = match admission {
                 Ok(admission) => admission,
                 Err(refused) => return CompareResult::refused(id, name, provider, &refused),
             };

@@ -251,7 +251,7 @@ pub async fn complete(
 ) -> std::result::Result<Completion, CompletionError> {
     let prepared = prepare(state, project_id, request).await?;
     let router = state.router.clone();
-    let (route, run) = prepared.into_parts();
+    let (route, mut run) = prepared.into_parts();
     // Its own task: a client that leaves does not stop the answer or its billing.
     let handle = state.background.tracker.spawn(
         async move {
@@ -324,7 +324,7 @@ impl Prepared {
     }
 
     async fn run_streamed(self, state: &AppState, events: mpsc::Sender<CompletionEvent>) {
-        let (route, run) = self.into_parts();
+        let (route, mut run) = self.into_parts();
         let mut stream = state.router.stream(route, run.sink.clone());
         let stopping = state.background.stopping.clone();
         let mut switches: Vec<Switch> = Vec::new();
@@ -437,7 +437,7 @@ impl Run {
     /// Settles the budget hold with the attempts' rows (one commit, awaited:
     /// a cost the client is told is stored) and builds the outcome.
     async fn finish(
-        &self,
+        &mut self,
         answered: std::result::Result<(usize, GenerateResponse), LlmError>,
         switches: &[Switch],
     ) -> std::result::Result<Completion, CompletionError> {

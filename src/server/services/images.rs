@@ -174,7 +174,7 @@ async fn draw(
         .map_or(0, |option| option.output_tokens);
     let output_tokens = option_tokens * u64::from(ask.n);
     let prompt_tokens = count_text_tokens(&ask.model.id, &ask.prompt);
-    let admission = budgets::admit_whole_call(
+    let mut admission = budgets::admit_whole_call(
         state,
         project_id,
         &ask.model,

@@ -775,7 +775,7 @@ async fn embed(
                 exact: sum.exact && count.exact,
             },
         );
-    let admission = budgets::admit_whole_call(
+    let mut admission = budgets::admit_whole_call(
         state,
         project_id,
         &target.model,
