@@ -235,9 +235,9 @@ impl Admission {
 /// Admits an answer before any provider is called, and stores its
 /// `exchange` (the question with its pending answer) — in the commit of its
 /// hold, or, holding nothing of its own, queued while the answer runs and
-/// reported by its settlement. Without a budget as it is; with one, holds the most it can cost, stepping
-/// down the ladder (cheapest model of the chain, then a shorter answer) when
-/// that does not fit. `route` is narrowed to what was admitted. 402 when
+/// reported by its settlement. Without a budget as it is; with one, holds
+/// the most it can cost, stepping down the ladder (cheapest model of the
+/// chain, then a shorter answer) when that does not fit. `route` is narrowed to what was admitted. 402 when
 /// nothing fits (and nothing is stored).
 pub async fn admit(
     state: &AppState,
