@@ -6,7 +6,10 @@
 //! load, far from the limit, one hold covers many answers.
 
 use crate::both_engines;
-use crate::helpers::{error_of, messages_path, new_client, Engine, TestApp, METRICS_TOKEN};
+use crate::helpers::{
+    error_of, messages_by_role_and_status, messages_path, new_client, Engine, TestApp,
+    METRICS_TOKEN,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -350,17 +353,8 @@ both_engines!(
         );
         // Answers on a lease start before their question's commit; each
         // question and its answer are stored all the same, the answer ended.
-        let stored: Vec<(String, String, i64)> = sqlx::query_as(
-            "select m.role, m.status, count(*) from message m \
-             join conversation c on c.conversation_id = m.conversation_id \
-             where c.project_id = $1 group by m.role, m.status order by m.role",
-        )
-        .bind(&project)
-        .fetch_all(&app.state.db.pool)
-        .await
-        .unwrap();
         assert_eq!(
-            stored,
+            messages_by_role_and_status(&app, &project).await,
             [
                 ("assistant".to_owned(), "complete".to_owned(), 100),
                 ("user".to_owned(), "complete".to_owned(), 100)

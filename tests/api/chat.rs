@@ -5,11 +5,11 @@
 
 use crate::both_engines;
 use crate::helpers::{
-    clear_faults, error_of, every_page, fail_model, fallback_to, messages_path, Engine, TestApp,
-    TestOptions, GOOD_KEY,
+    clear_faults, error_of, every_page, fail_model, fallback_to, messages_by_role_and_status,
+    messages_path, Engine, TestApp, TestOptions, GOOD_KEY,
 };
-use cover::model::chat::{ChatRole, MessageStatus};
-use cover::server::db::conversations::{AnswerUpdate, Exchange, MessageRow};
+use cover::model::chat::MessageStatus;
+use cover::server::db::conversations::{AnswerUpdate, Exchange};
 use cover::server::ledger::{Opening, Settlement};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -1154,32 +1154,15 @@ both_engines!(
 );
 
 /// A question queued without waiting ([`cover::server::ledger::Ledger::queue_opening`]),
-/// in the conversation `conversation` (which may not exist).
+/// in the conversation `conversation` (which may not exist), and its answer's id.
 fn exchange(conversation: &str) -> (Exchange, String) {
-    let answer_id = uuid::Uuid::new_v4().to_string();
-    let question = MessageRow {
-        message_id: uuid::Uuid::new_v4().to_string(),
-        conversation_id: conversation.to_owned(),
-        seq: 0,
-        role: ChatRole::User,
-        content: "queued?".to_owned(),
-        images: None,
-        status: MessageStatus::Complete,
-        facts: None,
-        fallback: None,
-        interrupted: None,
-        error: None,
-        cost_nanos: 0,
-        unpriced: false,
-        rating: None,
-        citations: None,
-        created_at: 1,
-    };
-    let exchange = Exchange {
-        question,
-        answer_id: answer_id.clone(),
-        title: "queued?".to_owned(),
-    };
+    let exchange = Exchange::asked(
+        conversation,
+        "queued?".to_owned(),
+        None,
+        "queued?".to_owned(),
+    );
+    let answer_id = exchange.answer_id.clone();
     (exchange, answer_id)
 }
 
@@ -1226,16 +1209,8 @@ both_engines!(
         for settled in futures::future::join_all(answers).await {
             settled.unwrap();
         }
-        let statuses: Vec<(String, String, i64)> = sqlx::query_as(
-            "select role, status, count(*) from message where conversation_id = $1 \
-             group by role, status order by role",
-        )
-        .bind(&conversation)
-        .fetch_all(&app.state.db.pool)
-        .await
-        .unwrap();
         assert_eq!(
-            statuses,
+            messages_by_role_and_status(&app, &project).await,
             [
                 ("assistant".to_owned(), "complete".to_owned(), 20),
                 ("user".to_owned(), "complete".to_owned(), 20)

@@ -825,3 +825,20 @@ pub async fn listed_models(url: &str, token: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// The project's stored messages counted by role and status, in role order:
+/// what every answer and question of a burst ended as.
+pub async fn messages_by_role_and_status(
+    app: &TestApp,
+    project: &str,
+) -> Vec<(String, String, i64)> {
+    sqlx::query_as(
+        "select m.role, m.status, count(*) from message m \
+         join conversation c on c.conversation_id = m.conversation_id \
+         where c.project_id = $1 group by m.role, m.status order by m.role",
+    )
+    .bind(project)
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap()
+}

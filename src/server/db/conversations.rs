@@ -6,7 +6,7 @@
 use crate::error::AppError;
 use crate::model::chat::{ChatRole, MessageStatus, Rating};
 use crate::server::db::paging::{Cursor, Page};
-use crate::server::db::{col, parsed, parsed_optional, Placeholders};
+use crate::server::db::{col, now_ms, parsed, parsed_optional, Placeholders};
 use crate::server::error::{Error, Result};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool};
@@ -312,6 +312,42 @@ pub struct Exchange {
     pub answer_id: String,
     /// The conversation's title if this is its first question.
     pub title: String,
+}
+
+impl Exchange {
+    /// A question asked now in `conversation_id` (`images`: their JSON, if
+    /// it has any), with fresh ids for it and its pending answer; `title`
+    /// names the conversation if it is its first.
+    pub fn asked(
+        conversation_id: &str,
+        content: String,
+        images: Option<String>,
+        title: String,
+    ) -> Exchange {
+        let question = MessageRow {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            conversation_id: conversation_id.to_owned(),
+            seq: 0,
+            role: ChatRole::User,
+            content,
+            images,
+            status: MessageStatus::Complete,
+            facts: None,
+            fallback: None,
+            interrupted: None,
+            error: None,
+            cost_nanos: 0,
+            unpriced: false,
+            rating: None,
+            citations: None,
+            created_at: now_ms(),
+        };
+        Exchange {
+            question,
+            answer_id: uuid::Uuid::new_v4().to_string(),
+            title,
+        }
+    }
 }
 
 /// Exchanges (answer-id pairs) per statement: 8 parameters per message.

@@ -463,35 +463,21 @@ async fn prepare(
         response_format: ResponseFormat::Text,
         restart_after_output: true,
     };
-    let question = MessageRow {
-        message_id: uuid::Uuid::new_v4().to_string(),
-        conversation_id: conversation_id.to_owned(),
-        seq: 0,
-        role: ChatRole::User,
-        content: message.content.clone(),
-        images: if message.images.is_empty() {
-            None
-        } else {
-            Some(serde_json::to_string(&message.images).map_err(Error::internal)?)
-        },
-        status: MessageStatus::Complete,
-        facts: None,
-        fallback: None,
-        interrupted: None,
-        error: None,
-        cost_nanos: 0,
-        unpriced: false,
-        rating: None,
-        citations: None,
-        created_at: now_ms(),
+    let images = if message.images.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_string(&message.images).map_err(Error::internal)?)
     };
-    let answer_id = uuid::Uuid::new_v4().to_string();
-    let question_id = question.message_id.clone();
-    let exchange = Exchange {
-        title: title_of(&message.content),
-        question,
-        answer_id: answer_id.clone(),
-    };
+    let exchange = Exchange::asked(
+        conversation_id,
+        message.content.clone(),
+        images,
+        title_of(&message.content),
+    );
+    let (question_id, answer_id) = (
+        exchange.question.message_id.clone(),
+        exchange.answer_id.clone(),
+    );
     let sink = Arc::new(MeteredSink::new(
         state,
         UsageContext {

@@ -15,13 +15,11 @@
 use crate::error::AppError;
 use crate::model::catalog::{ImageSpec, ModelInfo, ProviderId};
 use crate::model::chat::{
-    AnswerFacts, ChatRole, ImageAttachment, ImageExchange, MessageStatus, NewImage,
-    MAX_MESSAGE_CHARS,
+    AnswerFacts, ImageAttachment, ImageExchange, MessageStatus, NewImage, MAX_MESSAGE_CHARS,
 };
 use crate::model::costs::UsageOperation;
 use crate::model::llm_config::KeySource;
-use crate::server::db::conversations::{AnswerUpdate, Exchange, MessageRow};
-use crate::server::db::now_ms;
+use crate::server::db::conversations::{AnswerUpdate, Exchange};
 use crate::server::error::{Error, Result};
 use crate::server::ledger::pricing::{token_usage, UsageContext};
 use crate::server::ledger::Settlement;
@@ -322,31 +320,16 @@ pub async fn draw_in_conversation(
         asked.size.as_deref(),
         asked.quality.as_deref(),
     )?;
-    let question = MessageRow {
-        message_id: uuid::Uuid::new_v4().to_string(),
-        conversation_id: conversation_id.to_owned(),
-        seq: 0,
-        role: ChatRole::User,
-        content: ask.prompt.clone(),
-        images: None,
-        status: MessageStatus::Complete,
-        facts: None,
-        fallback: None,
-        interrupted: None,
-        error: None,
-        cost_nanos: 0,
-        unpriced: false,
-        rating: None,
-        citations: None,
-        created_at: now_ms(),
-    };
-    let question_id = question.message_id.clone();
-    let answer_id = uuid::Uuid::new_v4().to_string();
-    let exchange = Exchange {
-        title: chat::title_of(&ask.prompt),
-        question,
-        answer_id: answer_id.clone(),
-    };
+    let exchange = Exchange::asked(
+        conversation_id,
+        ask.prompt.clone(),
+        None,
+        chat::title_of(&ask.prompt),
+    );
+    let (question_id, answer_id) = (
+        exchange.question.message_id.clone(),
+        exchange.answer_id.clone(),
+    );
     let context = UsageContext {
         conversation_id: Some(conversation_id.to_owned()),
         message_id: Some(answer_id.clone()),
