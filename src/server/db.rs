@@ -16,6 +16,7 @@
 //! ([`Db::ledger_pool`]).
 
 pub mod api_tokens;
+pub mod batch;
 pub mod budgets;
 pub mod conversations;
 pub mod experiments;
@@ -76,10 +77,6 @@ pub struct LedgerPool {
     pub pool: AnyPool,
     /// Whether it is the writer's alone, to be closed when the writer stops.
     pub own: bool,
-    /// Whether a commit may be told not to wait for its log to reach the
-    /// disk (PostgreSQL's `synchronous_commit = off`); SQLite, in WAL mode
-    /// with `synchronous = normal`, never waits for the disk on commit.
-    pub lazy_commits: bool,
 }
 
 /// Connections of the read pool.
@@ -151,12 +148,10 @@ impl Db {
             Engine::Sqlite => LedgerPool {
                 pool: self.writer.clone(),
                 own: false,
-                lazy_commits: false,
             },
             Engine::Postgres => LedgerPool {
                 pool: any_pool(self.engine, url, LEDGER_CONNECTIONS).await?,
                 own: true,
-                lazy_commits: true,
             },
         })
     }

@@ -31,6 +31,7 @@ pub mod writer;
 
 pub use writer::{Ledger, Opening, QueuedOpening, Settlement, QUEUE_CAPACITY};
 
+use crate::server::db::batch::Batch;
 use crate::server::db::budgets::{self, MonthKey, MonthRow};
 use crate::server::error::Result;
 use performance::RequestTally;
@@ -38,18 +39,22 @@ use rows::UsageRow;
 use sqlx::{AnyConnection, AnyPool};
 use std::collections::BTreeMap;
 
-/// Stores rows (those not stored yet) with their additions to the rollups
-/// and to their months' spend, and the requests that ended (`tallies`), inside
-/// the caller's transaction; answers the figures of every month that
-/// changed. A row's spend counts in the month it started (UTC).
-pub async fn store_rows(
+/// Stores rows (on a first try all new; when `retrying`, those not stored
+/// yet) with their additions to the rollups and to their months' spend, and
+/// the requests that ended (`tallies`), inside the caller's transaction, the
+/// statements whose results are not read put in `deferred`; answers the
+/// figures of every month that changed. A row's spend counts in the month it
+/// started (UTC).
+pub async fn store_rows<'q>(
     conn: &mut AnyConnection,
-    batch: &[UsageRow],
-    tallies: &[&RequestTally],
+    deferred: &mut Batch<'q>,
+    batch: &'q [UsageRow],
+    tallies: &[&'q RequestTally],
+    retrying: bool,
 ) -> Result<BTreeMap<MonthKey, MonthRow>> {
-    let stored = rows::insert(conn, batch).await?;
-    rollups::add_to_rollups(conn, &stored).await?;
-    performance::add(conn, &stored, tallies).await?;
+    let stored = rows::insert(conn, deferred, batch, retrying).await?;
+    rollups::add_to_rollups(conn, deferred, &stored).await?;
+    performance::add(conn, deferred, &stored, tallies, retrying).await?;
     let mut spend: BTreeMap<MonthKey, i64> = BTreeMap::new();
     let mut managed_spend: BTreeMap<String, i64> = BTreeMap::new();
     for row in &stored {
@@ -61,6 +66,8 @@ pub async fn store_rows(
             *spend.entry((row.project_id.clone(), month)).or_default() += nanos;
         }
     }
+    // Now, not deferred: the holds taken after them in the transaction
+    // must count this spend.
     let months = budgets::add_spend(conn, &spend).await?;
     budgets::add_workspace_spend(conn, &managed_spend).await?;
     Ok(months)
@@ -68,10 +75,19 @@ pub async fn store_rows(
 
 /// [`store_rows`] for rows of whole requests (imports, tests: each
 /// request's attempts are all there), every request taken as ended, inside
-/// the caller's transaction.
+/// the caller's transaction. Rows already stored are left out.
 pub async fn store_requests(conn: &mut AnyConnection, batch: &[UsageRow]) -> Result<()> {
     let tallies = RequestTally::of_rows(batch);
-    store_rows(conn, batch, &tallies.iter().collect::<Vec<_>>()).await?;
+    let mut deferred = Batch::new(conn);
+    store_rows(
+        conn,
+        &mut deferred,
+        batch,
+        &tallies.iter().collect::<Vec<_>>(),
+        true,
+    )
+    .await?;
+    deferred.send(conn).await?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 
 use crate::error::AppError;
 use crate::model::chat::{ChatRole, MessageStatus, Rating};
+use crate::server::db::batch::Batch;
 use crate::server::db::paging::{Cursor, Page};
 use crate::server::db::{col, now_ms, parsed, parsed_optional, Placeholders};
 use crate::server::error::{Error, Result};
@@ -497,15 +498,15 @@ async fn stored_messages<'a>(
 /// Endings per statement: 12 parameters each.
 const ENDINGS_PER_STATEMENT: usize = 300;
 
-/// Stores how answers ended (inside the caller's transaction), in one
-/// statement per few hundred. Idempotent: storing an ending twice changes
-/// nothing.
-pub async fn finish_answers(
-    conn: &mut AnyConnection,
-    endings: &[(&str, &AnswerUpdate)],
+/// Stores how answers ended (in `deferred`, sent with its transaction's
+/// other statements), in one statement per few hundred. Idempotent: storing
+/// an ending twice changes nothing.
+pub fn finish_answers<'q>(
+    deferred: &mut Batch<'q>,
+    endings: &[(&'q str, &'q AnswerUpdate)],
     now: i64,
-) -> Result<()> {
-    let style = Placeholders::of(conn);
+) {
+    let style = deferred.style();
     for chunk in endings.chunks(ENDINGS_PER_STATEMENT) {
         let sql = format!(
             "update message set status = v.column2, content = v.column3, facts = v.column4, \
@@ -515,8 +516,10 @@ pub async fn finish_answers(
              from (values {}) as v where message.message_id = v.column1",
             style.values_list(chunk.len(), 12)
         );
-        let query = chunk.iter().fold(sqlx::query(&sql), |q, (id, update)| {
-            q.bind(*id)
+        let mut statement = deferred.add(&sql);
+        for (id, update) in chunk {
+            statement = statement
+                .bind(*id)
                 .bind(update.status.as_str())
                 .bind(&update.content)
                 .bind(&update.facts)
@@ -527,11 +530,9 @@ pub async fn finish_answers(
                 .bind(i64::from(update.unpriced))
                 .bind(now)
                 .bind(&update.citations)
-                .bind(&update.images)
-        });
-        query.execute(&mut *conn).await?;
+                .bind(&update.images);
+        }
     }
-    Ok(())
 }
 
 /// Sets or clears the rating of an answer (inside the caller's transaction);

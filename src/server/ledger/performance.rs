@@ -8,7 +8,8 @@
 use crate::model::chat::Rating;
 use crate::model::costs::UsageOperation;
 use crate::model::performance::LatencyHistogram;
-use crate::server::db::{col, now_ms, Db, Placeholders};
+use crate::server::db::batch::{Batch, Statement};
+use crate::server::db::{col, now_ms, Db};
 use crate::server::error::Result;
 use crate::server::ledger::rollups::{day_of, upsert_sql};
 use crate::server::ledger::rows::{self, UsageRow};
@@ -162,10 +163,14 @@ impl RequestTally {
 /// latency and output, failures by class, the latency and first-token
 /// histograms; and each request's answer, first ask and fallbacks, once (a
 /// request already stored — a group commit tried again — adds nothing).
-pub async fn add(
+/// The statements go into `deferred`; when `retrying`, the requests are
+/// stored now, to learn which were new.
+pub async fn add<'q>(
     conn: &mut AnyConnection,
+    deferred: &mut Batch<'q>,
     rows: &[&UsageRow],
-    tallies: &[&RequestTally],
+    tallies: &[&'q RequestTally],
+    retrying: bool,
 ) -> Result<()> {
     let mut sums: BTreeMap<ModelDay, PerformanceSums> = BTreeMap::new();
     let mut errors: BTreeMap<(ModelDay, &str), i64> = BTreeMap::new();
@@ -193,8 +198,11 @@ pub async fn add(
         }
         sums.entry(key).or_default().add(&added);
     }
-    let new = store_requests(conn, tallies).await?;
-    for tally in tallies.iter().filter(|t| new.contains(&t.request_id)) {
+    let new = store_requests(conn, deferred, tallies, retrying).await?;
+    for tally in tallies
+        .iter()
+        .filter(|t| new.as_ref().is_none_or(|new| new.contains(&t.request_id)))
+    {
         let mut owned = PerformanceSums::default();
         owned.0[ANSWERS] = 1;
         sums.entry(tally.owner.clone()).or_default().add(&owned);
@@ -204,8 +212,8 @@ pub async fn add(
         asked.0[RESCUED] = i64::from(tally.rescued());
         sums.entry(tally.first.clone()).or_default().add(&asked);
     }
-    add_sums(conn, sums).await?;
-    let style = Placeholders::of(conn);
+    add_sums(deferred, sums);
+    let style = deferred.style();
     let errors: Vec<_> = errors.into_iter().collect();
     for chunk in errors.chunks(ROWS_PER_STATEMENT) {
         let sql = upsert_sql(
@@ -215,11 +223,10 @@ pub async fn add(
             &["attempts"],
             chunk.len(),
         );
-        let mut query = sqlx::query(&sql);
+        let mut statement = deferred.add(&sql);
         for ((key, class), attempts) in chunk {
-            query = bind_key(query, key).bind(*class).bind(*attempts);
+            statement = bind_key(statement, key).bind(*class).bind(*attempts);
         }
-        query.execute(&mut *conn).await?;
     }
     let bins: Vec<_> = bins.into_iter().collect();
     for chunk in bins.chunks(ROWS_PER_STATEMENT) {
@@ -230,45 +237,65 @@ pub async fn add(
             &["samples"],
             chunk.len(),
         );
-        let mut query = sqlx::query(&sql);
+        let mut statement = deferred.add(&sql);
         for ((key, measure, bin), samples) in chunk {
-            query = bind_key(query, key)
+            statement = bind_key(statement, key)
                 .bind(*measure)
                 .bind(*bin)
                 .bind(*samples);
         }
-        query.execute(&mut *conn).await?;
     }
     Ok(())
 }
 
-/// Stores the requests' `usage_request` rows; answers the ids not stored before.
-async fn store_requests(
+/// Stores the requests' `usage_request` rows. On a first try they are all
+/// new and go into `deferred` (answers `None`: every one is new); when
+/// `retrying`, they are stored now and the ids not stored before answered.
+async fn store_requests<'q>(
     conn: &mut AnyConnection,
-    tallies: &[&RequestTally],
-) -> Result<HashSet<String>> {
-    let style = Placeholders::of(conn);
+    deferred: &mut Batch<'q>,
+    tallies: &[&'q RequestTally],
+    retrying: bool,
+) -> Result<Option<HashSet<String>>> {
+    if !retrying {
+        for chunk in tallies.chunks(ROWS_PER_STATEMENT) {
+            add_requests(deferred, chunk, "");
+        }
+        return Ok(None);
+    }
     let mut new: HashSet<String> = HashSet::new();
     for chunk in tallies.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "insert into usage_request \
-             (request_id, project_id, message_id, day, owner_provider, owner_model) values {} \
-             on conflict (request_id) do nothing returning request_id",
-            style.values_list(chunk.len(), 6)
+        let mut now = Batch::new(conn);
+        add_requests(
+            &mut now,
+            chunk,
+            " on conflict (request_id) do nothing returning request_id",
         );
-        let mut query = sqlx::query_scalar::<_, String>(&sql);
-        for tally in chunk {
-            query = query
-                .bind(&tally.request_id)
-                .bind(&tally.owner.project_id)
-                .bind(&tally.message_id)
-                .bind(tally.owner.day)
-                .bind(&tally.owner.provider)
-                .bind(&tally.owner.model);
+        for row in now.send(conn).await? {
+            new.insert(col(&row, "request_id")?);
         }
-        new.extend(query.fetch_all(&mut *conn).await?);
     }
-    Ok(new)
+    Ok(Some(new))
+}
+
+/// Adds one multi-row insert of `usage_request` rows to `batch`, `tail`
+/// after its values.
+fn add_requests<'q>(batch: &mut Batch<'q>, tallies: &[&'q RequestTally], tail: &str) {
+    let sql = format!(
+        "insert into usage_request \
+         (request_id, project_id, message_id, day, owner_provider, owner_model) values {}{tail}",
+        batch.style().values_list(tallies.len(), 6)
+    );
+    let mut statement = batch.add(&sql);
+    for tally in tallies {
+        statement = statement
+            .bind(&tally.request_id)
+            .bind(&tally.owner.project_id)
+            .bind(&tally.message_id)
+            .bind(tally.owner.day)
+            .bind(&tally.owner.provider)
+            .bind(&tally.owner.model);
+    }
 }
 
 /// The model and day a `usage_request` row's request belongs to.
@@ -316,14 +343,15 @@ pub async fn rerate(
             .or_insert_with(PerformanceSums::default)
             .add(&change);
     }
-    add_sums(conn, sums).await
+    let mut batch = Batch::new(conn);
+    add_sums(&mut batch, sums);
+    batch.send(conn).await?;
+    Ok(())
 }
 
-async fn add_sums(
-    conn: &mut AnyConnection,
-    sums: BTreeMap<ModelDay, PerformanceSums>,
-) -> Result<()> {
-    let style = Placeholders::of(conn);
+/// Adds performance sums to their rollup rows (in `batch`).
+fn add_sums(batch: &mut Batch<'_>, sums: BTreeMap<ModelDay, PerformanceSums>) {
+    let style = batch.style();
     let sums: Vec<_> = sums.into_iter().collect();
     for chunk in sums.chunks(ROWS_PER_STATEMENT) {
         let sql = upsert_sql(
@@ -333,27 +361,23 @@ async fn add_sums(
             &PERFORMANCE_SUMS,
             chunk.len(),
         );
-        let mut query = sqlx::query(&sql);
+        let mut statement = batch.add(&sql);
         for (key, sums) in chunk {
-            query = bind_key(query, key);
+            statement = bind_key(statement, key);
             for value in sums.0 {
-                query = query.bind(value);
+                statement = statement.bind(value);
             }
         }
-        query.execute(&mut *conn).await?;
     }
-    Ok(())
 }
 
-fn bind_key<'q>(
-    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    key: &'q ModelDay,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    query
-        .bind(&key.project_id)
+/// Binds a [`ModelDay`]'s columns, in [`MODEL_KEY`]'s order.
+fn bind_key<'b, 'q>(statement: Statement<'b, 'q>, key: &ModelDay) -> Statement<'b, 'q> {
+    statement
+        .bind(key.project_id.clone())
         .bind(key.day)
-        .bind(&key.provider)
-        .bind(&key.model)
+        .bind(key.provider.clone())
+        .bind(key.model.clone())
 }
 
 /// The workspace setting saying the rollups hold every row stored before
@@ -413,7 +437,7 @@ pub async fn fill_from_ledger(db: &Db) -> Result<u64> {
         }
         chunk.push(row);
         if chunk.len() == FILL_CHUNK {
-            add(
+            add_now(
                 &mut tx,
                 &chunk.iter().collect::<Vec<_>>(),
                 &ended.iter().collect::<Vec<_>>(),
@@ -425,7 +449,7 @@ pub async fn fill_from_ledger(db: &Db) -> Result<u64> {
     }
     drop(stream);
     ended.extend(open.into_values());
-    add(
+    add_now(
         &mut tx,
         &chunk.iter().collect::<Vec<_>>(),
         &ended.iter().collect::<Vec<_>>(),
@@ -452,7 +476,22 @@ pub async fn fill_from_ledger(db: &Db) -> Result<u64> {
         thumbs.0[index] = col(&row, "rated")?;
         sums.entry(owner_of(&row)?).or_default().add(&thumbs);
     }
-    add_sums(&mut tx, sums).await?;
+    let mut batch = Batch::new(&tx);
+    add_sums(&mut batch, sums);
+    batch.send(&mut tx).await?;
     tx.commit().await?;
     Ok(read)
+}
+
+/// [`add`] of rows that may have been added before (their requests are
+/// checked), its statements sent at once, inside the caller's transaction.
+async fn add_now(
+    conn: &mut AnyConnection,
+    rows: &[&UsageRow],
+    tallies: &[&RequestTally],
+) -> Result<()> {
+    let mut batch = Batch::new(conn);
+    add(conn, &mut batch, rows, tallies, true).await?;
+    batch.send(conn).await?;
+    Ok(())
 }

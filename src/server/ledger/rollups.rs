@@ -5,6 +5,7 @@
 //! of ledger rows, so the cost pages stay fast.
 
 use crate::model::costs::TokenTotals;
+use crate::server::db::batch::Batch;
 use crate::server::db::{col, Placeholders};
 use crate::server::error::Result;
 use crate::server::ledger::rows::UsageRow;
@@ -170,8 +171,13 @@ struct ConversationKey<'a> {
 }
 
 /// Adds freshly stored ledger rows to the rollups (inside the transaction
-/// that stored them).
-pub async fn add_to_rollups(conn: &mut AnyConnection, rows: &[&UsageRow]) -> Result<()> {
+/// that stored them): each conversation's cost now (it answers the
+/// conversation's compact number), the daily rollups in `deferred`.
+pub async fn add_to_rollups<'q>(
+    conn: &mut AnyConnection,
+    deferred: &mut Batch<'q>,
+    rows: &[&'q UsageRow],
+) -> Result<()> {
     let style = Placeholders::of(conn);
     let mut conversation_costs: BTreeMap<&str, i64> = BTreeMap::new();
     for row in rows {
@@ -214,9 +220,9 @@ pub async fn add_to_rollups(conn: &mut AnyConnection, rows: &[&UsageRow]) -> Res
     let daily: Vec<_> = daily.into_iter().collect();
     for chunk in daily.chunks(ROLLUPS_PER_STATEMENT) {
         let sql = upsert_sql(style, "usage_daily", &DAILY_KEY, &DAILY_SUMS, chunk.len());
-        let mut query = sqlx::query(&sql);
+        let mut statement = deferred.add(&sql);
         for (key, sums) in chunk {
-            query = query
+            statement = statement
                 .bind(key.project_id)
                 .bind(key.day)
                 .bind(key.provider)
@@ -224,10 +230,9 @@ pub async fn add_to_rollups(conn: &mut AnyConnection, rows: &[&UsageRow]) -> Res
                 .bind(i64::from(key.is_fallback))
                 .bind(i64::from(key.long_prompt));
             for value in sums.values() {
-                query = query.bind(value);
+                statement = statement.bind(value);
             }
         }
-        query.execute(&mut *conn).await?;
     }
     let conversations: Vec<_> = conversations.into_iter().collect();
     for chunk in conversations.chunks(ROLLUPS_PER_STATEMENT) {
@@ -238,9 +243,9 @@ pub async fn add_to_rollups(conn: &mut AnyConnection, rows: &[&UsageRow]) -> Res
             &CONVERSATION_SUMS,
             chunk.len(),
         );
-        let mut query = sqlx::query(&sql);
+        let mut statement = deferred.add(&sql);
         for (key, (attempts, cost_nanos)) in chunk {
-            query = query
+            statement = statement
                 .bind(key.project_id)
                 .bind(key.day)
                 .bind(key.conversation_key)
@@ -249,7 +254,6 @@ pub async fn add_to_rollups(conn: &mut AnyConnection, rows: &[&UsageRow]) -> Res
                 .bind(*attempts)
                 .bind(*cost_nanos);
         }
-        query.execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -4,7 +4,8 @@
 
 use crate::model::chat::ErrorClass;
 use crate::model::costs::UsageOperation;
-use crate::server::db::{col, parsed, parsed_optional, Placeholders};
+use crate::server::db::batch::Batch;
+use crate::server::db::{col, parsed, parsed_optional};
 use crate::server::error::Result;
 use crate::server::llm::router::TargetRole;
 use sqlx::any::AnyRow;
@@ -151,15 +152,37 @@ pub fn from_row(row: &AnyRow) -> Result<UsageRow> {
 }
 
 /// Inserts rows (any number, in multi-row statements) and answers those
-/// actually stored: a row whose id is already there is skipped, so a batch
-/// retried after a lost acknowledgement stores nothing twice.
+/// stored. On a first try they are all new (fresh ids) and their inserts go
+/// into `deferred`, sent with the transaction's other statements; when
+/// `retrying` (some may already be stored) they are inserted now and a row
+/// whose id is already there is skipped, so a batch retried after a lost
+/// acknowledgement stores nothing twice.
 pub async fn insert<'r>(
     conn: &mut AnyConnection,
+    deferred: &mut Batch<'r>,
     rows: &'r [UsageRow],
+    retrying: bool,
 ) -> Result<Vec<&'r UsageRow>> {
+    if !retrying {
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            add_insert(deferred, chunk, "");
+        }
+        return Ok(rows.iter().collect());
+    }
     let mut stored = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let inserted = insert_statement(conn, chunk).await?;
+        let mut now = Batch::new(conn);
+        add_insert(
+            &mut now,
+            chunk,
+            " on conflict (usage_id) do nothing returning usage_id",
+        );
+        let inserted = now
+            .send(conn)
+            .await?
+            .iter()
+            .map(|row| col::<String>(row, "usage_id"))
+            .collect::<Result<HashSet<String>>>()?;
         stored.extend(
             chunk
                 .iter()
@@ -169,18 +192,17 @@ pub async fn insert<'r>(
     Ok(stored)
 }
 
-/// One multi-row insert; answers the ids actually inserted.
-async fn insert_statement(conn: &mut AnyConnection, rows: &[UsageRow]) -> Result<HashSet<String>> {
+/// Adds one multi-row insert of `rows` to `batch`, `tail` after its values.
+fn add_insert<'r>(batch: &mut Batch<'r>, rows: &'r [UsageRow], tail: &str) {
     let sql = format!(
-        "insert into llm_usage ({}, created_at) values {} \
-         on conflict (usage_id) do nothing returning usage_id",
+        "insert into llm_usage ({}, created_at) values {}{tail}",
         COLUMNS.join(", "),
-        Placeholders::of(conn).values_list(rows.len(), COLUMNS.len() + 1)
+        batch.style().values_list(rows.len(), COLUMNS.len() + 1)
     );
     let flag = |b: bool| i64::from(b);
-    let mut query = sqlx::query_scalar(&sql);
+    let mut statement = batch.add(&sql);
     for row in rows {
-        query = query
+        statement = statement
             .bind(&row.usage_id)
             .bind(&row.project_id)
             .bind(&row.conversation_id)
@@ -211,6 +233,4 @@ async fn insert_statement(conn: &mut AnyConnection, rows: &[UsageRow]) -> Result
             .bind(&row.error_message)
             .bind(row.created_at);
     }
-    let inserted: Vec<String> = query.fetch_all(conn).await?;
-    Ok(inserted.into_iter().collect())
 }

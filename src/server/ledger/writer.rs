@@ -7,11 +7,6 @@
 //! share one commit and a handful of statements; on SQLite the answer path
 //! is a single writer, so it never sleeps in the busy handler.
 //!
-//! On PostgreSQL a group's openings commit first, without waiting for the
-//! disk (safe: see [`Flush::Lazy`]), and the rest after them, waiting: an
-//! answer starts after its opening's round trips, not after the group's
-//! flush.
-//!
 //! A group commit is a dozen or more round trips to the database, and an
 //! answer waits for one or two. The writer therefore runs on its own thread (a
 //! single-threaded runtime) rather than among the request tasks: there each
@@ -26,6 +21,7 @@
 //! that fails for any other reason is split: each opening and ending is
 //! stored on its own, and only the part at fault reports the error.
 
+use crate::server::db::batch::Batch;
 use crate::server::db::budgets::{self, HoldRequest, MonthKey, MonthRow};
 use crate::server::db::conversations::{self, AnswerUpdate, Exchange};
 use crate::server::db::{now_ms, Db, LedgerPool};
@@ -262,33 +258,9 @@ async fn write_loop(
             }
         }
         let started = std::time::Instant::now();
-        if ledger_pool.lazy_commits {
-            // The openings first, in a commit that does not wait for the
-            // disk (see [`Flush::Lazy`]): their answers start without
-            // waiting for the rest of the group's flush.
-            let (openings, rest) = group.split_openings();
-            openings.commit(pool, Flush::Lazy).await;
-            rest.commit(pool, Flush::Wait).await;
-        } else {
-            group.commit(pool, Flush::Wait).await;
-        }
+        group.commit(pool).await;
         commits.observe(started.elapsed().as_secs_f64());
     }
-}
-
-/// Whether a commit waits for its log to reach the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flush {
-    /// It does (a settlement: what a client is told it cost is stored).
-    Wait,
-    /// It does not: for openings only. An answer's settlement commits after
-    /// its opening, waiting for the disk, and the log is written in order,
-    /// so by the time any client is told an answer's outcome its opening is
-    /// on the disk too. A crash of the database itself (not of an app
-    /// server) can only lose the openings of answers still running — holds
-    /// and questions together; what those answers cost is still stored
-    /// when they end.
-    Lazy,
 }
 
 /// Commands received together.
@@ -331,28 +303,9 @@ async fn back_off(delay: &mut Duration) {
 }
 
 impl Group {
-    /// The group's openings, and the rest of it (rows, settlements, flushes).
-    fn split_openings(self) -> (Group, Group) {
-        let (openings, rest) = self
-            .parts
-            .into_iter()
-            .partition(|part| matches!(part.work, Work::Open(_)));
-        (
-            Group {
-                parts: openings,
-                ..Group::default()
-            },
-            Group {
-                rows: self.rows,
-                parts: rest,
-                flushes: self.flushes,
-            },
-        )
-    }
-
     /// Commits the group whole, tried again while it fails for a passing
     /// reason; split into its parts when it fails for another.
-    async fn commit(self, pool: &AnyPool, flush: Flush) {
+    async fn commit(self, pool: &AnyPool) {
         if self.rows.is_empty() && self.parts.is_empty() && self.flushes.is_empty() {
             return;
         }
@@ -360,7 +313,7 @@ impl Group {
         let mut delay = FIRST_RETRY_DELAY;
         loop {
             let works: Vec<&Work> = self.parts.iter().map(|part| &part.work).collect();
-            match write(pool, &self.rows, &works, retrying, flush).await {
+            match write(pool, &self.rows, &works, retrying).await {
                 Ok(outcomes) => return self.deliver(outcomes),
                 Err(error) if is_passing(&error) => {
                     tracing::warn!(%error, rows = self.rows.len(), parts = self.parts.len(),
@@ -370,7 +323,7 @@ impl Group {
                 }
                 Err(error) => {
                     tracing::warn!(%error, "the ledger's group commit failed; storing its parts one by one");
-                    return self.write_apart(pool, retrying, flush).await;
+                    return self.write_apart(pool, retrying).await;
                 }
             }
         }
@@ -378,9 +331,9 @@ impl Group {
 
     /// The rows (until stored), then each part in a transaction of its own:
     /// only the part at fault reports the error.
-    async fn write_apart(self, pool: &AnyPool, mut retrying: bool, flush: Flush) {
+    async fn write_apart(self, pool: &AnyPool, mut retrying: bool) {
         let mut delay = FIRST_RETRY_DELAY;
-        while let Err(error) = write(pool, &self.rows, &[], retrying, flush).await {
+        while let Err(error) = write(pool, &self.rows, &[], retrying).await {
             tracing::error!(%error, rows = self.rows.len(), "writing usage rows failed; retrying");
             back_off(&mut delay).await;
             retrying = true;
@@ -388,7 +341,7 @@ impl Group {
         for part in self.parts {
             let mut delay = FIRST_RETRY_DELAY;
             let outcome = loop {
-                match write(pool, &[], &[&part.work], retrying, flush).await {
+                match write(pool, &[], &[&part.work], retrying).await {
                     Err(error) if is_passing(&error) => {
                         back_off(&mut delay).await;
                         retrying = true;
@@ -423,7 +376,6 @@ async fn write(
     rows: &[UsageRow],
     works: &[&Work],
     retrying: bool,
-    flush: Flush,
 ) -> Result<Vec<Outcome>> {
     let settlements: Vec<&Settlement> = works
         .iter()
@@ -437,12 +389,8 @@ async fn write(
         .filter_map(|s| s.request.as_ref())
         .collect();
     let mut tx = pool.begin().await?;
-    if flush == Flush::Lazy {
-        sqlx::query("set local synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
-    }
-    let mut months = store_rows(&mut tx, rows, &tallies).await?;
+    let mut deferred = Batch::new(&tx);
+    let mut months = store_rows(&mut tx, &mut deferred, rows, &tallies, retrying).await?;
     let released: Vec<&str> = settlements
         .iter()
         .filter_map(|s| s.hold_id.as_deref())
@@ -477,7 +425,8 @@ async fn write(
         .iter()
         .filter_map(|s| s.answer.as_ref().map(|(id, update)| (id.as_str(), update)))
         .collect();
-    conversations::finish_answers(&mut tx, &endings, now_ms()).await?;
+    conversations::finish_answers(&mut deferred, &endings, now_ms());
+    deferred.send(&mut tx).await?;
     // Months a settlement asked for that its group left alone (its rows
     // were stored by an earlier group, it released no hold of its own).
     for settlement in &settlements {
