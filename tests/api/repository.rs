@@ -8,6 +8,7 @@ use cover::server::db::paging::Page;
 use cover::server::db::{login_throttle, projects, users};
 use cover::server::services::accounts;
 use cover::server::services::llm_settings::Draft;
+use sqlx::Row;
 
 both_engines!(
     users_are_inserted_once_per_email_with_their_role,
@@ -180,5 +181,78 @@ both_engines!(
                 .await
                 .is_err()
         );
+    }
+);
+
+both_engines!(
+    a_batch_sends_its_statements_together_and_answers_the_last_ones_rows,
+    |engine| async move {
+        use cover::server::db::batch::Batch;
+        let db = TestDatabase::create(engine).await.connect().await;
+        let insert = |batch: &mut Batch<'_>, name: &'static str, value: &'static str| {
+            let sql = format!(
+                "insert into workspace_setting (name, value, updated_at) values {}",
+                batch.style().values_list(1, 3)
+            );
+            batch.add(&sql).bind(name).bind(value).bind(1_i64);
+        };
+        let mut tx = db.pool.begin().await.unwrap();
+        let mut batch = Batch::new(&tx);
+        insert(&mut batch, "batch.a", "1");
+        insert(&mut batch, "batch.b", "2");
+        let sql = format!(
+            "update project set name = v.column1 from (values {}) as v \
+             where project_id = v.column2 returning project_id",
+            batch.style().values_list(1, 2)
+        );
+        batch.add(&sql).bind("never").bind("no such project");
+        assert!(batch.send(&mut tx).await.unwrap().is_empty());
+        let mut batch = Batch::new(&tx);
+        insert(&mut batch, "batch.c", "3");
+        let sql = format!(
+            "insert into workspace_setting (name, value, updated_at) values {} \
+             returning name, value",
+            batch.style().values_list(1, 3)
+        );
+        batch.add(&sql).bind("batch.d").bind("4").bind(2_i64);
+        let rows = batch.send(&mut tx).await.unwrap();
+        let last: Vec<(String, String)> = rows
+            .iter()
+            .map(|row| (row.get("name"), row.get("value")))
+            .collect();
+        assert_eq!(last, [("batch.d".to_owned(), "4".to_owned())]);
+        tx.commit().await.unwrap();
+        let stored: Vec<(String, String)> = sqlx::query_as(
+            "select name, value from workspace_setting where name like 'batch.%' order by name",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        let expected = [
+            ("batch.a", "1"),
+            ("batch.b", "2"),
+            ("batch.c", "3"),
+            ("batch.d", "4"),
+        ];
+        assert_eq!(
+            stored,
+            expected.map(|(n, v)| (n.to_owned(), v.to_owned())),
+            "every statement of both batches ran, each with its own parameters"
+        );
+
+        // A statement that fails fails the batch, and its transaction
+        // stores none of it.
+        let mut tx = db.pool.begin().await.unwrap();
+        let mut batch = Batch::new(&tx);
+        insert(&mut batch, "batch.e", "5");
+        insert(&mut batch, "batch.a", "again");
+        assert!(batch.send(&mut tx).await.is_err());
+        drop(tx);
+        let count: i64 =
+            sqlx::query_scalar("select count(*) from workspace_setting where name like 'batch.%'")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(count, 4);
     }
 );

@@ -59,9 +59,14 @@ impl<'q> Batch<'q> {
         self.style
     }
 
-    /// Adds a statement written with its own parameters numbered from `$1`
-    /// (or anonymous `?` on SQLite); its parameters are bound next.
+    /// Adds a statement written in [`Batch::style`] (its own parameters
+    /// numbered from `$1`, or anonymous `?` on SQLite, which binds them in
+    /// order across statements); its parameters are bound next.
     pub fn add(&mut self, sql: &str) -> Statement<'_, 'q> {
+        debug_assert!(
+            self.style == Placeholders::Numbered || !sql.contains('$'),
+            "a SQLite batch binds `?` in order; `$N` would name another statement's parameter"
+        );
         let sql = match self.style {
             Placeholders::Numbered => shift_placeholders(sql, self.bound),
             Placeholders::Anonymous => sql.to_owned(),

@@ -3,12 +3,13 @@
 //! month's spend), each question with its pending answer, each budget hold,
 //! and how each answer ended (with its request's performance tally) —
 //! committing whatever has queued up in one transaction (group commit), each
-//! kind of write in a few multi-row statements. Under load many answers
-//! share one commit and a handful of statements; on SQLite the answer path
-//! is a single writer, so it never sleeps in the busy handler.
+//! kind of write in a few multi-row statements, and those whose results it
+//! does not read sent together in one hop ([`Batch`]). Under load many
+//! answers share one commit and a handful of round trips; on SQLite the
+//! answer path is a single writer, so it never sleeps in the busy handler.
 //!
-//! A group commit is a dozen or more round trips to the database, and an
-//! answer waits for one or two. The writer therefore runs on its own thread (a
+//! A group commit is several round trips to the database, and an answer
+//! waits for one or two. The writer therefore runs on its own thread (a
 //! single-threaded runtime) rather than among the request tasks: there each
 //! reply woke it behind every runnable request, and at 1,000 answers/s a
 //! commit took 9 ms on PostgreSQL, of which the database spent under 3.
