@@ -240,6 +240,30 @@ both_engines!(
             "every statement of both batches ran, each with its own parameters"
         );
 
+        // More parameters than one PostgreSQL query takes (65,535): 25
+        // statements of 3,000.
+        let names: Vec<String> = (0..25_000).map(|i| format!("batch.many.{i:05}")).collect();
+        let mut tx = db.pool.begin().await.unwrap();
+        let mut batch = Batch::new(&tx);
+        for chunk in names.chunks(1000) {
+            let sql = format!(
+                "insert into workspace_setting (name, value, updated_at) values {}",
+                batch.style().values_list(chunk.len(), 3)
+            );
+            let mut statement = batch.add(&sql);
+            for name in chunk {
+                statement = statement.bind(name.as_str()).bind("many").bind(3_i64);
+            }
+        }
+        batch.send(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        let many: i64 =
+            sqlx::query_scalar("select count(*) from workspace_setting where value = 'many'")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(many, 25_000);
+
         // A statement that fails fails the batch, and its transaction
         // stores none of it.
         let mut tx = db.pool.begin().await.unwrap();
@@ -253,6 +277,6 @@ both_engines!(
                 .fetch_one(&db.pool)
                 .await
                 .unwrap();
-        assert_eq!(count, 4);
+        assert_eq!(count, 25_004, "nothing of the failed batch was stored");
     }
 );

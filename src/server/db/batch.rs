@@ -6,9 +6,11 @@
 //! a handful of hops instead of one per statement, so under load it spends
 //! its time storing rather than waiting for replies.
 //!
-//! On PostgreSQL the statements see the same snapshot: none may touch a row
-//! another one writes, or read what another one wrote (each writes a table
-//! of its own). Only the last statement may return rows.
+//! On PostgreSQL the statements sent together see the same snapshot: none
+//! may touch a row another one writes, or read what another one wrote (each
+//! writes a table of its own). Only the last statement may return rows. A
+//! batch with more parameters than one query takes is sent in as many hops
+//! as it needs, in order.
 
 use crate::server::db::Placeholders;
 use crate::server::error::{Error, Result};
@@ -16,13 +18,24 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, AnyConnection, Arguments, Encode, Type};
 use std::fmt::Write;
 
+/// Parameters bound in one query after which the next statement starts
+/// another: PostgreSQL takes at most 65,535 per query, and no statement the
+/// ledger writes binds more than 29,000 (1,000 ledger rows), so a query stays
+/// under the limit however many statements a batch holds.
+const PARAMETERS_PER_QUERY: usize = 32_000;
+
 /// Statements queued to be sent together ([`Batch::send`]).
 pub struct Batch<'q> {
     style: Placeholders,
+    queries: Vec<Query<'q>>,
+    failed: Option<sqlx::error::BoxDynError>,
+}
+
+/// Statements sent in one hop, with their parameters.
+struct Query<'q> {
     statements: Vec<String>,
     arguments: AnyArguments<'q>,
     bound: usize,
-    failed: Option<sqlx::error::BoxDynError>,
 }
 
 /// A statement just added to a [`Batch`], taking its parameters in order.
@@ -34,10 +47,12 @@ impl<'q> Statement<'_, 'q> {
     /// Binds the statement's next parameter.
     pub fn bind<T: 'q + Encode<'q, Any> + Type<Any>>(self, value: T) -> Self {
         let batch = &mut *self.batch;
-        if let Err(error) = batch.arguments.add(value) {
-            batch.failed.get_or_insert(error);
+        if let Some(query) = batch.queries.last_mut() {
+            if let Err(error) = query.arguments.add(value) {
+                batch.failed.get_or_insert(error);
+            }
+            query.bound += 1;
         }
-        batch.bound += 1;
         self
     }
 }
@@ -47,9 +62,7 @@ impl<'q> Batch<'q> {
     pub fn new(conn: &AnyConnection) -> Batch<'q> {
         Batch {
             style: Placeholders::of(conn),
-            statements: Vec::new(),
-            arguments: AnyArguments::default(),
-            bound: 0,
+            queries: Vec::new(),
             failed: None,
         }
     }
@@ -67,29 +80,53 @@ impl<'q> Batch<'q> {
             self.style == Placeholders::Numbered || !sql.contains('$'),
             "a SQLite batch binds `?` in order; `$N` would name another statement's parameter"
         );
-        let sql = match self.style {
-            Placeholders::Numbered => shift_placeholders(sql, self.bound),
-            Placeholders::Anonymous => sql.to_owned(),
-        };
-        self.statements.push(sql);
+        if self
+            .queries
+            .last()
+            .is_none_or(|query| query.bound >= PARAMETERS_PER_QUERY)
+        {
+            self.queries.push(Query {
+                statements: Vec::new(),
+                arguments: AnyArguments::default(),
+                bound: 0,
+            });
+        }
+        if let Some(query) = self.queries.last_mut() {
+            let sql = match self.style {
+                Placeholders::Numbered => shift_placeholders(sql, query.bound),
+                Placeholders::Anonymous => sql.to_owned(),
+            };
+            query.statements.push(sql);
+        }
         Statement { batch: self }
     }
 
-    /// Whether nothing was added.
-    pub fn is_empty(&self) -> bool {
-        self.statements.is_empty()
-    }
-
-    /// Runs every statement (inside the caller's transaction) in one hop;
+    /// Runs every statement in order (inside the caller's transaction), in
+    /// one hop unless it holds more parameters than one query takes;
     /// answers the rows the last one returned.
     pub async fn send(self, conn: &mut AnyConnection) -> Result<Vec<AnyRow>> {
         if let Some(error) = self.failed {
             return Err(Error::Database(sqlx::Error::Encode(error)));
         }
+        let mut rows = Vec::new();
+        for query in self.queries {
+            let sql = query.sql(self.style);
+            rows = sqlx::query_with(&sql, query.arguments)
+                .fetch_all(&mut *conn)
+                .await?;
+        }
+        Ok(rows)
+    }
+}
+
+impl Query<'_> {
+    /// The statements as one query: `;`-separated on SQLite, the earlier
+    /// ones `with` clauses of the last on PostgreSQL.
+    fn sql(&self, style: Placeholders) -> String {
         let Some((last, earlier)) = self.statements.split_last() else {
-            return Ok(Vec::new());
+            return String::new();
         };
-        let sql = match self.style {
+        match style {
             Placeholders::Anonymous => self.statements.join(";\n"),
             Placeholders::Numbered if earlier.is_empty() => last.clone(),
             Placeholders::Numbered => {
@@ -103,10 +140,7 @@ impl<'q> Batch<'q> {
                 let _ = write!(sql, " {last}");
                 sql
             }
-        };
-        Ok(sqlx::query_with(&sql, self.arguments)
-            .fetch_all(conn)
-            .await?)
+        }
     }
 }
 

@@ -371,7 +371,9 @@ impl Group {
 /// Rows and parts in one transaction, each kind in a few multi-row
 /// statements however many there are: the rows (with rollups and spend), the
 /// holds settlements release, the holds openings take, the questions of the
-/// openings admitted, the endings. Answers each part's outcome, in order.
+/// openings admitted, the endings. What is read back (conversations' costs,
+/// spend, holds, numbering) runs in that order; the rest is deferred to one
+/// [`Batch`] sent last. Answers each part's outcome, in order.
 async fn write(
     pool: &AnyPool,
     rows: &[UsageRow],
